@@ -1,0 +1,277 @@
+//! Wiring: builds every service from the settings, binds the listener and
+//! serves with graceful shutdown. Tests build the real app with port 0.
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Mode, Settings};
+use crate::crypto::keys::KeyRing;
+use crate::crypto::password::PasswordHasher;
+use crate::crypto::{MasterKey, Sealer, SecretString, random};
+use crate::http::cors::CorsCache;
+use crate::store::SharedStore;
+use crate::user_pools::UserPools;
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::ops::Deref;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
+    pub settings: Settings,
+    pub pools: Arc<UserPools>,
+    pub admin_keys: Vec<SecretString>,
+    pub metrics: PrometheusHandle,
+    pub cors: CorsCache,
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// Writes `content` to `path` with mode 0600, failing if it exists.
+fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    f.write_all(b"\n")?;
+    Ok(())
+}
+
+fn read_or_generate(
+    path: &Path,
+    generate: impl FnOnce() -> String,
+) -> anyhow::Result<(String, bool)> {
+    if path.exists() {
+        let s =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok((s.trim().to_owned(), false));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let value = generate();
+    match write_secret_file(path, &value) {
+        Ok(()) => Ok((value, true)),
+        // Another process created it first: use theirs.
+        Err(_) if path.exists() => Ok((std::fs::read_to_string(path)?.trim().to_owned(), false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The master key: configured, or in development generated into the data dir.
+pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    if let Some(k) = &settings.security.master_key {
+        return MasterKey::from_hex(k.expose());
+    }
+    anyhow::ensure!(
+        settings.mode == Mode::Development,
+        "security.master_key is required in production mode"
+    );
+    let path = settings.server.data_dir.join("master.key");
+    let (hex, created) = read_or_generate(&path, || MasterKey::generate().to_hex())?;
+    if created {
+        tracing::warn!(path = %path.display(), "generated a development master key; back it up, or set security.master_key");
+    }
+    MasterKey::from_hex(&hex)
+        .with_context(|| format!("{} is not a valid master key", path.display()))
+}
+
+/// Admin keys: configured, or in development one generated into the data dir.
+fn admin_keys(settings: &Settings) -> anyhow::Result<Vec<SecretString>> {
+    if !settings.security.admin_keys.is_empty() {
+        return Ok(settings.security.admin_keys.clone());
+    }
+    anyhow::ensure!(
+        settings.mode == Mode::Development,
+        "security.admin_keys is required in production mode"
+    );
+    let path = settings.server.data_dir.join("admin.key");
+    let (key, created) = read_or_generate(&path, random::admin_key)?;
+    let abs = std::fs::canonicalize(&path).unwrap_or(path);
+    if created {
+        tracing::info!(path = %abs.display(), "generated an admin API key (mode 0600)");
+    }
+    eprintln!(
+        "poolgate: admin API key is in {} — use it as `Authorization: Bearer $(cat {})`",
+        abs.display(),
+        abs.display()
+    );
+    Ok(vec![SecretString::new(key)])
+}
+
+/// Opens the store; migrates when configured; refuses a schema newer than
+/// this binary (or older, when not migrating); refuses a master key other
+/// than the one the store was first used with.
+pub async fn open_store(
+    settings: &Settings,
+    master: &MasterKey,
+    migrate: bool,
+) -> anyhow::Result<SharedStore> {
+    let store = crate::store::connect(
+        &settings.database.url,
+        settings.database.max_connections,
+        Duration::from_secs(settings.database.acquire_timeout_secs),
+    )
+    .await
+    .context("cannot open the database (database.url)")?;
+    let (applied, known) = store
+        .schema_versions()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    if applied > known {
+        anyhow::bail!(
+            "the database schema (version {applied}) is newer than this poolgate binary knows (version {known}); upgrade poolgate"
+        );
+    }
+    if applied < known {
+        if migrate {
+            store
+                .migrate()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            tracing::info!(from = applied, to = known, "database migrated");
+        } else {
+            anyhow::bail!(
+                "the database schema (version {applied}) is older than this binary's ({known}); run `poolgate migrate`"
+            );
+        }
+    }
+    let fp = master.fingerprint();
+    let stored = store
+        .meta_get_or_put("master_key_fingerprint", &fp)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    anyhow::ensure!(
+        stored == fp,
+        "this database was initialised with another master key; refusing to start (check security.master_key)"
+    );
+    Ok(store)
+}
+
+/// Everything but the listener.
+pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
+    let master = master_key(&settings)?;
+    let admin_keys = admin_keys(&settings)?;
+    let store = open_store(&settings, &master, settings.database.auto_migrate).await?;
+    build_state_with(settings, clock, store, &master, admin_keys).await
+}
+
+pub async fn build_state_with(
+    settings: Settings,
+    clock: SharedClock,
+    store: SharedStore,
+    master: &MasterKey,
+    admin_keys: Vec<SecretString>,
+) -> anyhow::Result<AppState> {
+    let hasher = Arc::new(PasswordHasher::new(&settings.argon2)?);
+    let keys = Arc::new(KeyRing::new(
+        store.clone(),
+        Sealer::new(master, "poolgate/signing-keys"),
+        clock.clone(),
+    ));
+    let mailer = crate::mail::build(&settings.mailer, store.clone(), clock.clone())?;
+    let pools = Arc::new(UserPools::new(
+        store.clone(),
+        keys,
+        hasher,
+        mailer,
+        clock,
+        master,
+        &settings.server.public_url,
+        &settings.server.region,
+    ));
+    pools
+        .apply_declared(&settings.pools)
+        .await
+        .map_err(|e| anyhow::anyhow!("applying the pools declared in config: {e:?}"))?;
+    Ok(AppState(Arc::new(AppInner {
+        settings,
+        pools,
+        admin_keys,
+        metrics: crate::telemetry::metrics_handle(),
+        cors: CorsCache::default(),
+    })))
+}
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let state = build_state(settings, Arc::new(SystemClock)).await?;
+        Self::with_state(state).await
+    }
+
+    pub async fn with_state(state: AppState) -> anyhow::Result<Self> {
+        let bind = &state.settings.server.bind;
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        Ok(Self { listener, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = crate::http::router(self.state.clone());
+        tracing::info!(addr = %self.listener.local_addr()?, "poolgate listening");
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal)
+        .await?;
+        tracing::info!("poolgate stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received; draining");
+}

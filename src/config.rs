@@ -1,0 +1,453 @@
+//! Settings, layered: the built-in `config/default.toml` (compiled in, so the
+//! binary runs from any directory) → the file named by `--config` /
+//! `POOLGATE_CONFIG` → `POOLGATE_*` environment variables (`__` separates
+//! levels: `POOLGATE_DATABASE__URL`). Any variable ending in `_FILE` is read
+//! from that file instead (`POOLGATE_SECURITY__MASTER_KEY_FILE=/run/secrets/k`).
+//! Unknown keys are warned about; invalid values stop start-up with a message
+//! naming the key.
+
+use crate::crypto::SecretString;
+use crate::crypto::password::Argon2Settings;
+use crate::user_pools::model::{ClientSettings, PoolSettings};
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// `development` (generates keys into the data dir, allows the dev mailer)
+    /// or `production` (requires a master key and admin keys, refuses the dev mailer).
+    pub mode: Mode,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub security: SecuritySettings,
+    pub argon2: Argon2Settings,
+    pub mailer: MailerSettings,
+    pub log: LogSettings,
+    /// Pools declared in config, applied idempotently at start.
+    pub pools: Vec<DeclaredPool>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Production,
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            security: SecuritySettings::default(),
+            argon2: Argon2Settings::default(),
+            mailer: MailerSettings::default(),
+            log: LogSettings::default(),
+            pools: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    pub bind: String,
+    /// Externally visible base URL; issuers are `{public_url}/{pool_id}`.
+    pub public_url: String,
+    /// Region prefix of pool and identity ids (shaped like an AWS region).
+    pub region: String,
+    pub data_dir: PathBuf,
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: "http://localhost:8080".into(),
+            region: "local-east-1".into(),
+            data_dir: "./data".into(),
+            body_limit_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+    /// Apply migrations at `serve` start (the migrator takes a lock, so many
+    /// nodes may start at once).
+    pub auto_migrate: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://./data/poolgate.db".into(),
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+            auto_migrate: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SecuritySettings {
+    /// 64 hex chars. In development, generated into `{data_dir}/master.key`
+    /// when absent.
+    pub master_key: Option<SecretString>,
+    /// Admin API keys (comma-separated in the environment). In development,
+    /// one is generated into `{data_dir}/admin.key` when none is given.
+    #[serde(deserialize_with = "string_or_list")]
+    pub admin_keys: Vec<SecretString>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MailerSettings {
+    /// `dev` (log + outbox readable through the admin API) or `smtp`.
+    pub kind: MailerKind,
+    pub from: String,
+    pub smtp: SmtpSettings,
+}
+
+impl Default for MailerSettings {
+    fn default() -> Self {
+        Self {
+            kind: MailerKind::Smtp,
+            from: "poolgate <no-reply@localhost>".into(),
+            smtp: SmtpSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailerKind {
+    Dev,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    /// `none`, `starttls` or `tls` (implicit TLS, usually port 465).
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info,poolgate=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: "pretty".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredPool {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub settings: PoolSettings,
+    #[serde(default)]
+    pub clients: Vec<DeclaredClient>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredClient {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub secret: Option<SecretString>,
+    #[serde(default)]
+    pub generate_secret: bool,
+    #[serde(default)]
+    pub settings: ClientSettings,
+}
+
+fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(SecretString::new)
+            .collect(),
+        OneOrMany::Many(v) => v.into_iter().map(SecretString::new).collect(),
+    })
+}
+
+/// What loading produced besides the settings: warnings to log once
+/// telemetry is up.
+pub struct Loaded {
+    pub settings: Settings,
+    pub warnings: Vec<String>,
+}
+
+const ENV_PREFIX: &str = "POOLGATE_";
+
+/// Loads settings from the layers. `file`: `--config`/`POOLGATE_CONFIG`.
+pub fn load(file: Option<&Path>) -> anyhow::Result<Loaded> {
+    load_from(file, std::env::vars().collect())
+}
+
+/// As `load`, with an explicit environment (tests).
+pub fn load_from(file: Option<&Path>, env: Vec<(String, String)>) -> anyhow::Result<Loaded> {
+    let mut fig =
+        Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(DEFAULT_TOML));
+    if let Some(f) = file {
+        if !f.exists() {
+            anyhow::bail!("config file {} does not exist", f.display());
+        }
+        fig = fig.merge(Toml::file(f));
+    }
+    // `*_FILE` variables: the value is read from the named file.
+    let mut from_files: Vec<(String, String)> = vec![];
+    let mut plain: Vec<(String, String)> = vec![];
+    for (k, v) in env {
+        let Some(rest) = k.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if rest == "CONFIG" {
+            continue;
+        }
+        if let Some(base) = rest.strip_suffix("_FILE") {
+            let content = std::fs::read_to_string(&v)
+                .map_err(|e| anyhow::anyhow!("{k}: cannot read {v}: {e}"))?;
+            from_files.push((
+                base.to_owned(),
+                content.trim_end_matches(['\n', '\r']).to_owned(),
+            ));
+        } else {
+            plain.push((rest.to_owned(), v));
+        }
+    }
+    fig = merge_env(fig, plain);
+    fig = merge_env(fig, from_files);
+
+    let settings: Settings = fig.extract().map_err(|e| {
+        let key = e.path.join(".");
+        anyhow::anyhow!(
+            "invalid configuration{}: {}",
+            if key.is_empty() {
+                String::new()
+            } else {
+                format!(" at `{key}`")
+            },
+            e.kind
+        )
+    })?;
+    // Unknown keys: deserialize again, collecting what serde ignored.
+    let mut warnings = vec![];
+    let raw: serde_json::Value = fig.extract().unwrap_or(serde_json::Value::Null);
+    let _: Result<Settings, _> = serde_ignored::deserialize(raw, |path| {
+        warnings.push(format!("unknown configuration key `{path}` ignored"));
+    });
+    settings.validate()?;
+    Ok(Loaded { settings, warnings })
+}
+
+/// Merges `POOLGATE_A__B=v` pairs as the key path `a.b`, the value parsed
+/// like figment parses environment values (numbers, booleans, strings).
+fn merge_env(mut fig: Figment, vars: Vec<(String, String)>) -> Figment {
+    for (k, v) in vars {
+        let key = k.to_ascii_lowercase().replace("__", ".");
+        let value: figment::value::Value = v
+            .parse()
+            .unwrap_or_else(|_| figment::value::Value::from(v.clone()));
+        fig = fig.merge((key, value));
+    }
+    fig
+}
+
+impl Settings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let bad =
+            |key: &str, msg: &str| Err(anyhow::anyhow!("invalid configuration at `{key}`: {msg}"));
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad("server.bind", "must be an address like 0.0.0.0:8080");
+        }
+        match reqwest::Url::parse(&self.server.public_url) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+            _ => return bad("server.public_url", "must be an absolute http(s) URL"),
+        }
+        if self.server.public_url.ends_with('/') {
+            return bad("server.public_url", "must not end with a slash");
+        }
+        let r = &self.server.region;
+        if r.is_empty()
+            || r.len() > 32
+            || !r
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return bad(
+                "server.region",
+                "must be lower-case letters, digits and dashes, like us-east-1",
+            );
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return bad("server.body_limit_bytes", "must be at least 1024");
+        }
+        if self.server.request_timeout_secs == 0 {
+            return bad("server.request_timeout_secs", "must be positive");
+        }
+        if !(self.database.url.starts_with("sqlite:")
+            || self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://"))
+        {
+            return bad("database.url", "must start with sqlite: or postgres://");
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections", "must be positive");
+        }
+        if let Err(e) = self.argon2.validate() {
+            let key = e.split(' ').next().unwrap_or("argon2").to_owned();
+            return bad(&key, &e);
+        }
+        if let Some(k) = &self.security.master_key
+            && crate::crypto::MasterKey::from_hex(k.expose()).is_err()
+        {
+            return bad(
+                "security.master_key",
+                "must be 64 hex characters (32 bytes)",
+            );
+        }
+        for k in &self.security.admin_keys {
+            if k.expose().len() < 20 {
+                return bad(
+                    "security.admin_keys",
+                    "each admin key must be at least 20 characters",
+                );
+            }
+        }
+        if !["pretty", "json"].contains(&self.log.format.as_str()) {
+            return bad("log.format", "must be `pretty` or `json`");
+        }
+        if self.mailer.kind == MailerKind::Smtp && self.mailer.smtp.host.is_empty() {
+            return bad(
+                "mailer.smtp.host",
+                "is required when mailer.kind = \"smtp\"",
+            );
+        }
+        if self
+            .mailer
+            .from
+            .parse::<lettre::message::Mailbox>()
+            .is_err()
+        {
+            return bad(
+                "mailer.from",
+                "must be a mailbox like `Name <addr@example.com>`",
+            );
+        }
+        if self.mode == Mode::Production {
+            if self.security.master_key.is_none() {
+                return bad(
+                    "security.master_key",
+                    "is required in production mode (POOLGATE_SECURITY__MASTER_KEY or _FILE)",
+                );
+            }
+            if self.security.admin_keys.is_empty() {
+                return bad(
+                    "security.admin_keys",
+                    "at least one is required in production mode",
+                );
+            }
+            if self.mailer.kind == MailerKind::Dev {
+                return bad(
+                    "mailer.kind",
+                    "the dev mailer is refused in production mode",
+                );
+            }
+        }
+        for (i, p) in self.pools.iter().enumerate() {
+            if let Err(e) = crate::user_pools::validate_pool_id(&p.id, &self.server.region) {
+                return bad(&format!("pools[{i}].id"), &e);
+            }
+            if let Err(e) = crate::user_pools::validate_settings(&p.settings) {
+                return bad(&format!("pools[{i}].settings"), &e.message);
+            }
+            for (j, c) in p.clients.iter().enumerate() {
+                if c.id.len() != 26
+                    || !c
+                        .id
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                {
+                    return bad(
+                        &format!("pools[{i}].clients[{j}].id"),
+                        "must be 26 lower-case alphanumerics",
+                    );
+                }
+                if let Err(e) = crate::user_pools::validate_client_settings(&c.settings) {
+                    return bad(&format!("pools[{i}].clients[{j}].settings"), &e.message);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn issuer(&self, pool_id: &str) -> String {
+        format!("{}/{}", self.server.public_url, pool_id)
+    }
+}

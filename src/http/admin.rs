@@ -1,0 +1,270 @@
+//! The admin API (`Authorization: Bearer <admin key>`): pools, app clients,
+//! signing keys, and the dev mailer's outbox.
+
+use super::error::{ApiError, ApiResult, Problem};
+use super::extract::{Admin, ApiJson, ApiQuery};
+use crate::app::AppState;
+use crate::error::{Error, ErrorKind};
+use crate::user_pools::admin::{ClientView, CreateClient, CreatePool, PoolView};
+use crate::user_pools::model::OutboxMessage;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/pools", post(create_pool).get(list_pools))
+        .route(
+            "/v1/admin/pools/{pool_id}",
+            get(get_pool).patch(update_pool).delete(delete_pool),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/clients",
+            post(create_client).get(list_clients),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/clients/{client_id}",
+            get(get_client).patch(update_client).delete(delete_client),
+        )
+        .route("/v1/admin/pools/{pool_id}/keys/rotate", post(rotate_keys))
+        .route("/v1/admin/outbox", get(outbox))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// Cursor: the `next` of the previous page.
+    pub after: Option<String>,
+    /// 1–60, default 60.
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PoolList {
+    pub pools: Vec<PoolView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClientList {
+    pub clients: Vec<ClientView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Rotated {
+    /// The new key's id; it signs after a publication delay.
+    pub kid: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    pub to: Option<String>,
+    pub pool_id: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Outbox {
+    pub messages: Vec<OutboxMessage>,
+}
+
+/// Create a user pool (with its first signing key).
+#[utoipa::path(post, path = "/v1/admin/pools", tag = "admin", request_body = CreatePool,
+    responses((status = 201, body = PoolView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn create_pool(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<CreatePool>,
+) -> ApiResult<(StatusCode, ApiJson<PoolView>)> {
+    let p = s.pools.create_pool(req).await?;
+    Ok((StatusCode::CREATED, ApiJson(s.pools.pool_view(&p))))
+}
+
+/// List user pools, by id, with cursor pagination.
+#[utoipa::path(get, path = "/v1/admin/pools", tag = "admin", params(Page),
+    responses((status = 200, body = PoolList)), security(("admin_key" = [])))]
+pub async fn list_pools(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiQuery(page): ApiQuery<Page>,
+) -> ApiResult<ApiJson<PoolList>> {
+    let limit = page.limit.unwrap_or(60).clamp(1, 60);
+    let pools = s.pools.list_pools(page.after.as_deref(), limit).await?;
+    let next = (pools.len() as i64 == limit)
+        .then(|| pools.last().map(|p| p.id.clone()))
+        .flatten();
+    Ok(ApiJson(PoolList {
+        pools: pools.iter().map(|p| s.pools.pool_view(p)).collect(),
+        next,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}", tag = "admin", params(("pool_id" = String, Path)),
+    responses((status = 200, body = PoolView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn get_pool(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+) -> ApiResult<ApiJson<PoolView>> {
+    Ok(ApiJson(s.pools.pool_view(&s.pools.pool(&pool_id).await?)))
+}
+
+/// Update a pool with a JSON merge patch of `{name, ...settings}`.
+#[utoipa::path(patch, path = "/v1/admin/pools/{pool_id}", tag = "admin", params(("pool_id" = String, Path)),
+    request_body = Object,
+    responses((status = 200, body = PoolView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn update_pool(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(patch): ApiJson<serde_json::Value>,
+) -> ApiResult<ApiJson<PoolView>> {
+    Ok(ApiJson(
+        s.pools
+            .pool_view(&s.pools.update_pool(&pool_id, &patch).await?),
+    ))
+}
+
+/// Delete a pool and everything in it.
+#[utoipa::path(delete, path = "/v1/admin/pools/{pool_id}", tag = "admin", params(("pool_id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn delete_pool(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.pools.delete_pool(&pool_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Create an app client (optionally with a generated secret).
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/clients", tag = "admin", params(("pool_id" = String, Path)),
+    request_body = CreateClient,
+    responses((status = 201, body = ClientView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn create_client(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<CreateClient>,
+) -> ApiResult<(StatusCode, ApiJson<ClientView>)> {
+    let c = s.pools.create_client(&pool_id, req).await?;
+    s.cors.invalidate();
+    Ok((StatusCode::CREATED, ApiJson(s.pools.client_view(&c)?)))
+}
+
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/clients", tag = "admin", params(("pool_id" = String, Path)),
+    responses((status = 200, body = ClientList)), security(("admin_key" = [])))]
+pub async fn list_clients(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+) -> ApiResult<ApiJson<ClientList>> {
+    s.pools.pool(&pool_id).await?;
+    let clients = s.pools.store.list_clients(&pool_id).await?;
+    Ok(ApiJson(ClientList {
+        clients: clients
+            .iter()
+            .map(|c| s.pools.client_view(c))
+            .collect::<Result<_, _>>()?,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/clients/{client_id}", tag = "admin",
+    params(("pool_id" = String, Path), ("client_id" = String, Path)),
+    responses((status = 200, body = ClientView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn get_client(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, client_id)): Path<(String, String)>,
+) -> ApiResult<ApiJson<ClientView>> {
+    Ok(ApiJson(s.pools.client_view(
+        &s.pools.get_client(&pool_id, &client_id).await?,
+    )?))
+}
+
+/// Update a client with a JSON merge patch of `{name, ...settings}`.
+#[utoipa::path(patch, path = "/v1/admin/pools/{pool_id}/clients/{client_id}", tag = "admin",
+    params(("pool_id" = String, Path), ("client_id" = String, Path)), request_body = Object,
+    responses((status = 200, body = ClientView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn update_client(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, client_id)): Path<(String, String)>,
+    ApiJson(patch): ApiJson<serde_json::Value>,
+) -> ApiResult<ApiJson<ClientView>> {
+    let c = s.pools.update_client(&pool_id, &client_id, &patch).await?;
+    s.cors.invalidate();
+    Ok(ApiJson(s.pools.client_view(&c)?))
+}
+
+#[utoipa::path(delete, path = "/v1/admin/pools/{pool_id}/clients/{client_id}", tag = "admin",
+    params(("pool_id" = String, Path), ("client_id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn delete_client(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, client_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.pools.delete_client(&pool_id, &client_id).await?;
+    s.cors.invalidate();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Publish a new signing key; it signs after a short publication delay and
+/// the old keys stay in the JWKS until their tokens have expired.
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/keys/rotate", tag = "admin", params(("pool_id" = String, Path)),
+    responses((status = 200, body = Rotated), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn rotate_keys(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+) -> ApiResult<ApiJson<Rotated>> {
+    let pool = s.pools.pool(&pool_id).await?;
+    let kid = s
+        .pools
+        .keys
+        .rotate(&pool.id, pool.settings.signing_algorithm)
+        .await?;
+    Ok(ApiJson(Rotated { kid }))
+}
+
+/// Messages kept by the dev mailer (404 with any other mailer).
+#[utoipa::path(get, path = "/v1/admin/outbox", tag = "admin", params(OutboxQuery),
+    responses((status = 200, body = Outbox), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn outbox(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<OutboxQuery>,
+) -> ApiResult<ApiJson<Outbox>> {
+    if !s.pools.mailer.has_outbox() {
+        return Err(ApiError(Error::new(
+            ErrorKind::NotFound,
+            "The outbox exists only with the dev mailer",
+        )));
+    }
+    let messages = s
+        .pools
+        .store
+        .list_outbox(
+            q.to.as_deref(),
+            q.pool_id.as_deref(),
+            q.limit.unwrap_or(50).clamp(1, 500),
+        )
+        .await?;
+    Ok(ApiJson(Outbox { messages }))
+}

@@ -1,0 +1,118 @@
+//! Extractors that answer in our error format: JSON bodies (syntax, types,
+//! unknown fields, size, content type), the admin key, the bearer token.
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::crypto::ct_eq;
+use crate::error::{Error, ErrorKind};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+/// `axum::Json`, with rejections turned into problem+json.
+pub struct ApiJson<T>(pub T);
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    let kind = match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
+        _ => ErrorKind::InvalidParameter,
+    };
+    let msg = match kind {
+        ErrorKind::PayloadTooLarge => "The request body is too large".to_owned(),
+        ErrorKind::UnsupportedMediaType => {
+            "Expected a body with Content-Type: application/json".to_owned()
+        }
+        _ => r.body_text(),
+    };
+    ApiError(Error::new(kind, msg))
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(r) => Err(json_rejection(r)),
+        }
+    }
+}
+
+impl<T: serde::Serialize> axum::response::IntoResponse for ApiJson<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Query` with problem+json rejections.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(q) => Ok(Self(q.0)),
+            Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => {
+                Err(ApiError(Error::invalid(r.body_text())))
+            }
+            Err(r) => Err(ApiError(Error::invalid(r.body_text()))),
+        }
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Proof that the request carries a configured admin key. Handlers of the
+/// admin API take it as an argument, so they cannot run without the check.
+pub struct Admin(());
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauth = || {
+            ApiError(Error::new(
+                ErrorKind::Unauthenticated,
+                "A valid admin key is required (Authorization: Bearer <key>)",
+            ))
+        };
+        let given = bearer(parts).ok_or_else(unauth)?;
+        // Compare against every key, without stopping early.
+        let mut ok = false;
+        for k in &state.admin_keys {
+            ok |= ct_eq(k.expose().as_bytes(), given.as_bytes());
+        }
+        if ok { Ok(Admin(())) } else { Err(unauth()) }
+    }
+}
+
+/// A verified access token and its user.
+pub struct SignedIn(pub crate::user_pools::auth::Authenticated);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError(Error::not_authorized(
+                "Authorization: Bearer <access token> is required",
+            ))
+        })?;
+        Ok(SignedIn(
+            state.pools.authenticate_access_token(token).await?,
+        ))
+    }
+}

@@ -1,0 +1,127 @@
+//! The HTTP edge: router assembly and middleware (request ids, tracing,
+//! metrics, timeout, body limit, CORS, panic catching). Handlers are thin
+//! adapters over the services; no business rule lives here.
+
+pub mod admin;
+pub mod cors;
+pub mod error;
+pub mod extract;
+pub mod oidc;
+pub mod ops;
+pub mod public;
+
+use crate::app::AppState;
+use crate::error::ErrorKind;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::HeaderName;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use error::problem_response;
+use std::time::{Duration, Instant};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.server.body_limit_bytes;
+    Router::new()
+        .merge(public::router())
+        .merge(admin::router())
+        .merge(oidc::router())
+        .merge(ops::router())
+        .fallback(|| async { problem_response(ErrorKind::NotFound, "No such endpoint", None) })
+        .method_not_allowed_fallback(|| async {
+            problem_response(ErrorKind::MethodNotAllowed, "Method not allowed on this endpoint", None)
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), cors::layer))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION, axum::http::header::COOKIE]))
+                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
+                    let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), route, request_id = id)
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+                    tracing::error!("handler panicked");
+                    problem_response(ErrorKind::Internal, "internal error", None)
+                })),
+        )
+        .with_state(state)
+}
+
+/// Metrics and the request timeout.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
+    let resp = match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => problem_response(
+            ErrorKind::ServiceUnavailable,
+            "The request timed out",
+            Some(1),
+        ),
+    };
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "poolgate", description = "Self-hosted user pools, identity pools and scoped storage credentials."),
+    paths(
+        public::sign_up, public::confirm, public::resend, public::sign_in, public::refresh, public::revoke, public::me,
+        admin::create_pool, admin::list_pools, admin::get_pool, admin::update_pool, admin::delete_pool,
+        admin::create_client, admin::list_clients, admin::get_client, admin::update_client, admin::delete_client,
+        admin::rotate_keys, admin::outbox,
+        oidc::jwks, oidc::discovery,
+        ops::live, ops::ready, ops::metrics,
+    ),
+    modifiers(&Security),
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "admin_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        c.add_security_scheme(
+            "access_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn openapi_doc() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

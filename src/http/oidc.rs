@@ -1,0 +1,56 @@
+//! Each pool is an OpenID Provider at `{public_url}/{pool_id}`: discovery and
+//! JWKS. (The OAuth endpoints arrive with the hosted UI.)
+
+use super::error::ApiResult;
+use crate::app::AppState;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/{pool_id}/.well-known/jwks.json", get(jwks))
+        .route(
+            "/{pool_id}/.well-known/openid-configuration",
+            get(discovery),
+        )
+}
+
+/// The pool's public signing keys.
+#[utoipa::path(get, path = "/{pool_id}/.well-known/jwks.json", tag = "oidc", params(("pool_id" = String, Path)),
+    responses((status = 200, description = "JWK set", body = Object)))]
+pub async fn jwks(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let pool = s.pools.pool(&pool_id).await?;
+    let body = s.pools.keys.jwks(&pool.id).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "public, max-age=60")],
+        axum::Json(body),
+    ))
+}
+
+/// OpenID Connect discovery.
+#[utoipa::path(get, path = "/{pool_id}/.well-known/openid-configuration", tag = "oidc", params(("pool_id" = String, Path)),
+    responses((status = 200, description = "OpenID provider metadata", body = Object)))]
+pub async fn discovery(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let pool = s.pools.pool(&pool_id).await?;
+    let iss = s.pools.issuer(&pool.id);
+    let alg = pool.settings.signing_algorithm.as_str();
+    Ok(axum::Json(serde_json::json!({
+        "issuer": iss,
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [alg],
+        "response_types_supported": ["code"],
+        "scopes_supported": ["openid", "email", "phone", "profile", "aws.cognito.signin.user.admin"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "email", "email_verified",
+            "phone_number", "phone_number_verified", "cognito:username", "cognito:groups"],
+    })))
+}

@@ -1,0 +1,129 @@
+//! The public, per-pool REST API and `/v1/me`.
+
+use super::error::{ApiResult, Problem};
+use super::extract::{ApiJson, SignedIn};
+use crate::app::AppState;
+use crate::tokens::TokenSet;
+use crate::user_pools::auth::{Me, Refresh, Revoke, SignIn, SignInResult};
+use crate::user_pools::signup::{CodeDelivery, ConfirmSignUp, ResendCode, SignUp, SignUpResult};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/pools/{pool_id}/signup", post(sign_up))
+        .route("/v1/pools/{pool_id}/signup/confirm", post(confirm))
+        .route("/v1/pools/{pool_id}/signup/resend", post(resend))
+        .route("/v1/pools/{pool_id}/signin", post(sign_in))
+        .route("/v1/pools/{pool_id}/token/refresh", post(refresh))
+        .route("/v1/pools/{pool_id}/token/revoke", post(revoke))
+        .route("/v1/me", get(me))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Confirmed {
+    pub confirmed: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Resent {
+    pub code_delivery: Option<CodeDelivery>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Refreshed {
+    pub tokens: TokenSet,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Empty {}
+
+/// Sign up: creates an unconfirmed user and sends a confirmation code.
+#[utoipa::path(post, path = "/v1/pools/{pool_id}/signup", tag = "user pools",
+    params(("pool_id" = String, Path)), request_body = SignUp,
+    responses((status = 200, body = SignUpResult), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn sign_up(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<SignUp>,
+) -> ApiResult<ApiJson<SignUpResult>> {
+    Ok(ApiJson(s.pools.sign_up(&pool_id, req).await?))
+}
+
+/// Confirm a sign-up with the emailed code.
+#[utoipa::path(post, path = "/v1/pools/{pool_id}/signup/confirm", tag = "user pools",
+    params(("pool_id" = String, Path)), request_body = ConfirmSignUp,
+    responses((status = 200, body = Confirmed), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn confirm(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<ConfirmSignUp>,
+) -> ApiResult<ApiJson<Confirmed>> {
+    s.pools.confirm_sign_up(&pool_id, req).await?;
+    Ok(ApiJson(Confirmed { confirmed: true }))
+}
+
+/// Send the confirmation code again.
+#[utoipa::path(post, path = "/v1/pools/{pool_id}/signup/resend", tag = "user pools",
+    params(("pool_id" = String, Path)), request_body = ResendCode,
+    responses((status = 200, body = Resent), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn resend(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<ResendCode>,
+) -> ApiResult<ApiJson<Resent>> {
+    Ok(ApiJson(Resent {
+        code_delivery: s.pools.resend_code(&pool_id, req).await?,
+    }))
+}
+
+/// Sign in with a password: tokens, or a challenge to answer.
+#[utoipa::path(post, path = "/v1/pools/{pool_id}/signin", tag = "user pools",
+    params(("pool_id" = String, Path)), request_body = SignIn,
+    responses((status = 200, body = SignInResult), (status = "4XX", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "password hashing saturated; retry after Retry-After", body = Problem, content_type = "application/problem+json")))]
+pub async fn sign_in(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<SignIn>,
+) -> ApiResult<ApiJson<SignInResult>> {
+    Ok(ApiJson(s.pools.sign_in(&pool_id, req).await?))
+}
+
+/// Exchange a refresh token for new ID and access tokens.
+#[utoipa::path(post, path = "/v1/pools/{pool_id}/token/refresh", tag = "user pools",
+    params(("pool_id" = String, Path)), request_body = Refresh,
+    responses((status = 200, body = Refreshed), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn refresh(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<Refresh>,
+) -> ApiResult<ApiJson<Refreshed>> {
+    Ok(ApiJson(Refreshed {
+        tokens: s.pools.refresh(&pool_id, req).await?,
+    }))
+}
+
+/// Revoke a refresh token and every token of its sign-in.
+#[utoipa::path(post, path = "/v1/pools/{pool_id}/token/revoke", tag = "user pools",
+    params(("pool_id" = String, Path)), request_body = Revoke,
+    responses((status = 200, body = Empty), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn revoke(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<Revoke>,
+) -> ApiResult<ApiJson<Empty>> {
+    s.pools.revoke(&pool_id, req).await?;
+    Ok(ApiJson(Empty {}))
+}
+
+/// The signed-in user (`Authorization: Bearer <access token>`).
+#[utoipa::path(get, path = "/v1/me", tag = "user pools",
+    responses((status = 200, body = Me), (status = 401, body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn me(State(s): State<AppState>, SignedIn(a): SignedIn) -> ApiJson<Me> {
+    ApiJson(s.pools.me(&a))
+}

@@ -1,0 +1,30 @@
+//! poolgate: self-hosted user pools and identity pools.
+//!
+//! A guided tour, from the outside in:
+
+/// Wiring: settings → services → listener; graceful shutdown.
+pub mod app;
+/// The command line: serve, migrate, admin, keys.
+pub mod cli;
+/// Injectable time.
+pub mod clock;
+/// Layered configuration and its validation.
+pub mod config;
+/// Master key, sealing, password hashing, signing keys, random ids.
+pub mod crypto;
+/// The domain error and its stable codes.
+pub mod error;
+/// The HTTP edge: native REST, admin, OIDC discovery, ops.
+pub mod http;
+/// Outgoing email: SMTP and the dev outbox; templates.
+pub mod mail;
+/// Persistence: traits in domain terms; SQLite and PostgreSQL.
+pub mod store;
+/// Logging and metrics.
+pub mod telemetry;
+/// Token claims and formats.
+pub mod tokens;
+/// User-pool services: pools, clients, sign-up, sign-in, tokens.
+pub mod user_pools;
+
+pub use app::Application;

@@ -1,0 +1,143 @@
+//! Persistence, in domain terms. One trait per domain area, one `Store` handle
+//! that has them all, two backends (SQLite, PostgreSQL) sharing one SQL text
+//! (`sql.rs`), and migrations per backend under `migrations/`.
+//!
+//! Every query is scoped by pool id. Multi-row changes that must not be seen
+//! half-done (a user with its aliases and code; a confirmation) run in one
+//! transaction that starts with a write, so SQLite takes its write lock up
+//! front instead of failing a lock upgrade under concurrency.
+
+mod sql;
+
+use crate::error::Result;
+use crate::user_pools::model::*;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub use sql::{Backend, SqlStore, connect};
+
+#[async_trait]
+pub trait PoolStore: Send + Sync {
+    async fn insert_pool(&self, pool: &Pool) -> Result<()>;
+    async fn get_pool(&self, id: &str) -> Result<Option<Pool>>;
+    /// Pools ordered by id, after `after` (cursor), at most `limit`.
+    async fn list_pools(&self, after: Option<&str>, limit: i64) -> Result<Vec<Pool>>;
+    async fn update_pool(&self, pool: &Pool) -> Result<bool>;
+    async fn delete_pool(&self, id: &str) -> Result<bool>;
+
+    async fn insert_client(&self, client: &AppClient) -> Result<()>;
+    async fn get_client(&self, pool_id: &str, client_id: &str) -> Result<Option<AppClient>>;
+    async fn list_clients(&self, pool_id: &str) -> Result<Vec<AppClient>>;
+    async fn update_client(&self, client: &AppClient) -> Result<bool>;
+    async fn delete_client(&self, pool_id: &str, client_id: &str) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates the user, its aliases and (optionally) a code, all or nothing.
+    /// A taken username answers `UsernameExists`, a taken alias `AliasExists`.
+    async fn create_user(
+        &self,
+        user: &User,
+        aliases: &[Alias],
+        code: Option<&CodeRecord>,
+    ) -> Result<()>;
+    async fn get_user(&self, pool_id: &str, sub: &str) -> Result<Option<User>>;
+    async fn get_user_by_username(&self, pool_id: &str, username: &str) -> Result<Option<User>>;
+    /// The owner of a sign-in alias (email/phone/preferred_username).
+    async fn find_alias(&self, pool_id: &str, kind: &str, value: &str) -> Result<Option<String>>;
+    async fn update_user(&self, user: &User) -> Result<bool>;
+    async fn delete_user(&self, pool_id: &str, sub: &str) -> Result<bool>;
+    async fn count_users(&self, pool_id: &str) -> Result<i64>;
+
+    /// Replaces the live code of (user, purpose).
+    async fn put_code(&self, code: &CodeRecord) -> Result<()>;
+    async fn get_code(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        purpose: CodePurpose,
+    ) -> Result<Option<CodeRecord>>;
+    /// Counts a wrong try; returns the new count.
+    async fn bump_code_attempts(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        purpose: CodePurpose,
+    ) -> Result<i32>;
+    async fn delete_code(&self, pool_id: &str, sub: &str, purpose: CodePurpose) -> Result<()>;
+    /// Consumes the sign-up code `code_hash` and confirms the user, adding
+    /// `aliases` and marking the `verified` attributes (`email`, ...) as
+    /// verified, in one transaction. `Ok(false)`: the code was already used or
+    /// replaced (a concurrent confirmation won).
+    async fn confirm_signup(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        code_hash: &str,
+        aliases: &[Alias],
+        verified: &[String],
+        now: i64,
+    ) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Starts a family with its first refresh token.
+    async fn create_family(&self, family: &TokenFamily, first: &RefreshTokenRecord) -> Result<()>;
+    async fn get_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(RefreshTokenRecord, TokenFamily)>>;
+    /// Marks `old_hash` used and stores `next`, only if `old_hash` was unused.
+    /// `Ok(false)`: someone else rotated it first.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        next: &RefreshTokenRecord,
+        now: i64,
+    ) -> Result<bool>;
+    async fn get_family(&self, family_id: &str) -> Result<Option<TokenFamily>>;
+    async fn revoke_family(&self, family_id: &str, now: i64) -> Result<bool>;
+    async fn revoke_user_families(&self, pool_id: &str, sub: &str, now: i64) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert_key(&self, key: &SigningKeyRecord) -> Result<()>;
+    async fn list_keys(&self, pool_id: &str) -> Result<Vec<SigningKeyRecord>>;
+    async fn set_key_status(
+        &self,
+        kid: &str,
+        status: &str,
+        retire_after: Option<i64>,
+    ) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    async fn push_outbox(&self, msg: &OutboxMessage) -> Result<()>;
+    /// Newest first, optionally filtered by recipient and pool.
+    async fn list_outbox(
+        &self,
+        to: Option<&str>,
+        pool_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>>;
+}
+
+#[async_trait]
+pub trait MetaStore: Send + Sync {
+    /// Inserts (key, value) unless the key exists; returns the stored value.
+    async fn meta_get_or_put(&self, key: &str, value: &str) -> Result<String>;
+    async fn ping(&self) -> Result<()>;
+    /// Highest applied migration version, and the highest this binary knows.
+    async fn schema_versions(&self) -> Result<(i64, i64)>;
+    async fn migrate(&self) -> Result<()>;
+    fn backend(&self) -> Backend;
+}
+
+pub trait Store: PoolStore + UserStore + TokenStore + KeyStore + OutboxStore + MetaStore {}
+impl<T: PoolStore + UserStore + TokenStore + KeyStore + OutboxStore + MetaStore> Store for T {}
+
+pub type SharedStore = Arc<dyn Store>;

@@ -1,0 +1,852 @@
+//! The SQL backends. One SQL text serves SQLite and PostgreSQL (both accept
+//! `$n` placeholders, `ON CONFLICT` and `RETURNING`); the `impl_store!` macro
+//! instantiates it for each driver with native types, so no method carries a
+//! backend `if` and both backends run the same contract suite.
+
+use super::*;
+use crate::error::{Error, ErrorKind};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Postgres, Sqlite};
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct SqlStore<DB: sqlx::Database> {
+    pool: sqlx::Pool<DB>,
+}
+
+impl<DB: sqlx::Database> SqlStore<DB> {
+    pub fn pool(&self) -> &sqlx::Pool<DB> {
+        &self.pool
+    }
+}
+
+/// Opens the store named by `url` (`sqlite:...` or `postgres://...`).
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> anyhow::Result<SharedStore> {
+    if url.starts_with("sqlite:") {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(parent) = opts.get_filename().parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(acquire_timeout)
+            .connect_with(opts)
+            .await?;
+        Ok(Arc::new(SqlStore::<Sqlite> { pool }))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let opts = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(acquire_timeout)
+            .connect_with(opts)
+            .await?;
+        Ok(Arc::new(SqlStore::<Postgres> { pool }))
+    } else {
+        anyhow::bail!("database.url must start with sqlite: or postgres://")
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(Error::internal)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(Error::internal)
+}
+
+#[derive(sqlx::FromRow)]
+struct PoolRow {
+    id: String,
+    name: String,
+    settings: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl PoolRow {
+    fn into_pool(self) -> Result<Pool> {
+        Ok(Pool {
+            id: self.id,
+            name: self.name,
+            settings: from_json(&self.settings)?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    id: String,
+    pool_id: String,
+    name: String,
+    secret_sealed: Option<Vec<u8>>,
+    settings: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ClientRow {
+    fn into_client(self) -> Result<AppClient> {
+        Ok(AppClient {
+            id: self.id,
+            pool_id: self.pool_id,
+            name: self.name,
+            secret_sealed: self.secret_sealed,
+            settings: from_json(&self.settings)?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    pool_id: String,
+    sub: String,
+    username: String,
+    status: String,
+    enabled: bool,
+    password_hash: Option<String>,
+    srp_sealed: Option<Vec<u8>>,
+    attributes: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl UserRow {
+    fn into_user(self) -> Result<User> {
+        Ok(User {
+            status: UserStatus::parse(&self.status)
+                .ok_or_else(|| Error::internal(anyhow::anyhow!("bad user status in store")))?,
+            pool_id: self.pool_id,
+            sub: self.sub,
+            username: self.username,
+            enabled: self.enabled,
+            password_hash: self.password_hash,
+            srp_sealed: self.srp_sealed,
+            attributes: from_json(&self.attributes)?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    pool_id: String,
+    sub: String,
+    code_hash: String,
+    expires_at: i64,
+    attempts: i32,
+    created_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    kid: String,
+    pool_id: String,
+    alg: String,
+    private_sealed: Vec<u8>,
+    public_jwk: String,
+    status: String,
+    created_at: i64,
+    retire_after: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct FamilyRow {
+    id: String,
+    pool_id: String,
+    sub: String,
+    client_id: String,
+    auth_time: i64,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl From<FamilyRow> for TokenFamily {
+    fn from(r: FamilyRow) -> Self {
+        TokenFamily {
+            id: r.id,
+            pool_id: r.pool_id,
+            sub: r.sub,
+            client_id: r.client_id,
+            auth_time: r.auth_time,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshJoinRow {
+    token_hash: String,
+    family_id: String,
+    t_created_at: i64,
+    used_at: Option<i64>,
+    #[sqlx(flatten)]
+    family: FamilyRow,
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: String,
+    pool_id: Option<String>,
+    channel: String,
+    recipient: String,
+    subject: String,
+    body: String,
+    created_at: i64,
+}
+
+macro_rules! user_cols {
+    () => {
+        "pool_id, sub, username, status, enabled, password_hash, srp_sealed, attributes, created_at, updated_at"
+    };
+}
+macro_rules! family_cols {
+    () => {
+        "id, pool_id, sub, client_id, auth_time, created_at, expires_at, revoked_at"
+    };
+}
+
+macro_rules! impl_store {
+    ($db:ty, $backend:expr, $migrator:expr) => {
+        #[async_trait]
+        impl PoolStore for SqlStore<$db> {
+            async fn insert_pool(&self, p: &Pool) -> Result<()> {
+                let r = sqlx::query::<$db>(
+                    "INSERT INTO user_pools (id, name, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&p.id)
+                .bind(&p.name)
+                .bind(to_json(&p.settings)?)
+                .bind(p.created_at)
+                .bind(p.updated_at)
+                .execute(&self.pool)
+                .await;
+                match r {
+                    Err(e) if is_unique_violation(&e) => {
+                        Err(Error::new(ErrorKind::Conflict, "a user pool with this id exists"))
+                    }
+                    r => r.map(|_| ()).map_err(Into::into),
+                }
+            }
+            async fn get_pool(&self, id: &str) -> Result<Option<Pool>> {
+                sqlx::query_as::<$db, PoolRow>("SELECT id, name, settings, created_at, updated_at FROM user_pools WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(PoolRow::into_pool)
+                    .transpose()
+            }
+            async fn list_pools(&self, after: Option<&str>, limit: i64) -> Result<Vec<Pool>> {
+                sqlx::query_as::<$db, PoolRow>(
+                    "SELECT id, name, settings, created_at, updated_at FROM user_pools WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(PoolRow::into_pool)
+                .collect()
+            }
+            async fn update_pool(&self, p: &Pool) -> Result<bool> {
+                let r = sqlx::query::<$db>("UPDATE user_pools SET name = $2, settings = $3, updated_at = $4 WHERE id = $1")
+                    .bind(&p.id)
+                    .bind(&p.name)
+                    .bind(to_json(&p.settings)?)
+                    .bind(p.updated_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+            async fn delete_pool(&self, id: &str) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                // Rows keyed by (pool, sub) go with their users; these are not.
+                let r = sqlx::query::<$db>("DELETE FROM user_pools WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query::<$db>("DELETE FROM user_aliases WHERE pool_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query::<$db>("DELETE FROM token_families WHERE pool_id = $1").bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn insert_client(&self, c: &AppClient) -> Result<()> {
+                let r = sqlx::query::<$db>(
+                    "INSERT INTO app_clients (id, pool_id, name, secret_sealed, settings, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&c.id)
+                .bind(&c.pool_id)
+                .bind(&c.name)
+                .bind(&c.secret_sealed)
+                .bind(to_json(&c.settings)?)
+                .bind(c.created_at)
+                .bind(c.updated_at)
+                .execute(&self.pool)
+                .await;
+                match r {
+                    Err(e) if is_unique_violation(&e) => {
+                        Err(Error::new(ErrorKind::Conflict, "an app client with this id exists"))
+                    }
+                    r => r.map(|_| ()).map_err(Into::into),
+                }
+            }
+            async fn get_client(&self, pool_id: &str, client_id: &str) -> Result<Option<AppClient>> {
+                sqlx::query_as::<$db, ClientRow>(
+                    "SELECT id, pool_id, name, secret_sealed, settings, created_at, updated_at FROM app_clients \
+                     WHERE pool_id = $1 AND id = $2",
+                )
+                .bind(pool_id)
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(ClientRow::into_client)
+                .transpose()
+            }
+            async fn list_clients(&self, pool_id: &str) -> Result<Vec<AppClient>> {
+                sqlx::query_as::<$db, ClientRow>(
+                    "SELECT id, pool_id, name, secret_sealed, settings, created_at, updated_at FROM app_clients \
+                     WHERE pool_id = $1 ORDER BY created_at, id",
+                )
+                .bind(pool_id)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(ClientRow::into_client)
+                .collect()
+            }
+            async fn update_client(&self, c: &AppClient) -> Result<bool> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE app_clients SET name = $3, secret_sealed = $4, settings = $5, updated_at = $6 \
+                     WHERE pool_id = $1 AND id = $2",
+                )
+                .bind(&c.pool_id)
+                .bind(&c.id)
+                .bind(&c.name)
+                .bind(&c.secret_sealed)
+                .bind(to_json(&c.settings)?)
+                .bind(c.updated_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+            async fn delete_client(&self, pool_id: &str, client_id: &str) -> Result<bool> {
+                let r = sqlx::query::<$db>("DELETE FROM app_clients WHERE pool_id = $1 AND id = $2")
+                    .bind(pool_id)
+                    .bind(client_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait]
+        impl UserStore for SqlStore<$db> {
+            async fn create_user(&self, u: &User, aliases: &[Alias], code: Option<&CodeRecord>) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                let r = sqlx::query::<$db>(
+                    "INSERT INTO users (pool_id, sub, username, status, enabled, password_hash, srp_sealed, attributes, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&u.pool_id)
+                .bind(&u.sub)
+                .bind(&u.username)
+                .bind(u.status.as_str())
+                .bind(u.enabled)
+                .bind(&u.password_hash)
+                .bind(&u.srp_sealed)
+                .bind(to_json(&u.attributes)?)
+                .bind(u.created_at)
+                .bind(u.updated_at)
+                .execute(&mut *tx)
+                .await;
+                match r {
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(Error::new(ErrorKind::UsernameExists, "User already exists"));
+                    }
+                    r => {
+                        r?;
+                    }
+                }
+                for a in aliases {
+                    let r = sqlx::query::<$db>("INSERT INTO user_aliases (pool_id, kind, value, sub) VALUES ($1, $2, $3, $4)")
+                        .bind(&u.pool_id)
+                        .bind(&a.kind)
+                        .bind(&a.value)
+                        .bind(&u.sub)
+                        .execute(&mut *tx)
+                        .await;
+                    match r {
+                        Err(e) if is_unique_violation(&e) => {
+                            return Err(Error::new(
+                                ErrorKind::AliasExists,
+                                format!("An account with the given {} already exists", a.kind),
+                            ));
+                        }
+                        r => {
+                            r?;
+                        }
+                    }
+                }
+                if let Some(c) = code {
+                    insert_code(&mut *tx, c).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+            async fn get_user(&self, pool_id: &str, sub: &str) -> Result<Option<User>> {
+                sqlx::query_as::<$db, UserRow>(concat!("SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND sub = $2"))
+                    .bind(pool_id)
+                    .bind(sub)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(UserRow::into_user)
+                    .transpose()
+            }
+            async fn get_user_by_username(&self, pool_id: &str, username: &str) -> Result<Option<User>> {
+                sqlx::query_as::<$db, UserRow>(concat!("SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND username = $2"))
+                    .bind(pool_id)
+                    .bind(username)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(UserRow::into_user)
+                    .transpose()
+            }
+            async fn find_alias(&self, pool_id: &str, kind: &str, value: &str) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar::<$db, String>(
+                    "SELECT sub FROM user_aliases WHERE pool_id = $1 AND kind = $2 AND value = $3",
+                )
+                .bind(pool_id)
+                .bind(kind)
+                .bind(value)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+            async fn update_user(&self, u: &User) -> Result<bool> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE users SET status = $3, enabled = $4, password_hash = $5, srp_sealed = $6, attributes = $7, updated_at = $8 \
+                     WHERE pool_id = $1 AND sub = $2",
+                )
+                .bind(&u.pool_id)
+                .bind(&u.sub)
+                .bind(u.status.as_str())
+                .bind(u.enabled)
+                .bind(&u.password_hash)
+                .bind(&u.srp_sealed)
+                .bind(to_json(&u.attributes)?)
+                .bind(u.updated_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+            async fn delete_user(&self, pool_id: &str, sub: &str) -> Result<bool> {
+                let r = sqlx::query::<$db>("DELETE FROM users WHERE pool_id = $1 AND sub = $2")
+                    .bind(pool_id)
+                    .bind(sub)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+            async fn count_users(&self, pool_id: &str) -> Result<i64> {
+                Ok(sqlx::query_scalar::<$db, i64>("SELECT COUNT(*) FROM users WHERE pool_id = $1")
+                    .bind(pool_id)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn put_code(&self, c: &CodeRecord) -> Result<()> {
+                insert_code(&self.pool, c).await
+            }
+            async fn get_code(&self, pool_id: &str, sub: &str, purpose: CodePurpose) -> Result<Option<CodeRecord>> {
+                Ok(sqlx::query_as::<$db, CodeRow>(
+                    "SELECT pool_id, sub, code_hash, expires_at, attempts, created_at FROM codes \
+                     WHERE pool_id = $1 AND sub = $2 AND purpose = $3",
+                )
+                .bind(pool_id)
+                .bind(sub)
+                .bind(purpose.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| CodeRecord {
+                    pool_id: r.pool_id,
+                    sub: r.sub,
+                    purpose,
+                    code_hash: r.code_hash,
+                    expires_at: r.expires_at,
+                    attempts: r.attempts,
+                    created_at: r.created_at,
+                }))
+            }
+            async fn bump_code_attempts(&self, pool_id: &str, sub: &str, purpose: CodePurpose) -> Result<i32> {
+                Ok(sqlx::query_scalar::<$db, i32>(
+                    "UPDATE codes SET attempts = attempts + 1 WHERE pool_id = $1 AND sub = $2 AND purpose = $3 RETURNING attempts",
+                )
+                .bind(pool_id)
+                .bind(sub)
+                .bind(purpose.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(i32::MAX))
+            }
+            async fn delete_code(&self, pool_id: &str, sub: &str, purpose: CodePurpose) -> Result<()> {
+                sqlx::query::<$db>("DELETE FROM codes WHERE pool_id = $1 AND sub = $2 AND purpose = $3")
+                    .bind(pool_id)
+                    .bind(sub)
+                    .bind(purpose.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+            async fn confirm_signup(&self, pool_id: &str, sub: &str, code_hash: &str, aliases: &[Alias], verified: &[String], now: i64) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                let used = sqlx::query::<$db>(
+                    "DELETE FROM codes WHERE pool_id = $1 AND sub = $2 AND purpose = $3 AND code_hash = $4",
+                )
+                .bind(pool_id)
+                .bind(sub)
+                .bind(CodePurpose::Signup.as_str())
+                .bind(code_hash)
+                .execute(&mut *tx)
+                .await?;
+                if used.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                for a in aliases {
+                    let r = sqlx::query::<$db>("INSERT INTO user_aliases (pool_id, kind, value, sub) VALUES ($1, $2, $3, $4)")
+                        .bind(pool_id)
+                        .bind(&a.kind)
+                        .bind(&a.value)
+                        .bind(sub)
+                        .execute(&mut *tx)
+                        .await;
+                    match r {
+                        Err(e) if is_unique_violation(&e) => {
+                            return Err(Error::new(
+                                ErrorKind::AliasExists,
+                                format!("An account with the given {} already exists", a.kind),
+                            ));
+                        }
+                        r => {
+                            r?;
+                        }
+                    }
+                }
+                let user = sqlx::query_as::<$db, UserRow>(concat!("SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND sub = $2"))
+                    .bind(pool_id)
+                    .bind(sub)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(user) = user else { return Ok(false) };
+                let mut user = user.into_user()?;
+                user.status = UserStatus::Confirmed;
+                for k in verified {
+                    if user.attributes.contains_key(k.as_str()) {
+                        user.attributes.insert(format!("{k}_verified"), "true".into());
+                    }
+                }
+                sqlx::query::<$db>("UPDATE users SET status = $3, attributes = $4, updated_at = $5 WHERE pool_id = $1 AND sub = $2")
+                    .bind(pool_id)
+                    .bind(sub)
+                    .bind(user.status.as_str())
+                    .bind(to_json(&user.attributes)?)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+        }
+
+        #[async_trait]
+        impl TokenStore for SqlStore<$db> {
+            async fn create_family(&self, f: &TokenFamily, first: &RefreshTokenRecord) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query::<$db>(concat!("INSERT INTO token_families (", family_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                    .bind(&f.id)
+                    .bind(&f.pool_id)
+                    .bind(&f.sub)
+                    .bind(&f.client_id)
+                    .bind(f.auth_time)
+                    .bind(f.created_at)
+                    .bind(f.expires_at)
+                    .bind(f.revoked_at)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_refresh(&mut *tx, first).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<(RefreshTokenRecord, TokenFamily)>> {
+                let row = sqlx::query_as::<$db, RefreshJoinRow>(
+                    "SELECT t.token_hash, t.family_id, t.created_at AS t_created_at, t.used_at, \
+                     f.id, f.pool_id, f.sub, f.client_id, f.auth_time, f.created_at, f.expires_at, f.revoked_at \
+                     FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id WHERE t.token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|r| {
+                    (
+                        RefreshTokenRecord {
+                            token_hash: r.token_hash,
+                            family_id: r.family_id,
+                            created_at: r.t_created_at,
+                            used_at: r.used_at,
+                        },
+                        r.family.into(),
+                    )
+                }))
+            }
+            async fn rotate_refresh_token(&self, old_hash: &str, next: &RefreshTokenRecord, now: i64) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                let r = sqlx::query::<$db>("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL")
+                    .bind(old_hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                if r.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                insert_refresh(&mut *tx, next).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+            async fn get_family(&self, family_id: &str) -> Result<Option<TokenFamily>> {
+                Ok(sqlx::query_as::<$db, FamilyRow>(concat!("SELECT ", family_cols!(), " FROM token_families WHERE id = $1"))
+                    .bind(family_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(Into::into))
+            }
+            async fn revoke_family(&self, family_id: &str, now: i64) -> Result<bool> {
+                let r = sqlx::query::<$db>("UPDATE token_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(family_id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+            async fn revoke_user_families(&self, pool_id: &str, sub: &str, now: i64) -> Result<u64> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE token_families SET revoked_at = $3 WHERE pool_id = $1 AND sub = $2 AND revoked_at IS NULL",
+                )
+                .bind(pool_id)
+                .bind(sub)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected())
+            }
+        }
+
+        #[async_trait]
+        impl KeyStore for SqlStore<$db> {
+            async fn insert_key(&self, k: &SigningKeyRecord) -> Result<()> {
+                sqlx::query::<$db>(
+                    "INSERT INTO signing_keys (kid, pool_id, alg, private_sealed, public_jwk, status, created_at, retire_after) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&k.kid)
+                .bind(&k.pool_id)
+                .bind(k.alg.as_str())
+                .bind(&k.private_sealed)
+                .bind(&k.public_jwk)
+                .bind(&k.status)
+                .bind(k.created_at)
+                .bind(k.retire_after)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+            async fn list_keys(&self, pool_id: &str) -> Result<Vec<SigningKeyRecord>> {
+                sqlx::query_as::<$db, KeyRow>(
+                    "SELECT kid, pool_id, alg, private_sealed, public_jwk, status, created_at, retire_after \
+                     FROM signing_keys WHERE pool_id = $1 ORDER BY created_at, kid",
+                )
+                .bind(pool_id)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    Ok(SigningKeyRecord {
+                        alg: SigningAlg::parse(&r.alg)
+                            .ok_or_else(|| Error::internal(anyhow::anyhow!("bad key alg in store")))?,
+                        kid: r.kid,
+                        pool_id: r.pool_id,
+                        private_sealed: r.private_sealed,
+                        public_jwk: r.public_jwk,
+                        status: r.status,
+                        created_at: r.created_at,
+                        retire_after: r.retire_after,
+                    })
+                })
+                .collect()
+            }
+            async fn set_key_status(&self, kid: &str, status: &str, retire_after: Option<i64>) -> Result<bool> {
+                let r = sqlx::query::<$db>("UPDATE signing_keys SET status = $2, retire_after = $3 WHERE kid = $1")
+                    .bind(kid)
+                    .bind(status)
+                    .bind(retire_after)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait]
+        impl OutboxStore for SqlStore<$db> {
+            async fn push_outbox(&self, m: &OutboxMessage) -> Result<()> {
+                sqlx::query::<$db>(
+                    "INSERT INTO outbox (id, seq, pool_id, channel, recipient, subject, body, created_at) \
+                     VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox), $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&m.id)
+                .bind(&m.pool_id)
+                .bind(&m.channel)
+                .bind(&m.to)
+                .bind(&m.subject)
+                .bind(&m.body)
+                .bind(m.created_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+            async fn list_outbox(&self, to: Option<&str>, pool_id: Option<&str>, limit: i64) -> Result<Vec<OutboxMessage>> {
+                Ok(sqlx::query_as::<$db, OutboxRow>(
+                    "SELECT id, pool_id, channel, recipient, subject, body, created_at FROM outbox \
+                     WHERE ($1 = '' OR recipient = $1) AND ($2 = '' OR pool_id = $2) ORDER BY seq DESC LIMIT $3",
+                )
+                .bind(to.unwrap_or(""))
+                .bind(pool_id.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|r| OutboxMessage {
+                    id: r.id,
+                    pool_id: r.pool_id,
+                    channel: r.channel,
+                    to: r.recipient,
+                    subject: r.subject,
+                    body: r.body,
+                    created_at: r.created_at,
+                })
+                .collect())
+            }
+        }
+
+        #[async_trait]
+        impl MetaStore for SqlStore<$db> {
+            async fn meta_get_or_put(&self, key: &str, value: &str) -> Result<String> {
+                sqlx::query::<$db>("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                    .bind(key)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(sqlx::query_scalar::<$db, String>("SELECT value FROM meta WHERE key = $1")
+                    .bind(key)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+            async fn ping(&self) -> Result<()> {
+                sqlx::query::<$db>("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+            async fn schema_versions(&self) -> Result<(i64, i64)> {
+                let known = $migrator.iter().map(|m| m.version).max().unwrap_or(0);
+                let applied = sqlx::query_scalar::<$db, i64>("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&self.pool)
+                    .await
+                    .unwrap_or(0);
+                Ok((applied, known))
+            }
+            async fn migrate(&self) -> Result<()> {
+                $migrator.run(&self.pool).await.map_err(|e| Error::internal(anyhow::anyhow!("migration failed: {e}")))
+            }
+            fn backend(&self) -> Backend {
+                $backend
+            }
+        }
+    };
+}
+
+async fn insert_code<'e, E, DB>(ex: E, c: &CodeRecord) -> Result<()>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i32: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query::<DB>(
+        "INSERT INTO codes (pool_id, sub, purpose, code_hash, expires_at, attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (pool_id, sub, purpose) DO UPDATE SET code_hash = EXCLUDED.code_hash, expires_at = EXCLUDED.expires_at, \
+         attempts = EXCLUDED.attempts, created_at = EXCLUDED.created_at",
+    )
+    .bind(c.pool_id.clone())
+    .bind(c.sub.clone())
+    .bind(c.purpose.as_str())
+    .bind(c.code_hash.clone())
+    .bind(c.expires_at)
+    .bind(c.attempts)
+    .bind(c.created_at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+async fn insert_refresh<'e, E, DB>(ex: E, t: &RefreshTokenRecord) -> Result<()>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query::<DB>("INSERT INTO refresh_tokens (token_hash, family_id, created_at, used_at) VALUES ($1, $2, $3, $4)")
+        .bind(t.token_hash.clone())
+        .bind(t.family_id.clone())
+        .bind(t.created_at)
+        .bind(t.used_at)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+impl_store!(Sqlite, Backend::Sqlite, SQLITE_MIGRATIONS);
+impl_store!(Postgres, Backend::Postgres, POSTGRES_MIGRATIONS);

@@ -1,0 +1,404 @@
+//! Sign-in (password flow), refresh, revocation, and the signed-in user
+//! behind an access token.
+
+use super::UserPools;
+use super::model::*;
+use crate::crypto::{random, sha256_hex};
+use crate::error::{Error, ErrorKind, Result};
+use crate::tokens::{AccessClaims, Issue, TokenSet};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// `USER_PASSWORD_AUTH` (the default).
+    #[serde(default)]
+    pub flow: Option<String>,
+    pub username: String,
+    pub password: String,
+}
+
+/// A challenge the client must answer through `signin/challenge`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Challenge {
+    pub name: String,
+    pub session: String,
+    pub parameters: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SignInResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenSet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<Challenge>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Refresh {
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Revoke {
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// A refresh token; its whole family is revoked.
+    pub token: String,
+}
+
+/// The signed-in user, as `/v1/me` shows them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Me {
+    pub username: String,
+    pub sub: String,
+    pub status: UserStatus,
+    pub enabled: bool,
+    pub attributes: Attributes,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A verified access token and the user it belongs to.
+pub struct Authenticated {
+    pub pool: Pool,
+    pub user: User,
+    pub claims: AccessClaims,
+}
+
+/// Seconds during which a rotated-out refresh token is answered with an
+/// error but does not revoke its family (two tabs refreshing at once).
+pub const REUSE_GRACE_SECS: i64 = 5;
+
+fn bad_credentials() -> Error {
+    Error::not_authorized("Incorrect username or password.")
+}
+
+impl UserPools {
+    #[tracing::instrument(skip_all, fields(pool_id = %pool_id, client_id = %req.client_id))]
+    pub async fn sign_in(&self, pool_id: &str, req: SignIn) -> Result<SignInResult> {
+        let pool = self.pool(pool_id).await?;
+        let client = self
+            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .await?;
+        let flow = req.flow.as_deref().unwrap_or("USER_PASSWORD_AUTH");
+        if flow != "USER_PASSWORD_AUTH" {
+            return Err(Error::invalid(format!(
+                "Unsupported flow {flow}; this endpoint takes USER_PASSWORD_AUTH"
+            )));
+        }
+        if !client.allows_flow("ALLOW_USER_PASSWORD_AUTH") {
+            return Err(Error::invalid(
+                "USER_PASSWORD_AUTH flow not enabled for this client",
+            ));
+        }
+        if req.password.chars().count() > policy_max() {
+            // Refused before hashing, with the answer of a wrong password.
+            return Err(bad_credentials());
+        }
+        let user = self.find_user(&pool, &req.username).await?;
+        let exists = user.is_some();
+        // Unknown users verify against the dummy hash: same work, same answer.
+        let verified = self
+            .hasher
+            .verify(
+                &req.password,
+                user.as_ref().and_then(|u| u.password_hash.as_deref()),
+            )
+            .await?;
+        let Some(mut user) = user.filter(|_| verified.ok) else {
+            metrics::counter!("poolgate_signin_total", "outcome" => "failed").increment(1);
+            if !exists && !pool.settings.prevent_user_existence_errors {
+                return Err(Error::new(ErrorKind::UserNotFound, "User does not exist."));
+            }
+            return Err(bad_credentials());
+        };
+        if !user.enabled {
+            metrics::counter!("poolgate_signin_total", "outcome" => "disabled").increment(1);
+            return Err(Error::not_authorized("User is disabled."));
+        }
+        match user.status {
+            UserStatus::Unconfirmed => {
+                metrics::counter!("poolgate_signin_total", "outcome" => "unconfirmed").increment(1);
+                return Err(Error::new(
+                    ErrorKind::UserNotConfirmed,
+                    "User is not confirmed.",
+                ));
+            }
+            UserStatus::ResetRequired => {
+                return Err(Error::new(
+                    ErrorKind::PasswordResetRequired,
+                    "Password reset required for the user",
+                ));
+            }
+            UserStatus::ForceChangePassword => {
+                return Err(Error::not_authorized(
+                    "A new password is required; sign in through a client that supports NEW_PASSWORD_REQUIRED",
+                ));
+            }
+            UserStatus::ExternalProvider => return Err(bad_credentials()),
+            UserStatus::Confirmed => {}
+        }
+        if verified.needs_rehash {
+            // Transparent upgrade to the configured parameters.
+            match self.hasher.hash(&req.password).await {
+                Ok(h) => {
+                    user.password_hash = Some(h);
+                    user.updated_at = self.clock.now();
+                    self.store.update_user(&user).await?;
+                }
+                Err(e) => tracing::warn!(error = ?e, "password hash upgrade skipped"),
+            }
+        }
+        let tokens = self.start_session(&pool, &client, &user).await?;
+        metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
+        tracing::info!(sub = %user.sub, "user signed in");
+        Ok(SignInResult {
+            tokens: Some(tokens),
+            challenge: None,
+        })
+    }
+
+    /// Starts a refresh-token family and issues the first token set.
+    pub async fn start_session(
+        &self,
+        pool: &Pool,
+        client: &AppClient,
+        user: &User,
+    ) -> Result<TokenSet> {
+        let now = self.clock.now();
+        let validity = client
+            .settings
+            .token_validity
+            .unwrap_or(pool.settings.token_validity);
+        let family = TokenFamily {
+            id: random::uuid(),
+            pool_id: pool.id.clone(),
+            sub: user.sub.clone(),
+            client_id: client.id.clone(),
+            auth_time: now,
+            created_at: now,
+            expires_at: now + validity.refresh_token_secs,
+            revoked_at: None,
+        };
+        let refresh = random::token();
+        let record = RefreshTokenRecord {
+            token_hash: sha256_hex(refresh.as_bytes()),
+            family_id: family.id.clone(),
+            created_at: now,
+            used_at: None,
+        };
+        self.store.create_family(&family, &record).await?;
+        let mut set = self.issue(pool, client, user, &family).await?;
+        set.refresh_token = Some(refresh);
+        Ok(set)
+    }
+
+    async fn issue(
+        &self,
+        pool: &Pool,
+        client: &AppClient,
+        user: &User,
+        family: &TokenFamily,
+    ) -> Result<TokenSet> {
+        let validity = client
+            .settings
+            .token_validity
+            .unwrap_or(pool.settings.token_validity);
+        let issuer = self.issuer(&pool.id);
+        let issue = Issue {
+            issuer: &issuer,
+            user,
+            client,
+            family_id: &family.id,
+            auth_time: family.auth_time,
+            now: self.clock.now(),
+            access_ttl: validity.access_token_secs,
+            id_ttl: validity.id_token_secs,
+            groups: vec![],
+            scope: "aws.cognito.signin.user.admin".into(),
+        };
+        let event_id = random::uuid();
+        let key = self.keys.signing_key(&pool.id).await?;
+        Ok(TokenSet {
+            id_token: key.sign(&issue.id_claims(&event_id))?,
+            access_token: key.sign(&issue.access_claims(&event_id))?,
+            refresh_token: None,
+            token_type: "Bearer".into(),
+            expires_in: validity.access_token_secs,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(pool_id = %pool_id, client_id = %req.client_id))]
+    pub async fn refresh(&self, pool_id: &str, req: Refresh) -> Result<TokenSet> {
+        let pool = self.pool(pool_id).await?;
+        let client = self
+            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .await?;
+        if !client.allows_flow("ALLOW_REFRESH_TOKEN_AUTH") {
+            return Err(Error::invalid(
+                "Refresh token flow not enabled for this client",
+            ));
+        }
+        let invalid = || Error::not_authorized("Invalid Refresh Token");
+        if req.refresh_token.is_empty() || req.refresh_token.len() > 512 {
+            return Err(invalid());
+        }
+        let hash = sha256_hex(req.refresh_token.as_bytes());
+        let (token, family) = self
+            .store
+            .get_refresh_token(&hash)
+            .await?
+            .ok_or_else(invalid)?;
+        // Bound to its pool and client (RFC 6749 §6).
+        if family.pool_id != pool.id || family.client_id != client.id {
+            return Err(invalid());
+        }
+        let now = self.clock.now();
+        if family.revoked_at.is_some() {
+            return Err(Error::not_authorized("Refresh Token has been revoked"));
+        }
+        if family.expires_at <= now {
+            return Err(Error::not_authorized("Refresh Token has expired"));
+        }
+        if let Some(used) = token.used_at {
+            if now - used > REUSE_GRACE_SECS {
+                // A rotated-out token came back: assume theft, kill the family.
+                self.store.revoke_family(&family.id, now).await?;
+                metrics::counter!("poolgate_refresh_reuse_total").increment(1);
+                tracing::warn!(family = %family.id, "refresh token reuse detected; family revoked");
+            }
+            return Err(invalid());
+        }
+        let user = self
+            .store
+            .get_user(&pool.id, &family.sub)
+            .await?
+            .ok_or_else(invalid)?;
+        if !user.enabled || user.status != UserStatus::Confirmed {
+            return Err(Error::not_authorized("User is disabled."));
+        }
+        let mut set;
+        if client.settings.refresh_token_rotation {
+            let next = random::token();
+            let record = RefreshTokenRecord {
+                token_hash: sha256_hex(next.as_bytes()),
+                family_id: family.id.clone(),
+                created_at: now,
+                used_at: None,
+            };
+            if !self.store.rotate_refresh_token(&hash, &record, now).await? {
+                // Lost the race against a concurrent refresh of the same token.
+                return Err(invalid());
+            }
+            set = self.issue(&pool, &client, &user, &family).await?;
+            set.refresh_token = Some(next);
+        } else {
+            set = self.issue(&pool, &client, &user, &family).await?;
+        }
+        metrics::counter!("poolgate_refresh_total").increment(1);
+        Ok(set)
+    }
+
+    /// Revokes the family of a refresh token (RFC 7009: unknown tokens are
+    /// not an error).
+    pub async fn revoke(&self, pool_id: &str, req: Revoke) -> Result<()> {
+        self.pool(pool_id).await?;
+        let client = self
+            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .await?;
+        if !client.settings.enable_token_revocation {
+            return Err(Error::invalid(
+                "Token revocation is not enabled for this client",
+            ));
+        }
+        if req.token.len() > 512 {
+            return Ok(());
+        }
+        if let Some((_, family)) = self
+            .store
+            .get_refresh_token(&sha256_hex(req.token.as_bytes()))
+            .await?
+        {
+            if family.client_id != client.id || family.pool_id != pool_id {
+                return Err(Error::not_authorized(
+                    "Token does not belong to this client",
+                ));
+            }
+            self.store
+                .revoke_family(&family.id, self.clock.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Verifies an access token: our signature, our issuer, `token_use =
+    /// access`, a live family, an enabled user.
+    pub async fn authenticate_access_token(&self, token: &str) -> Result<Authenticated> {
+        let unauthorized = || Error::not_authorized("Invalid or expired access token");
+        // The issuer picks the pool (and so the keys); it is verified below.
+        let unverified: serde_json::Value = jsonwebtoken::dangerous::insecure_decode(token)
+            .map(|d| d.claims)
+            .map_err(|_| unauthorized())?;
+        let iss = unverified
+            .get("iss")
+            .and_then(|v| v.as_str())
+            .ok_or_else(unauthorized)?;
+        let pool_id = self
+            .pool_id_from_issuer(iss)
+            .ok_or_else(unauthorized)?
+            .to_owned();
+        let issuer = self.issuer(&pool_id);
+        let claims: AccessClaims =
+            self.keys
+                .verify(&pool_id, token, &issuer)
+                .await
+                .map_err(|e| {
+                    tracing::debug!(error = %e, "access token refused");
+                    unauthorized()
+                })?;
+        if claims.token_use != "access" {
+            return Err(unauthorized());
+        }
+        let pool = self.pool(&pool_id).await.map_err(|_| unauthorized())?;
+        let family = self.store.get_family(&claims.origin_jti).await?;
+        if family.is_none_or(|f| f.revoked_at.is_some() || f.sub != claims.sub) {
+            return Err(Error::not_authorized("Access Token has been revoked"));
+        }
+        let user = self
+            .store
+            .get_user(&pool_id, &claims.sub)
+            .await?
+            .ok_or_else(unauthorized)?;
+        if !user.enabled {
+            return Err(Error::not_authorized("User is disabled."));
+        }
+        Ok(Authenticated { pool, user, claims })
+    }
+
+    pub fn me(&self, a: &Authenticated) -> Me {
+        Me {
+            username: a.user.username.clone(),
+            sub: a.user.sub.clone(),
+            status: a.user.status,
+            enabled: a.user.enabled,
+            attributes: a.user.attributes.clone(),
+            created_at: a.user.created_at,
+            updated_at: a.user.updated_at,
+        }
+    }
+}
+
+fn policy_max() -> usize {
+    super::policy::MAX_PASSWORD_CHARS
+}

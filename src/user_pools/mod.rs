@@ -1,0 +1,373 @@
+//! The user-pool services: pools and app clients (admin), sign-up and
+//! confirmation, sign-in and tokens, the signed-in user. Independent of HTTP
+//! and of the storage backend; every facade (native REST, Cognito JSON,
+//! OAuth) calls these.
+
+pub mod admin;
+pub mod attributes;
+pub mod auth;
+pub mod model;
+pub mod policy;
+pub mod signup;
+
+use crate::clock::SharedClock;
+use crate::crypto::keys::KeyRing;
+use crate::crypto::password::PasswordHasher;
+use crate::crypto::{Keyed, Sealer, ct_eq};
+use crate::error::{Error, ErrorKind, Result};
+use crate::mail::SharedMailer;
+use crate::store::SharedStore;
+use model::*;
+use std::sync::Arc;
+
+/// Sign-up confirmation codes live 24 h.
+pub const SIGNUP_CODE_TTL: i64 = 24 * 3600;
+/// A code dies after this many wrong tries.
+pub const MAX_CODE_ATTEMPTS: i32 = 5;
+
+pub struct UserPools {
+    pub store: SharedStore,
+    pub keys: Arc<KeyRing>,
+    pub hasher: Arc<PasswordHasher>,
+    pub mailer: SharedMailer,
+    pub clock: SharedClock,
+    codes: Keyed,
+    client_secrets: Sealer,
+    public_url: String,
+    region: String,
+}
+
+impl UserPools {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: SharedStore,
+        keys: Arc<KeyRing>,
+        hasher: Arc<PasswordHasher>,
+        mailer: SharedMailer,
+        clock: SharedClock,
+        master: &crate::crypto::MasterKey,
+        public_url: &str,
+        region: &str,
+    ) -> Self {
+        Self {
+            store,
+            keys,
+            hasher,
+            mailer,
+            clock,
+            codes: Keyed::new(master, "poolgate/codes"),
+            client_secrets: Sealer::new(master, "poolgate/client-secret"),
+            public_url: public_url.to_owned(),
+            region: region.to_owned(),
+        }
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn issuer(&self, pool_id: &str) -> String {
+        format!("{}/{}", self.public_url, pool_id)
+    }
+
+    /// The pool id named by an issuer of this server, if it is one.
+    pub fn pool_id_from_issuer<'a>(&self, iss: &'a str) -> Option<&'a str> {
+        let rest = iss.strip_prefix(&self.public_url)?.strip_prefix('/')?;
+        (!rest.is_empty() && !rest.contains('/')).then_some(rest)
+    }
+
+    pub async fn pool(&self, pool_id: &str) -> Result<Pool> {
+        if validate_pool_id(pool_id, &self.region).is_err() {
+            return Err(Error::not_found("User pool"));
+        }
+        self.store
+            .get_pool(pool_id)
+            .await?
+            .ok_or_else(|| Error::not_found("User pool"))
+    }
+
+    /// The app client named in a public request, with its secret checked
+    /// when it has one (constant-time).
+    pub async fn authenticate_client(
+        &self,
+        pool_id: &str,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> Result<AppClient> {
+        if client_id.is_empty() || client_id.len() > 128 {
+            return Err(Error::not_found("App client"));
+        }
+        let client = self
+            .store
+            .get_client(pool_id, client_id)
+            .await?
+            .ok_or_else(|| Error::not_found("App client"))?;
+        if let Some(sealed) = &client.secret_sealed {
+            let expected = self.open_client_secret(&client.id, sealed)?;
+            let given = secret.ok_or_else(|| {
+                Error::not_authorized("Client secret is required for this client")
+            })?;
+            if !ct_eq(expected.as_bytes(), given.as_bytes()) {
+                return Err(Error::not_authorized("Client secret is invalid"));
+            }
+        }
+        Ok(client)
+    }
+
+    pub(crate) fn seal_client_secret(&self, client_id: &str, secret: &str) -> Vec<u8> {
+        self.client_secrets
+            .seal(secret.as_bytes(), client_id.as_bytes())
+    }
+
+    pub fn open_client_secret(&self, client_id: &str, sealed: &[u8]) -> Result<String> {
+        let raw = self
+            .client_secrets
+            .open(sealed, client_id.as_bytes())
+            .map_err(Error::internal)?;
+        String::from_utf8(raw).map_err(Error::internal)
+    }
+
+    pub(crate) fn code_hash(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        purpose: CodePurpose,
+        code: &str,
+    ) -> String {
+        self.codes.mac_hex(&[
+            pool_id.as_bytes(),
+            sub.as_bytes(),
+            purpose.as_str().as_bytes(),
+            code.as_bytes(),
+        ])
+    }
+
+    /// Normalises a sign-in name the way the pool stores it.
+    pub fn normalize_username(pool: &Pool, name: &str) -> String {
+        if pool.settings.username_case_sensitive {
+            name.to_owned()
+        } else {
+            name.to_lowercase()
+        }
+    }
+
+    /// Finds the user a sign-in name designates: the username, or an email /
+    /// phone / preferred_username alias.
+    pub async fn find_user(&self, pool: &Pool, name: &str) -> Result<Option<User>> {
+        if name.is_empty() || name.len() > 256 {
+            return Ok(None);
+        }
+        let norm = Self::normalize_username(pool, name);
+        if let Some(u) = self.store.get_user_by_username(&pool.id, &norm).await? {
+            return Ok(Some(u));
+        }
+        let kinds: Vec<&str> = pool
+            .settings
+            .username_attributes
+            .iter()
+            .chain(pool.settings.alias_attributes.iter())
+            .map(String::as_str)
+            .collect();
+        for kind in kinds {
+            let value = alias_value(kind, name);
+            if let Some(sub) = self.store.find_alias(&pool.id, kind, &value).await? {
+                return self.store.get_user(&pool.id, &sub).await;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Checks a one-time code: counts wrong tries, kills the code after
+    /// `MAX_CODE_ATTEMPTS`, refuses expired ones. Returns the code's hash for
+    /// the caller to consume atomically with its effect.
+    pub(crate) async fn check_code(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        purpose: CodePurpose,
+        code: &str,
+    ) -> Result<String> {
+        let mismatch = || {
+            Error::new(
+                ErrorKind::CodeMismatch,
+                "Invalid verification code provided, please try again.",
+            )
+        };
+        let record = self
+            .store
+            .get_code(pool_id, sub, purpose)
+            .await?
+            .ok_or_else(mismatch)?;
+        if record.attempts >= MAX_CODE_ATTEMPTS {
+            self.store.delete_code(pool_id, sub, purpose).await?;
+            return Err(Error::new(
+                ErrorKind::TooManyFailedAttempts,
+                "Attempt limit exceeded, please request a new code.",
+            ));
+        }
+        if record.expires_at <= self.clock.now() {
+            return Err(Error::new(
+                ErrorKind::ExpiredCode,
+                "Invalid code provided, please request a code again.",
+            ));
+        }
+        let hash = self.code_hash(pool_id, sub, purpose, code.trim());
+        if !ct_eq(hash.as_bytes(), record.code_hash.as_bytes()) {
+            let n = self.store.bump_code_attempts(pool_id, sub, purpose).await?;
+            if n >= MAX_CODE_ATTEMPTS {
+                self.store.delete_code(pool_id, sub, purpose).await?;
+            }
+            return Err(mismatch());
+        }
+        Ok(hash)
+    }
+}
+
+/// The stored form of an alias value: emails lower-cased.
+pub fn alias_value(kind: &str, value: &str) -> String {
+    if kind == "email" {
+        value.trim().to_lowercase()
+    } else {
+        value.trim().to_owned()
+    }
+}
+
+pub fn validate_pool_id(id: &str, region: &str) -> std::result::Result<(), String> {
+    let Some((r, suffix)) = id.split_once('_') else {
+        return Err(format!("must look like {region}_Ab3dE6gH9"));
+    };
+    if r != region {
+        return Err(format!("must start with the configured region `{region}_`"));
+    }
+    if suffix.len() != 9 || !suffix.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err("must end with 9 alphanumerics after the underscore".into());
+    }
+    Ok(())
+}
+
+fn check_validity(t: &TokenValidity) -> Result<()> {
+    if !(300..=86_400).contains(&t.access_token_secs) || !(300..=86_400).contains(&t.id_token_secs)
+    {
+        return Err(Error::invalid(
+            "token validity: access and ID tokens must last between 300 s and 1 day",
+        ));
+    }
+    if !(3600..=315_360_000).contains(&t.refresh_token_secs) {
+        return Err(Error::invalid(
+            "token validity: refresh tokens must last between 1 hour and 10 years",
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate_settings(s: &PoolSettings) -> Result<()> {
+    let p = &s.password_policy;
+    if !(8..=256).contains(&p.min_length) {
+        return Err(Error::invalid(
+            "password_policy.min_length must be between 8 and 256",
+        ));
+    }
+    if !(1..=365).contains(&p.temporary_password_validity_days) {
+        return Err(Error::invalid(
+            "password_policy.temporary_password_validity_days must be between 1 and 365",
+        ));
+    }
+    for a in &s.username_attributes {
+        if a != "email" && a != "phone_number" {
+            return Err(Error::invalid(
+                "username_attributes may hold only email and phone_number",
+            ));
+        }
+    }
+    for a in &s.alias_attributes {
+        if !["email", "phone_number", "preferred_username"].contains(&a.as_str()) {
+            return Err(Error::invalid(
+                "alias_attributes may hold only email, phone_number and preferred_username",
+            ));
+        }
+    }
+    if !s.username_attributes.is_empty() && !s.alias_attributes.is_empty() {
+        return Err(Error::invalid(
+            "a pool has either username_attributes or alias_attributes, not both",
+        ));
+    }
+    for a in &s.auto_verified_attributes {
+        if a != "email" && a != "phone_number" {
+            return Err(Error::invalid(
+                "auto_verified_attributes may hold only email and phone_number",
+            ));
+        }
+    }
+    for a in &s.required_attributes {
+        if !attributes::STANDARD.contains(&a.as_str()) {
+            return Err(Error::invalid(format!(
+                "required_attributes: `{a}` is not a standard attribute"
+            )));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for c in &s.custom_attributes {
+        if c.name.is_empty()
+            || c.name.len() > 20
+            || !c
+                .name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        {
+            return Err(Error::invalid(format!(
+                "custom_attributes: invalid name `{}` (1-20 of [A-Za-z0-9_])",
+                c.name
+            )));
+        }
+        if !seen.insert(c.name.clone()) {
+            return Err(Error::invalid(format!(
+                "custom_attributes: `{}` is declared twice",
+                c.name
+            )));
+        }
+    }
+    if s.custom_attributes.len() > 50 {
+        return Err(Error::invalid("custom_attributes: at most 50"));
+    }
+    check_validity(&s.token_validity)?;
+    for t in [
+        &s.messages.verification,
+        &s.messages.invitation,
+        &s.messages.reset_password,
+        &s.messages.attribute_verification,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        crate::mail::check_template(t).map_err(|e| Error::invalid(format!("messages: {e}")))?;
+    }
+    Ok(())
+}
+
+pub fn validate_client_settings(s: &ClientSettings) -> Result<()> {
+    for f in &s.explicit_auth_flows {
+        if !AUTH_FLOWS.contains(&f.as_str()) {
+            return Err(Error::invalid(format!(
+                "explicit_auth_flows: unknown flow `{f}`"
+            )));
+        }
+    }
+    if let Some(t) = &s.token_validity {
+        check_validity(t)?;
+    }
+    for o in &s.allowed_origins {
+        let ok = reqwest::Url::parse(o)
+            .map(|u| {
+                (u.scheme() == "https" || u.scheme() == "http")
+                    && u.path() == "/"
+                    && !o.ends_with('/')
+            })
+            .unwrap_or(false);
+        if !ok {
+            return Err(Error::invalid(format!(
+                "allowed_origins: `{o}` is not an origin like https://app.example.com"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,394 @@
+//! Plain data of the user-pool domain: what the store keeps and the services
+//! work on. Settings documents are versionless JSON with defaults for every
+//! field, so adding a setting never needs a data migration.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// Cognito user status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UserStatus {
+    Unconfirmed,
+    Confirmed,
+    ForceChangePassword,
+    ResetRequired,
+    ExternalProvider,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unconfirmed => "UNCONFIRMED",
+            Self::Confirmed => "CONFIRMED",
+            Self::ForceChangePassword => "FORCE_CHANGE_PASSWORD",
+            Self::ResetRequired => "RESET_REQUIRED",
+            Self::ExternalProvider => "EXTERNAL_PROVIDER",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "UNCONFIRMED" => Self::Unconfirmed,
+            "CONFIRMED" => Self::Confirmed,
+            "FORCE_CHANGE_PASSWORD" => Self::ForceChangePassword,
+            "RESET_REQUIRED" => Self::ResetRequired,
+            "EXTERNAL_PROVIDER" => Self::ExternalProvider,
+            _ => return None,
+        })
+    }
+}
+
+/// Signing algorithm of a pool's JWTs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+pub enum SigningAlg {
+    #[default]
+    RS256,
+    ES256,
+}
+
+impl SigningAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "RS256" => Some(Self::RS256),
+            "ES256" => Some(Self::ES256),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordPolicy {
+    /// Minimum length in Unicode code points. NIST SP 800-63B: 15 when the
+    /// password is the only factor (the default), at least 8 with MFA.
+    pub min_length: u32,
+    pub require_lowercase: bool,
+    pub require_uppercase: bool,
+    pub require_numbers: bool,
+    pub require_symbols: bool,
+    /// Refuse passwords from the built-in common-password list and context
+    /// words (username, pool name).
+    pub block_common_passwords: bool,
+    /// Days an admin-set temporary password stays valid.
+    pub temporary_password_validity_days: u32,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            min_length: 15,
+            require_lowercase: false,
+            require_uppercase: false,
+            require_numbers: false,
+            require_symbols: false,
+            block_common_passwords: true,
+            temporary_password_validity_days: 7,
+        }
+    }
+}
+
+/// Token lifetimes in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenValidity {
+    pub access_token_secs: i64,
+    pub id_token_secs: i64,
+    pub refresh_token_secs: i64,
+}
+
+impl Default for TokenValidity {
+    fn default() -> Self {
+        Self {
+            access_token_secs: 3600,
+            id_token_secs: 3600,
+            refresh_token_secs: 30 * 86400,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum CustomAttributeType {
+    String,
+    Number,
+    Boolean,
+    DateTime,
+}
+
+/// A `custom:<name>` attribute of the pool schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomAttribute {
+    /// Name without the `custom:` prefix (1–20 chars of `[A-Za-z0-9_]`).
+    pub name: String,
+    #[serde(default = "default_attr_type")]
+    pub attribute_type: CustomAttributeType,
+    #[serde(default = "yes")]
+    pub mutable: bool,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub min_length: Option<u32>,
+    #[serde(default)]
+    pub max_length: Option<u32>,
+    #[serde(default)]
+    pub min_value: Option<i64>,
+    #[serde(default)]
+    pub max_value: Option<i64>,
+}
+
+fn default_attr_type() -> CustomAttributeType {
+    CustomAttributeType::String
+}
+fn yes() -> bool {
+    true
+}
+
+/// One message template (minijinja syntax; variables: `code`, `username`,
+/// `pool_name`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageTemplate {
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct MessageTemplates {
+    /// Sign-up confirmation code.
+    pub verification: Option<MessageTemplate>,
+    /// Admin-created user invitation (temporary password).
+    pub invitation: Option<MessageTemplate>,
+    /// Forgot-password code.
+    pub reset_password: Option<MessageTemplate>,
+    /// Attribute (email/phone) verification code.
+    pub attribute_verification: Option<MessageTemplate>,
+}
+
+/// Everything configurable about a user pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolSettings {
+    pub password_policy: PasswordPolicy,
+    /// Attributes used *instead of* a username to sign up and sign in:
+    /// empty (a free username), or any of `email`, `phone_number`.
+    pub username_attributes: Vec<String>,
+    /// Extra sign-in names for username pools, once verified: `email`,
+    /// `phone_number`, `preferred_username`.
+    pub alias_attributes: Vec<String>,
+    pub username_case_sensitive: bool,
+    /// Attributes verified by code at sign-up: `email`, `phone_number`.
+    pub auto_verified_attributes: Vec<String>,
+    /// Standard attributes that sign-up must provide.
+    pub required_attributes: Vec<String>,
+    /// `custom:` attributes.
+    pub custom_attributes: Vec<CustomAttribute>,
+    /// Defaults for new app clients.
+    pub token_validity: TokenValidity,
+    /// Answer unknown users exactly like wrong passwords (Cognito's
+    /// `PreventUserExistenceErrors=ENABLED`). On by default.
+    pub prevent_user_existence_errors: bool,
+    pub signing_algorithm: SigningAlg,
+    pub messages: MessageTemplates,
+    /// Store an SRP verifier at each password set (for `USER_SRP_AUTH`).
+    pub allow_srp: bool,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            password_policy: PasswordPolicy::default(),
+            username_attributes: vec![],
+            alias_attributes: vec![],
+            username_case_sensitive: false,
+            auto_verified_attributes: vec!["email".into()],
+            required_attributes: vec![],
+            custom_attributes: vec![],
+            token_validity: TokenValidity::default(),
+            prevent_user_existence_errors: true,
+            signing_algorithm: SigningAlg::RS256,
+            messages: MessageTemplates::default(),
+            allow_srp: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Pool {
+    pub id: String,
+    pub name: String,
+    pub settings: PoolSettings,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Auth flows an app client may use (Cognito's `ExplicitAuthFlows`).
+pub const AUTH_FLOWS: &[&str] = &[
+    "ALLOW_USER_PASSWORD_AUTH",
+    "ALLOW_USER_SRP_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH",
+    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+    "ALLOW_CUSTOM_AUTH",
+    "ALLOW_USER_AUTH",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientSettings {
+    pub explicit_auth_flows: Vec<String>,
+    /// `None`: the pool's defaults.
+    pub token_validity: Option<TokenValidity>,
+    /// Attributes the client may read in tokens and `/v1/me`; empty: all.
+    pub read_attributes: Vec<String>,
+    /// Attributes the client may write at sign-up/update; empty: all mutable.
+    pub write_attributes: Vec<String>,
+    /// Browser origins allowed by CORS for this client's requests.
+    pub allowed_origins: Vec<String>,
+    /// Issue a new refresh token at each refresh; the old one is then dead and
+    /// presenting it again revokes the whole family.
+    pub refresh_token_rotation: bool,
+    pub enable_token_revocation: bool,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            explicit_auth_flows: vec![
+                "ALLOW_USER_PASSWORD_AUTH".into(),
+                "ALLOW_USER_SRP_AUTH".into(),
+                "ALLOW_REFRESH_TOKEN_AUTH".into(),
+            ],
+            token_validity: None,
+            read_attributes: vec![],
+            write_attributes: vec![],
+            allowed_origins: vec![],
+            refresh_token_rotation: false,
+            enable_token_revocation: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppClient {
+    pub id: String,
+    pub pool_id: String,
+    pub name: String,
+    /// Client secret sealed under the master key.
+    pub secret_sealed: Option<Vec<u8>>,
+    pub settings: ClientSettings,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl AppClient {
+    pub fn allows_flow(&self, flow: &str) -> bool {
+        self.settings.explicit_auth_flows.iter().any(|f| f == flow)
+    }
+}
+
+pub type Attributes = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub pool_id: String,
+    pub sub: String,
+    pub username: String,
+    pub status: UserStatus,
+    pub enabled: bool,
+    pub password_hash: Option<String>,
+    pub srp_sealed: Option<Vec<u8>>,
+    /// Every attribute including `sub`, `email_verified`, ...; values are strings.
+    pub attributes: Attributes,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A sign-in name other than the username.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub kind: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodePurpose {
+    Signup,
+    ResetPassword,
+    VerifyEmail,
+    VerifyPhone,
+}
+
+impl CodePurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signup => "signup",
+            Self::ResetPassword => "reset_password",
+            Self::VerifyEmail => "verify_email",
+            Self::VerifyPhone => "verify_phone",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub pool_id: String,
+    pub sub: String,
+    pub purpose: CodePurpose,
+    pub code_hash: String,
+    pub expires_at: i64,
+    pub attempts: i32,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub pool_id: String,
+    pub alg: SigningAlg,
+    pub private_sealed: Vec<u8>,
+    pub public_jwk: String,
+    /// `pending` (published, not signing), `active`, `retired` (published until
+    /// `retire_after`).
+    pub status: String,
+    pub created_at: i64,
+    pub retire_after: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenFamily {
+    pub id: String,
+    pub pool_id: String,
+    pub sub: String,
+    pub client_id: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub family_id: String,
+    pub created_at: i64,
+    pub used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub pool_id: Option<String>,
+    /// `email` or `sms`.
+    pub channel: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: i64,
+}

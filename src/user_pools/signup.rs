@@ -1,0 +1,386 @@
+//! Sign-up, confirmation and code resend.
+
+use super::attributes::{self, mask_destination};
+use super::model::*;
+use super::{SIGNUP_CODE_TTL, UserPools, alias_value, policy};
+use crate::crypto::random;
+use crate::error::{Error, ErrorKind, Result};
+use crate::mail::{Email, Template};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignUp {
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub attributes: Attributes,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct CodeDelivery {
+    /// Masked address, e.g. `a***@e***`.
+    pub destination: String,
+    /// `EMAIL` or `SMS`.
+    pub medium: String,
+    pub attribute: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SignUpResult {
+    pub user_sub: String,
+    pub user_confirmed: bool,
+    pub code_delivery: Option<CodeDelivery>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmSignUp {
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    pub username: String,
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendCode {
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    pub username: String,
+}
+
+fn validate_username(name: &str) -> Result<()> {
+    let n = name.chars().count();
+    if n == 0 || n > 128 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::invalid(
+            "Username must be 1-128 characters without spaces",
+        ));
+    }
+    Ok(())
+}
+
+impl UserPools {
+    /// Where a code for this user goes: the first auto-verified attribute the
+    /// user has and the server can deliver to (email today; SMS arrives with
+    /// the SMS sender).
+    fn delivery_target(pool: &Pool, attrs: &Attributes) -> Option<(String, String)> {
+        pool.settings
+            .auto_verified_attributes
+            .iter()
+            .filter(|a| a.as_str() == "email")
+            .find_map(|a| attrs.get(a).map(|v| (a.clone(), v.clone())))
+    }
+
+    async fn send_code(
+        &self,
+        pool: &Pool,
+        user: &User,
+        attr: &str,
+        dest: &str,
+        code: &str,
+        t: Template,
+    ) -> Result<CodeDelivery> {
+        let display_name = user
+            .attributes
+            .get("email")
+            .filter(|_| !pool.settings.username_attributes.is_empty())
+            .unwrap_or(&user.username);
+        let (subject, body) =
+            crate::mail::render(&pool.settings.messages, t, code, display_name, &pool.name)
+                .map_err(Error::internal)?;
+        let email = Email {
+            pool_id: Some(pool.id.clone()),
+            to: dest.to_owned(),
+            subject,
+            body,
+        };
+        if let Err(e) = self.mailer.send(&email).await {
+            tracing::warn!(pool_id = %pool.id, error = %e, "message delivery failed");
+            metrics::counter!("poolgate_messages_failed_total", "channel" => "email").increment(1);
+            return Err(Error::new(
+                ErrorKind::CodeDeliveryFailure,
+                "The code could not be delivered; try resending it",
+            ));
+        }
+        Ok(CodeDelivery {
+            destination: mask_destination(dest),
+            medium: "EMAIL".into(),
+            attribute: attr.to_owned(),
+        })
+    }
+
+    fn new_code(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        purpose: CodePurpose,
+        ttl: i64,
+    ) -> (String, CodeRecord) {
+        let code = random::code();
+        let now = self.clock.now();
+        let record = CodeRecord {
+            pool_id: pool_id.to_owned(),
+            sub: sub.to_owned(),
+            purpose,
+            code_hash: self.code_hash(pool_id, sub, purpose, &code),
+            expires_at: now + ttl,
+            attempts: 0,
+            created_at: now,
+        };
+        (code, record)
+    }
+
+    #[tracing::instrument(skip_all, fields(pool_id = %pool_id, client_id = %req.client_id))]
+    pub async fn sign_up(&self, pool_id: &str, mut req: SignUp) -> Result<SignUpResult> {
+        let pool = self.pool(pool_id).await?;
+        let client = self
+            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .await?;
+
+        // The sign-in name: a free username, or the email/phone itself.
+        let mut aliases = vec![];
+        let username = if pool.settings.username_attributes.is_empty() {
+            validate_username(&req.username)?;
+            if attributes::is_valid_email(&req.username)
+                && pool.settings.alias_attributes.iter().any(|a| a == "email")
+            {
+                return Err(Error::invalid(
+                    "Username should not be an email when email is an alias",
+                ));
+            }
+            Self::normalize_username(&pool, &req.username)
+        } else {
+            let name = req.username.trim();
+            let kind = if attributes::is_valid_email(name)
+                && pool
+                    .settings
+                    .username_attributes
+                    .iter()
+                    .any(|a| a == "email")
+            {
+                "email"
+            } else if attributes::is_valid_phone(name)
+                && pool
+                    .settings
+                    .username_attributes
+                    .iter()
+                    .any(|a| a == "phone_number")
+            {
+                "phone_number"
+            } else {
+                return Err(Error::invalid(format!(
+                    "Username should be {}",
+                    pool.settings
+                        .username_attributes
+                        .join(" or ")
+                        .replace("phone_number", "a phone number")
+                        .replace("email", "an email")
+                )));
+            };
+            match req.attributes.get(kind) {
+                Some(v) if alias_value(kind, v) != alias_value(kind, name) => {
+                    return Err(Error::invalid(format!(
+                        "The {kind} attribute must equal the username"
+                    )));
+                }
+                _ => {}
+            }
+            req.attributes.insert(kind.to_owned(), name.to_owned());
+            aliases.push(Alias {
+                kind: kind.to_owned(),
+                value: alias_value(kind, name),
+            });
+            // The internal, never-changing name (USER_ID_FOR_SRP) is the sub.
+            String::new()
+        };
+        attributes::validate_write(&pool, Some(&client), &req.attributes, true)?;
+
+        let mut context: Vec<&str> = vec![&req.username, &pool.name];
+        if let Some(e) = req.attributes.get("email") {
+            context.push(e.split('@').next().unwrap_or(e));
+        }
+        policy::check(&pool.settings.password_policy, &req.password, &context)?;
+        let hash = self.hasher.hash(&req.password).await?;
+
+        let sub = random::uuid();
+        let now = self.clock.now();
+        let mut attrs = req.attributes;
+        attrs.insert("sub".into(), sub.clone());
+        for k in ["email", "phone_number"] {
+            if attrs.contains_key(k) {
+                attrs.insert(format!("{k}_verified"), "false".into());
+            }
+        }
+        let user = User {
+            pool_id: pool.id.clone(),
+            sub: sub.clone(),
+            username: if username.is_empty() {
+                sub.clone()
+            } else {
+                username
+            },
+            status: UserStatus::Unconfirmed,
+            enabled: true,
+            password_hash: Some(hash),
+            srp_sealed: None,
+            attributes: attrs,
+            created_at: now,
+            updated_at: now,
+        };
+        let target = Self::delivery_target(&pool, &user.attributes);
+        let code = target
+            .as_ref()
+            .map(|_| self.new_code(&pool.id, &sub, CodePurpose::Signup, SIGNUP_CODE_TTL));
+        match self
+            .store
+            .create_user(&user, &aliases, code.as_ref().map(|(_, r)| r))
+            .await
+        {
+            Ok(()) => {}
+            // With email/phone as username, a taken address is a taken username.
+            Err(e)
+                if e.kind == ErrorKind::AliasExists
+                    && !pool.settings.username_attributes.is_empty() =>
+            {
+                return Err(Error::new(
+                    ErrorKind::UsernameExists,
+                    "An account with the given email already exists.",
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+        metrics::counter!("poolgate_signups_total").increment(1);
+        tracing::info!(sub = %sub, "user signed up");
+        let code_delivery = match (target, code) {
+            (Some((attr, dest)), Some((code, _))) => Some(
+                self.send_code(&pool, &user, &attr, &dest, &code, Template::Verification)
+                    .await?,
+            ),
+            _ => None,
+        };
+        Ok(SignUpResult {
+            user_sub: sub,
+            user_confirmed: false,
+            code_delivery,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(pool_id = %pool_id, client_id = %req.client_id))]
+    pub async fn confirm_sign_up(&self, pool_id: &str, req: ConfirmSignUp) -> Result<()> {
+        let pool = self.pool(pool_id).await?;
+        self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .await?;
+        if req.code.len() > 32 {
+            return Err(Error::invalid("code is too long"));
+        }
+        let Some(user) = self.find_user(&pool, &req.username).await? else {
+            return Err(if pool.settings.prevent_user_existence_errors {
+                Error::new(
+                    ErrorKind::CodeMismatch,
+                    "Invalid verification code provided, please try again.",
+                )
+            } else {
+                Error::new(
+                    ErrorKind::UserNotFound,
+                    "Username/client id combination not found.",
+                )
+            });
+        };
+        if user.status != UserStatus::Unconfirmed {
+            return Err(Error::not_authorized(format!(
+                "User cannot be confirmed. Current status is {}",
+                user.status.as_str()
+            )));
+        }
+        let code_hash = self
+            .check_code(&pool.id, &user.sub, CodePurpose::Signup, &req.code)
+            .await?;
+        let verified: Vec<String> = Self::delivery_target(&pool, &user.attributes)
+            .map(|(a, _)| a)
+            .into_iter()
+            .collect();
+        let aliases: Vec<Alias> = pool
+            .settings
+            .alias_attributes
+            .iter()
+            .filter(|k| verified.contains(k) || k.as_str() == "preferred_username")
+            .filter_map(|k| {
+                user.attributes.get(k).map(|v| Alias {
+                    kind: k.clone(),
+                    value: alias_value(k, v),
+                })
+            })
+            .collect();
+        if !self
+            .store
+            .confirm_signup(
+                &pool.id,
+                &user.sub,
+                &code_hash,
+                &aliases,
+                &verified,
+                self.clock.now(),
+            )
+            .await?
+        {
+            return Err(Error::new(
+                ErrorKind::CodeMismatch,
+                "Invalid verification code provided, please try again.",
+            ));
+        }
+        tracing::info!(sub = %user.sub, "user confirmed");
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(pool_id = %pool_id, client_id = %req.client_id))]
+    pub async fn resend_code(
+        &self,
+        pool_id: &str,
+        req: ResendCode,
+    ) -> Result<Option<CodeDelivery>> {
+        let pool = self.pool(pool_id).await?;
+        self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .await?;
+        let Some(user) = self.find_user(&pool, &req.username).await? else {
+            if pool.settings.prevent_user_existence_errors {
+                // Same answer shape as for a real user.
+                let fake = if req.username.contains('@') {
+                    req.username.clone()
+                } else {
+                    format!("{}@example.com", req.username)
+                };
+                return Ok(Some(CodeDelivery {
+                    destination: mask_destination(&fake),
+                    medium: "EMAIL".into(),
+                    attribute: "email".into(),
+                }));
+            }
+            return Err(Error::new(
+                ErrorKind::UserNotFound,
+                "Username/client id combination not found.",
+            ));
+        };
+        if user.status != UserStatus::Unconfirmed {
+            return Err(Error::invalid("User is already confirmed."));
+        }
+        let Some((attr, dest)) = Self::delivery_target(&pool, &user.attributes) else {
+            return Err(Error::invalid(
+                "The user has no verified delivery address; an administrator must confirm them",
+            ));
+        };
+        let (code, record) =
+            self.new_code(&pool.id, &user.sub, CodePurpose::Signup, SIGNUP_CODE_TTL);
+        self.store.put_code(&record).await?;
+        Ok(Some(
+            self.send_code(&pool, &user, &attr, &dest, &code, Template::Verification)
+                .await?,
+        ))
+    }
+}
