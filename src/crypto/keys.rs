@@ -206,16 +206,18 @@ impl PoolKeys {
             .iter()
             .filter(move |k| k.retire_after.is_none_or(|t| now < t))
     }
-    /// The key that signs now: the newest active key, or pending key past its
-    /// publication delay.
+    /// The key that signs now: the newest key that is ready — active, or
+    /// pending past its publication delay. A retiring key keeps signing until
+    /// its successor is ready.
     pub fn signing(&self, now: i64) -> Option<&Arc<SigningKey>> {
         self.published(now)
-            .filter(|k| k.retire_after.is_none())
             .filter(|k| {
                 k.status == "active"
                     || (k.status == "pending" && k.created_at + PUBLISH_DELAY <= now)
             })
-            .max_by_key(|k| (k.created_at, k.kid.clone()))
+            // Rotation marks the keys it replaces as retiring: a ready
+            // successor wins over them whatever the clock's resolution.
+            .max_by_key(|k| (k.retire_after.is_none(), k.created_at, k.kid.clone()))
     }
     pub fn jwks(&self, now: i64) -> serde_json::Value {
         serde_json::json!({ "keys": self.published(now).map(|k| k.jwk.clone()).collect::<Vec<_>>() })

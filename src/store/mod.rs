@@ -49,6 +49,11 @@ pub trait UserStore: Send + Sync {
     async fn update_user(&self, user: &User) -> Result<bool>;
     async fn delete_user(&self, pool_id: &str, sub: &str) -> Result<bool>;
     async fn count_users(&self, pool_id: &str) -> Result<i64>;
+    /// Users ordered by sub, after `after` (cursor), at most `limit`.
+    async fn list_users(&self, pool_id: &str, after: Option<&str>, limit: i64)
+    -> Result<Vec<User>>;
+    /// The aliases a user owns.
+    async fn user_aliases(&self, pool_id: &str, sub: &str) -> Result<Vec<Alias>>;
 
     /// Replaces the live code of (user, purpose).
     async fn put_code(&self, code: &CodeRecord) -> Result<()>;

@@ -486,6 +486,32 @@ macro_rules! impl_store {
                     .await?)
             }
 
+            async fn list_users(&self, pool_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<User>> {
+                sqlx::query_as::<$db, UserRow>(concat!(
+                    "SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND sub > $2 ORDER BY sub LIMIT $3"
+                ))
+                .bind(pool_id)
+                .bind(after.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(UserRow::into_user)
+                .collect()
+            }
+            async fn user_aliases(&self, pool_id: &str, sub: &str) -> Result<Vec<Alias>> {
+                Ok(sqlx::query_as::<$db, (String, String)>(
+                    "SELECT kind, value FROM user_aliases WHERE pool_id = $1 AND sub = $2 ORDER BY kind, value",
+                )
+                .bind(pool_id)
+                .bind(sub)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|(kind, value)| Alias { kind, value })
+                .collect())
+            }
+
             async fn put_code(&self, c: &CodeRecord) -> Result<()> {
                 insert_code(&self.pool, c).await
             }

@@ -10,22 +10,68 @@ use crate::error::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// `{name, ...settings}`. Deserialized by hand: serde ignores
+/// `deny_unknown_fields` across `flatten`, and an unknown setting must be an
+/// error, not silently dropped.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
 pub struct CreatePool {
     pub name: String,
-    #[serde(default, flatten)]
+    #[serde(flatten)]
     pub settings: PoolSettings,
 }
 
+/// `{name, generate_secret, ...settings}`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
 pub struct CreateClient {
     pub name: String,
-    #[serde(default)]
     pub generate_secret: bool,
-    #[serde(default, flatten)]
+    #[serde(flatten)]
     pub settings: ClientSettings,
+}
+
+fn take_name(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+) -> std::result::Result<String, String> {
+    match map.remove("name") {
+        Some(serde_json::Value::String(s)) => Ok(s),
+        Some(_) => Err("`name` must be a string".into()),
+        None => Err("missing field `name`".into()),
+    }
+}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for CreatePool {
+    type Error = String;
+    fn try_from(
+        mut map: serde_json::Map<String, serde_json::Value>,
+    ) -> std::result::Result<Self, String> {
+        let name = take_name(&mut map)?;
+        let settings =
+            serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| e.to_string())?;
+        Ok(Self { name, settings })
+    }
+}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for CreateClient {
+    type Error = String;
+    fn try_from(
+        mut map: serde_json::Map<String, serde_json::Value>,
+    ) -> std::result::Result<Self, String> {
+        let name = take_name(&mut map)?;
+        let generate_secret = match map.remove("generate_secret") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => b,
+            Some(_) => return Err("`generate_secret` must be a boolean".into()),
+        };
+        let settings =
+            serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| e.to_string())?;
+        Ok(Self {
+            name,
+            generate_secret,
+            settings,
+        })
+    }
 }
 
 /// An app client as the admin API shows it (secret included: admins need it

@@ -1,0 +1,294 @@
+//! Hostile and malformed input, endpoint by endpoint: every answer is a 4xx
+//! problem+json with a stable code — never a 500.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+
+struct Raw {
+    status: u16,
+    content_type: String,
+    body: Value,
+}
+
+async fn raw(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+    bearer: Option<&str>,
+) -> Raw {
+    let mut r = app
+        .http
+        .request(method.parse().unwrap(), format!("{}{}", app.base, path))
+        .body(body);
+    if let Some(ct) = content_type {
+        r = r.header("content-type", ct);
+    }
+    if let Some(b) = bearer {
+        r = r.bearer_auth(b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let text = resp.text().await.unwrap();
+    Raw {
+        status,
+        content_type,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+fn assert_problem(r: &Raw, status: u16, code: &str, what: &str) {
+    assert_eq!(r.status, status, "{what}: {:?}", r.body);
+    assert_eq!(r.content_type, "application/problem+json", "{what}");
+    assert_eq!(r.body["code"], code, "{what}: {:?}", r.body);
+    assert_eq!(r.body["status"], status, "{what}");
+    let text = r.body.to_string().to_lowercase();
+    for leak in [
+        "sqlx", "sqlite", "postgres", "select ", "insert ", "panicked", "stack",
+    ] {
+        assert!(!text.contains(leak), "{what} leaks `{leak}`: {text}");
+    }
+}
+
+#[tokio::test]
+async fn every_public_endpoint_answers_bad_bodies_with_a_problem() {
+    let app = spawn_app().await;
+    let endpoints = [
+        "signup",
+        "signup/confirm",
+        "signup/resend",
+        "signin",
+        "token/refresh",
+        "token/revoke",
+    ];
+    let json_ct = Some("application/json");
+    let huge = format!(
+        "{{\"client_id\":\"{}\",\"username\":\"{}\"}}",
+        app.client_id,
+        "x".repeat(200_000)
+    );
+    for ep in endpoints {
+        let path = app.pool_path(ep);
+        let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+            ("malformed JSON", json_ct, b"{\"client_id\": ".to_vec(), 400, "InvalidParameter"),
+            ("not an object", json_ct, b"[1,2,3]".to_vec(), 400, "InvalidParameter"),
+            ("wrong types", json_ct, br#"{"client_id": 5, "username": [], "password": {}, "code": 1, "refresh_token": 2, "token": 3}"#.to_vec(), 400, "InvalidParameter"),
+            ("unknown field", json_ct, format!(r#"{{"client_id":"{}","username":"a@b.co","password":"p","code":"1","refresh_token":"r","token":"t","evil":1}}"#, app.client_id).into_bytes(), 400, "InvalidParameter"),
+            ("invalid UTF-8", json_ct, b"{\"client_id\": \"\xff\xfe\"}".to_vec(), 400, "InvalidParameter"),
+            ("no content type", None, b"{}".to_vec(), 415, "UnsupportedMediaType"),
+            ("text/plain", Some("text/plain"), b"{}".to_vec(), 415, "UnsupportedMediaType"),
+            ("huge body", json_ct, huge.clone().into_bytes(), 413, "PayloadTooLarge"),
+            ("empty body", json_ct, vec![], 400, "InvalidParameter"),
+            ("nested bomb", json_ct, ("[".repeat(10_000) + &"]".repeat(10_000)).into_bytes(), 400, "InvalidParameter"),
+        ];
+        for (what, ct, body, status, code) in cases {
+            let r = raw(&app, "POST", &path, ct, body, None).await;
+            assert_problem(&r, status, code, &format!("{ep}: {what}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_pools_clients_and_routes_are_not_found() {
+    let app = spawn_app().await;
+    let body =
+        json!({"client_id": app.client_id, "username": "a@example.com", "password": PASSWORD});
+    for pool in [
+        "local-east-1_Nope12345",
+        "../../etc",
+        "x'; DROP TABLE users; --",
+        "%00",
+    ] {
+        let r = raw(
+            &app,
+            "POST",
+            &format!("/v1/pools/{pool}/signup"),
+            Some("application/json"),
+            body.to_string().into_bytes(),
+            None,
+        )
+        .await;
+        assert!(r.status == 404 || r.status == 400, "{pool}: {:?}", r.body);
+        assert_eq!(r.content_type, "application/problem+json");
+    }
+    let r = raw(&app, "POST", &app.pool_path("signup"), Some("application/json"),
+        json!({"client_id": "nosuchclient00000000000000", "username": "a@example.com", "password": PASSWORD}).to_string().into_bytes(), None).await;
+    assert_problem(&r, 404, "ResourceNotFound", "unknown client");
+    let r = raw(&app, "GET", "/v1/nothing/here", None, vec![], None).await;
+    assert_problem(&r, 404, "NotFound", "unknown route");
+    let r = raw(&app, "DELETE", &app.pool_path("signup"), None, vec![], None).await;
+    assert_problem(&r, 405, "MethodNotAllowed", "wrong method");
+}
+
+#[tokio::test]
+async fn bad_bearer_tokens_on_me_are_401_problems() {
+    let app = spawn_app().await;
+    let long = "a".repeat(20_000);
+    let cases = [
+        "garbage",
+        "a.b.c",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+        "eyJ.eyJ.sig",
+        "....",
+        long.as_str(),
+        "eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.bm90IGpzb24.c2ln",
+    ];
+    for t in cases {
+        let r = raw(&app, "GET", "/v1/me", None, vec![], Some(t)).await;
+        assert_problem(
+            &r,
+            401,
+            "NotAuthorized",
+            &format!("token {}", &t[..t.len().min(20)]),
+        );
+    }
+    let r = raw(&app, "GET", "/v1/me", None, vec![], None).await;
+    assert_problem(&r, 401, "NotAuthorized", "no token");
+    let resp = app
+        .http
+        .get(format!("{}/v1/me", app.base))
+        .header("authorization", "Basic Zm9vOmJhcg==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test]
+async fn field_values_out_of_bounds_are_refused() {
+    let app = spawn_app().await;
+    let long_name = "a".repeat(300) + "@example.com";
+    let cases = [
+        json!({"client_id": app.client_id, "username": "", "password": PASSWORD}),
+        json!({"client_id": app.client_id, "username": long_name, "password": PASSWORD}),
+        json!({"client_id": app.client_id, "username": "not-an-email", "password": PASSWORD}),
+        json!({"client_id": app.client_id, "username": "a@example.com", "password": "x".repeat(10_000)}),
+        json!({"client_id": app.client_id, "username": "a@example.com", "password": PASSWORD, "attributes": {"name": "\u{0000}"}}),
+        json!({"client_id": app.client_id, "username": "a@example.com", "password": PASSWORD, "attributes": {"name": "x".repeat(3000)}}),
+        json!({"client_id": app.client_id, "username": "a@example.com", "password": PASSWORD, "attributes": {"email": "other@example.com"}}),
+    ];
+    for c in cases {
+        let (st, body) = app.post(&app.pool_path("signup"), c.clone()).await;
+        assert_eq!(st, 400, "{c}: {body}");
+        assert!(
+            ["InvalidParameter", "InvalidPassword"].contains(&body["code"].as_str().unwrap()),
+            "{body}"
+        );
+    }
+    let (st, body) = app.confirm("a@example.com", &"9".repeat(100)).await;
+    assert_eq!(st, 400, "{body}");
+    let (st, _) = app.sign_in("a@example.com", &"x".repeat(10_000)).await;
+    assert_eq!(st, 401);
+    let (st, _) = app.refresh(&"r".repeat(5000)).await;
+    assert_eq!(st, 401);
+}
+
+#[tokio::test]
+async fn admin_endpoints_need_the_admin_key() {
+    let app = spawn_app().await;
+    for (method, path) in [
+        ("GET", "/v1/admin/pools".to_owned()),
+        ("POST", "/v1/admin/pools".to_owned()),
+        ("GET", format!("/v1/admin/pools/{}", app.pool_id)),
+        ("DELETE", format!("/v1/admin/pools/{}", app.pool_id)),
+        ("GET", "/v1/admin/outbox".to_owned()),
+        (
+            "POST",
+            format!("/v1/admin/pools/{}/keys/rotate", app.pool_id),
+        ),
+    ] {
+        for key in [
+            None,
+            Some("wrong-key-wrong-key-wrong-key"),
+            Some(""),
+            Some(&app.admin_key[..10]),
+        ] {
+            let r = raw(
+                &app,
+                method,
+                &path,
+                Some("application/json"),
+                b"{\"name\":\"x\"}".to_vec(),
+                key,
+            )
+            .await;
+            assert_problem(
+                &r,
+                401,
+                "Unauthenticated",
+                &format!("{method} {path} with {key:?}"),
+            );
+        }
+    }
+    // An access token is not an admin key.
+    let tokens = app.confirmed_user("a@example.com").await;
+    let r = raw(
+        &app,
+        "GET",
+        "/v1/admin/pools",
+        None,
+        vec![],
+        tokens["access_token"].as_str(),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn admin_bodies_are_validated() {
+    let app = spawn_app().await;
+    for body in [
+        json!({}),
+        json!({"name": ""}),
+        json!({"name": "x", "password_policy": {"min_length": 3}}),
+        json!({"name": "x", "username_attributes": ["nickname"]}),
+        json!({"name": "x", "token_validity": {"access_token_secs": 10}}),
+        json!({"name": "x", "custom_attributes": [{"name": "bad name!"}]}),
+        json!({"name": "x", "messages": {"verification": {"subject": "{{ broken", "body": "{{ code }}"}}}),
+        json!({"name": "x", "surprise": true}),
+    ] {
+        let (st, b) = app
+            .admin("POST", "/v1/admin/pools", Some(body.clone()))
+            .await;
+        assert_eq!(
+            (st, b["code"].as_str()),
+            (400, Some("InvalidParameter")),
+            "{body}: {b}"
+        );
+    }
+    for body in [
+        json!({"name": "c", "explicit_auth_flows": ["ALLOW_EVERYTHING"]}),
+        json!({"name": "c", "allowed_origins": ["https://app.example.com/path"]}),
+        json!({"name": "c", "allowed_origins": ["javascript:alert(1)"]}),
+    ] {
+        let (st, b) = app
+            .admin(
+                "POST",
+                &format!("/v1/admin/pools/{}/clients", app.pool_id),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (st, b["code"].as_str()),
+            (400, Some("InvalidParameter")),
+            "{body}: {b}"
+        );
+    }
+    let (st, _) = app
+        .admin(
+            "PATCH",
+            &format!("/v1/admin/pools/{}", app.pool_id),
+            Some(json!([1])),
+        )
+        .await;
+    assert_eq!(st, 400);
+    let (st, _) = app.admin("GET", "/v1/admin/pools?limit=abc", None).await;
+    assert_eq!(st, 400);
+}

@@ -1,0 +1,203 @@
+//! Layered configuration: defaults → file → environment, `_FILE` secrets,
+//! unknown keys warned, invalid values named.
+
+use poolgate::config::{MailerKind, Mode, load_from};
+use std::io::Write;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn defaults_are_the_development_config_with_the_demo_pool() {
+    let l = load_from(None, vec![]).unwrap();
+    assert_eq!(l.settings.mode, Mode::Development);
+    assert_eq!(l.settings.server.bind, "0.0.0.0:8080");
+    assert_eq!(l.settings.mailer.kind, MailerKind::Dev);
+    assert_eq!(l.settings.pools[0].id, "local-east-1_DemoPool1");
+    assert_eq!(
+        l.settings.pools[0].clients[0].id,
+        "democlient0000000000000001"
+    );
+    assert_eq!(l.settings.argon2.memory_kib, 19456);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
+#[test]
+fn a_file_overrides_defaults_and_the_environment_overrides_the_file() {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    writeln!(f, "[server]\nbind = \"127.0.0.1:9999\"\npublic_url = \"https://id.example.com\"\n[argon2]\nmemory_kib = 32768").unwrap();
+    let l = load_from(
+        Some(f.path()),
+        env(&[
+            ("POOLGATE_SERVER__BIND", "127.0.0.1:7777"),
+            ("POOLGATE_ARGON2__ITERATIONS", "3"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(l.settings.server.bind, "127.0.0.1:7777");
+    assert_eq!(l.settings.server.public_url, "https://id.example.com");
+    assert_eq!(l.settings.argon2.memory_kib, 32768);
+    assert_eq!(l.settings.argon2.iterations, 3);
+    assert_eq!(
+        l.settings.mailer.kind,
+        MailerKind::Dev,
+        "untouched keys keep their defaults"
+    );
+}
+
+#[test]
+fn secrets_can_come_from_files() {
+    let mut key = tempfile::NamedTempFile::new().unwrap();
+    writeln!(key, "{}", "ab".repeat(32)).unwrap();
+    let mut admin = tempfile::NamedTempFile::new().unwrap();
+    writeln!(admin, "admin-key-from-a-file-0123456789").unwrap();
+    let l = load_from(
+        None,
+        env(&[
+            (
+                "POOLGATE_SECURITY__MASTER_KEY_FILE",
+                key.path().to_str().unwrap(),
+            ),
+            (
+                "POOLGATE_SECURITY__ADMIN_KEYS_FILE",
+                admin.path().to_str().unwrap(),
+            ),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        l.settings.security.master_key.unwrap().expose(),
+        "ab".repeat(32)
+    );
+    assert_eq!(
+        l.settings.security.admin_keys[0].expose(),
+        "admin-key-from-a-file-0123456789"
+    );
+    let err = load_from(
+        None,
+        env(&[("POOLGATE_SECURITY__MASTER_KEY_FILE", "/no/such/file")]),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string()
+            .contains("POOLGATE_SECURITY__MASTER_KEY_FILE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_keys_are_warned_about() {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    writeln!(f, "[server]\nbindd = \"oops\"\n[nonsense]\nx = 1").unwrap();
+    let l = load_from(Some(f.path()), env(&[("POOLGATE_LOG__FORMATT", "json")])).unwrap();
+    let all = l.warnings.join("\n");
+    assert!(all.contains("server.bindd"), "{all}");
+    assert!(all.contains("nonsense"), "{all}");
+    assert!(all.contains("log.formatt"), "{all}");
+}
+
+#[test]
+fn invalid_values_stop_start_up_naming_the_key() {
+    for (k, v, key) in [
+        ("POOLGATE_SERVER__BIND", "not an address", "server.bind"),
+        (
+            "POOLGATE_SERVER__PUBLIC_URL",
+            "ftp://x",
+            "server.public_url",
+        ),
+        ("POOLGATE_ARGON2__MEMORY_KIB", "1", "argon2.memory_kib"),
+        ("POOLGATE_ARGON2__ITERATIONS", "lots", "argon2.iterations"),
+        ("POOLGATE_DATABASE__URL", "mysql://x", "database.url"),
+        ("POOLGATE_LOG__FORMAT", "xml", "log.format"),
+        (
+            "POOLGATE_SECURITY__MASTER_KEY",
+            "short",
+            "security.master_key",
+        ),
+        ("POOLGATE_MAILER__KIND", "pigeon", "mailer.kind"),
+        ("POOLGATE_SERVER__REGION", "Bad_Region", "server.region"),
+    ] {
+        let err = load_from(None, env(&[(k, v)]))
+            .err()
+            .unwrap_or_else(|| panic!("{k}={v} accepted"));
+        assert!(err.to_string().contains(key), "{k}={v}: {err}");
+    }
+}
+
+#[test]
+fn production_mode_requires_keys_and_refuses_the_dev_mailer() {
+    let err = load_from(None, env(&[("POOLGATE_MODE", "production")]))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("security.master_key"), "{err}");
+    let key = "cd".repeat(32);
+    let err = load_from(
+        None,
+        env(&[
+            ("POOLGATE_MODE", "production"),
+            ("POOLGATE_SECURITY__MASTER_KEY", &key),
+            (
+                "POOLGATE_SECURITY__ADMIN_KEYS",
+                "a-long-enough-admin-key-123",
+            ),
+        ]),
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("mailer.kind"), "{err}");
+    let ok = load_from(
+        None,
+        env(&[
+            ("POOLGATE_MODE", "production"),
+            ("POOLGATE_SECURITY__MASTER_KEY", &key),
+            (
+                "POOLGATE_SECURITY__ADMIN_KEYS",
+                "a-long-enough-admin-key-123,another-admin-key-4567890",
+            ),
+            ("POOLGATE_MAILER__KIND", "smtp"),
+            ("POOLGATE_MAILER__SMTP__HOST", "smtp.example.com"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(ok.settings.security.admin_keys.len(), 2);
+}
+
+#[test]
+fn the_production_example_documents_every_key() {
+    let example = include_str!("../../config/production.example.toml");
+    let defaults = serde_json::to_value(poolgate::config::Settings::default()).unwrap();
+    let mut missing = vec![];
+    fn walk(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        if let Some(m) = v.as_object() {
+            for (k, child) in m {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if child.is_object() {
+                    walk(child, &path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+    }
+    let mut keys = vec![];
+    walk(&defaults, "", &mut keys);
+    for k in keys.iter().filter(|k| !k.starts_with("pools")) {
+        let env_name = format!("POOLGATE_{}", k.to_uppercase().replace('.', "__"));
+        if !example.contains(&env_name) {
+            missing.push(env_name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "config/production.example.toml does not document: {missing:?}"
+    );
+}

@@ -1,0 +1,16 @@
+//! One integration binary: the real app on port 0, each test with its own
+//! database — a SQLite file by default, a fresh PostgreSQL schema when
+//! `POOLGATE_TEST_DATABASE_URL` is set (CI runs the suite both ways).
+
+mod helpers;
+
+mod admin;
+mod bad_input;
+mod concurrency;
+mod config;
+mod crash;
+mod ops;
+mod signin;
+mod signup;
+mod store_contract;
+mod tokens;

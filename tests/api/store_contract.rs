@@ -1,0 +1,423 @@
+//! The store contract: the same suite against whichever backend this run
+//! uses (SQLite by default, PostgreSQL with POOLGATE_TEST_DATABASE_URL).
+
+use crate::helpers::*;
+use poolgate::error::ErrorKind;
+use poolgate::store::SharedStore;
+use poolgate::user_pools::model::*;
+
+async fn store() -> (SharedStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(dir.path()).await;
+    let s = poolgate::store::connect(&url, 4, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    s.migrate().await.unwrap();
+    (s, dir)
+}
+
+fn pool(id: &str) -> Pool {
+    Pool {
+        id: id.into(),
+        name: "p".into(),
+        settings: PoolSettings::default(),
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn user(pool: &str, sub: &str, username: &str) -> User {
+    let mut attributes = Attributes::new();
+    attributes.insert("sub".into(), sub.into());
+    User {
+        pool_id: pool.into(),
+        sub: sub.into(),
+        username: username.into(),
+        status: UserStatus::Unconfirmed,
+        enabled: true,
+        password_hash: Some("$argon2id$x".into()),
+        srp_sealed: Some(vec![1, 2, 3]),
+        attributes,
+        created_at: 10,
+        updated_at: 10,
+    }
+}
+
+fn code(pool: &str, sub: &str, hash: &str) -> CodeRecord {
+    CodeRecord {
+        pool_id: pool.into(),
+        sub: sub.into(),
+        purpose: CodePurpose::Signup,
+        code_hash: hash.into(),
+        expires_at: 100,
+        attempts: 0,
+        created_at: 1,
+    }
+}
+
+#[tokio::test]
+async fn contract_pools_and_clients() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    assert_eq!(
+        s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap_err().kind,
+        ErrorKind::Conflict
+    );
+    s.insert_pool(&pool("r_BBBBBBBBB")).await.unwrap();
+    let mut p = s.get_pool("r_AAAAAAAAA").await.unwrap().unwrap();
+    assert_eq!(p.settings, PoolSettings::default());
+    p.name = "renamed".into();
+    p.settings.password_policy.min_length = 20;
+    assert!(s.update_pool(&p).await.unwrap());
+    assert_eq!(s.get_pool("r_AAAAAAAAA").await.unwrap().unwrap(), p);
+    assert_eq!(s.list_pools(None, 1).await.unwrap()[0].id, "r_AAAAAAAAA");
+    assert_eq!(
+        s.list_pools(Some("r_AAAAAAAAA"), 10).await.unwrap().len(),
+        1
+    );
+
+    let c = AppClient {
+        id: "c1".into(),
+        pool_id: "r_AAAAAAAAA".into(),
+        name: "web".into(),
+        secret_sealed: Some(vec![9; 40]),
+        settings: ClientSettings::default(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    s.insert_client(&c).await.unwrap();
+    assert_eq!(
+        s.insert_client(&c).await.unwrap_err().kind,
+        ErrorKind::Conflict
+    );
+    assert_eq!(s.get_client("r_AAAAAAAAA", "c1").await.unwrap().unwrap(), c);
+    assert!(
+        s.get_client("r_BBBBBBBBB", "c1").await.unwrap().is_none(),
+        "scoped by pool"
+    );
+    assert_eq!(s.list_clients("r_AAAAAAAAA").await.unwrap().len(), 1);
+    assert!(s.delete_client("r_AAAAAAAAA", "c1").await.unwrap());
+    assert!(!s.delete_client("r_AAAAAAAAA", "c1").await.unwrap());
+}
+
+#[tokio::test]
+async fn contract_users_aliases_and_atomic_creation() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    let alias = |v: &str| Alias {
+        kind: "email".into(),
+        value: v.into(),
+    };
+    let u1 = user("r_AAAAAAAAA", "s1", "alice");
+    s.create_user(
+        &u1,
+        &[alias("a@x.io")],
+        Some(&code("r_AAAAAAAAA", "s1", "h1")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.get_user("r_AAAAAAAAA", "s1").await.unwrap().unwrap(), u1);
+    assert_eq!(
+        s.get_user_by_username("r_AAAAAAAAA", "alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .sub,
+        "s1"
+    );
+    assert_eq!(
+        s.find_alias("r_AAAAAAAAA", "email", "a@x.io")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("s1")
+    );
+
+    // A taken username, or a taken alias, creates nothing at all.
+    let e = s
+        .create_user(
+            &user("r_AAAAAAAAA", "s2", "alice"),
+            &[alias("b@x.io")],
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::UsernameExists);
+    let e = s
+        .create_user(
+            &user("r_AAAAAAAAA", "s3", "bob"),
+            &[alias("a@x.io")],
+            Some(&code("r_AAAAAAAAA", "s3", "h3")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AliasExists);
+    assert!(
+        s.get_user("r_AAAAAAAAA", "s3").await.unwrap().is_none(),
+        "rolled back"
+    );
+    assert!(
+        s.find_alias("r_AAAAAAAAA", "email", "b@x.io")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(s.count_users("r_AAAAAAAAA").await.unwrap(), 1);
+
+    let mut u = u1.clone();
+    u.status = UserStatus::Confirmed;
+    u.enabled = false;
+    u.attributes.insert("given_name".into(), "Ålice 🚀".into());
+    u.updated_at = 11;
+    assert!(s.update_user(&u).await.unwrap());
+    assert_eq!(s.get_user("r_AAAAAAAAA", "s1").await.unwrap().unwrap(), u);
+    assert_eq!(
+        s.user_aliases("r_AAAAAAAAA", "s1").await.unwrap(),
+        vec![alias("a@x.io")]
+    );
+
+    for i in 0..5 {
+        s.create_user(
+            &user("r_AAAAAAAAA", &format!("t{i}"), &format!("user{i}")),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let page1 = s.list_users("r_AAAAAAAAA", None, 3).await.unwrap();
+    let page2 = s
+        .list_users("r_AAAAAAAAA", Some(&page1[2].sub), 3)
+        .await
+        .unwrap();
+    assert_eq!(page1.len() + page2.len(), 6);
+
+    assert!(s.delete_user("r_AAAAAAAAA", "s1").await.unwrap());
+    assert!(
+        s.find_alias("r_AAAAAAAAA", "email", "a@x.io")
+            .await
+            .unwrap()
+            .is_none(),
+        "aliases go with the user"
+    );
+    assert!(
+        s.get_code("r_AAAAAAAAA", "s1", CodePurpose::Signup)
+            .await
+            .unwrap()
+            .is_none(),
+        "codes go with the user"
+    );
+}
+
+#[tokio::test]
+async fn contract_codes_and_confirmation() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    let mut u = user("r_AAAAAAAAA", "s1", "alice");
+    u.attributes.insert("email".into(), "a@x.io".into());
+    u.attributes.insert("email_verified".into(), "false".into());
+    s.create_user(&u, &[], Some(&code("r_AAAAAAAAA", "s1", "h1")))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.bump_code_attempts("r_AAAAAAAAA", "s1", CodePurpose::Signup)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.bump_code_attempts("r_AAAAAAAAA", "s1", CodePurpose::Signup)
+            .await
+            .unwrap(),
+        2
+    );
+    // Replacing resets the attempts.
+    s.put_code(&code("r_AAAAAAAAA", "s1", "h2")).await.unwrap();
+    let c = s
+        .get_code("r_AAAAAAAAA", "s1", CodePurpose::Signup)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.code_hash.as_str(), c.attempts), ("h2", 0));
+
+    let alias = [Alias {
+        kind: "email".into(),
+        value: "a@x.io".into(),
+    }];
+    let verified = ["email".to_owned()];
+    assert!(
+        !s.confirm_signup("r_AAAAAAAAA", "s1", "h1", &alias, &verified, 5)
+            .await
+            .unwrap(),
+        "old code is dead"
+    );
+    assert!(
+        s.confirm_signup("r_AAAAAAAAA", "s1", "h2", &alias, &verified, 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.confirm_signup("r_AAAAAAAAA", "s1", "h2", &alias, &verified, 5)
+            .await
+            .unwrap(),
+        "single use"
+    );
+    let u = s.get_user("r_AAAAAAAAA", "s1").await.unwrap().unwrap();
+    assert_eq!(u.status, UserStatus::Confirmed);
+    assert_eq!(u.attributes["email_verified"], "true");
+    assert_eq!(
+        s.find_alias("r_AAAAAAAAA", "email", "a@x.io")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("s1")
+    );
+}
+
+#[tokio::test]
+async fn contract_refresh_families_rotate_once_and_revoke() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    s.create_user(&user("r_AAAAAAAAA", "s1", "alice"), &[], None)
+        .await
+        .unwrap();
+    let fam = TokenFamily {
+        id: "f1".into(),
+        pool_id: "r_AAAAAAAAA".into(),
+        sub: "s1".into(),
+        client_id: "c1".into(),
+        auth_time: 1,
+        created_at: 1,
+        expires_at: 1000,
+        revoked_at: None,
+    };
+    let t = |h: &str| RefreshTokenRecord {
+        token_hash: h.into(),
+        family_id: "f1".into(),
+        created_at: 1,
+        used_at: None,
+    };
+    s.create_family(&fam, &t("h1")).await.unwrap();
+    let (rec, f) = s.get_refresh_token("h1").await.unwrap().unwrap();
+    assert_eq!((rec, f), (t("h1"), fam.clone()));
+    assert!(s.rotate_refresh_token("h1", &t("h2"), 5).await.unwrap());
+    assert!(
+        !s.rotate_refresh_token("h1", &t("h3"), 6).await.unwrap(),
+        "only one rotation wins"
+    );
+    assert!(s.get_refresh_token("h3").await.unwrap().is_none());
+    assert_eq!(
+        s.get_refresh_token("h1").await.unwrap().unwrap().0.used_at,
+        Some(5)
+    );
+    assert!(s.revoke_family("f1", 7).await.unwrap());
+    assert!(!s.revoke_family("f1", 8).await.unwrap());
+    assert_eq!(
+        s.get_family("f1").await.unwrap().unwrap().revoked_at,
+        Some(7)
+    );
+    let fam2 = TokenFamily {
+        id: "f2".into(),
+        ..fam.clone()
+    };
+    s.create_family(
+        &fam2,
+        &RefreshTokenRecord {
+            family_id: "f2".into(),
+            ..t("h9")
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.revoke_user_families("r_AAAAAAAAA", "s1", 9)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn contract_keys_outbox_meta_and_pool_deletion() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    let k = SigningKeyRecord {
+        kid: "k1".into(),
+        pool_id: "r_AAAAAAAAA".into(),
+        alg: SigningAlg::ES256,
+        private_sealed: vec![1; 64],
+        public_jwk: "{}".into(),
+        status: "active".into(),
+        created_at: 1,
+        retire_after: None,
+    };
+    s.insert_key(&k).await.unwrap();
+    assert!(s.set_key_status("k1", "active", Some(99)).await.unwrap());
+    assert_eq!(
+        s.list_keys("r_AAAAAAAAA").await.unwrap()[0].retire_after,
+        Some(99)
+    );
+
+    for i in 0..3 {
+        s.push_outbox(&OutboxMessage {
+            id: format!("m{i}"),
+            pool_id: Some("r_AAAAAAAAA".into()),
+            channel: "email".into(),
+            to: if i == 1 {
+                "b@x.io".into()
+            } else {
+                "a@x.io".into()
+            },
+            subject: format!("s{i}"),
+            body: "b".into(),
+            created_at: i,
+        })
+        .await
+        .unwrap();
+    }
+    let a = s.list_outbox(Some("a@x.io"), None, 10).await.unwrap();
+    assert_eq!(
+        a.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        ["m2", "m0"],
+        "newest first"
+    );
+    assert_eq!(
+        s.list_outbox(None, Some("r_AAAAAAAAA"), 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+
+    assert_eq!(s.meta_get_or_put("k", "v1").await.unwrap(), "v1");
+    assert_eq!(
+        s.meta_get_or_put("k", "v2").await.unwrap(),
+        "v1",
+        "first value wins"
+    );
+    s.ping().await.unwrap();
+    let (applied, known) = s.schema_versions().await.unwrap();
+    assert_eq!(applied, known);
+
+    s.create_user(
+        &user("r_AAAAAAAAA", "s1", "alice"),
+        &[Alias {
+            kind: "email".into(),
+            value: "a@x.io".into(),
+        }],
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(s.delete_pool("r_AAAAAAAAA").await.unwrap());
+    assert!(s.get_user("r_AAAAAAAAA", "s1").await.unwrap().is_none());
+    assert!(s.list_keys("r_AAAAAAAAA").await.unwrap().is_empty());
+    assert!(
+        s.find_alias("r_AAAAAAAAA", "email", "a@x.io")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The same id can be used again.
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+}
