@@ -1,1 +1,357 @@
-fn main() {}
+//! poolgate-loadgen: drives a running server with N concurrent clients and
+//! reports throughput and p50/p99 latency for password sign-in and refresh,
+//! next to the in-process ceilings measured in the same run on the same
+//! machine (raw argon2 hashes/s at the server's parameters; token signatures
+//! per second for the pool's algorithm), so results are ratios that a noisy
+//! machine cancels out. With `--server-pid` it also samples the server's peak
+//! RSS during a 10× overload of the hash pool.
+//!
+//!   poolgate-loadgen --url http://127.0.0.1:8080 --admin-key "$(cat data/admin.key)" \
+//!       --concurrency 16 --seconds 20 --alg RS256 --server-pid $(pgrep -f 'poolgate serve')
+//!
+//! The server must run with the dev mailer (the codes are read from its outbox).
+
+use clap::Parser;
+use poolgate::crypto::keys::SigningKey;
+use poolgate::crypto::password::{Argon2Settings, PasswordHasher};
+use poolgate::crypto::{MasterKey, Sealer};
+use poolgate::user_pools::model::SigningAlg;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Load generator for poolgate: sign-in and refresh throughput, latency, and ceilings")]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    #[arg(long, env = "POOLGATE_ADMIN_KEY")]
+    admin_key: String,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Seconds per measured phase.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Users to create and cycle through.
+    #[arg(long, default_value_t = 32)]
+    users: usize,
+    /// Signing algorithm of the benchmark pool.
+    #[arg(long, default_value = "RS256")]
+    alg: String,
+    /// Rotate refresh tokens (a store write per refresh).
+    #[arg(long)]
+    rotation: bool,
+    /// Phases: signin, refresh, overload (comma-separated).
+    #[arg(long, default_value = "signin,refresh")]
+    phases: String,
+    /// The server's argon2 parameters (for the in-process hash ceiling).
+    #[arg(long, default_value_t = 19456)]
+    argon2_memory_kib: u32,
+    #[arg(long, default_value_t = 2)]
+    argon2_iterations: u32,
+    #[arg(long, default_value_t = 1)]
+    argon2_parallelism: u32,
+    /// The server's hash workers and queue (for the overload bound).
+    #[arg(long, default_value_t = 0)]
+    hash_workers: usize,
+    #[arg(long, default_value_t = 64)]
+    hash_queue: usize,
+    /// PID of the server, to sample its RSS during the overload phase.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+const PASSWORD: &str = "load generator passphrase 2026";
+
+struct Lat(Vec<u32>); // microseconds
+
+impl Lat {
+    fn pct(&mut self, p: f64) -> f64 {
+        if self.0.is_empty() {
+            return 0.0;
+        }
+        self.0.sort_unstable();
+        let i = ((self.0.len() as f64 - 1.0) * p).round() as usize;
+        self.0[i] as f64 / 1000.0
+    }
+}
+
+async fn call(http: &reqwest::Client, method: reqwest::Method, url: String, body: Option<Value>, bearer: Option<&str>) -> anyhow::Result<(u16, Value)> {
+    let mut r = http.request(method, url);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    if let Some(t) = bearer {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await?;
+    let st = resp.status().as_u16();
+    Ok((st, resp.json().await.unwrap_or(Value::Null)))
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Raw argon2 hashes per second on every core, in-process.
+fn hash_ceiling(a: &Args, secs: f64) -> f64 {
+    let settings = Argon2Settings {
+        memory_kib: a.argon2_memory_kib,
+        iterations: a.argon2_iterations,
+        parallelism: a.argon2_parallelism,
+        workers: cores(),
+        queue: 1024,
+    };
+    let hasher = Arc::new(PasswordHasher::new(&settings).expect("argon2 params"));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(cores()).enable_all().build().unwrap();
+    rt.block_on(async {
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let mut tasks = vec![];
+        for _ in 0..cores() * 2 {
+            let (h, stop, count) = (hasher.clone(), stop.clone(), count.clone());
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    h.hash(PASSWORD).await.unwrap();
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
+/// Token signatures per second on every core, in-process, with the server's
+/// own signing code and a claim set of the size it signs.
+fn signature_ceiling(alg: SigningAlg, secs: f64) -> f64 {
+    let sealer = Sealer::new(&MasterKey::generate(), "bench");
+    let (_, key) = SigningKey::generate("local-east-1_Benchmark", alg, "active", &sealer, 0).unwrap();
+    let key = Arc::new(key);
+    let claims = json!({"sub": "0b5d7c3e-4f0a-4d7b-9a57-3d5e2f1c0a11", "iss": "http://127.0.0.1:8080/local-east-1_Benchmark",
+        "client_id": "abcdefghijklmnopqrstuvwxyz", "origin_jti": "7b0c", "event_id": "9d1e", "token_use": "access",
+        "scope": "aws.cognito.signin.user.admin", "auth_time": 1, "exp": 2, "iat": 1, "jti": "5f2a", "username": "user"});
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let threads: Vec<_> = (0..cores())
+        .map(|_| {
+            let (key, claims, stop, count) = (key.clone(), claims.clone(), stop.clone(), count.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::black_box(key.sign(&claims).unwrap());
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn rss_kib(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+struct Phase {
+    name: &'static str,
+    ok: u64,
+    other: std::collections::BTreeMap<u16, u64>,
+    secs: f64,
+    lat: Lat,
+}
+
+impl Phase {
+    fn report(&mut self) -> f64 {
+        let rate = self.ok as f64 / self.secs;
+        println!(
+            "{:<8} ok={:<7} other={:?} rate={:>9.1}/s p50={:>7.2} ms p99={:>7.2} ms",
+            self.name,
+            self.ok,
+            self.other,
+            rate,
+            self.lat.pct(0.50),
+            self.lat.pct(0.99)
+        );
+        rate
+    }
+}
+
+/// Runs `make(i)` from `concurrency` loops for `secs` seconds.
+async fn drive<F, Fut>(name: &'static str, concurrency: usize, secs: u64, make: F) -> Phase
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = u16> + Send,
+{
+    let make = Arc::new(make);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for c in 0..concurrency {
+        let make = make.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = vec![];
+            let mut statuses: Vec<u16> = vec![];
+            let mut i = c;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let st = make(i).await;
+                lat.push(t.elapsed().as_micros() as u32);
+                statuses.push(st);
+                i += concurrency;
+            }
+            (lat, statuses)
+        }));
+    }
+    let mut phase = Phase { name, ok: 0, other: Default::default(), secs: 0.0, lat: Lat(vec![]) };
+    for t in tasks {
+        let (lat, statuses) = t.await.unwrap();
+        for (l, s) in lat.into_iter().zip(statuses) {
+            if s == 200 {
+                phase.ok += 1;
+                phase.lat.0.push(l);
+            } else {
+                *phase.other.entry(s).or_default() += 1;
+            }
+        }
+    }
+    phase.secs = start.elapsed().as_secs_f64();
+    phase
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let alg = SigningAlg::parse(&a.alg).ok_or_else(|| anyhow::anyhow!("--alg must be RS256 or ES256"))?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency * 2).timeout(Duration::from_secs(60)).build()?;
+    let base = a.url.trim_end_matches('/').to_owned();
+    let admin = a.admin_key.clone();
+    println!("poolgate-loadgen: {} cores, concurrency {}, {} s per phase, alg {}, rotation {}", cores(), a.concurrency, a.seconds, a.alg, a.rotation);
+
+    // Setup: a pool, a client, confirmed users.
+    let (st, pool) = call(&http, reqwest::Method::POST, format!("{base}/v1/admin/pools"), Some(json!({"name": "loadgen", "signing_algorithm": a.alg, "username_attributes": ["email"]})), Some(&admin)).await?;
+    anyhow::ensure!(st == 201, "creating the pool failed: {st} {pool}");
+    let pool_id = pool["id"].as_str().unwrap().to_owned();
+    let (st, client) = call(&http, reqwest::Method::POST, format!("{base}/v1/admin/pools/{pool_id}/clients"), Some(json!({"name": "loadgen", "refresh_token_rotation": a.rotation})), Some(&admin)).await?;
+    anyhow::ensure!(st == 201, "creating the client failed: {st} {client}");
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    let users: Vec<String> = (0..a.users).map(|i| format!("load{i}-{}@example.com", &pool_id[pool_id.len() - 5..])).collect();
+    for u in &users {
+        let (st, b) = call(&http, reqwest::Method::POST, format!("{base}/v1/pools/{pool_id}/signup"), Some(json!({"client_id": client_id, "username": u, "password": PASSWORD})), None).await?;
+        anyhow::ensure!(st == 200, "sign-up failed: {st} {b}");
+        let (_, out) = call(&http, reqwest::Method::GET, format!("{base}/v1/admin/outbox?to={u}&limit=1"), None, Some(&admin)).await?;
+        let body = out["messages"][0]["body"].as_str().ok_or_else(|| anyhow::anyhow!("no code in the outbox: is the dev mailer on?"))?;
+        let code = body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).unwrap().to_owned();
+        let (st, b) = call(&http, reqwest::Method::POST, format!("{base}/v1/pools/{pool_id}/signup/confirm"), Some(json!({"client_id": client_id, "username": u, "code": code})), None).await?;
+        anyhow::ensure!(st == 200, "confirm failed: {st} {b}");
+    }
+    println!("setup: pool {pool_id}, {} users", users.len());
+    let phases: Vec<&str> = a.phases.split(',').map(str::trim).collect();
+    let users = Arc::new(users);
+    let measure = (a.seconds as f64 / 2.0).max(1.0);
+
+    if phases.contains(&"signin") {
+        let ceiling = tokio::task::spawn_blocking({
+            let a = a.clone();
+            move || hash_ceiling(&a, measure)
+        })
+        .await?;
+        let (http2, base2, pool2, client2, users2) = (http.clone(), base.clone(), pool_id.clone(), client_id.clone(), users.clone());
+        let mut p = drive("signin", a.concurrency, a.seconds, move |i| {
+            let (http, url, body) = (http2.clone(), format!("{base2}/v1/pools/{pool2}/signin"), json!({"client_id": client2, "username": users2[i % users2.len()], "password": PASSWORD}));
+            async move { http.post(url).json(&body).send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+        })
+        .await;
+        let rate = p.report();
+        println!("         argon2 ceiling (in-process, {} cores, m={} t={} p={}): {:.1} hashes/s", cores(), a.argon2_memory_kib, a.argon2_iterations, a.argon2_parallelism, ceiling);
+        println!("RATIO signin/argon2 = {:.3}   (per core: {:.1} sign-ins/s)", rate / ceiling, rate / cores() as f64);
+    }
+
+    if phases.contains(&"refresh") {
+        let mut tokens = vec![];
+        for u in users.iter() {
+            let (st, b) = call(&http, reqwest::Method::POST, format!("{base}/v1/pools/{pool_id}/signin"), Some(json!({"client_id": client_id, "username": u, "password": PASSWORD})), None).await?;
+            anyhow::ensure!(st == 200, "sign-in failed: {st} {b}");
+            tokens.push(b["tokens"]["refresh_token"].as_str().unwrap().to_owned());
+        }
+        let ceiling = tokio::task::spawn_blocking(move || signature_ceiling(alg, measure)).await? / 2.0;
+        // With rotation each loop owns its own token chain.
+        let tokens = Arc::new(tokens.into_iter().map(std::sync::Mutex::new).collect::<Vec<_>>());
+        let conc = if a.rotation { a.concurrency.min(tokens.len()) } else { a.concurrency };
+        let (http2, base2, pool2, client2, toks) = (http.clone(), base.clone(), pool_id.clone(), client_id.clone(), tokens.clone());
+        let rotation = a.rotation;
+        let mut p = drive("refresh", conc, a.seconds, move |i| {
+            let slot = if rotation { i % conc } else { i % toks.len() };
+            let (http, url, toks) = (http2.clone(), format!("{base2}/v1/pools/{pool2}/token/refresh"), toks.clone());
+            let client = client2.clone();
+            async move {
+                let token = toks[slot].lock().unwrap().clone();
+                let Ok(r) = http.post(url).json(&json!({"client_id": client, "refresh_token": token})).send().await else { return 0 };
+                let st = r.status().as_u16();
+                if rotation && st == 200 && let Ok(v) = r.json::<Value>().await && let Some(t) = v["tokens"]["refresh_token"].as_str() {
+                    *toks[slot].lock().unwrap() = t.to_owned();
+                }
+                st
+            }
+        })
+        .await;
+        let rate = p.report();
+        println!("         signature ceiling (in-process, {} cores, {}, 2 signatures per refresh): {:.1} refreshes/s", cores(), a.alg, ceiling);
+        println!("RATIO refresh/ceiling = {:.3}   (per core: {:.1} refreshes/s)", rate / ceiling, rate / cores() as f64);
+    }
+
+    if phases.contains(&"overload") {
+        let workers = if a.hash_workers == 0 { cores() } else { a.hash_workers };
+        let flood = 10 * (workers + a.hash_queue);
+        let rss_before = a.server_pid.and_then(|p| rss_kib(p, "VmRSS:"));
+        let peak = Arc::new(AtomicU64::new(rss_before.unwrap_or(0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sampler = a.server_pid.map(|pid| {
+            let (peak, stop) = (peak.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(r) = rss_kib(pid, "VmRSS:") {
+                        peak.fetch_max(r, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+        });
+        let (http2, base2, pool2, client2, users2) = (http.clone(), base.clone(), pool_id.clone(), client_id.clone(), users.clone());
+        let mut p = drive("overload", flood, a.seconds, move |i| {
+            let (http, url, body) = (http2.clone(), format!("{base2}/v1/pools/{pool2}/signin"), json!({"client_id": client2, "username": users2[i % users2.len()], "password": PASSWORD}));
+            async move { http.post(url).json(&body).send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+        })
+        .await;
+        stop.store(true, Ordering::Relaxed);
+        if let Some(s) = sampler {
+            let _ = s.join();
+        }
+        p.report();
+        let bound_mib = (workers as u64 * a.argon2_memory_kib as u64) / 1024;
+        println!("         flood of {flood} concurrent clients = 10 × (workers {workers} + queue {})", a.hash_queue);
+        if let Some(before) = rss_before {
+            let peak = peak.load(Ordering::Relaxed);
+            println!(
+                "RSS server before={:.1} MiB peak={:.1} MiB growth={:.1} MiB; hash-pool bound workers×m = {} MiB",
+                before as f64 / 1024.0,
+                peak as f64 / 1024.0,
+                (peak.saturating_sub(before)) as f64 / 1024.0,
+                bound_mib
+            );
+        }
+    }
+    Ok(())
+}

@@ -76,7 +76,9 @@ async fn every_public_endpoint_answers_bad_bodies_with_a_problem() {
     );
     for ep in endpoints {
         let path = app.pool_path(ep);
-        let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+        // (what, content type, body, expected status, expected code)
+        type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+        let cases: Vec<Case> = vec![
             ("malformed JSON", json_ct, b"{\"client_id\": ".to_vec(), 400, "InvalidParameter"),
             ("not an object", json_ct, b"[1,2,3]".to_vec(), 400, "InvalidParameter"),
             ("wrong types", json_ct, br#"{"client_id": 5, "username": [], "password": {}, "code": 1, "refresh_token": 2, "token": 3}"#.to_vec(), 400, "InvalidParameter"),
