@@ -240,18 +240,36 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
+    /// Serves until `signal` completes, then lets in-flight requests finish
+    /// for at most `server.shutdown_grace_secs`.
     pub async fn run_until(
         self,
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = crate::http::router(self.state.clone());
+        let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
         tracing::info!(addr = %self.listener.local_addr()?, "poolgate listening");
-        axum::serve(
+        let (tx, mut rx) = tokio::sync::watch::channel(false);
+        let serve = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-        .with_graceful_shutdown(signal)
-        .await?;
+        .with_graceful_shutdown(async move {
+            signal.await;
+            let _ = tx.send(true);
+        });
+        let deadline = async move {
+            while !*rx.borrow() {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            r = serve => r?,
+            _ = deadline => tracing::warn!("shutdown grace period over; exiting with requests still in flight"),
+        }
         tracing::info!("poolgate stopped");
         Ok(())
     }

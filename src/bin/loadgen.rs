@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug, Clone)]
-#[command(about = "Load generator for poolgate: sign-in and refresh throughput, latency, and ceilings")]
+#[command(
+    about = "Load generator for poolgate: sign-in and refresh throughput, latency, and ceilings"
+)]
 struct Args {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
@@ -78,7 +80,13 @@ impl Lat {
     }
 }
 
-async fn call(http: &reqwest::Client, method: reqwest::Method, url: String, body: Option<Value>, bearer: Option<&str>) -> anyhow::Result<(u16, Value)> {
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+    bearer: Option<&str>,
+) -> anyhow::Result<(u16, Value)> {
     let mut r = http.request(method, url);
     if let Some(b) = body {
         r = r.json(&b);
@@ -92,7 +100,9 @@ async fn call(http: &reqwest::Client, method: reqwest::Method, url: String, body
 }
 
 fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Raw argon2 hashes per second on every core, in-process.
@@ -105,7 +115,11 @@ fn hash_ceiling(a: &Args, secs: f64) -> f64 {
         queue: 1024,
     };
     let hasher = Arc::new(PasswordHasher::new(&settings).expect("argon2 params"));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(cores()).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores())
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
@@ -133,7 +147,8 @@ fn hash_ceiling(a: &Args, secs: f64) -> f64 {
 /// own signing code and a claim set of the size it signs.
 fn signature_ceiling(alg: SigningAlg, secs: f64) -> f64 {
     let sealer = Sealer::new(&MasterKey::generate(), "bench");
-    let (_, key) = SigningKey::generate("local-east-1_Benchmark", alg, "active", &sealer, 0).unwrap();
+    let (_, key) =
+        SigningKey::generate("local-east-1_Benchmark", alg, "active", &sealer, 0).unwrap();
     let key = Arc::new(key);
     let claims = json!({"sub": "0b5d7c3e-4f0a-4d7b-9a57-3d5e2f1c0a11", "iss": "http://127.0.0.1:8080/local-east-1_Benchmark",
         "client_id": "abcdefghijklmnopqrstuvwxyz", "origin_jti": "7b0c", "event_id": "9d1e", "token_use": "access",
@@ -143,7 +158,8 @@ fn signature_ceiling(alg: SigningAlg, secs: f64) -> f64 {
     let start = Instant::now();
     let threads: Vec<_> = (0..cores())
         .map(|_| {
-            let (key, claims, stop, count) = (key.clone(), claims.clone(), stop.clone(), count.clone());
+            let (key, claims, stop, count) =
+                (key.clone(), claims.clone(), stop.clone(), count.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     std::hint::black_box(key.sign(&claims).unwrap());
@@ -162,7 +178,12 @@ fn signature_ceiling(alg: SigningAlg, secs: f64) -> f64 {
 
 fn rss_kib(pid: u32, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 struct Phase {
@@ -215,7 +236,13 @@ where
             (lat, statuses)
         }));
     }
-    let mut phase = Phase { name, ok: 0, other: Default::default(), secs: 0.0, lat: Lat(vec![]) };
+    let mut phase = Phase {
+        name,
+        ok: 0,
+        other: Default::default(),
+        secs: 0.0,
+        lat: Lat(vec![]),
+    };
     for t in tasks {
         let (lat, statuses) = t.await.unwrap();
         for (l, s) in lat.into_iter().zip(statuses) {
@@ -234,27 +261,74 @@ where
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    let alg = SigningAlg::parse(&a.alg).ok_or_else(|| anyhow::anyhow!("--alg must be RS256 or ES256"))?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency * 2).timeout(Duration::from_secs(60)).build()?;
+    let alg =
+        SigningAlg::parse(&a.alg).ok_or_else(|| anyhow::anyhow!("--alg must be RS256 or ES256"))?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency * 2)
+        .timeout(Duration::from_secs(60))
+        .build()?;
     let base = a.url.trim_end_matches('/').to_owned();
     let admin = a.admin_key.clone();
-    println!("poolgate-loadgen: {} cores, concurrency {}, {} s per phase, alg {}, rotation {}", cores(), a.concurrency, a.seconds, a.alg, a.rotation);
+    println!(
+        "poolgate-loadgen: {} cores, concurrency {}, {} s per phase, alg {}, rotation {}",
+        cores(),
+        a.concurrency,
+        a.seconds,
+        a.alg,
+        a.rotation
+    );
 
     // Setup: a pool, a client, confirmed users.
     let (st, pool) = call(&http, reqwest::Method::POST, format!("{base}/v1/admin/pools"), Some(json!({"name": "loadgen", "signing_algorithm": a.alg, "username_attributes": ["email"]})), Some(&admin)).await?;
     anyhow::ensure!(st == 201, "creating the pool failed: {st} {pool}");
     let pool_id = pool["id"].as_str().unwrap().to_owned();
-    let (st, client) = call(&http, reqwest::Method::POST, format!("{base}/v1/admin/pools/{pool_id}/clients"), Some(json!({"name": "loadgen", "refresh_token_rotation": a.rotation})), Some(&admin)).await?;
+    let (st, client) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/v1/admin/pools/{pool_id}/clients"),
+        Some(json!({"name": "loadgen", "refresh_token_rotation": a.rotation})),
+        Some(&admin),
+    )
+    .await?;
     anyhow::ensure!(st == 201, "creating the client failed: {st} {client}");
     let client_id = client["client_id"].as_str().unwrap().to_owned();
-    let users: Vec<String> = (0..a.users).map(|i| format!("load{i}-{}@example.com", &pool_id[pool_id.len() - 5..])).collect();
+    let users: Vec<String> = (0..a.users)
+        .map(|i| format!("load{i}-{}@example.com", &pool_id[pool_id.len() - 5..]))
+        .collect();
     for u in &users {
-        let (st, b) = call(&http, reqwest::Method::POST, format!("{base}/v1/pools/{pool_id}/signup"), Some(json!({"client_id": client_id, "username": u, "password": PASSWORD})), None).await?;
+        let (st, b) = call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/v1/pools/{pool_id}/signup"),
+            Some(json!({"client_id": client_id, "username": u, "password": PASSWORD})),
+            None,
+        )
+        .await?;
         anyhow::ensure!(st == 200, "sign-up failed: {st} {b}");
-        let (_, out) = call(&http, reqwest::Method::GET, format!("{base}/v1/admin/outbox?to={u}&limit=1"), None, Some(&admin)).await?;
-        let body = out["messages"][0]["body"].as_str().ok_or_else(|| anyhow::anyhow!("no code in the outbox: is the dev mailer on?"))?;
-        let code = body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).unwrap().to_owned();
-        let (st, b) = call(&http, reqwest::Method::POST, format!("{base}/v1/pools/{pool_id}/signup/confirm"), Some(json!({"client_id": client_id, "username": u, "code": code})), None).await?;
+        let (_, out) = call(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/v1/admin/outbox?to={u}&limit=1"),
+            None,
+            Some(&admin),
+        )
+        .await?;
+        let body = out["messages"][0]["body"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no code in the outbox: is the dev mailer on?"))?;
+        let code = body
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .unwrap()
+            .to_owned();
+        let (st, b) = call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/v1/pools/{pool_id}/signup/confirm"),
+            Some(json!({"client_id": client_id, "username": u, "code": code})),
+            None,
+        )
+        .await?;
         anyhow::ensure!(st == 200, "confirm failed: {st} {b}");
     }
     println!("setup: pool {pool_id}, {} users", users.len());
@@ -268,39 +342,94 @@ async fn main() -> anyhow::Result<()> {
             move || hash_ceiling(&a, measure)
         })
         .await?;
-        let (http2, base2, pool2, client2, users2) = (http.clone(), base.clone(), pool_id.clone(), client_id.clone(), users.clone());
+        let (http2, base2, pool2, client2, users2) = (
+            http.clone(),
+            base.clone(),
+            pool_id.clone(),
+            client_id.clone(),
+            users.clone(),
+        );
         let mut p = drive("signin", a.concurrency, a.seconds, move |i| {
             let (http, url, body) = (http2.clone(), format!("{base2}/v1/pools/{pool2}/signin"), json!({"client_id": client2, "username": users2[i % users2.len()], "password": PASSWORD}));
             async move { http.post(url).json(&body).send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
         })
         .await;
         let rate = p.report();
-        println!("         argon2 ceiling (in-process, {} cores, m={} t={} p={}): {:.1} hashes/s", cores(), a.argon2_memory_kib, a.argon2_iterations, a.argon2_parallelism, ceiling);
-        println!("RATIO signin/argon2 = {:.3}   (per core: {:.1} sign-ins/s)", rate / ceiling, rate / cores() as f64);
+        println!(
+            "         argon2 ceiling (in-process, {} cores, m={} t={} p={}): {:.1} hashes/s",
+            cores(),
+            a.argon2_memory_kib,
+            a.argon2_iterations,
+            a.argon2_parallelism,
+            ceiling
+        );
+        println!(
+            "RATIO signin/argon2 = {:.3}   (per core: {:.1} sign-ins/s)",
+            rate / ceiling,
+            rate / cores() as f64
+        );
     }
 
     if phases.contains(&"refresh") {
         let mut tokens = vec![];
         for u in users.iter() {
-            let (st, b) = call(&http, reqwest::Method::POST, format!("{base}/v1/pools/{pool_id}/signin"), Some(json!({"client_id": client_id, "username": u, "password": PASSWORD})), None).await?;
+            let (st, b) = call(
+                &http,
+                reqwest::Method::POST,
+                format!("{base}/v1/pools/{pool_id}/signin"),
+                Some(json!({"client_id": client_id, "username": u, "password": PASSWORD})),
+                None,
+            )
+            .await?;
             anyhow::ensure!(st == 200, "sign-in failed: {st} {b}");
             tokens.push(b["tokens"]["refresh_token"].as_str().unwrap().to_owned());
         }
-        let ceiling = tokio::task::spawn_blocking(move || signature_ceiling(alg, measure)).await? / 2.0;
+        let ceiling =
+            tokio::task::spawn_blocking(move || signature_ceiling(alg, measure)).await? / 2.0;
         // With rotation each loop owns its own token chain.
-        let tokens = Arc::new(tokens.into_iter().map(std::sync::Mutex::new).collect::<Vec<_>>());
-        let conc = if a.rotation { a.concurrency.min(tokens.len()) } else { a.concurrency };
-        let (http2, base2, pool2, client2, toks) = (http.clone(), base.clone(), pool_id.clone(), client_id.clone(), tokens.clone());
+        let tokens = Arc::new(
+            tokens
+                .into_iter()
+                .map(std::sync::Mutex::new)
+                .collect::<Vec<_>>(),
+        );
+        let conc = if a.rotation {
+            a.concurrency.min(tokens.len())
+        } else {
+            a.concurrency
+        };
+        let (http2, base2, pool2, client2, toks) = (
+            http.clone(),
+            base.clone(),
+            pool_id.clone(),
+            client_id.clone(),
+            tokens.clone(),
+        );
         let rotation = a.rotation;
         let mut p = drive("refresh", conc, a.seconds, move |i| {
             let slot = if rotation { i % conc } else { i % toks.len() };
-            let (http, url, toks) = (http2.clone(), format!("{base2}/v1/pools/{pool2}/token/refresh"), toks.clone());
+            let (http, url, toks) = (
+                http2.clone(),
+                format!("{base2}/v1/pools/{pool2}/token/refresh"),
+                toks.clone(),
+            );
             let client = client2.clone();
             async move {
                 let token = toks[slot].lock().unwrap().clone();
-                let Ok(r) = http.post(url).json(&json!({"client_id": client, "refresh_token": token})).send().await else { return 0 };
+                let Ok(r) = http
+                    .post(url)
+                    .json(&json!({"client_id": client, "refresh_token": token}))
+                    .send()
+                    .await
+                else {
+                    return 0;
+                };
                 let st = r.status().as_u16();
-                if rotation && st == 200 && let Ok(v) = r.json::<Value>().await && let Some(t) = v["tokens"]["refresh_token"].as_str() {
+                if rotation
+                    && st == 200
+                    && let Ok(v) = r.json::<Value>().await
+                    && let Some(t) = v["tokens"]["refresh_token"].as_str()
+                {
                     *toks[slot].lock().unwrap() = t.to_owned();
                 }
                 st
@@ -308,12 +437,25 @@ async fn main() -> anyhow::Result<()> {
         })
         .await;
         let rate = p.report();
-        println!("         signature ceiling (in-process, {} cores, {}, 2 signatures per refresh): {:.1} refreshes/s", cores(), a.alg, ceiling);
-        println!("RATIO refresh/ceiling = {:.3}   (per core: {:.1} refreshes/s)", rate / ceiling, rate / cores() as f64);
+        println!(
+            "         signature ceiling (in-process, {} cores, {}, 2 signatures per refresh): {:.1} refreshes/s",
+            cores(),
+            a.alg,
+            ceiling
+        );
+        println!(
+            "RATIO refresh/ceiling = {:.3}   (per core: {:.1} refreshes/s)",
+            rate / ceiling,
+            rate / cores() as f64
+        );
     }
 
     if phases.contains(&"overload") {
-        let workers = if a.hash_workers == 0 { cores() } else { a.hash_workers };
+        let workers = if a.hash_workers == 0 {
+            cores()
+        } else {
+            a.hash_workers
+        };
         let flood = 10 * (workers + a.hash_queue);
         let rss_before = a.server_pid.and_then(|p| rss_kib(p, "VmRSS:"));
         let peak = Arc::new(AtomicU64::new(rss_before.unwrap_or(0)));
@@ -329,7 +471,13 @@ async fn main() -> anyhow::Result<()> {
                 }
             })
         });
-        let (http2, base2, pool2, client2, users2) = (http.clone(), base.clone(), pool_id.clone(), client_id.clone(), users.clone());
+        let (http2, base2, pool2, client2, users2) = (
+            http.clone(),
+            base.clone(),
+            pool_id.clone(),
+            client_id.clone(),
+            users.clone(),
+        );
         let mut p = drive("overload", flood, a.seconds, move |i| {
             let (http, url, body) = (http2.clone(), format!("{base2}/v1/pools/{pool2}/signin"), json!({"client_id": client2, "username": users2[i % users2.len()], "password": PASSWORD}));
             async move { http.post(url).json(&body).send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
@@ -341,7 +489,10 @@ async fn main() -> anyhow::Result<()> {
         }
         p.report();
         let bound_mib = (workers as u64 * a.argon2_memory_kib as u64) / 1024;
-        println!("         flood of {flood} concurrent clients = 10 × (workers {workers} + queue {})", a.hash_queue);
+        println!(
+            "         flood of {flood} concurrent clients = 10 × (workers {workers} + queue {})",
+            a.hash_queue
+        );
         if let Some(before) = rss_before {
             let peak = peak.load(Ordering::Relaxed);
             println!(

@@ -32,7 +32,10 @@ pub async fn fresh_database(dir: &std::path::Path) -> String {
 }
 
 pub fn test_settings(dir: &std::path::Path, db_url: String) -> Settings {
-    let mut s = Settings { mode: Mode::Development, ..Settings::default() };
+    let mut s = Settings {
+        mode: Mode::Development,
+        ..Settings::default()
+    };
     s.server.bind = "127.0.0.1:0".into();
     s.server.public_url = ISSUER_BASE.into();
     s.server.data_dir = dir.to_path_buf();

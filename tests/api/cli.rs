@@ -1,0 +1,146 @@
+//! The command line drives the same services as the admin API.
+
+use crate::helpers::*;
+use serde_json::Value;
+use std::process::Command;
+
+struct Cli {
+    dir: tempfile::TempDir,
+    db: String,
+    master: String,
+}
+
+impl Cli {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = fresh_database(dir.path()).await;
+        Self {
+            dir,
+            db,
+            master: poolgate::crypto::MasterKey::generate().to_hex(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_poolgate"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("POOLGATE_DATABASE__URL", &self.db)
+            .env("POOLGATE_SERVER__DATA_DIR", self.dir.path().join("data"))
+            .env("POOLGATE_SECURITY__MASTER_KEY", &self.master)
+            .env(
+                "POOLGATE_SECURITY__ADMIN_KEYS",
+                "cli-test-admin-key-0123456789",
+            )
+            .env("POOLGATE_ARGON2__MEMORY_KIB", "256")
+            .env("POOLGATE_ARGON2__ITERATIONS", "1")
+            .env("POOLGATE_LOG__LEVEL", "error")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let (ok, out, err) = self.run(args);
+        assert!(ok, "poolgate {args:?} failed: {err}");
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("poolgate {args:?} printed no JSON ({e}): {out}"))
+    }
+}
+
+#[tokio::test]
+async fn the_cli_manages_pools_clients_and_keys() {
+    let cli = Cli::new().await;
+    let (ok, out, _) = cli.run(&["migrate"]);
+    assert!(ok && out.contains("migrations applied"));
+
+    let pool = cli.json(&[
+        "admin",
+        "pool",
+        "create",
+        "--name",
+        "cli-pool",
+        "--settings",
+        r#"{"username_attributes":["email"]}"#,
+    ]);
+    let id = pool["id"].as_str().unwrap();
+    assert_eq!(pool["username_attributes"][0], "email");
+
+    let client = cli.json(&[
+        "admin", "client", "create", "--pool", id, "--name", "backend", "--secret",
+    ]);
+    let cid = client["client_id"].as_str().unwrap();
+    assert_eq!(client["client_secret"].as_str().unwrap().len(), 51);
+    assert_eq!(
+        cli.json(&["admin", "client", "list", "--pool", id])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let got = cli.json(&["admin", "client", "get", "--pool", id, cid]);
+    assert_eq!(got["client_secret"], client["client_secret"]);
+    let upd = cli.json(&[
+        "admin",
+        "client",
+        "update",
+        "--pool",
+        id,
+        cid,
+        "--patch",
+        r#"{"refresh_token_rotation":true}"#,
+    ]);
+    assert_eq!(upd["refresh_token_rotation"], true);
+
+    let list = cli.json(&["admin", "pool", "list"]);
+    assert!(list.as_array().unwrap().iter().any(|p| p["id"] == id));
+    let upd = cli.json(&[
+        "admin",
+        "pool",
+        "update",
+        id,
+        "--patch",
+        r#"{"password_policy":{"min_length":20}}"#,
+    ]);
+    assert_eq!(upd["password_policy"]["min_length"], 20);
+    assert_eq!(cli.json(&["admin", "pool", "get", id])["name"], "cli-pool");
+
+    let rotated = cli.json(&["keys", "rotate", "--pool", id]);
+    assert!(rotated["kid"].is_string());
+
+    // Errors exit non-zero with the domain's words.
+    let (ok, _, err) = cli.run(&["admin", "pool", "get", "local-east-1_Missing12"]);
+    assert!(!ok && err.contains("ResourceNotFound"), "{err}");
+    let (ok, _, err) = cli.run(&["admin", "pool", "update", id, "--patch", "{not json"]);
+    assert!(!ok && err.contains("--patch"), "{err}");
+
+    cli.json(&["admin", "client", "delete", "--pool", id, cid]);
+    cli.json(&["admin", "pool", "delete", id]);
+    let (ok, _, _) = cli.run(&["admin", "pool", "get", id]);
+    assert!(!ok);
+}
+
+#[test]
+fn invalid_configuration_stops_start_up_naming_the_key() {
+    let out = Command::new(env!("CARGO_BIN_EXE_poolgate"))
+        .arg("serve")
+        .env_clear()
+        .env("POOLGATE_SERVER__PUBLIC_URL", "not a url")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.public_url"));
+    let out = Command::new(env!("CARGO_BIN_EXE_poolgate"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["serve", "migrate", "admin", "keys"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+}
