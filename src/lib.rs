@@ -4,6 +4,8 @@
 
 /// Wiring: settings → services → listener; graceful shutdown.
 pub mod app;
+/// A small TTL cache for hot reads.
+pub mod cache;
 /// The command line: serve, migrate, admin, keys.
 pub mod cli;
 /// Injectable time.

@@ -221,6 +221,7 @@ impl UserPools {
         if !self.store.update_pool(&pool).await? {
             return Err(Error::not_found("User pool"));
         }
+        self.forget_pool(pool_id);
         Ok(pool)
     }
 
@@ -229,6 +230,7 @@ impl UserPools {
             return Err(Error::not_found("User pool"));
         }
         self.keys.invalidate(pool_id);
+        self.forget_pool(pool_id);
         tracing::info!(pool_id, "user pool deleted");
         Ok(())
     }
@@ -309,6 +311,7 @@ impl UserPools {
         if !self.store.update_client(&client).await? {
             return Err(Error::not_found("App client"));
         }
+        self.forget_client(pool_id, client_id);
         Ok(client)
     }
 
@@ -316,6 +319,7 @@ impl UserPools {
         if !self.store.delete_client(pool_id, client_id).await? {
             return Err(Error::not_found("App client"));
         }
+        self.forget_client(pool_id, client_id);
         Ok(())
     }
 
@@ -339,6 +343,7 @@ impl UserPools {
                     p.settings = d.settings.clone();
                     p.updated_at = self.clock.now();
                     self.store.update_pool(&p).await?;
+                    self.forget_pool(&p.id);
                 }
                 Some(_) => {}
             }
@@ -385,6 +390,7 @@ impl UserPools {
                         if changed {
                             existing.updated_at = self.clock.now();
                             self.store.update_client(&existing).await?;
+                            self.forget_client(&d.id, &c.id);
                         }
                     }
                 }

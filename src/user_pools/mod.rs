@@ -10,6 +10,7 @@ pub mod model;
 pub mod policy;
 pub mod signup;
 
+use crate::cache::TtlCache;
 use crate::clock::SharedClock;
 use crate::crypto::keys::KeyRing;
 use crate::crypto::password::PasswordHasher;
@@ -19,6 +20,7 @@ use crate::mail::SharedMailer;
 use crate::store::SharedStore;
 use model::*;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Sign-up confirmation codes live 24 h.
 pub const SIGNUP_CODE_TTL: i64 = 24 * 3600;
@@ -35,7 +37,13 @@ pub struct UserPools {
     client_secrets: Sealer,
     public_url: String,
     region: String,
+    pools: TtlCache<String, Pool>,
+    clients: TtlCache<(String, String), AppClient>,
 }
+
+/// How long a node trusts its cached copy of a pool or client changed on
+/// another node.
+pub const SETTINGS_CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl UserPools {
     #[allow(clippy::too_many_arguments)]
@@ -59,6 +67,8 @@ impl UserPools {
             client_secrets: Sealer::new(master, "poolgate/client-secret"),
             public_url: public_url.to_owned(),
             region: region.to_owned(),
+            pools: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
+            clients: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
         }
     }
 
@@ -80,10 +90,27 @@ impl UserPools {
         if validate_pool_id(pool_id, &self.region).is_err() {
             return Err(Error::not_found("User pool"));
         }
-        self.store
+        if let Some(p) = self.pools.get(&pool_id.to_owned()) {
+            return Ok((*p).clone());
+        }
+        let p = self
+            .store
             .get_pool(pool_id)
             .await?
-            .ok_or_else(|| Error::not_found("User pool"))
+            .ok_or_else(|| Error::not_found("User pool"))?;
+        self.pools.put(pool_id.to_owned(), p.clone());
+        Ok(p)
+    }
+
+    /// Forgets this node's cached copy of a pool and its clients.
+    pub(crate) fn forget_pool(&self, pool_id: &str) {
+        self.pools.remove(&pool_id.to_owned());
+        self.clients.clear();
+    }
+
+    pub(crate) fn forget_client(&self, pool_id: &str, client_id: &str) {
+        self.clients
+            .remove(&(pool_id.to_owned(), client_id.to_owned()));
     }
 
     /// The app client named in a public request, with its secret checked
@@ -97,11 +124,19 @@ impl UserPools {
         if client_id.is_empty() || client_id.len() > 128 {
             return Err(Error::not_found("App client"));
         }
-        let client = self
-            .store
-            .get_client(pool_id, client_id)
-            .await?
-            .ok_or_else(|| Error::not_found("App client"))?;
+        let key = (pool_id.to_owned(), client_id.to_owned());
+        let client = match self.clients.get(&key) {
+            Some(c) => (*c).clone(),
+            None => {
+                let c = self
+                    .store
+                    .get_client(pool_id, client_id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("App client"))?;
+                self.clients.put(key, c.clone());
+                c
+            }
+        };
         if let Some(sealed) = &client.secret_sealed {
             let expected = self.open_client_secret(&client.id, sealed)?;
             let given = secret.ok_or_else(|| {
