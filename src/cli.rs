@@ -19,8 +19,9 @@ pub struct Cli {
     /// A TOML file layered over the built-in defaults.
     #[arg(long, global = true, env = "POOLGATE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// What to do; without one, `serve`.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,7 +150,8 @@ fn domain(e: crate::error::Error) -> anyhow::Error {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Healthcheck { url } = &cli.command {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Healthcheck { url } = &command {
         let ok = reqwest::Client::new()
             .get(url)
             .timeout(std::time::Duration::from_secs(3))
@@ -165,7 +167,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     let settings = loaded.settings;
-    match cli.command {
+    match command {
         Command::Healthcheck { .. } => unreachable!("handled above"),
         Command::Serve => {
             let app = app::Application::build(settings).await?;

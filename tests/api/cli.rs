@@ -126,6 +126,20 @@ async fn the_cli_manages_pools_clients_and_keys() {
 }
 
 #[test]
+fn without_a_command_the_binary_serves() {
+    // `cargo run --release` must start the server: with no subcommand the
+    // binary runs `serve`, which here stops at the invalid bind address.
+    let out = Command::new(env!("CARGO_BIN_EXE_poolgate"))
+        .env_clear()
+        .env("POOLGATE_SERVER__BIND", "nonsense")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("server.bind"), "{err}");
+}
+
+#[test]
 fn invalid_configuration_stops_start_up_naming_the_key() {
     let out = Command::new(env!("CARGO_BIN_EXE_poolgate"))
         .arg("serve")
