@@ -1,18 +1,22 @@
-//! Password hashing: argon2id off the async runtime, through a bounded pool.
+//! Password hashing: argon2id on a fixed set of worker threads, through a
+//! bounded queue.
 //!
-//! At most `workers` hashes run at once (each holds `memory_kib` of RAM), and
-//! at most `queue` callers wait for a worker. A caller beyond that is refused
-//! at once with `ServiceUnavailable` (503, `TooManyRequests`), so a sign-in
-//! flood costs a bounded amount of memory and gets fast answers instead of an
-//! ever-growing queue. An unknown user's sign-in verifies against a dummy hash
-//! with the same parameters: the same work as a wrong password.
+//! `workers` OS threads each own one argon2 memory area (`memory_kib`),
+//! allocated once and reused for every hash, so hashing memory is exactly
+//! workers × memory_kib whatever the load, with no per-hash allocation or page
+//! faults. At most `queue` jobs wait for a worker; a caller beyond that is
+//! refused at once with `ServiceUnavailable` (503, `TooManyRequests`), so a
+//! sign-in flood gets fast answers instead of an ever-growing queue. An
+//! unknown user's sign-in verifies against a dummy hash with the same
+//! parameters: the same work as a wrong password.
 
 use crate::error::{Error, ErrorKind, Result};
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
-use std::sync::Arc;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use tokio::sync::Semaphore;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
 use unicode_normalization::UnicodeNormalization;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -21,9 +25,9 @@ pub struct Argon2Settings {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
-    /// Hashes computed at once; 0 = number of CPU cores.
+    /// Hashes computed at once (worker threads); 0 = number of CPU cores.
     pub workers: usize,
-    /// Callers allowed to wait for a worker before new ones are refused.
+    /// Jobs allowed to wait for a worker before new ones are refused.
     pub queue: usize,
 }
 
@@ -53,6 +57,9 @@ impl Argon2Settings {
         if self.memory_kib < 8 * self.parallelism {
             return Err("argon2.memory_kib must be at least 8 × parallelism".into());
         }
+        if self.workers > 1024 {
+            return Err("argon2.workers must be at most 1024".into());
+        }
         Ok(())
     }
     pub fn effective_workers(&self) -> usize {
@@ -74,16 +81,17 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
-pub struct PasswordHasher {
-    params: Params,
-    permits: Arc<Semaphore>,
-    workers: usize,
-    waiting: Arc<AtomicUsize>,
-    max_waiting: usize,
-    dummy_hash: String,
-    /// Password verifications performed (real or dummy); lets tests check
-    /// that unknown users cost the same work as known ones.
-    verifications: AtomicU64,
+enum Job {
+    Hash {
+        password: String,
+        salt: [u8; 16],
+        reply: oneshot::Sender<std::result::Result<String, String>>,
+    },
+    Verify {
+        password: String,
+        phc: String,
+        reply: oneshot::Sender<Verified>,
+    },
 }
 
 /// Normalises a password before hashing (NFKC, as NIST SP 800-63B asks), so
@@ -92,12 +100,134 @@ pub fn normalize(password: &str) -> String {
     password.nfkc().collect()
 }
 
-struct WaitGuard(Arc<AtomicUsize>);
-impl Drop for WaitGuard {
-    fn drop(&mut self) {
-        let left = self.0.fetch_sub(1, Ordering::SeqCst) - 1;
-        metrics::gauge!("poolgate_hash_queue_waiting").set(left as f64);
+const OUTPUT_LEN: usize = 32;
+
+/// One worker's argon2 state: the configured parameters and a memory area
+/// reused for every job.
+struct Worker {
+    params: Params,
+    blocks: Vec<Block>,
+}
+
+impl Worker {
+    fn new(params: Params) -> Self {
+        let blocks = vec![Block::default(); params.block_count()];
+        Self { params, blocks }
     }
+
+    fn hash(&mut self, password: &[u8], salt: &[u8]) -> std::result::Result<String, String> {
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
+        let mut out = [0u8; OUTPUT_LEN];
+        argon
+            .hash_password_into_with_memory(password, salt, &mut out, &mut self.blocks[..])
+            .map_err(|e| e.to_string())?;
+        let phc = PasswordHash {
+            algorithm: argon2::ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).map_err(|e| e.to_string())?,
+            salt: Some(Salt::new(salt).map_err(|e| e.to_string())?),
+            hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
+        };
+        Ok(phc.to_string())
+    }
+
+    fn verify(&mut self, password: &[u8], phc: &str) -> Verified {
+        let fail = Verified {
+            ok: false,
+            needs_rehash: true,
+        };
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return fail;
+        };
+        let algorithm = match parsed.algorithm.as_str() {
+            "argon2id" => Algorithm::Argon2id,
+            "argon2i" => Algorithm::Argon2i,
+            "argon2d" => Algorithm::Argon2d,
+            _ => return fail,
+        };
+        let version = match parsed.version {
+            Some(0x10) => Version::V0x10,
+            None | Some(0x13) => Version::V0x13,
+            _ => return fail,
+        };
+        let (Ok(params), Some(salt), Some(expected)) = (
+            Params::try_from(&parsed),
+            parsed.salt.as_ref(),
+            parsed.hash.as_ref(),
+        ) else {
+            return fail;
+        };
+        let needs_rehash = algorithm != Algorithm::Argon2id
+            || params.m_cost() != self.params.m_cost()
+            || params.t_cost() != self.params.t_cost()
+            || params.p_cost() != self.params.p_cost()
+            || expected.len() != OUTPUT_LEN;
+        let expected = expected.as_bytes();
+        let mut out = vec![0u8; expected.len()];
+        let argon = Argon2::new(algorithm, version, params.clone());
+        let count = params.block_count();
+        let done = if count <= self.blocks.len() {
+            argon.hash_password_into_with_memory(
+                password,
+                salt.as_ref(),
+                &mut out,
+                &mut self.blocks[..count],
+            )
+        } else {
+            // A stored hash with more memory than configured: a one-off area.
+            argon.hash_password_into_with_memory(
+                password,
+                salt.as_ref(),
+                &mut out,
+                vec![Block::default(); count],
+            )
+        };
+        Verified {
+            ok: done.is_ok() && super::ct_eq(&out, expected),
+            needs_rehash,
+        }
+    }
+
+    fn run(mut self, jobs: Arc<Mutex<Receiver<Job>>>, waiting: Arc<AtomicUsize>) {
+        loop {
+            let job = match jobs.lock().expect("hash queue lock").recv() {
+                Ok(j) => j,
+                Err(_) => return, // the hasher was dropped
+            };
+            let left = waiting.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
+            metrics::gauge!("poolgate_hash_queue_waiting").set(left as f64);
+            match job {
+                Job::Hash {
+                    password,
+                    salt,
+                    reply,
+                } => {
+                    if !reply.is_closed() {
+                        let _ = reply.send(self.hash(password.as_bytes(), &salt));
+                    }
+                }
+                Job::Verify {
+                    password,
+                    phc,
+                    reply,
+                } => {
+                    if !reply.is_closed() {
+                        let _ = reply.send(self.verify(password.as_bytes(), &phc));
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub struct PasswordHasher {
+    jobs: SyncSender<Job>,
+    workers: usize,
+    waiting: Arc<AtomicUsize>,
+    dummy_hash: String,
+    /// Password verifications performed (real or dummy); lets tests check
+    /// that unknown users cost the same work as known ones.
+    verifications: AtomicU64,
 }
 
 impl PasswordHasher {
@@ -107,21 +237,28 @@ impl PasswordHasher {
             settings.memory_kib,
             settings.iterations,
             settings.parallelism,
-            None,
+            Some(OUTPUT_LEN),
         )
         .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         let workers = settings.effective_workers().max(1);
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let dummy_hash = argon
-            .hash_password_with_salt(b"poolgate dummy password", &super::random::bytes::<16>())
-            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?
-            .to_string();
+        let dummy_hash = Worker::new(params.clone())
+            .hash(b"poolgate dummy password", &super::random::bytes::<16>())
+            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+        // A zero-capacity channel would make every job wait for a free worker
+        // in `try_send`; keep at least one slot so a free worker is fed.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(settings.queue.max(1));
+        let rx = Arc::new(Mutex::new(rx));
+        let waiting = Arc::new(AtomicUsize::new(0));
+        for i in 0..workers {
+            let (rx, waiting, worker) = (rx.clone(), waiting.clone(), Worker::new(params.clone()));
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || worker.run(rx, waiting))?;
+        }
         Ok(Self {
-            params,
-            permits: Arc::new(Semaphore::new(workers)),
+            jobs: tx,
             workers,
-            waiting: Arc::new(AtomicUsize::new(0)),
-            max_waiting: settings.queue,
+            waiting,
             dummy_hash,
             verifications: AtomicU64::new(0),
         })
@@ -135,54 +272,44 @@ impl PasswordHasher {
         self.verifications.load(Ordering::SeqCst)
     }
 
-    fn argon(&self) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
-    }
-
-    /// Runs `f` on a blocking thread once a worker is free, or refuses at once
-    /// when too many callers are already waiting.
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
-        let guard = WaitGuard(self.waiting.clone());
-        // Only callers without a worker count here: a worker's caller is done
-        // waiting. A free worker is taken at once, so this refuses only when
-        // every worker is busy and `max_waiting` callers already wait.
-        if queued >= self.max_waiting && self.permits.available_permits() == 0 {
-            drop(guard);
-            metrics::counter!("poolgate_hash_rejected_total").increment(1);
-            return Err(Error::new(
-                ErrorKind::ServiceUnavailable,
-                "Too many sign-in requests; retry shortly",
-            )
-            .with_retry_after(1));
+    fn submit(&self, job: Job) -> Result<()> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        match self.jobs.try_send(job) {
+            Ok(()) => {
+                metrics::gauge!("poolgate_hash_queue_waiting")
+                    .set(self.waiting.load(Ordering::SeqCst) as f64);
+                Ok(())
+            }
+            Err(e) => {
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                match e {
+                    TrySendError::Full(_) => {
+                        metrics::counter!("poolgate_hash_rejected_total").increment(1);
+                        Err(Error::new(
+                            ErrorKind::ServiceUnavailable,
+                            "Too many sign-in requests; retry shortly",
+                        )
+                        .with_retry_after(1))
+                    }
+                    TrySendError::Disconnected(_) => {
+                        Err(Error::internal(anyhow::anyhow!("hash workers stopped")))
+                    }
+                }
+            }
         }
-        metrics::gauge!("poolgate_hash_queue_waiting").set((queued + 1) as f64);
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(Error::internal)?;
-        drop(guard);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            f()
-        })
-        .await
-        .map_err(Error::internal)
     }
 
     /// Hashes a password into a PHC string with the configured parameters.
     pub async fn hash(&self, password: &str) -> Result<String> {
-        let pw = normalize(password);
-        let argon = self.argon();
-        self.run(move || {
-            argon
-                .hash_password_with_salt(pw.as_bytes(), &super::random::bytes::<16>())
-                .map(|h| h.to_string())
-        })
-        .await?
-        .map_err(|e| Error::internal(anyhow::anyhow!("argon2: {e}")))
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Hash {
+            password: normalize(password),
+            salt: super::random::bytes::<16>(),
+            reply,
+        })?;
+        rx.await
+            .map_err(|_| Error::internal(anyhow::anyhow!("hash worker gone")))?
+            .map_err(|e| Error::internal(anyhow::anyhow!("argon2: {e}")))
     }
 
     /// Checks `password` against `phc`; with `None` (unknown user, no
@@ -190,33 +317,16 @@ impl PasswordHasher {
     /// answers not ok.
     pub async fn verify(&self, password: &str, phc: Option<&str>) -> Result<Verified> {
         self.verifications.fetch_add(1, Ordering::SeqCst);
-        let pw = normalize(password);
         let real = phc.is_some();
-        let hash = phc.unwrap_or(&self.dummy_hash).to_owned();
-        let current = self.params.clone();
-        let out = self
-            .run(move || {
-                let parsed = match PasswordHash::new(&hash) {
-                    Ok(p) => p,
-                    Err(_) => {
-                        return Verified {
-                            ok: false,
-                            needs_rehash: true,
-                        };
-                    }
-                };
-                let needs_rehash = parsed.algorithm.as_str() != "argon2id"
-                    || Params::try_from(&parsed).map(|p| {
-                        p.m_cost() != current.m_cost()
-                            || p.t_cost() != current.t_cost()
-                            || p.p_cost() != current.p_cost()
-                    }) != Ok(false);
-                let ok = Argon2::default()
-                    .verify_password(pw.as_bytes(), &parsed)
-                    .is_ok();
-                Verified { ok, needs_rehash }
-            })
-            .await?;
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Verify {
+            password: normalize(password),
+            phc: phc.unwrap_or(&self.dummy_hash).to_owned(),
+            reply,
+        })?;
+        let out = rx
+            .await
+            .map_err(|_| Error::internal(anyhow::anyhow!("hash worker gone")))?;
         Ok(Verified {
             ok: out.ok && real,
             needs_rehash: out.needs_rehash,
@@ -354,5 +464,13 @@ mod tests {
         }
         assert!(done >= 1 && refused >= 1, "done={done} refused={refused}");
         assert_eq!(h.waiting.load(Ordering::SeqCst), 0);
+        // Interoperable PHC: the argon2 crate's own verifier accepts ours.
+        use argon2::password_hash::PasswordVerifier;
+        let phc = h.hash("interop check passphrase").await.unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"interop check passphrase", phc.as_str())
+                .is_ok()
+        );
     }
 }
