@@ -46,6 +46,13 @@ pub trait UserStore: Send + Sync {
     async fn get_user_by_username(&self, pool_id: &str, username: &str) -> Result<Option<User>>;
     /// The owner of a sign-in alias (email/phone/preferred_username).
     async fn find_alias(&self, pool_id: &str, kind: &str, value: &str) -> Result<Option<String>>;
+    /// The owner of a sign-in alias, in one round trip.
+    async fn get_user_by_alias(
+        &self,
+        pool_id: &str,
+        kind: &str,
+        value: &str,
+    ) -> Result<Option<User>>;
     async fn update_user(&self, user: &User) -> Result<bool>;
     async fn delete_user(&self, pool_id: &str, sub: &str) -> Result<bool>;
     async fn count_users(&self, pool_id: &str) -> Result<i64>;
@@ -94,6 +101,12 @@ pub trait TokenStore: Send + Sync {
         &self,
         token_hash: &str,
     ) -> Result<Option<(RefreshTokenRecord, TokenFamily)>>;
+    /// The token, its family and the family's user, in one round trip (the
+    /// refresh hot path).
+    async fn get_refresh_session(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(RefreshTokenRecord, TokenFamily, User)>>;
     /// Marks `old_hash` used and stores `next`, only if `old_hash` was unused.
     /// `Ok(false)`: someone else rotated it first.
     async fn rotate_refresh_token(

@@ -218,6 +218,25 @@ struct RefreshJoinRow {
     family: FamilyRow,
 }
 
+/// A refresh token joined with its family and the family's user.
+#[derive(sqlx::FromRow)]
+struct RefreshSessionRow {
+    token_hash: String,
+    family_id: String,
+    t_created_at: i64,
+    used_at: Option<i64>,
+    #[sqlx(flatten)]
+    family: FamilyRow,
+    u_username: String,
+    u_status: String,
+    u_enabled: bool,
+    u_password_hash: Option<String>,
+    u_srp_sealed: Option<Vec<u8>>,
+    u_attributes: String,
+    u_created_at: i64,
+    u_updated_at: i64,
+}
+
 #[derive(sqlx::FromRow)]
 struct OutboxRow {
     id: String,
@@ -454,6 +473,20 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await?)
             }
+            async fn get_user_by_alias(&self, pool_id: &str, kind: &str, value: &str) -> Result<Option<User>> {
+                sqlx::query_as::<$db, UserRow>(
+                    "SELECT u.pool_id, u.sub, u.username, u.status, u.enabled, u.password_hash, u.srp_sealed, u.attributes, \
+                     u.created_at, u.updated_at FROM user_aliases a JOIN users u ON u.pool_id = a.pool_id AND u.sub = a.sub \
+                     WHERE a.pool_id = $1 AND a.kind = $2 AND a.value = $3",
+                )
+                .bind(pool_id)
+                .bind(kind)
+                .bind(value)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(UserRow::into_user)
+                .transpose()
+            }
             async fn update_user(&self, u: &User) -> Result<bool> {
                 let r = sqlx::query::<$db>(
                     "UPDATE users SET status = $3, enabled = $4, password_hash = $5, srp_sealed = $6, attributes = $7, updated_at = $8 \
@@ -654,6 +687,35 @@ macro_rules! impl_store {
                         r.family.into(),
                     )
                 }))
+            }
+            async fn get_refresh_session(&self, token_hash: &str) -> Result<Option<(RefreshTokenRecord, TokenFamily, User)>> {
+                let row = sqlx::query_as::<$db, RefreshSessionRow>(
+                    "SELECT t.token_hash, t.family_id, t.created_at AS t_created_at, t.used_at, \
+                     f.id, f.pool_id, f.sub, f.client_id, f.auth_time, f.created_at, f.expires_at, f.revoked_at, \
+                     u.username AS u_username, u.status AS u_status, u.enabled AS u_enabled, u.password_hash AS u_password_hash, \
+                     u.srp_sealed AS u_srp_sealed, u.attributes AS u_attributes, u.created_at AS u_created_at, u.updated_at AS u_updated_at \
+                     FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id \
+                     JOIN users u ON u.pool_id = f.pool_id AND u.sub = f.sub WHERE t.token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                let user = UserRow {
+                    pool_id: r.family.pool_id.clone(),
+                    sub: r.family.sub.clone(),
+                    username: r.u_username,
+                    status: r.u_status,
+                    enabled: r.u_enabled,
+                    password_hash: r.u_password_hash,
+                    srp_sealed: r.u_srp_sealed,
+                    attributes: r.u_attributes,
+                    created_at: r.u_created_at,
+                    updated_at: r.u_updated_at,
+                }
+                .into_user()?;
+                let token = RefreshTokenRecord { token_hash: r.token_hash, family_id: r.family_id, created_at: r.t_created_at, used_at: r.used_at };
+                Ok(Some((token, r.family.into(), user)))
             }
             async fn rotate_refresh_token(&self, old_hash: &str, next: &RefreshTokenRecord, now: i64) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;

@@ -255,9 +255,10 @@ impl UserPools {
             return Err(invalid());
         }
         let hash = sha256_hex(req.refresh_token.as_bytes());
-        let (token, family) = self
+        // Token, family and user in one round trip: this is the hot path.
+        let (token, family, user) = self
             .store
-            .get_refresh_token(&hash)
+            .get_refresh_session(&hash)
             .await?
             .ok_or_else(invalid)?;
         // Bound to its pool and client (RFC 6749 §6).
@@ -280,11 +281,6 @@ impl UserPools {
             }
             return Err(invalid());
         }
-        let user = self
-            .store
-            .get_user(&pool.id, &family.sub)
-            .await?
-            .ok_or_else(invalid)?;
         if !user.enabled || user.status != UserStatus::Confirmed {
             return Err(Error::not_authorized("User is disabled."));
         }

@@ -192,21 +192,43 @@ impl UserPools {
         if name.is_empty() || name.len() > 256 {
             return Ok(None);
         }
+        // Email/phone-as-username pools: the address is the sign-in name, so
+        // look it up first (one round trip in the common case).
+        let by_shape = |kind: &str| match kind {
+            "email" => attributes::is_valid_email(name),
+            "phone_number" => attributes::is_valid_phone(name),
+            _ => true,
+        };
+        for kind in pool
+            .settings
+            .username_attributes
+            .iter()
+            .filter(|k| by_shape(k))
+        {
+            if let Some(u) = self
+                .store
+                .get_user_by_alias(&pool.id, kind, &alias_value(kind, name))
+                .await?
+            {
+                return Ok(Some(u));
+            }
+        }
         let norm = Self::normalize_username(pool, name);
         if let Some(u) = self.store.get_user_by_username(&pool.id, &norm).await? {
             return Ok(Some(u));
         }
-        let kinds: Vec<&str> = pool
+        for kind in pool
             .settings
-            .username_attributes
+            .alias_attributes
             .iter()
-            .chain(pool.settings.alias_attributes.iter())
-            .map(String::as_str)
-            .collect();
-        for kind in kinds {
-            let value = alias_value(kind, name);
-            if let Some(sub) = self.store.find_alias(&pool.id, kind, &value).await? {
-                return self.store.get_user(&pool.id, &sub).await;
+            .filter(|k| by_shape(k))
+        {
+            if let Some(u) = self
+                .store
+                .get_user_by_alias(&pool.id, kind, &alias_value(kind, name))
+                .await?
+            {
+                return Ok(Some(u));
             }
         }
         Ok(None)

@@ -300,6 +300,12 @@ async fn contract_refresh_families_rotate_once_and_revoke() {
     s.create_family(&fam, &t("h1")).await.unwrap();
     let (rec, f) = s.get_refresh_token("h1").await.unwrap().unwrap();
     assert_eq!((rec, f), (t("h1"), fam.clone()));
+    let (rec, f, u) = s.get_refresh_session("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (rec, f, u),
+        (t("h1"), fam.clone(), user("r_AAAAAAAAA", "s1", "alice"))
+    );
+    assert!(s.get_refresh_session("nope").await.unwrap().is_none());
     assert!(s.rotate_refresh_token("h1", &t("h2"), 5).await.unwrap());
     assert!(
         !s.rotate_refresh_token("h1", &t("h3"), 6).await.unwrap(),
