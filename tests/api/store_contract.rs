@@ -132,6 +132,19 @@ async fn contract_users_aliases_and_atomic_creation() {
             .as_deref(),
         Some("s1")
     );
+    assert_eq!(
+        s.get_user_by_alias("r_AAAAAAAAA", "email", "a@x.io")
+            .await
+            .unwrap()
+            .unwrap(),
+        u1
+    );
+    assert!(
+        s.get_user_by_alias("r_AAAAAAAAA", "email", "b@x.io")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // A taken username, or a taken alias, creates nothing at all.
     let e = s
