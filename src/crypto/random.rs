@@ -2,7 +2,6 @@
 
 use base64::Engine;
 use rand::Rng;
-use rand::RngCore;
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 
@@ -58,9 +57,6 @@ pub fn admin_key() -> String {
 pub fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
-
-#[allow(dead_code)]
-fn _assert_rngcore<T: RngCore>() {}
 
 #[cfg(test)]
 mod tests {

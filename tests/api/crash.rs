@@ -19,6 +19,25 @@ fn free_port() -> u16 {
 }
 
 fn start(dir: &std::path::Path, db: &str, port: u16, master_hex: &str) -> Child {
+    start_with(
+        dir,
+        db,
+        port,
+        master_hex,
+        &[
+            ("POOLGATE_ARGON2__MEMORY_KIB", "256"),
+            ("POOLGATE_ARGON2__ITERATIONS", "1"),
+        ],
+    )
+}
+
+fn start_with(
+    dir: &std::path::Path,
+    db: &str,
+    port: u16,
+    master_hex: &str,
+    extra: &[(&str, &str)],
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_poolgate"))
         .arg("serve")
         .current_dir(dir)
@@ -29,9 +48,8 @@ fn start(dir: &std::path::Path, db: &str, port: u16, master_hex: &str) -> Child 
         .env("POOLGATE_DATABASE__URL", db)
         .env("POOLGATE_SECURITY__ADMIN_KEYS", ADMIN)
         .env("POOLGATE_SECURITY__MASTER_KEY", master_hex)
-        .env("POOLGATE_ARGON2__MEMORY_KIB", "256")
-        .env("POOLGATE_ARGON2__ITERATIONS", "1")
         .env("POOLGATE_LOG__LEVEL", "warn")
+        .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -177,4 +195,62 @@ async fn sigkill_mid_sign_up_loses_no_confirmed_user_and_leaves_no_half_created_
             other => panic!("unexpected status {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn sigterm_drains_in_flight_requests_and_exits_cleanly() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let master = poolgate::crypto::MasterKey::generate();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut child = start(dir.path(), &db, port, &master.to_hex());
+    wait_ready(&http, &base).await;
+
+    // A request whose headers and half of whose body have arrived: it is in
+    // flight, deterministically, when SIGTERM is delivered.
+    let body = json!({"client_id": CLIENT, "username": "term@example.com", "password": PASSWORD})
+        .to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let req = format!(
+        "POST /v1/pools/{POOL}/signup HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
+        body.len()
+    );
+    conn.write_all(req.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    conn.write_all(tail.as_bytes()).await.unwrap();
+    let mut resp = String::new();
+    conn.read_to_string(&mut resp).await.unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.1 200"),
+        "the in-flight request was answered: {resp}"
+    );
+
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    // It has stopped: new connections are refused.
+    assert!(
+        http.get(format!("{base}/health/live"))
+            .send()
+            .await
+            .is_err()
+    );
 }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Reproduces docs/benchmarks.md: builds release binaries, starts a server on
+# SQLite and one on PostgreSQL (default argon2 parameters, dev mailer), and
+# runs poolgate-loadgen against each. Every phase prints its ratio to the
+# in-process ceiling measured in the same run on the same machine.
+#   bash bench/run.sh                 # SQLite + PostgreSQL (postgres://postgres@127.0.0.1:5432)
+#   SECONDS_PER_PHASE=30 bash bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/poolgate-target}"
+cargo build --release --locked --bins
+BIN="$CARGO_TARGET_DIR/release"
+SECS="${SECONDS_PER_PHASE:-15}"
+CONC="${CONCURRENCY:-16}"
+PG="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}"
+WORK=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+start() { # name port [db url]
+  mkdir -p "$WORK/$1"
+  ( cd "$WORK/$1" && exec env POOLGATE_SERVER__BIND="127.0.0.1:$2" POOLGATE_SERVER__PUBLIC_URL="http://127.0.0.1:$2" \
+      POOLGATE_LOG__LEVEL=warn ${3:+POOLGATE_DATABASE__URL=$3} "$BIN/poolgate" serve > "$WORK/$1/server.log" 2>&1 ) &
+  echo $! > "$WORK/$1/pid"
+  pids+=("$(cat "$WORK/$1/pid")")
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$2/health/ready" >/dev/null && return 0; sleep 0.2; done
+  echo "server $1 did not start:"; cat "$WORK/$1/server.log"; exit 1
+}
+
+lg() { # name port args...
+  local name=$1 port=$2; shift 2
+  "$BIN/poolgate-loadgen" --url "http://127.0.0.1:$port" --admin-key "$(cat "$WORK/$name/data/admin.key")" \
+    --concurrency "$CONC" --seconds "$SECS" "$@"
+}
+
+echo "### SQLite"
+start sqlite 18090
+lg sqlite 18090 --users 32 --alg RS256 --phases signin,refresh
+lg sqlite 18090 --users 32 --alg ES256 --phases refresh
+lg sqlite 18090 --users 32 --alg ES256 --phases refresh --rotation
+lg sqlite 18090 --users 16 --alg RS256 --phases overload --server-pid "$(cat "$WORK/sqlite/pid")"
+
+echo "### PostgreSQL"
+DB="poolgate_bench_$$"
+psql "$PG/postgres" -qc "CREATE DATABASE $DB"
+trap 'cleanup; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
+start pg 18091 "$PG/$DB"
+lg pg 18091 --users 32 --alg RS256 --phases signin,refresh
+lg pg 18091 --users 32 --alg ES256 --phases refresh
+lg pg 18091 --users 32 --alg ES256 --phases refresh --rotation
