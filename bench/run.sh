@@ -13,6 +13,9 @@ BIN="$CARGO_TARGET_DIR/release"
 SECS="${SECONDS_PER_PHASE:-15}"
 CONC="${CONCURRENCY:-16}"
 PG="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}"
+# sqlx's default is sslmode=prefer: TLS even on loopback. PG_SSLMODE=disable
+# measures a co-located database without it.
+PG_SSLMODE="${PG_SSLMODE:-prefer}"
 WORK=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -41,11 +44,11 @@ lg sqlite 18090 --users 32 --alg ES256 --phases refresh
 lg sqlite 18090 --users 32 --alg ES256 --phases refresh --rotation
 lg sqlite 18090 --users 16 --alg RS256 --phases overload --server-pid "$(cat "$WORK/sqlite/pid")"
 
-echo "### PostgreSQL"
+echo "### PostgreSQL (sslmode=$PG_SSLMODE)"
 DB="poolgate_bench_$$"
 psql "$PG/postgres" -qc "CREATE DATABASE $DB"
 trap 'cleanup; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
-start pg 18091 "$PG/$DB"
+start pg 18091 "$PG/$DB?sslmode=$PG_SSLMODE"
 lg pg 18091 --users 32 --alg RS256 --phases signin,refresh
 lg pg 18091 --users 32 --alg ES256 --phases refresh
 lg pg 18091 --users 32 --alg ES256 --phases refresh --rotation

@@ -99,6 +99,20 @@ async fn call(
     Ok((st, resp.json().await.unwrap_or(Value::Null)))
 }
 
+/// The status of a response, after reading its body: a body left unread
+/// keeps hyper from reusing the connection, and a benchmark of new TCP
+/// connections per request would measure the kernel, not poolgate.
+async fn status_of(r: reqwest::Result<reqwest::Response>) -> u16 {
+    match r {
+        Ok(r) => {
+            let st = r.status().as_u16();
+            let _ = r.bytes().await;
+            st
+        }
+        Err(_) => 0,
+    }
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -351,7 +365,7 @@ async fn main() -> anyhow::Result<()> {
         );
         let mut p = drive("signin", a.concurrency, a.seconds, move |i| {
             let (http, url, body) = (http2.clone(), format!("{base2}/v1/pools/{pool2}/signin"), json!({"client_id": client2, "username": users2[i % users2.len()], "password": PASSWORD}));
-            async move { http.post(url).json(&body).send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+            async move { status_of(http.post(url).json(&body).send().await).await }
         })
         .await;
         let rate = p.report();
@@ -480,7 +494,7 @@ async fn main() -> anyhow::Result<()> {
         );
         let mut p = drive("overload", flood, a.seconds, move |i| {
             let (http, url, body) = (http2.clone(), format!("{base2}/v1/pools/{pool2}/signin"), json!({"client_id": client2, "username": users2[i % users2.len()], "password": PASSWORD}));
-            async move { http.post(url).json(&body).send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+            async move { status_of(http.post(url).json(&body).send().await).await }
         })
         .await;
         stop.store(true, Ordering::Relaxed);
