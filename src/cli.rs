@@ -213,7 +213,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         print(all)
                     }
                     PoolCommand::Get { id } => {
-                        print(pools.pool_view(&pools.pool(&id).await.map_err(domain)?))
+                        print(pools.pool_view(&*pools.pool(&id).await.map_err(domain)?))
                     }
                     PoolCommand::Update { id, patch } => {
                         let p = pools

@@ -113,7 +113,7 @@ pub async fn get_pool(
     State(s): State<AppState>,
     Path(pool_id): Path<String>,
 ) -> ApiResult<ApiJson<PoolView>> {
-    Ok(ApiJson(s.pools.pool_view(&s.pools.pool(&pool_id).await?)))
+    Ok(ApiJson(s.pools.pool_view(&*s.pools.pool(&pool_id).await?)))
 }
 
 /// Update a pool with a JSON merge patch of `{name, ...settings}`.

@@ -46,7 +46,10 @@ pub fn router(state: AppState) -> Router {
             ServiceBuilder::new()
                 .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION, axum::http::header::COOKIE]))
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                // 5xx are logged by our error edge (internal errors with their
+                // cause); the deliberate 503s of load shedding must not become
+                // one ERROR line each during a flood.
+                .layer(TraceLayer::new_for_http().on_failure(()).make_span_with(|req: &Request| {
                     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
                     let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
                     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), route, request_id = id)

@@ -187,7 +187,7 @@ impl UserPools {
         if !patch.is_object() {
             return Err(Error::invalid("the body must be a JSON object"));
         }
-        let mut pool = self.pool(pool_id).await?;
+        let mut pool = (*self.pool(pool_id).await?).clone();
         let mut doc = serde_json::to_value(&pool.settings).map_err(Error::internal)?;
         let mut patch = patch.clone();
         if let Some(name) = patch.as_object_mut().and_then(|o| o.remove("name")) {

@@ -7,6 +7,7 @@ use crate::crypto::{random, sha256_hex};
 use crate::error::{Error, ErrorKind, Result};
 use crate::tokens::{AccessClaims, Issue, TokenSet};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -71,7 +72,7 @@ pub struct Me {
 
 /// A verified access token and the user it belongs to.
 pub struct Authenticated {
-    pub pool: Pool,
+    pub pool: Arc<Pool>,
     pub user: User,
     pub claims: AccessClaims,
 }

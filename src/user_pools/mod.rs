@@ -86,20 +86,20 @@ impl UserPools {
         (!rest.is_empty() && !rest.contains('/')).then_some(rest)
     }
 
-    pub async fn pool(&self, pool_id: &str) -> Result<Pool> {
+    /// The pool, shared from this node's cache (no copy per request).
+    pub async fn pool(&self, pool_id: &str) -> Result<Arc<Pool>> {
         if validate_pool_id(pool_id, &self.region).is_err() {
             return Err(Error::not_found("User pool"));
         }
         if let Some(p) = self.pools.get(&pool_id.to_owned()) {
-            return Ok((*p).clone());
+            return Ok(p);
         }
         let p = self
             .store
             .get_pool(pool_id)
             .await?
             .ok_or_else(|| Error::not_found("User pool"))?;
-        self.pools.put(pool_id.to_owned(), p.clone());
-        Ok(p)
+        Ok(self.pools.put(pool_id.to_owned(), p))
     }
 
     /// Forgets this node's cached copy of a pool and its clients.
@@ -120,21 +120,20 @@ impl UserPools {
         pool_id: &str,
         client_id: &str,
         secret: Option<&str>,
-    ) -> Result<AppClient> {
+    ) -> Result<Arc<AppClient>> {
         if client_id.is_empty() || client_id.len() > 128 {
             return Err(Error::not_found("App client"));
         }
         let key = (pool_id.to_owned(), client_id.to_owned());
         let client = match self.clients.get(&key) {
-            Some(c) => (*c).clone(),
+            Some(c) => c,
             None => {
                 let c = self
                     .store
                     .get_client(pool_id, client_id)
                     .await?
                     .ok_or_else(|| Error::not_found("App client"))?;
-                self.clients.put(key, c.clone());
-                c
+                self.clients.put(key, c)
             }
         };
         if let Some(sealed) = &client.secret_sealed {
