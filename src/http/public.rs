@@ -4,6 +4,7 @@ use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, SignedIn};
 use crate::app::AppState;
 use crate::tokens::TokenSet;
+use crate::user_pools::account::{ChangePassword, ForgotPassword, ResetPassword};
 use crate::user_pools::auth::{Me, Refresh, Revoke, SignIn, SignInResult};
 use crate::user_pools::signup::{CodeDelivery, ConfirmSignUp, ResendCode, SignUp, SignUpResult};
 use axum::Router;
@@ -20,7 +21,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/pools/{pool_id}/signin", post(sign_in))
         .route("/v1/pools/{pool_id}/token/refresh", post(refresh))
         .route("/v1/pools/{pool_id}/token/revoke", post(revoke))
+        .route("/v1/pools/{pool_id}/password/forgot", post(forgot_password))
+        .route("/v1/pools/{pool_id}/password/reset", post(reset_password))
         .route("/v1/me", get(me))
+        .route("/v1/me/password", post(change_password))
+        .route("/v1/me/signout", post(sign_out))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -126,4 +131,63 @@ pub async fn revoke(
     security(("access_token" = [])))]
 pub async fn me(State(s): State<AppState>, SignedIn(a): SignedIn) -> ApiJson<Me> {
     ApiJson(s.pools.me(&a))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SignedOut {
+    /// Sessions (refresh-token families) revoked.
+    pub revoked_sessions: u64,
+}
+
+/// Forgot password: mails a reset code to the user's verified email.
+#[utoipa::path(post, path = "/v1/pools/{pool_id}/password/forgot", tag = "user pools",
+    params(("pool_id" = String, Path)), request_body = ForgotPassword,
+    responses((status = 200, body = Resent), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn forgot_password(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<ForgotPassword>,
+) -> ApiResult<ApiJson<Resent>> {
+    Ok(ApiJson(Resent {
+        code_delivery: Some(s.pools.forgot_password(&pool_id, req).await?),
+    }))
+}
+
+/// Set a new password with the reset code; ends every session of the user.
+#[utoipa::path(post, path = "/v1/pools/{pool_id}/password/reset", tag = "user pools",
+    params(("pool_id" = String, Path)), request_body = ResetPassword,
+    responses((status = 200, body = Empty), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn reset_password(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<ResetPassword>,
+) -> ApiResult<ApiJson<Empty>> {
+    s.pools.reset_password(&pool_id, req).await?;
+    Ok(ApiJson(Empty {}))
+}
+
+/// Change the signed-in user's password (the current one is required).
+#[utoipa::path(post, path = "/v1/me/password", tag = "user pools", request_body = ChangePassword,
+    responses((status = 200, body = Empty), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn change_password(
+    State(s): State<AppState>,
+    SignedIn(a): SignedIn,
+    ApiJson(req): ApiJson<ChangePassword>,
+) -> ApiResult<ApiJson<Empty>> {
+    s.pools.change_password(&a, req).await?;
+    Ok(ApiJson(Empty {}))
+}
+
+/// Global sign-out: revoke every session of the signed-in user.
+#[utoipa::path(post, path = "/v1/me/signout", tag = "user pools",
+    responses((status = 200, body = SignedOut), (status = 401, body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn sign_out(
+    State(s): State<AppState>,
+    SignedIn(a): SignedIn,
+) -> ApiResult<ApiJson<SignedOut>> {
+    Ok(ApiJson(SignedOut {
+        revoked_sessions: s.pools.global_sign_out(&a).await?,
+    }))
 }

@@ -82,6 +82,18 @@ pub trait UserStore: Send + Sync {
     /// `aliases` and marking the `verified` attributes (`email`, ...) as
     /// verified, in one transaction. `Ok(false)`: the code was already used or
     /// replaced (a concurrent confirmation won).
+    /// Consumes the reset code `code_hash` and sets the new password hash and
+    /// status, revoking every refresh family of the user, in one
+    /// transaction. `Ok(false)`: the code was already used or replaced.
+    async fn reset_password(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        code_hash: &str,
+        password_hash: &str,
+        status: UserStatus,
+        now: i64,
+    ) -> Result<bool>;
     async fn confirm_signup(
         &self,
         pool_id: &str,

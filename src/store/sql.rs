@@ -588,6 +588,43 @@ macro_rules! impl_store {
                     .await?;
                 Ok(())
             }
+            async fn reset_password(
+                &self,
+                pool_id: &str,
+                sub: &str,
+                code_hash: &str,
+                password_hash: &str,
+                status: UserStatus,
+                now: i64,
+            ) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                let used = sqlx::query::<$db>("DELETE FROM codes WHERE pool_id = $1 AND sub = $2 AND purpose = $3 AND code_hash = $4")
+                    .bind(pool_id)
+                    .bind(sub)
+                    .bind(CodePurpose::ResetPassword.as_str())
+                    .bind(code_hash)
+                    .execute(&mut *tx)
+                    .await?;
+                if used.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query::<$db>("UPDATE users SET password_hash = $3, status = $4, updated_at = $5 WHERE pool_id = $1 AND sub = $2")
+                    .bind(pool_id)
+                    .bind(sub)
+                    .bind(password_hash)
+                    .bind(status.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query::<$db>("UPDATE token_families SET revoked_at = $3 WHERE pool_id = $1 AND sub = $2 AND revoked_at IS NULL")
+                    .bind(pool_id)
+                    .bind(sub)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
             async fn confirm_signup(&self, pool_id: &str, sub: &str, code_hash: &str, aliases: &[Alias], verified: &[String], now: i64) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;
                 let used = sqlx::query::<$db>(

@@ -3,6 +3,7 @@
 //! and of the storage backend; every facade (native REST, Cognito JSON,
 //! OAuth) calls these.
 
+pub mod account;
 pub mod admin;
 pub mod attributes;
 pub mod auth;

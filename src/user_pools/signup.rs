@@ -78,7 +78,7 @@ impl UserPools {
             .find_map(|a| attrs.get(a).map(|v| (a.clone(), v.clone())))
     }
 
-    async fn send_code(
+    pub(crate) async fn send_code(
         &self,
         pool: &Pool,
         user: &User,
@@ -116,7 +116,7 @@ impl UserPools {
         })
     }
 
-    fn new_code(
+    pub(crate) fn new_code(
         &self,
         pool_id: &str,
         sub: &str,

@@ -288,6 +288,91 @@ async fn contract_codes_and_confirmation() {
 }
 
 #[tokio::test]
+async fn contract_password_reset_is_atomic_and_single_use() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    let mut u = user("r_AAAAAAAAA", "s1", "alice");
+    u.status = UserStatus::ResetRequired;
+    s.create_user(&u, &[], None).await.unwrap();
+    let fam = TokenFamily {
+        id: "f1".into(),
+        pool_id: "r_AAAAAAAAA".into(),
+        sub: "s1".into(),
+        client_id: "c1".into(),
+        auth_time: 1,
+        created_at: 1,
+        expires_at: 1000,
+        revoked_at: None,
+    };
+    s.create_family(
+        &fam,
+        &RefreshTokenRecord {
+            token_hash: "h".into(),
+            family_id: "f1".into(),
+            created_at: 1,
+            used_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    s.put_code(&CodeRecord {
+        purpose: CodePurpose::ResetPassword,
+        ..code("r_AAAAAAAAA", "s1", "r1")
+    })
+    .await
+    .unwrap();
+    assert!(
+        !s.reset_password(
+            "r_AAAAAAAAA",
+            "s1",
+            "wrong",
+            "$new",
+            UserStatus::Confirmed,
+            5
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(
+        s.get_user("r_AAAAAAAAA", "s1")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        UserStatus::ResetRequired,
+        "nothing changed"
+    );
+    assert!(
+        s.reset_password("r_AAAAAAAAA", "s1", "r1", "$new", UserStatus::Confirmed, 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.reset_password(
+            "r_AAAAAAAAA",
+            "s1",
+            "r1",
+            "$newer",
+            UserStatus::Confirmed,
+            6
+        )
+        .await
+        .unwrap(),
+        "single use"
+    );
+    let after = s.get_user("r_AAAAAAAAA", "s1").await.unwrap().unwrap();
+    assert_eq!(
+        (after.status, after.password_hash.as_deref()),
+        (UserStatus::Confirmed, Some("$new"))
+    );
+    assert_eq!(
+        s.get_family("f1").await.unwrap().unwrap().revoked_at,
+        Some(5),
+        "sessions revoked with the reset"
+    );
+}
+
+#[tokio::test]
 async fn contract_refresh_families_rotate_once_and_revoke() {
     let (s, _d) = store().await;
     s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();

@@ -1,0 +1,258 @@
+//! Self-service: forgot/reset password, change password, global sign-out.
+
+use crate::helpers::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_with_a_mailed_code_and_old_sessions_end() {
+    let app = spawn_app().await;
+    let tokens = app.confirmed_user("alice@example.com").await;
+    let (st, body) = app
+        .post(
+            &app.pool_path("password/forgot"),
+            json!({"client_id": app.client_id, "username": "alice@example.com"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["code_delivery"]["destination"], "a***@e***");
+    let (_, out) = app
+        .admin("GET", "/v1/admin/outbox?to=alice@example.com", None)
+        .await;
+    assert!(
+        out["messages"][0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("password reset"),
+        "{out}"
+    );
+    let code = app.last_code("alice@example.com").await;
+    let new_pw = "a brand new passphrase for alice";
+    let reset_path = app.pool_path("password/reset");
+    let reset = |code: String, pw: &'static str| {
+        app.post(
+            &reset_path,
+            json!({"client_id": app.client_id, "username": "alice@example.com", "code": code, "password": pw}),
+        )
+    };
+    // The new password must meet the policy; the code survives a refusal.
+    let (st, b) = reset(code.clone(), "too short").await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("InvalidPassword")));
+    let (st, b) = reset(code.clone(), "a brand new passphrase for alice").await;
+    assert_eq!(st, 200, "{b}");
+    // Single use.
+    let (st, b) = reset(code, "yet another passphrase here").await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("CodeMismatch")));
+
+    assert_eq!(app.sign_in("alice@example.com", PASSWORD).await.0, 401);
+    assert_eq!(app.sign_in("alice@example.com", new_pw).await.0, 200);
+    // Sessions from before the reset are over.
+    assert_eq!(
+        app.refresh(tokens["refresh_token"].as_str().unwrap())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        app.request("GET", "/v1/me", None, tokens["access_token"].as_str())
+            .await
+            .0,
+        401
+    );
+}
+
+#[tokio::test]
+async fn reset_codes_expire_after_an_hour_and_die_after_five_wrong_tries() {
+    let app = spawn_app().await;
+    app.confirmed_user("bob@example.com").await;
+    let (forgot_path, reset_path) = (
+        app.pool_path("password/forgot"),
+        app.pool_path("password/reset"),
+    );
+    let forgot = || {
+        app.post(
+            &forgot_path,
+            json!({"client_id": app.client_id, "username": "bob@example.com"}),
+        )
+    };
+    let reset = |code: &str| {
+        app.post(
+            &reset_path,
+            json!({"client_id": app.client_id, "username": "bob@example.com", "code": code, "password": "bob's new long passphrase"}),
+        )
+    };
+    forgot().await;
+    let code = app.last_code("bob@example.com").await;
+    app.clock.advance(3601);
+    let (st, b) = reset(&code).await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("ExpiredCode")));
+
+    forgot().await;
+    let code = app.last_code("bob@example.com").await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        assert_eq!(reset(wrong).await.1["code"], "CodeMismatch");
+    }
+    let (st, _) = reset(&code).await;
+    assert_eq!(st, 400, "the code died after five wrong tries");
+}
+
+#[tokio::test]
+async fn g3_forgot_password_does_not_reveal_whether_a_user_exists() {
+    let app = spawn_app().await;
+    app.confirmed_user("carol@example.com").await;
+    let (st1, known) = app
+        .post(
+            &app.pool_path("password/forgot"),
+            json!({"client_id": app.client_id, "username": "carol@example.com"}),
+        )
+        .await;
+    let (st2, unknown) = app
+        .post(
+            &app.pool_path("password/forgot"),
+            json!({"client_id": app.client_id, "username": "cyril@example.com"}),
+        )
+        .await;
+    assert_eq!((st1, st2), (200, 200));
+    assert_eq!(
+        known["code_delivery"]["medium"],
+        unknown["code_delivery"]["medium"]
+    );
+    assert_eq!(known["code_delivery"]["destination"], "c***@e***");
+    assert_eq!(unknown["code_delivery"]["destination"], "c***@e***");
+    let (_, out) = app
+        .admin("GET", "/v1/admin/outbox?to=cyril@example.com", None)
+        .await;
+    assert!(
+        out["messages"].as_array().unwrap().is_empty(),
+        "no mail to unknown addresses"
+    );
+    let (st, b) = app
+        .post(
+            &app.pool_path("password/reset"),
+            json!({"client_id": app.client_id, "username": "cyril@example.com", "code": "123456", "password": "whatever passphrase 1"}),
+        )
+        .await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("CodeMismatch")));
+}
+
+#[tokio::test]
+async fn an_unverified_address_cannot_receive_a_reset_code() {
+    let app = spawn_app().await;
+    app.sign_up("dave@example.com", PASSWORD).await; // never confirmed
+    let (st, b) = app
+        .post(
+            &app.pool_path("password/forgot"),
+            json!({"client_id": app.client_id, "username": "dave@example.com"}),
+        )
+        .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (400, Some("InvalidParameter")),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn p6_changing_a_password_requires_the_current_one() {
+    let app = spawn_app().await;
+    let tokens = app.confirmed_user("erin@example.com").await;
+    let at = tokens["access_token"].as_str().unwrap();
+    let change = |prev: &str, next: &str| {
+        app.request(
+            "POST",
+            "/v1/me/password",
+            Some(json!({"previous_password": prev, "proposed_password": next})),
+            Some(at),
+        )
+    };
+    let (st, b) = change("not my password at all", "erin's next passphrase").await;
+    assert_eq!((st, b["code"].as_str()), (401, Some("NotAuthorized")));
+    let (st, b) = change(PASSWORD, "password").await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("InvalidPassword")));
+    let (st, b) = change(PASSWORD, "erin@example.com").await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (400, Some("InvalidPassword")),
+        "context words refused"
+    );
+    let (st, b) = change(PASSWORD, "erin's next passphrase").await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(app.sign_in("erin@example.com", PASSWORD).await.0, 401);
+    assert_eq!(
+        app.sign_in("erin@example.com", "erin's next passphrase")
+            .await
+            .0,
+        200
+    );
+    // Without a token there is nothing to change.
+    let (st, _) = app
+        .request(
+            "POST",
+            "/v1/me/password",
+            Some(json!({"previous_password": "a", "proposed_password": "b"})),
+            None,
+        )
+        .await;
+    assert_eq!(st, 401);
+}
+
+#[tokio::test]
+async fn s3_global_sign_out_revokes_every_session_of_the_user() {
+    let app = spawn_app().await;
+    let first = app.confirmed_user("frank@example.com").await;
+    let (_, second) = app.sign_in("frank@example.com", PASSWORD).await;
+    let other_user = app.confirmed_user("grace@example.com").await;
+    let (st, b) = app
+        .request(
+            "POST",
+            "/v1/me/signout",
+            None,
+            first["access_token"].as_str(),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["revoked_sessions"], 2);
+    for t in [&first, &second["tokens"]] {
+        assert_eq!(
+            app.refresh(t["refresh_token"].as_str().unwrap()).await.0,
+            401
+        );
+        assert_eq!(
+            app.request("GET", "/v1/me", None, t["access_token"].as_str())
+                .await
+                .0,
+            401
+        );
+    }
+    // Other users are untouched; signing in again works.
+    assert_eq!(
+        app.request("GET", "/v1/me", None, other_user["access_token"].as_str())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(app.sign_in("frank@example.com", PASSWORD).await.0, 200);
+}
+
+#[tokio::test]
+async fn account_endpoints_answer_bad_bodies_with_problems() {
+    let app = spawn_app().await;
+    let tokens = app.confirmed_user("heidi@example.com").await;
+    for (path, bearer) in [
+        (app.pool_path("password/forgot"), None),
+        (app.pool_path("password/reset"), None),
+        (
+            "/v1/me/password".to_owned(),
+            tokens["access_token"].as_str(),
+        ),
+    ] {
+        for body in [json!({"evil": 1}), json!([1]), json!({"client_id": 5})] {
+            let (st, b) = app.request("POST", &path, Some(body.clone()), bearer).await;
+            assert_eq!(
+                (st, b["code"].as_str()),
+                (400, Some("InvalidParameter")),
+                "{path} {body}: {b}"
+            );
+        }
+    }
+}
