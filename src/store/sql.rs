@@ -261,6 +261,49 @@ macro_rules! family_cols {
 
 macro_rules! impl_store {
     ($db:ty, $backend:expr, $migrator:expr) => {
+        impl SqlStore<$db> {
+            /// Deletes the code of (user, purpose) if its hash matches: the
+            /// single-use step. `false`: used, replaced or wrong.
+            async fn consume_code_tx(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                pool_id: &str,
+                sub: &str,
+                purpose: CodePurpose,
+                code_hash: &str,
+            ) -> Result<bool> {
+                let r = sqlx::query::<$db>("DELETE FROM codes WHERE pool_id = $1 AND sub = $2 AND purpose = $3 AND code_hash = $4")
+                    .bind(pool_id)
+                    .bind(sub)
+                    .bind(purpose.as_str())
+                    .bind(code_hash)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            /// Claims sign-in aliases for a user; a taken one is `AliasExists`.
+            async fn insert_aliases_tx(tx: &mut sqlx::Transaction<'_, $db>, pool_id: &str, sub: &str, aliases: &[Alias]) -> Result<()> {
+                for a in aliases {
+                    let r = sqlx::query::<$db>("INSERT INTO user_aliases (pool_id, kind, value, sub) VALUES ($1, $2, $3, $4)")
+                        .bind(pool_id)
+                        .bind(&a.kind)
+                        .bind(&a.value)
+                        .bind(sub)
+                        .execute(&mut **tx)
+                        .await;
+                    match r {
+                        Err(e) if is_unique_violation(&e) => {
+                            return Err(Error::new(ErrorKind::AliasExists, format!("An account with the given {} already exists", a.kind)));
+                        }
+                        r => {
+                            r?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait]
         impl PoolStore for SqlStore<$db> {
             async fn insert_pool(&self, p: &Pool) -> Result<()> {
@@ -419,26 +462,7 @@ macro_rules! impl_store {
                         r?;
                     }
                 }
-                for a in aliases {
-                    let r = sqlx::query::<$db>("INSERT INTO user_aliases (pool_id, kind, value, sub) VALUES ($1, $2, $3, $4)")
-                        .bind(&u.pool_id)
-                        .bind(&a.kind)
-                        .bind(&a.value)
-                        .bind(&u.sub)
-                        .execute(&mut *tx)
-                        .await;
-                    match r {
-                        Err(e) if is_unique_violation(&e) => {
-                            return Err(Error::new(
-                                ErrorKind::AliasExists,
-                                format!("An account with the given {} already exists", a.kind),
-                            ));
-                        }
-                        r => {
-                            r?;
-                        }
-                    }
-                }
+                Self::insert_aliases_tx(&mut tx, &u.pool_id, &u.sub, aliases).await?;
                 if let Some(c) = code {
                     insert_code(&mut *tx, c).await?;
                 }
@@ -598,14 +622,7 @@ macro_rules! impl_store {
                 now: i64,
             ) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;
-                let used = sqlx::query::<$db>("DELETE FROM codes WHERE pool_id = $1 AND sub = $2 AND purpose = $3 AND code_hash = $4")
-                    .bind(pool_id)
-                    .bind(sub)
-                    .bind(CodePurpose::ResetPassword.as_str())
-                    .bind(code_hash)
-                    .execute(&mut *tx)
-                    .await?;
-                if used.rows_affected() != 1 {
+                if !Self::consume_code_tx(&mut tx, pool_id, sub, CodePurpose::ResetPassword, code_hash).await? {
                     return Ok(false);
                 }
                 sqlx::query::<$db>("UPDATE users SET password_hash = $3, status = $4, updated_at = $5 WHERE pool_id = $1 AND sub = $2")
@@ -627,38 +644,10 @@ macro_rules! impl_store {
             }
             async fn confirm_signup(&self, pool_id: &str, sub: &str, code_hash: &str, aliases: &[Alias], verified: &[String], now: i64) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;
-                let used = sqlx::query::<$db>(
-                    "DELETE FROM codes WHERE pool_id = $1 AND sub = $2 AND purpose = $3 AND code_hash = $4",
-                )
-                .bind(pool_id)
-                .bind(sub)
-                .bind(CodePurpose::Signup.as_str())
-                .bind(code_hash)
-                .execute(&mut *tx)
-                .await?;
-                if used.rows_affected() != 1 {
+                if !Self::consume_code_tx(&mut tx, pool_id, sub, CodePurpose::Signup, code_hash).await? {
                     return Ok(false);
                 }
-                for a in aliases {
-                    let r = sqlx::query::<$db>("INSERT INTO user_aliases (pool_id, kind, value, sub) VALUES ($1, $2, $3, $4)")
-                        .bind(pool_id)
-                        .bind(&a.kind)
-                        .bind(&a.value)
-                        .bind(sub)
-                        .execute(&mut *tx)
-                        .await;
-                    match r {
-                        Err(e) if is_unique_violation(&e) => {
-                            return Err(Error::new(
-                                ErrorKind::AliasExists,
-                                format!("An account with the given {} already exists", a.kind),
-                            ));
-                        }
-                        r => {
-                            r?;
-                        }
-                    }
-                }
+                Self::insert_aliases_tx(&mut tx, pool_id, sub, aliases).await?;
                 let user = sqlx::query_as::<$db, UserRow>(concat!("SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND sub = $2"))
                     .bind(pool_id)
                     .bind(sub)

@@ -1,7 +1,6 @@
 //! Self-service account operations: forgot and reset password, change
 //! password, global sign-out.
 
-use super::attributes::mask_destination;
 use super::auth::Authenticated;
 use super::model::*;
 use super::signup::CodeDelivery;
@@ -57,16 +56,7 @@ impl UserPools {
         let Some(user) = user.filter(|u| u.enabled && u.status != UserStatus::ExternalProvider)
         else {
             if pool.settings.prevent_user_existence_errors {
-                let fake = if req.username.contains('@') {
-                    req.username.clone()
-                } else {
-                    format!("{}@example.com", req.username)
-                };
-                return Ok(CodeDelivery {
-                    destination: mask_destination(&fake),
-                    medium: "EMAIL".into(),
-                    attribute: "email".into(),
-                });
+                return Ok(CodeDelivery::pretend(&req.username));
             }
             return Err(Error::new(
                 ErrorKind::UserNotFound,

@@ -30,6 +30,23 @@ pub struct CodeDelivery {
     pub attribute: String,
 }
 
+impl CodeDelivery {
+    /// What a real delivery to `name` would look like, for unknown users
+    /// when existence errors are prevented (nothing is sent).
+    pub fn pretend(name: &str) -> Self {
+        let fake = if name.contains('@') {
+            name.to_owned()
+        } else {
+            format!("{name}@example.com")
+        };
+        Self {
+            destination: mask_destination(&fake),
+            medium: "EMAIL".into(),
+            attribute: "email".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SignUpResult {
     pub user_sub: String,
@@ -351,16 +368,7 @@ impl UserPools {
         let Some(user) = self.find_user(&pool, &req.username).await? else {
             if pool.settings.prevent_user_existence_errors {
                 // Same answer shape as for a real user.
-                let fake = if req.username.contains('@') {
-                    req.username.clone()
-                } else {
-                    format!("{}@example.com", req.username)
-                };
-                return Ok(Some(CodeDelivery {
-                    destination: mask_destination(&fake),
-                    medium: "EMAIL".into(),
-                    attribute: "email".into(),
-                }));
+                return Ok(Some(CodeDelivery::pretend(&req.username)));
             }
             return Err(Error::new(
                 ErrorKind::UserNotFound,
