@@ -7,6 +7,7 @@ use crate::app::AppState;
 use crate::error::{Error, ErrorKind};
 use crate::user_pools::admin::{ClientView, CreateClient, CreatePool, PoolView};
 use crate::user_pools::model::OutboxMessage;
+use crate::user_pools::users::{SetPassword, UserView};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -30,6 +31,31 @@ pub fn router() -> Router<AppState> {
             get(get_client).patch(update_client).delete(delete_client),
         )
         .route("/v1/admin/pools/{pool_id}/keys/rotate", post(rotate_keys))
+        .route("/v1/admin/pools/{pool_id}/users", get(list_users))
+        .route(
+            "/v1/admin/pools/{pool_id}/users/{username}",
+            get(get_user).delete(delete_user),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/users/{username}/disable",
+            post(disable_user),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/users/{username}/enable",
+            post(enable_user),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/users/{username}/password",
+            post(set_user_password),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/users/{username}/confirm",
+            post(confirm_user),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/users/{username}/signout",
+            post(sign_out_user),
+        )
         .route("/v1/admin/outbox", get(outbox))
 }
 
@@ -267,4 +293,147 @@ pub async fn outbox(
         )
         .await?;
     Ok(ApiJson(Outbox { messages }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionsRevoked {
+    pub revoked_sessions: u64,
+}
+
+/// List a pool's users, by `sub`, with a cursor that stays correct while users are added.
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/users", tag = "admin", params(("pool_id" = String, Path), Page),
+    responses((status = 200, body = UserList), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn list_users(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiQuery(page): ApiQuery<Page>,
+) -> ApiResult<ApiJson<UserList>> {
+    let limit = page.limit.unwrap_or(60).clamp(1, 60);
+    let users = s
+        .pools
+        .admin_list_users(&pool_id, page.after.as_deref(), limit)
+        .await?;
+    let next = (users.len() as i64 == limit)
+        .then(|| users.last().map(|u| u.sub.clone()))
+        .flatten();
+    Ok(ApiJson(UserList {
+        users: users.iter().map(UserView::from).collect(),
+        next,
+    }))
+}
+
+/// A user, by username or sign-in alias (email, phone).
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/users/{username}", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn get_user(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+) -> ApiResult<ApiJson<UserView>> {
+    Ok(ApiJson(UserView::from(
+        &s.pools.admin_get_user(&pool_id, &username).await?,
+    )))
+}
+
+/// Delete a user with its sessions, codes and aliases.
+#[utoipa::path(delete, path = "/v1/admin/pools/{pool_id}/users/{username}", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn delete_user(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.pools.admin_delete_user(&pool_id, &username).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Disable a user: sign-in, refresh and existing access tokens are refused at once.
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/users/{username}/disable", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn disable_user(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+) -> ApiResult<ApiJson<UserView>> {
+    Ok(ApiJson(UserView::from(
+        &s.pools
+            .admin_set_enabled(&pool_id, &username, false)
+            .await?,
+    )))
+}
+
+/// Enable a disabled user.
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/users/{username}/enable", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn enable_user(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+) -> ApiResult<ApiJson<UserView>> {
+    Ok(ApiJson(UserView::from(
+        &s.pools.admin_set_enabled(&pool_id, &username, true).await?,
+    )))
+}
+
+/// Set a permanent password (policy enforced); the user is confirmed and signed out elsewhere.
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/users/{username}/password", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)), request_body = SetPassword,
+    responses((status = 200, body = UserView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn set_user_password(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+    ApiJson(req): ApiJson<SetPassword>,
+) -> ApiResult<ApiJson<UserView>> {
+    Ok(ApiJson(UserView::from(
+        &s.pools.admin_set_password(&pool_id, &username, req).await?,
+    )))
+}
+
+/// Confirm an unconfirmed user without a code.
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/users/{username}/confirm", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)),
+    responses((status = 200, body = UserView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn confirm_user(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+) -> ApiResult<ApiJson<UserView>> {
+    Ok(ApiJson(UserView::from(
+        &s.pools.admin_confirm(&pool_id, &username).await?,
+    )))
+}
+
+/// End every session of a user.
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/users/{username}/signout", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)),
+    responses((status = 200, body = SessionsRevoked), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn sign_out_user(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+) -> ApiResult<ApiJson<SessionsRevoked>> {
+    Ok(ApiJson(SessionsRevoked {
+        revoked_sessions: s.pools.admin_sign_out(&pool_id, &username).await?,
+    }))
 }

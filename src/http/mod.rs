@@ -97,6 +97,8 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         admin::create_pool, admin::list_pools, admin::get_pool, admin::update_pool, admin::delete_pool,
         admin::create_client, admin::list_clients, admin::get_client, admin::update_client, admin::delete_client,
         admin::rotate_keys, admin::outbox,
+        admin::list_users, admin::get_user, admin::delete_user, admin::disable_user, admin::enable_user,
+        admin::set_user_password, admin::confirm_user, admin::sign_out_user,
         oidc::jwks, oidc::discovery,
         ops::live, ops::ready, ops::metrics,
     ),

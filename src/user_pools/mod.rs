@@ -10,6 +10,7 @@ pub mod auth;
 pub mod model;
 pub mod policy;
 pub mod signup;
+pub mod users;
 
 use crate::cache::TtlCache;
 use crate::clock::SharedClock;

@@ -6,6 +6,7 @@ mod helpers;
 
 mod account;
 mod admin;
+mod admin_users;
 mod bad_input;
 mod cli;
 mod concurrency;

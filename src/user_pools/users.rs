@@ -1,0 +1,152 @@
+//! Admin user management: read, list, disable/enable, delete, set password,
+//! confirm, sign out. (Creation with a temporary password arrives with the
+//! NEW_PASSWORD_REQUIRED challenge.)
+
+use super::model::*;
+use super::{UserPools, policy};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A user as the admin API shows it (no password hash, no SRP verifier).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserView {
+    pub username: String,
+    pub sub: String,
+    pub status: UserStatus,
+    pub enabled: bool,
+    pub attributes: Attributes,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            username: u.username.clone(),
+            sub: u.sub.clone(),
+            status: u.status,
+            enabled: u.enabled,
+            attributes: u.attributes.clone(),
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    /// A permanent password: the user is CONFIRMED with it.
+    pub password: String,
+}
+
+impl UserPools {
+    /// The user a sign-in name (username, email or phone alias) designates.
+    pub async fn admin_get_user(&self, pool_id: &str, name: &str) -> Result<User> {
+        let pool = self.pool(pool_id).await?;
+        self.find_user(&pool, name)
+            .await?
+            .ok_or_else(|| Error::not_found("User"))
+    }
+
+    /// Users by `sub`: a cursor that stays correct while users are added.
+    pub async fn admin_list_users(
+        &self,
+        pool_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<User>> {
+        self.pool(pool_id).await?;
+        self.store
+            .list_users(pool_id, after, limit.clamp(1, 60))
+            .await
+    }
+
+    /// Disables (`false`) or enables a user. Disabling ends every session at
+    /// once: sign-in, refresh and access tokens are refused from then on.
+    pub async fn admin_set_enabled(
+        &self,
+        pool_id: &str,
+        name: &str,
+        enabled: bool,
+    ) -> Result<User> {
+        let mut user = self.admin_get_user(pool_id, name).await?;
+        let now = self.clock.now();
+        user.enabled = enabled;
+        user.updated_at = now;
+        self.store.update_user(&user).await?;
+        if !enabled {
+            self.store
+                .revoke_user_families(pool_id, &user.sub, now)
+                .await?;
+        }
+        tracing::info!(pool_id, sub = %user.sub, enabled, "user enabled state changed");
+        Ok(user)
+    }
+
+    pub async fn admin_delete_user(&self, pool_id: &str, name: &str) -> Result<()> {
+        let user = self.admin_get_user(pool_id, name).await?;
+        if !self.store.delete_user(pool_id, &user.sub).await? {
+            return Err(Error::not_found("User"));
+        }
+        tracing::info!(pool_id, sub = %user.sub, "user deleted");
+        Ok(())
+    }
+
+    /// Sets a permanent password (policy enforced); the user becomes
+    /// CONFIRMED and its other sessions end.
+    pub async fn admin_set_password(
+        &self,
+        pool_id: &str,
+        name: &str,
+        req: SetPassword,
+    ) -> Result<User> {
+        let pool = self.pool(pool_id).await?;
+        let mut user = self.admin_get_user(pool_id, name).await?;
+        let mut context: Vec<&str> = vec![&user.username, &pool.name];
+        if let Some(e) = user.attributes.get("email") {
+            context.push(e);
+        }
+        policy::check(&pool.settings.password_policy, &req.password, &context)?;
+        let now = self.clock.now();
+        user.password_hash = Some(self.hasher.hash(&req.password).await?);
+        if user.status != UserStatus::ExternalProvider {
+            user.status = UserStatus::Confirmed;
+        }
+        user.updated_at = now;
+        self.store.update_user(&user).await?;
+        self.store
+            .revoke_user_families(pool_id, &user.sub, now)
+            .await?;
+        tracing::info!(pool_id, sub = %user.sub, "password set by an administrator");
+        Ok(user)
+    }
+
+    /// Confirms an unconfirmed user without a code (Cognito's
+    /// AdminConfirmSignUp: contact attributes stay unverified).
+    pub async fn admin_confirm(&self, pool_id: &str, name: &str) -> Result<User> {
+        let mut user = self.admin_get_user(pool_id, name).await?;
+        if user.status != UserStatus::Unconfirmed {
+            return Err(Error::not_authorized(format!(
+                "User cannot be confirmed. Current status is {}",
+                user.status.as_str()
+            )));
+        }
+        user.status = UserStatus::Confirmed;
+        user.updated_at = self.clock.now();
+        self.store.update_user(&user).await?;
+        self.store
+            .delete_code(pool_id, &user.sub, CodePurpose::Signup)
+            .await?;
+        Ok(user)
+    }
+
+    /// Ends every session of a user (AdminUserGlobalSignOut).
+    pub async fn admin_sign_out(&self, pool_id: &str, name: &str) -> Result<u64> {
+        let user = self.admin_get_user(pool_id, name).await?;
+        self.store
+            .revoke_user_families(pool_id, &user.sub, self.clock.now())
+            .await
+    }
+}
