@@ -6,7 +6,8 @@ use super::extract::{Admin, ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::error::{Error, ErrorKind};
 use crate::user_pools::admin::{ClientView, CreateClient, CreatePool, PoolView};
-use crate::user_pools::model::OutboxMessage;
+use crate::user_pools::groups::{AddMember, CreateGroup, UpdateGroup};
+use crate::user_pools::model::{Group, OutboxMessage};
 use crate::user_pools::users::{SetPassword, UserView};
 use axum::Router;
 use axum::extract::{Path, State};
@@ -31,6 +32,26 @@ pub fn router() -> Router<AppState> {
             get(get_client).patch(update_client).delete(delete_client),
         )
         .route("/v1/admin/pools/{pool_id}/keys/rotate", post(rotate_keys))
+        .route(
+            "/v1/admin/pools/{pool_id}/groups",
+            post(create_group).get(list_groups),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/groups/{group}",
+            get(get_group).patch(update_group).delete(delete_group),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/groups/{group}/members",
+            post(add_member).get(list_members),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/groups/{group}/members/{username}",
+            axum::routing::delete(remove_member),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/users/{username}/groups",
+            get(user_groups),
+        )
         .route("/v1/admin/pools/{pool_id}/users", get(list_users))
         .route(
             "/v1/admin/pools/{pool_id}/users/{username}",
@@ -435,5 +456,162 @@ pub async fn sign_out_user(
 ) -> ApiResult<ApiJson<SessionsRevoked>> {
     Ok(ApiJson(SessionsRevoked {
         revoked_sessions: s.pools.admin_sign_out(&pool_id, &username).await?,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GroupList {
+    pub groups: Vec<Group>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// Create a group.
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/groups", tag = "admin", params(("pool_id" = String, Path)),
+    request_body = CreateGroup,
+    responses((status = 201, body = Group), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn create_group(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<CreateGroup>,
+) -> ApiResult<(StatusCode, ApiJson<Group>)> {
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(s.pools.create_group(&pool_id, req).await?),
+    ))
+}
+
+/// List groups by name.
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/groups", tag = "admin", params(("pool_id" = String, Path), Page),
+    responses((status = 200, body = GroupList)), security(("admin_key" = [])))]
+pub async fn list_groups(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiQuery(page): ApiQuery<Page>,
+) -> ApiResult<ApiJson<GroupList>> {
+    let limit = page.limit.unwrap_or(60).clamp(1, 60);
+    let groups = s
+        .pools
+        .list_groups(&pool_id, page.after.as_deref(), limit)
+        .await?;
+    let next = (groups.len() as i64 == limit)
+        .then(|| groups.last().map(|g| g.name.clone()))
+        .flatten();
+    Ok(ApiJson(GroupList { groups, next }))
+}
+
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/groups/{group}", tag = "admin",
+    params(("pool_id" = String, Path), ("group" = String, Path)),
+    responses((status = 200, body = Group), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn get_group(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, group)): Path<(String, String)>,
+) -> ApiResult<ApiJson<Group>> {
+    Ok(ApiJson(s.pools.get_group(&pool_id, &group).await?))
+}
+
+/// Update description, precedence or role (`null` clears).
+#[utoipa::path(patch, path = "/v1/admin/pools/{pool_id}/groups/{group}", tag = "admin",
+    params(("pool_id" = String, Path), ("group" = String, Path)), request_body = UpdateGroup,
+    responses((status = 200, body = Group), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn update_group(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, group)): Path<(String, String)>,
+    ApiJson(req): ApiJson<UpdateGroup>,
+) -> ApiResult<ApiJson<Group>> {
+    Ok(ApiJson(s.pools.update_group(&pool_id, &group, req).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/admin/pools/{pool_id}/groups/{group}", tag = "admin",
+    params(("pool_id" = String, Path), ("group" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn delete_group(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, group)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.pools.delete_group(&pool_id, &group).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Add a user to a group.
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/groups/{group}/members", tag = "admin",
+    params(("pool_id" = String, Path), ("group" = String, Path)), request_body = AddMember,
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn add_member(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, group)): Path<(String, String)>,
+    ApiJson(req): ApiJson<AddMember>,
+) -> ApiResult<StatusCode> {
+    s.pools
+        .add_to_group(&pool_id, &group, &req.username)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A group's members, by `sub`.
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/groups/{group}/members", tag = "admin",
+    params(("pool_id" = String, Path), ("group" = String, Path), Page),
+    responses((status = 200, body = UserList), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn list_members(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, group)): Path<(String, String)>,
+    ApiQuery(page): ApiQuery<Page>,
+) -> ApiResult<ApiJson<UserList>> {
+    let limit = page.limit.unwrap_or(60).clamp(1, 60);
+    let users = s
+        .pools
+        .group_members(&pool_id, &group, page.after.as_deref(), limit)
+        .await?;
+    let next = (users.len() as i64 == limit)
+        .then(|| users.last().map(|u| u.sub.clone()))
+        .flatten();
+    Ok(ApiJson(UserList {
+        users: users.iter().map(UserView::from).collect(),
+        next,
+    }))
+}
+
+/// Remove a user from a group.
+#[utoipa::path(delete, path = "/v1/admin/pools/{pool_id}/groups/{group}/members/{username}", tag = "admin",
+    params(("pool_id" = String, Path), ("group" = String, Path), ("username" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn remove_member(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, group, username)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    s.pools
+        .remove_from_group(&pool_id, &group, &username)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user's groups, in precedence order.
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/users/{username}/groups", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)),
+    responses((status = 200, body = GroupList), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn user_groups(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+) -> ApiResult<ApiJson<GroupList>> {
+    Ok(ApiJson(GroupList {
+        groups: s.pools.user_groups(&pool_id, &username).await?,
+        next: None,
     }))
 }

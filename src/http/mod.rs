@@ -99,6 +99,8 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         admin::rotate_keys, admin::outbox,
         admin::list_users, admin::get_user, admin::delete_user, admin::disable_user, admin::enable_user,
         admin::set_user_password, admin::confirm_user, admin::sign_out_user,
+        admin::create_group, admin::list_groups, admin::get_group, admin::update_group, admin::delete_group,
+        admin::add_member, admin::list_members, admin::remove_member, admin::user_groups,
         oidc::jwks, oidc::discovery,
         ops::live, ops::ready, ops::metrics,
     ),

@@ -115,10 +115,7 @@ pub trait TokenStore: Send + Sync {
     ) -> Result<Option<(RefreshTokenRecord, TokenFamily)>>;
     /// The token, its family and the family's user, in one round trip (the
     /// refresh hot path).
-    async fn get_refresh_session(
-        &self,
-        token_hash: &str,
-    ) -> Result<Option<(RefreshTokenRecord, TokenFamily, User)>>;
+    async fn get_refresh_session(&self, token_hash: &str) -> Result<Option<RefreshSession>>;
     /// Marks `old_hash` used and stores `next`, only if `old_hash` was unused.
     /// `Ok(false)`: someone else rotated it first.
     async fn rotate_refresh_token(
@@ -130,6 +127,44 @@ pub trait TokenStore: Send + Sync {
     async fn get_family(&self, family_id: &str) -> Result<Option<TokenFamily>>;
     async fn revoke_family(&self, family_id: &str, now: i64) -> Result<bool>;
     async fn revoke_user_families(&self, pool_id: &str, sub: &str, now: i64) -> Result<u64>;
+}
+
+/// What a refresh needs, read in one round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshSession {
+    pub token: RefreshTokenRecord,
+    pub family: TokenFamily,
+    pub user: User,
+    /// The user's groups, in token order.
+    pub groups: Vec<Group>,
+}
+
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// A taken name answers `Conflict`.
+    async fn insert_group(&self, group: &Group) -> Result<()>;
+    async fn get_group(&self, pool_id: &str, name: &str) -> Result<Option<Group>>;
+    async fn list_groups(
+        &self,
+        pool_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Group>>;
+    async fn update_group(&self, group: &Group) -> Result<bool>;
+    async fn delete_group(&self, pool_id: &str, name: &str) -> Result<bool>;
+    /// Idempotent.
+    async fn add_member(&self, pool_id: &str, group: &str, sub: &str) -> Result<()>;
+    async fn remove_member(&self, pool_id: &str, group: &str, sub: &str) -> Result<bool>;
+    /// The user's groups, in token order (precedence, then name).
+    async fn groups_of_user(&self, pool_id: &str, sub: &str) -> Result<Vec<Group>>;
+    /// Members by `sub`, after `after`, at most `limit`.
+    async fn members_of_group(
+        &self,
+        pool_id: &str,
+        group: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<User>>;
 }
 
 #[async_trait]
@@ -167,7 +202,13 @@ pub trait MetaStore: Send + Sync {
     fn backend(&self) -> Backend;
 }
 
-pub trait Store: PoolStore + UserStore + TokenStore + KeyStore + OutboxStore + MetaStore {}
-impl<T: PoolStore + UserStore + TokenStore + KeyStore + OutboxStore + MetaStore> Store for T {}
+pub trait Store:
+    PoolStore + UserStore + GroupStore + TokenStore + KeyStore + OutboxStore + MetaStore
+{
+}
+impl<T: PoolStore + UserStore + GroupStore + TokenStore + KeyStore + OutboxStore + MetaStore> Store
+    for T
+{
+}
 
 pub type SharedStore = Arc<dyn Store>;

@@ -235,6 +235,37 @@ struct RefreshSessionRow {
     u_attributes: String,
     u_created_at: i64,
     u_updated_at: i64,
+    g_name: Option<String>,
+    g_description: Option<String>,
+    g_precedence: Option<i64>,
+    g_role_arn: Option<String>,
+    g_created_at: Option<i64>,
+    g_updated_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct GroupRow {
+    pool_id: String,
+    name: String,
+    description: Option<String>,
+    precedence: Option<i64>,
+    role_arn: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<GroupRow> for Group {
+    fn from(r: GroupRow) -> Self {
+        Group {
+            pool_id: r.pool_id,
+            name: r.name,
+            description: r.description,
+            precedence: r.precedence,
+            role_arn: r.role_arn,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -360,6 +391,7 @@ macro_rules! impl_store {
                 let r = sqlx::query::<$db>("DELETE FROM user_pools WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query::<$db>("DELETE FROM user_aliases WHERE pool_id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query::<$db>("DELETE FROM token_families WHERE pool_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query::<$db>("DELETE FROM group_members WHERE pool_id = $1").bind(id).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(r.rows_affected() == 1)
             }
@@ -714,19 +746,45 @@ macro_rules! impl_store {
                     )
                 }))
             }
-            async fn get_refresh_session(&self, token_hash: &str) -> Result<Option<(RefreshTokenRecord, TokenFamily, User)>> {
-                let row = sqlx::query_as::<$db, RefreshSessionRow>(
+            async fn get_refresh_session(&self, token_hash: &str) -> Result<Option<RefreshSession>> {
+                // One row per group of the user (or one row with NULL group
+                // columns): token, family, user and groups in one round trip.
+                let rows = sqlx::query_as::<$db, RefreshSessionRow>(
                     "SELECT t.token_hash, t.family_id, t.created_at AS t_created_at, t.used_at, \
                      f.id, f.pool_id, f.sub, f.client_id, f.auth_time, f.created_at, f.expires_at, f.revoked_at, \
                      u.username AS u_username, u.status AS u_status, u.enabled AS u_enabled, u.password_hash AS u_password_hash, \
-                     u.srp_sealed AS u_srp_sealed, u.attributes AS u_attributes, u.created_at AS u_created_at, u.updated_at AS u_updated_at \
+                     u.srp_sealed AS u_srp_sealed, u.attributes AS u_attributes, u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
+                     g.name AS g_name, g.description AS g_description, g.precedence AS g_precedence, g.role_arn AS g_role_arn, \
+                     g.created_at AS g_created_at, g.updated_at AS g_updated_at \
                      FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id \
-                     JOIN users u ON u.pool_id = f.pool_id AND u.sub = f.sub WHERE t.token_hash = $1",
+                     JOIN users u ON u.pool_id = f.pool_id AND u.sub = f.sub \
+                     LEFT JOIN group_members m ON m.pool_id = u.pool_id AND m.sub = u.sub \
+                     LEFT JOIN user_groups g ON g.pool_id = m.pool_id AND g.name = m.group_name \
+                     WHERE t.token_hash = $1",
                 )
                 .bind(token_hash)
-                .fetch_optional(&self.pool)
+                .fetch_all(&self.pool)
                 .await?;
-                let Some(r) = row else { return Ok(None) };
+                let mut groups = vec![];
+                let mut first = None;
+                for r in rows {
+                    if let (Some(name), Some(created_at), Some(updated_at)) = (r.g_name.clone(), r.g_created_at, r.g_updated_at) {
+                        groups.push(Group {
+                            pool_id: r.family.pool_id.clone(),
+                            name,
+                            description: r.g_description.clone(),
+                            precedence: r.g_precedence,
+                            role_arn: r.g_role_arn.clone(),
+                            created_at,
+                            updated_at,
+                        });
+                    }
+                    if first.is_none() {
+                        first = Some(r);
+                    }
+                }
+                let Some(r) = first else { return Ok(None) };
+                sort_groups(&mut groups);
                 let user = UserRow {
                     pool_id: r.family.pool_id.clone(),
                     sub: r.family.sub.clone(),
@@ -741,7 +799,7 @@ macro_rules! impl_store {
                 }
                 .into_user()?;
                 let token = RefreshTokenRecord { token_hash: r.token_hash, family_id: r.family_id, created_at: r.t_created_at, used_at: r.used_at };
-                Ok(Some((token, r.family.into(), user)))
+                Ok(Some(RefreshSession { token, family: r.family.into(), user, groups }))
             }
             async fn rotate_refresh_token(&self, old_hash: &str, next: &RefreshTokenRecord, now: i64) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;
@@ -782,6 +840,130 @@ macro_rules! impl_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(r.rows_affected())
+            }
+        }
+
+        #[async_trait]
+        impl GroupStore for SqlStore<$db> {
+            async fn insert_group(&self, g: &Group) -> Result<()> {
+                let r = sqlx::query::<$db>(
+                    "INSERT INTO user_groups (pool_id, name, description, precedence, role_arn, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&g.pool_id)
+                .bind(&g.name)
+                .bind(&g.description)
+                .bind(g.precedence)
+                .bind(&g.role_arn)
+                .bind(g.created_at)
+                .bind(g.updated_at)
+                .execute(&self.pool)
+                .await;
+                match r {
+                    Err(e) if is_unique_violation(&e) => Err(Error::new(ErrorKind::Conflict, "A group with this name exists")),
+                    r => r.map(|_| ()).map_err(Into::into),
+                }
+            }
+            async fn get_group(&self, pool_id: &str, name: &str) -> Result<Option<Group>> {
+                Ok(sqlx::query_as::<$db, GroupRow>(
+                    "SELECT pool_id, name, description, precedence, role_arn, created_at, updated_at FROM user_groups \
+                     WHERE pool_id = $1 AND name = $2",
+                )
+                .bind(pool_id)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(Into::into))
+            }
+            async fn list_groups(&self, pool_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<Group>> {
+                Ok(sqlx::query_as::<$db, GroupRow>(
+                    "SELECT pool_id, name, description, precedence, role_arn, created_at, updated_at FROM user_groups \
+                     WHERE pool_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+                )
+                .bind(pool_id)
+                .bind(after.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+            }
+            async fn update_group(&self, g: &Group) -> Result<bool> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE user_groups SET description = $3, precedence = $4, role_arn = $5, updated_at = $6 \
+                     WHERE pool_id = $1 AND name = $2",
+                )
+                .bind(&g.pool_id)
+                .bind(&g.name)
+                .bind(&g.description)
+                .bind(g.precedence)
+                .bind(&g.role_arn)
+                .bind(g.updated_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+            async fn delete_group(&self, pool_id: &str, name: &str) -> Result<bool> {
+                let r = sqlx::query::<$db>("DELETE FROM user_groups WHERE pool_id = $1 AND name = $2")
+                    .bind(pool_id)
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+            async fn add_member(&self, pool_id: &str, group: &str, sub: &str) -> Result<()> {
+                sqlx::query::<$db>(
+                    "INSERT INTO group_members (pool_id, group_name, sub) VALUES ($1, $2, $3) \
+                     ON CONFLICT (pool_id, group_name, sub) DO NOTHING",
+                )
+                .bind(pool_id)
+                .bind(group)
+                .bind(sub)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+            async fn remove_member(&self, pool_id: &str, group: &str, sub: &str) -> Result<bool> {
+                let r = sqlx::query::<$db>("DELETE FROM group_members WHERE pool_id = $1 AND group_name = $2 AND sub = $3")
+                    .bind(pool_id)
+                    .bind(group)
+                    .bind(sub)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+            async fn groups_of_user(&self, pool_id: &str, sub: &str) -> Result<Vec<Group>> {
+                let mut groups: Vec<Group> = sqlx::query_as::<$db, GroupRow>(
+                    "SELECT g.pool_id, g.name, g.description, g.precedence, g.role_arn, g.created_at, g.updated_at \
+                     FROM group_members m JOIN user_groups g ON g.pool_id = m.pool_id AND g.name = m.group_name \
+                     WHERE m.pool_id = $1 AND m.sub = $2",
+                )
+                .bind(pool_id)
+                .bind(sub)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect();
+                sort_groups(&mut groups);
+                Ok(groups)
+            }
+            async fn members_of_group(&self, pool_id: &str, group: &str, after: Option<&str>, limit: i64) -> Result<Vec<User>> {
+                sqlx::query_as::<$db, UserRow>(
+                    "SELECT u.pool_id, u.sub, u.username, u.status, u.enabled, u.password_hash, u.srp_sealed, u.attributes, \
+                     u.created_at, u.updated_at FROM group_members m JOIN users u ON u.pool_id = m.pool_id AND u.sub = m.sub \
+                     WHERE m.pool_id = $1 AND m.group_name = $2 AND m.sub > $3 ORDER BY m.sub LIMIT $4",
+                )
+                .bind(pool_id)
+                .bind(group)
+                .bind(after.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(UserRow::into_user)
+                .collect()
             }
         }
 

@@ -2,7 +2,7 @@
 //! opaque refresh token. Each purpose has its own `token_use` and its own
 //! check, so an ID token is never accepted where an access token is due.
 
-use crate::user_pools::model::{AppClient, User};
+use crate::user_pools::model::{AppClient, Group, User};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -39,11 +39,28 @@ pub struct Issue<'a> {
     pub now: i64,
     pub access_ttl: i64,
     pub id_ttl: i64,
-    pub groups: Vec<String>,
+    /// The user's groups in token order (precedence, then name).
+    pub groups: &'a [Group],
     pub scope: String,
 }
 
 impl Issue<'_> {
+    fn group_names(&self) -> Vec<String> {
+        self.groups.iter().map(|g| g.name.clone()).collect()
+    }
+
+    /// Roles of the user's groups, and the preferred one: the role of the
+    /// first group in precedence order that has one (Cognito's rule).
+    fn roles(&self) -> (Vec<String>, Option<String>) {
+        let roles: Vec<String> = self
+            .groups
+            .iter()
+            .filter_map(|g| g.role_arn.clone())
+            .collect();
+        let preferred = roles.first().cloned();
+        (roles, preferred)
+    }
+
     pub fn access_claims(&self, event_id: &str) -> AccessClaims {
         AccessClaims {
             sub: self.user.sub.clone(),
@@ -58,7 +75,7 @@ impl Issue<'_> {
             iat: self.now,
             jti: crate::crypto::random::uuid(),
             username: self.user.username.clone(),
-            groups: self.groups.clone(),
+            groups: self.group_names(),
         }
     }
 
@@ -91,7 +108,14 @@ impl Issue<'_> {
         m.insert("origin_jti".into(), self.family_id.into());
         m.insert("event_id".into(), event_id.into());
         if !self.groups.is_empty() {
-            m.insert("cognito:groups".into(), self.groups.clone().into());
+            m.insert("cognito:groups".into(), self.group_names().into());
+        }
+        let (roles, preferred) = self.roles();
+        if !roles.is_empty() {
+            m.insert("cognito:roles".into(), roles.into());
+        }
+        if let Some(p) = preferred {
+            m.insert("cognito:preferred_role".into(), p.into());
         }
         m
     }

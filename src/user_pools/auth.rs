@@ -200,7 +200,8 @@ impl UserPools {
             used_at: None,
         };
         self.store.create_family(&family, &record).await?;
-        let mut set = self.issue(pool, client, user, &family).await?;
+        let groups = self.store.groups_of_user(&pool.id, &user.sub).await?;
+        let mut set = self.issue(pool, client, user, &family, &groups).await?;
         set.refresh_token = Some(refresh);
         Ok(set)
     }
@@ -211,6 +212,7 @@ impl UserPools {
         client: &AppClient,
         user: &User,
         family: &TokenFamily,
+        groups: &[Group],
     ) -> Result<TokenSet> {
         let validity = client
             .settings
@@ -226,7 +228,7 @@ impl UserPools {
             now: self.clock.now(),
             access_ttl: validity.access_token_secs,
             id_ttl: validity.id_token_secs,
-            groups: vec![],
+            groups,
             scope: "aws.cognito.signin.user.admin".into(),
         };
         let event_id = random::uuid();
@@ -256,8 +258,13 @@ impl UserPools {
             return Err(invalid());
         }
         let hash = sha256_hex(req.refresh_token.as_bytes());
-        // Token, family and user in one round trip: this is the hot path.
-        let (token, family, user) = self
+        // Token, family, user and groups in one round trip: the hot path.
+        let crate::store::RefreshSession {
+            token,
+            family,
+            user,
+            groups,
+        } = self
             .store
             .get_refresh_session(&hash)
             .await?
@@ -298,10 +305,10 @@ impl UserPools {
                 // Lost the race against a concurrent refresh of the same token.
                 return Err(invalid());
             }
-            set = self.issue(&pool, &client, &user, &family).await?;
+            set = self.issue(&pool, &client, &user, &family, &groups).await?;
             set.refresh_token = Some(next);
         } else {
-            set = self.issue(&pool, &client, &user, &family).await?;
+            set = self.issue(&pool, &client, &user, &family, &groups).await?;
         }
         metrics::counter!("poolgate_refresh_total").increment(1);
         Ok(set)

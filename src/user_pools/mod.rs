@@ -7,6 +7,7 @@ pub mod account;
 pub mod admin;
 pub mod attributes;
 pub mod auth;
+pub mod groups;
 pub mod model;
 pub mod policy;
 pub mod signup;

@@ -392,3 +392,28 @@ pub struct OutboxMessage {
     pub body: String,
     pub created_at: i64,
 }
+
+/// A user-pool group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Group {
+    pub pool_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Lower wins for `cognito:preferred_role`; absent sorts last.
+    pub precedence: Option<i64>,
+    /// An identity-pool role this group maps to (`cognito:roles`).
+    pub role_arn: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Orders groups as tokens list them: by precedence (absent last), then name.
+pub fn sort_groups(groups: &mut [Group]) {
+    groups.sort_by(|a, b| {
+        (a.precedence.is_none(), a.precedence, &a.name).cmp(&(
+            b.precedence.is_none(),
+            b.precedence,
+            &b.name,
+        ))
+    });
+}

@@ -12,6 +12,7 @@ mod cli;
 mod concurrency;
 mod config;
 mod crash;
+mod groups;
 mod ops;
 mod signin;
 mod signup;

@@ -398,10 +398,15 @@ async fn contract_refresh_families_rotate_once_and_revoke() {
     s.create_family(&fam, &t("h1")).await.unwrap();
     let (rec, f) = s.get_refresh_token("h1").await.unwrap().unwrap();
     assert_eq!((rec, f), (t("h1"), fam.clone()));
-    let (rec, f, u) = s.get_refresh_session("h1").await.unwrap().unwrap();
+    let session = s.get_refresh_session("h1").await.unwrap().unwrap();
     assert_eq!(
-        (rec, f, u),
-        (t("h1"), fam.clone(), user("r_AAAAAAAAA", "s1", "alice"))
+        (session.token, session.family, session.user, session.groups),
+        (
+            t("h1"),
+            fam.clone(),
+            user("r_AAAAAAAAA", "s1", "alice"),
+            vec![]
+        )
     );
     assert!(s.get_refresh_session("nope").await.unwrap().is_none());
     assert!(s.rotate_refresh_token("h1", &t("h2"), 5).await.unwrap());
@@ -524,4 +529,117 @@ async fn contract_keys_outbox_meta_and_pool_deletion() {
     );
     // The same id can be used again.
     s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+}
+
+#[tokio::test]
+async fn contract_groups_and_membership() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    s.create_user(&user("r_AAAAAAAAA", "s1", "alice"), &[], None)
+        .await
+        .unwrap();
+    s.create_user(&user("r_AAAAAAAAA", "s2", "bob"), &[], None)
+        .await
+        .unwrap();
+    let g = |name: &str, precedence: Option<i64>, role: Option<&str>| Group {
+        pool_id: "r_AAAAAAAAA".into(),
+        name: name.into(),
+        description: Some(format!("{name} group")),
+        precedence,
+        role_arn: role.map(String::from),
+        created_at: 1,
+        updated_at: 1,
+    };
+    s.insert_group(&g("admins", Some(1), Some("arn:admin")))
+        .await
+        .unwrap();
+    s.insert_group(&g("staff", Some(5), Some("arn:staff")))
+        .await
+        .unwrap();
+    s.insert_group(&g("beta", None, None)).await.unwrap();
+    assert_eq!(
+        s.insert_group(&g("beta", None, None))
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::Conflict
+    );
+    for grp in ["beta", "staff", "admins"] {
+        s.add_member("r_AAAAAAAAA", grp, "s1").await.unwrap();
+    }
+    s.add_member("r_AAAAAAAAA", "staff", "s1").await.unwrap(); // idempotent
+    s.add_member("r_AAAAAAAAA", "staff", "s2").await.unwrap();
+    let names = |v: Vec<Group>| v.into_iter().map(|g| g.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(s.groups_of_user("r_AAAAAAAAA", "s1").await.unwrap()),
+        ["admins", "staff", "beta"],
+        "precedence order, absent last"
+    );
+    assert_eq!(
+        s.members_of_group("r_AAAAAAAAA", "staff", None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.members_of_group("r_AAAAAAAAA", "staff", Some("s1"), 10)
+            .await
+            .unwrap()[0]
+            .sub,
+        "s2"
+    );
+    assert_eq!(
+        names(s.list_groups("r_AAAAAAAAA", None, 2).await.unwrap()),
+        ["admins", "beta"]
+    );
+
+    // The refresh hot path reads the groups in the same round trip.
+    let fam = TokenFamily {
+        id: "f1".into(),
+        pool_id: "r_AAAAAAAAA".into(),
+        sub: "s1".into(),
+        client_id: "c1".into(),
+        auth_time: 1,
+        created_at: 1,
+        expires_at: 1000,
+        revoked_at: None,
+    };
+    s.create_family(
+        &fam,
+        &RefreshTokenRecord {
+            token_hash: "h".into(),
+            family_id: "f1".into(),
+            created_at: 1,
+            used_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let session = s.get_refresh_session("h").await.unwrap().unwrap();
+    assert_eq!(names(session.groups), ["admins", "staff", "beta"]);
+
+    let mut upd = g("staff", Some(0), Some("arn:staff2"));
+    upd.updated_at = 2;
+    assert!(s.update_group(&upd).await.unwrap());
+    assert_eq!(
+        s.get_group("r_AAAAAAAAA", "staff").await.unwrap().unwrap(),
+        upd
+    );
+    assert!(s.remove_member("r_AAAAAAAAA", "staff", "s1").await.unwrap());
+    assert!(!s.remove_member("r_AAAAAAAAA", "staff", "s1").await.unwrap());
+    assert!(s.delete_group("r_AAAAAAAAA", "admins").await.unwrap());
+    assert_eq!(
+        names(s.groups_of_user("r_AAAAAAAAA", "s1").await.unwrap()),
+        ["beta"],
+        "membership goes with the group"
+    );
+    assert!(s.delete_user("r_AAAAAAAAA", "s2").await.unwrap());
+    assert!(
+        s.members_of_group("r_AAAAAAAAA", "staff", None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "and with the user"
+    );
 }
