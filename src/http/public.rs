@@ -4,7 +4,10 @@ use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, SignedIn};
 use crate::app::AppState;
 use crate::tokens::TokenSet;
-use crate::user_pools::account::{ChangePassword, ForgotPassword, ResetPassword};
+use crate::user_pools::account::{
+    AttributesUpdated, ChangePassword, ForgotPassword, ResetPassword, SendAttributeCode,
+    UpdateAttributes, VerifyAttribute,
+};
 use crate::user_pools::auth::{Me, Refresh, Revoke, SignIn, SignInResult};
 use crate::user_pools::signup::{CodeDelivery, ConfirmSignUp, ResendCode, SignUp, SignUpResult};
 use axum::Router;
@@ -23,7 +26,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/pools/{pool_id}/token/revoke", post(revoke))
         .route("/v1/pools/{pool_id}/password/forgot", post(forgot_password))
         .route("/v1/pools/{pool_id}/password/reset", post(reset_password))
-        .route("/v1/me", get(me))
+        .route("/v1/me", get(me).patch(update_me).delete(delete_me))
+        .route("/v1/me/verify", post(verify_attribute))
+        .route("/v1/me/verify/send", post(send_attribute_code))
         .route("/v1/me/password", post(change_password))
         .route("/v1/me/signout", post(sign_out))
 }
@@ -189,5 +194,57 @@ pub async fn sign_out(
 ) -> ApiResult<ApiJson<SignedOut>> {
     Ok(ApiJson(SignedOut {
         revoked_sessions: s.pools.global_sign_out(&a).await?,
+    }))
+}
+
+/// Update attributes. A new email waits for verification (a code is sent to
+/// it) while the old verified address stays in force.
+#[utoipa::path(patch, path = "/v1/me", tag = "user pools", request_body = UpdateAttributes,
+    responses((status = 200, body = AttributesUpdated), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn update_me(
+    State(s): State<AppState>,
+    SignedIn(a): SignedIn,
+    ApiJson(req): ApiJson<UpdateAttributes>,
+) -> ApiResult<ApiJson<AttributesUpdated>> {
+    Ok(ApiJson(s.pools.update_my_attributes(&a, req).await?))
+}
+
+/// Delete the signed-in user's account.
+#[utoipa::path(delete, path = "/v1/me", tag = "user pools",
+    responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn delete_me(
+    State(s): State<AppState>,
+    SignedIn(a): SignedIn,
+) -> ApiResult<axum::http::StatusCode> {
+    s.pools.delete_me(&a).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Verify an attribute (e.g. a new email) with its code.
+#[utoipa::path(post, path = "/v1/me/verify", tag = "user pools", request_body = VerifyAttribute,
+    responses((status = 200, body = Empty), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn verify_attribute(
+    State(s): State<AppState>,
+    SignedIn(a): SignedIn,
+    ApiJson(req): ApiJson<VerifyAttribute>,
+) -> ApiResult<ApiJson<Empty>> {
+    s.pools.verify_my_attribute(&a, req).await?;
+    Ok(ApiJson(Empty {}))
+}
+
+/// Send (again) the verification code for an attribute.
+#[utoipa::path(post, path = "/v1/me/verify/send", tag = "user pools", request_body = SendAttributeCode,
+    responses((status = 200, body = Resent), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn send_attribute_code(
+    State(s): State<AppState>,
+    SignedIn(a): SignedIn,
+    ApiJson(req): ApiJson<SendAttributeCode>,
+) -> ApiResult<ApiJson<Resent>> {
+    Ok(ApiJson(Resent {
+        code_delivery: Some(s.pools.send_attribute_code(&a, req).await?),
     }))
 }

@@ -82,6 +82,22 @@ pub trait UserStore: Send + Sync {
     /// `aliases` and marking the `verified` attributes (`email`, ...) as
     /// verified, in one transaction. `Ok(false)`: the code was already used or
     /// replaced (a concurrent confirmation won).
+    /// Consumes the attribute-verification code `code_hash` and writes the
+    /// user's new `attributes`, moving the sign-in alias of `kind` from
+    /// `old_alias` to `new_alias` when given, in one transaction. A taken
+    /// new alias answers `AliasExists` and changes nothing. `Ok(false)`: the
+    /// code was already used or replaced.
+    #[allow(clippy::too_many_arguments)]
+    async fn verify_attribute(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        purpose: CodePurpose,
+        code_hash: &str,
+        alias_move: Option<(&str, Option<&str>, &str)>,
+        attributes: &Attributes,
+        now: i64,
+    ) -> Result<bool>;
     /// Consumes the reset code `code_hash` and sets the new password hash and
     /// status, revoking every refresh family of the user, in one
     /// transaction. `Ok(false)`: the code was already used or replaced.

@@ -644,6 +644,42 @@ macro_rules! impl_store {
                     .await?;
                 Ok(())
             }
+            async fn verify_attribute(
+                &self,
+                pool_id: &str,
+                sub: &str,
+                purpose: CodePurpose,
+                code_hash: &str,
+                alias_move: Option<(&str, Option<&str>, &str)>,
+                attributes: &Attributes,
+                now: i64,
+            ) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                if !Self::consume_code_tx(&mut tx, pool_id, sub, purpose, code_hash).await? {
+                    return Ok(false);
+                }
+                if let Some((kind, old, new)) = alias_move {
+                    if let Some(old) = old {
+                        sqlx::query::<$db>("DELETE FROM user_aliases WHERE pool_id = $1 AND kind = $2 AND value = $3 AND sub = $4")
+                            .bind(pool_id)
+                            .bind(kind)
+                            .bind(old)
+                            .bind(sub)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Self::insert_aliases_tx(&mut tx, pool_id, sub, &[Alias { kind: kind.to_owned(), value: new.to_owned() }]).await?;
+                }
+                sqlx::query::<$db>("UPDATE users SET attributes = $3, updated_at = $4 WHERE pool_id = $1 AND sub = $2")
+                    .bind(pool_id)
+                    .bind(sub)
+                    .bind(to_json(attributes)?)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
             async fn reset_password(
                 &self,
                 pool_id: &str,

@@ -1,13 +1,14 @@
 //! Self-service account operations: forgot and reset password, change
 //! password, global sign-out.
 
+use super::attributes::{self, pending_key};
 use super::auth::Authenticated;
 use super::model::*;
 use super::signup::CodeDelivery;
 use super::{UserPools, policy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::mail::Template;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Password-reset codes live 1 h.
@@ -40,7 +41,266 @@ pub struct ChangePassword {
     pub proposed_password: String,
 }
 
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAttributes {
+    /// New values; an empty string deletes an attribute.
+    pub attributes: Attributes,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttributesUpdated {
+    /// Codes sent to new contact addresses; the old verified values stay
+    /// active until the new ones are verified.
+    pub code_deliveries: Vec<CodeDelivery>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyAttribute {
+    /// `email` (or `phone_number` once SMS exists).
+    pub attribute: String,
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendAttributeCode {
+    pub attribute: String,
+}
+
+/// Attribute-verification codes live 24 h.
+pub const VERIFY_CODE_TTL: i64 = 24 * 3600;
+
+fn verify_purpose(attr: &str) -> Result<CodePurpose> {
+    match attr {
+        "email" => Ok(CodePurpose::VerifyEmail),
+        "phone_number" => Err(Error::invalid(
+            "Phone numbers cannot be verified until an SMS sender is configured",
+        )),
+        _ => Err(Error::invalid(format!(
+            "{attr} is not a verifiable attribute"
+        ))),
+    }
+}
+
 impl UserPools {
+    /// Updates the signed-in user's attributes. A new email is not applied
+    /// at once: it waits, with a code sent to it, while the old verified
+    /// address stays the user's sign-in name and contact — so a typo cannot
+    /// lock the user out (Cognito's well-known pitfall).
+    pub async fn update_my_attributes(
+        &self,
+        a: &super::auth::Authenticated,
+        req: UpdateAttributes,
+    ) -> Result<AttributesUpdated> {
+        let client = self
+            .store
+            .get_client(&a.pool.id, &a.claims.client_id)
+            .await?;
+        let (to_set, to_delete): (Attributes, Vec<String>) = {
+            let mut set = Attributes::new();
+            let mut del = vec![];
+            for (k, v) in req.attributes {
+                if v.is_empty() {
+                    del.push(k)
+                } else {
+                    set.insert(k, v);
+                }
+            }
+            (set, del)
+        };
+        attributes::validate_write(&a.pool, client.as_ref(), &to_set, false)?;
+        for k in &to_delete {
+            let deletable = attributes::STANDARD.contains(&k.as_str())
+                || k.strip_prefix("custom:")
+                    .and_then(|c| {
+                        a.pool
+                            .settings
+                            .custom_attributes
+                            .iter()
+                            .find(|d| d.name == c)
+                    })
+                    .is_some_and(|d| d.mutable);
+            let sign_in_name = a
+                .pool
+                .settings
+                .username_attributes
+                .iter()
+                .chain(&a.pool.settings.alias_attributes)
+                .any(|x| x == k);
+            if !deletable || sign_in_name || a.pool.settings.required_attributes.contains(k) {
+                return Err(Error::invalid(format!("Attribute {k} cannot be deleted")));
+            }
+            if let Some(c) = &client
+                && !c.settings.write_attributes.is_empty()
+                && !c.settings.write_attributes.contains(k)
+            {
+                return Err(Error::not_authorized(format!(
+                    "A client attempted to write unauthorized attribute {k}"
+                )));
+            }
+        }
+        let mut user = a.user.clone();
+        let mut pending = vec![];
+        for (k, v) in to_set {
+            let is_contact = k == "email" || k == "phone_number";
+            let changed = user.attributes.get(&k) != Some(&v);
+            if is_contact && changed && k == "email" {
+                // Held pending until verified; the old value stays in force.
+                user.attributes.insert(pending_key(&k), v.clone());
+                pending.push((k, v));
+            } else if is_contact && changed {
+                if !a.pool.settings.username_attributes.is_empty()
+                    || a.pool.settings.alias_attributes.contains(&k)
+                {
+                    return Err(Error::invalid(format!(
+                        "{k} is a sign-in name and can only change through verification"
+                    )));
+                }
+                user.attributes
+                    .insert(format!("{k}_verified"), "false".into());
+                user.attributes.insert(k, v);
+            } else {
+                user.attributes.insert(k, v);
+            }
+        }
+        for k in to_delete {
+            user.attributes.remove(&k);
+            user.attributes.remove(&format!("{k}_verified"));
+            user.attributes.remove(&pending_key(&k));
+        }
+        user.updated_at = self.clock.now();
+        self.store.update_user(&user).await?;
+        let mut code_deliveries = vec![];
+        for (k, v) in pending {
+            let (code, record) =
+                self.new_code(&a.pool.id, &user.sub, verify_purpose(&k)?, VERIFY_CODE_TTL);
+            self.store.put_code(&record).await?;
+            code_deliveries.push(
+                self.send_code(
+                    &a.pool,
+                    &user,
+                    &k,
+                    &v,
+                    &code,
+                    Template::AttributeVerification,
+                )
+                .await?,
+            );
+        }
+        Ok(AttributesUpdated { code_deliveries })
+    }
+
+    /// Sends (again) a verification code for the pending new value of an
+    /// attribute, or for the current unverified one.
+    pub async fn send_attribute_code(
+        &self,
+        a: &super::auth::Authenticated,
+        req: SendAttributeCode,
+    ) -> Result<CodeDelivery> {
+        let purpose = verify_purpose(&req.attribute)?;
+        let target = a
+            .user
+            .attributes
+            .get(&pending_key(&req.attribute))
+            .or_else(|| a.user.attributes.get(&req.attribute))
+            .cloned()
+            .ok_or_else(|| Error::invalid(format!("The user has no {}", req.attribute)))?;
+        let (code, record) = self.new_code(&a.pool.id, &a.user.sub, purpose, VERIFY_CODE_TTL);
+        self.store.put_code(&record).await?;
+        self.send_code(
+            &a.pool,
+            &a.user,
+            &req.attribute,
+            &target,
+            &code,
+            Template::AttributeVerification,
+        )
+        .await
+    }
+
+    /// Verifies an attribute with its code: a pending new value replaces the
+    /// old one (and its sign-in alias) atomically, now verified.
+    pub async fn verify_my_attribute(
+        &self,
+        a: &super::auth::Authenticated,
+        req: VerifyAttribute,
+    ) -> Result<()> {
+        let purpose = verify_purpose(&req.attribute)?;
+        if req.code.len() > 32 {
+            return Err(Error::invalid("code is too long"));
+        }
+        let code_hash = self
+            .check_code(&a.pool.id, &a.user.sub, purpose, &req.code)
+            .await?;
+        let k = req.attribute.as_str();
+        let mut attrs = a.user.attributes.clone();
+        let old = attrs.get(k).cloned();
+        let new = attrs
+            .remove(&pending_key(k))
+            .or_else(|| old.clone())
+            .ok_or_else(|| Error::invalid(format!("The user has no {k}")))?;
+        attrs.insert(k.to_owned(), new.clone());
+        attrs.insert(format!("{k}_verified"), "true".into());
+        let is_alias = a
+            .pool
+            .settings
+            .username_attributes
+            .iter()
+            .chain(&a.pool.settings.alias_attributes)
+            .any(|x| x == k);
+        let (old_alias, new_alias) = (
+            old.as_deref().map(|o| super::alias_value(k, o)),
+            super::alias_value(k, &new),
+        );
+        let alias_move = (is_alias && old_alias.as_deref() != Some(new_alias.as_str()))
+            .then_some((k, old_alias.as_deref(), new_alias.as_str()));
+        let alias_missing = is_alias
+            && alias_move.is_none()
+            && self
+                .store
+                .find_alias(&a.pool.id, k, &new_alias)
+                .await?
+                .is_none();
+        let alias_move = if alias_missing {
+            Some((k, None, new_alias.as_str()))
+        } else {
+            alias_move
+        };
+        match self
+            .store
+            .verify_attribute(
+                &a.pool.id,
+                &a.user.sub,
+                purpose,
+                &code_hash,
+                alias_move,
+                &attrs,
+                self.clock.now(),
+            )
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::new(
+                ErrorKind::CodeMismatch,
+                "Invalid verification code provided, please try again.",
+            )),
+            Err(e) if e.kind == ErrorKind::AliasExists => Err(Error::new(
+                ErrorKind::AliasExists,
+                format!("An account with the given {k} already exists."),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the signed-in user's own account.
+    pub async fn delete_me(&self, a: &super::auth::Authenticated) -> Result<()> {
+        self.store.delete_user(&a.pool.id, &a.user.sub).await?;
+        tracing::info!(sub = %a.user.sub, "user deleted their account");
+        Ok(())
+    }
+
     /// Sends a reset code to the user's verified email. With existence errors
     /// prevented, an unknown user gets the same answer shape and no mail.
     #[tracing::instrument(skip_all, fields(pool_id = %pool_id, client_id = %req.client_id))]

@@ -175,8 +175,27 @@ pub fn validate_write(
     Ok(())
 }
 
+/// Prefix of attributes the server keeps for itself (a pending new email or
+/// phone number): never shown, never in tokens, never writable.
+pub const INTERNAL_PREFIX: &str = "poolgate:";
+
+/// The pending (unverified) new value of a contact attribute.
+pub fn pending_key(attr: &str) -> String {
+    format!("{INTERNAL_PREFIX}pending:{attr}")
+}
+
+/// The attributes without the server's internal ones.
+pub fn public(attrs: &Attributes) -> Attributes {
+    attrs
+        .iter()
+        .filter(|(k, _)| !k.starts_with(INTERNAL_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// The attributes a client may read.
 pub fn readable(client: Option<&AppClient>, attrs: &Attributes) -> Attributes {
+    let attrs = &public(attrs);
     match client {
         Some(c) if !c.settings.read_attributes.is_empty() => attrs
             .iter()

@@ -396,7 +396,7 @@ impl UserPools {
             sub: a.user.sub.clone(),
             status: a.user.status,
             enabled: a.user.enabled,
-            attributes: a.user.attributes.clone(),
+            attributes: super::attributes::public(&a.user.attributes),
             created_at: a.user.created_at,
             updated_at: a.user.updated_at,
         }

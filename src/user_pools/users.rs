@@ -27,7 +27,7 @@ impl From<&User> for UserView {
             sub: u.sub.clone(),
             status: u.status,
             enabled: u.enabled,
-            attributes: u.attributes.clone(),
+            attributes: super::attributes::public(&u.attributes),
             created_at: u.created_at,
             updated_at: u.updated_at,
         }

@@ -256,3 +256,210 @@ async fn account_endpoints_answer_bad_bodies_with_problems() {
         }
     }
 }
+
+#[tokio::test]
+async fn changing_email_keeps_the_old_verified_address_until_the_new_one_is_verified() {
+    let app = spawn_app().await;
+    let t = app.confirmed_user("old@example.com").await;
+    let at = t["access_token"].as_str().unwrap();
+    let (st, b) = app
+        .request(
+            "PATCH",
+            "/v1/me",
+            Some(json!({"attributes": {"email": "new@example.com", "given_name": "Olga"}})),
+            Some(at),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["code_deliveries"][0]["destination"], "n***@e***");
+    // Nothing is locked out: the old address still signs in and is still verified.
+    let (st, me) = app.request("GET", "/v1/me", None, Some(at)).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        (
+            me["attributes"]["email"].as_str(),
+            me["attributes"]["email_verified"].as_str()
+        ),
+        (Some("old@example.com"), Some("true"))
+    );
+    assert_eq!(me["attributes"]["given_name"], "Olga");
+    assert!(
+        !me.to_string().contains("new@example.com"),
+        "the pending value is internal: {me}"
+    );
+    let (st, t2) = app.sign_in("old@example.com", PASSWORD).await;
+    assert_eq!(st, 200);
+    let id = verify_with_jwks(
+        t2["tokens"]["id_token"].as_str().unwrap(),
+        &app.jwks().await,
+        &app.issuer(),
+    );
+    assert_eq!(id["email"], "old@example.com");
+    assert!(!id.to_string().contains("pending"), "{id}");
+    assert_eq!(app.sign_in("new@example.com", PASSWORD).await.0, 401);
+
+    let code = app.last_code("new@example.com").await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (st, b) = app
+        .request(
+            "POST",
+            "/v1/me/verify",
+            Some(json!({"attribute": "email", "code": wrong})),
+            Some(at),
+        )
+        .await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("CodeMismatch")));
+    let (st, b) = app
+        .request(
+            "POST",
+            "/v1/me/verify",
+            Some(json!({"attribute": "email", "code": code})),
+            Some(at),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (_, me) = app.request("GET", "/v1/me", None, Some(at)).await;
+    assert_eq!(
+        (
+            me["attributes"]["email"].as_str(),
+            me["attributes"]["email_verified"].as_str()
+        ),
+        (Some("new@example.com"), Some("true"))
+    );
+    assert_eq!(app.sign_in("new@example.com", PASSWORD).await.0, 200);
+    assert_eq!(
+        app.sign_in("old@example.com", PASSWORD).await.0,
+        401,
+        "the old address is released"
+    );
+    assert_eq!(
+        app.sign_up("old@example.com", PASSWORD).await.0,
+        200,
+        "and can be taken by someone else"
+    );
+}
+
+#[tokio::test]
+async fn a_new_email_owned_by_someone_else_is_refused_at_verification() {
+    let app = spawn_app().await;
+    app.confirmed_user("taken@example.com").await;
+    let t = app.confirmed_user("mine@example.com").await;
+    let at = t["access_token"].as_str().unwrap();
+    app.request(
+        "PATCH",
+        "/v1/me",
+        Some(json!({"attributes": {"email": "taken@example.com"}})),
+        Some(at),
+    )
+    .await;
+    let code = app.last_code("taken@example.com").await;
+    let (st, b) = app
+        .request(
+            "POST",
+            "/v1/me/verify",
+            Some(json!({"attribute": "email", "code": code})),
+            Some(at),
+        )
+        .await;
+    assert_eq!((st, b["code"].as_str()), (409, Some("AliasExists")), "{b}");
+    let (_, me) = app.request("GET", "/v1/me", None, Some(at)).await;
+    assert_eq!(me["attributes"]["email"], "mine@example.com");
+    assert_eq!(app.sign_in("mine@example.com", PASSWORD).await.0, 200);
+    // The code can be sent again for the pending address.
+    let (st, b) = app
+        .request(
+            "POST",
+            "/v1/me/verify/send",
+            Some(json!({"attribute": "email"})),
+            Some(at),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+}
+
+#[tokio::test]
+async fn attributes_are_updated_and_deleted_within_the_schema() {
+    let app = spawn_app().await;
+    app.admin(
+        "PATCH",
+        &format!("/v1/admin/pools/{}", app.pool_id),
+        Some(json!({"custom_attributes": [{"name": "plan", "mutable": true}, {"name": "tenant", "mutable": false}]})),
+    )
+    .await;
+    let t = app.confirmed_user("ivan@example.com").await;
+    let at = t["access_token"].as_str().unwrap();
+    let (st, b) = app
+        .request(
+            "PATCH",
+            "/v1/me",
+            Some(json!({"attributes": {"custom:plan": "pro", "nickname": "iv"}})),
+            Some(at),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    for (bad, code) in [
+        (
+            json!({"attributes": {"custom:tenant": "x"}}),
+            "InvalidParameter",
+        ),
+        (
+            json!({"attributes": {"email_verified": "true"}}),
+            "InvalidParameter",
+        ),
+        (json!({"attributes": {"sub": "x"}}), "InvalidParameter"),
+        (
+            json!({"attributes": {"poolgate:pending:email": "x@example.com"}}),
+            "InvalidParameter",
+        ),
+        (json!({"attributes": {"email": ""}}), "InvalidParameter"),
+        (
+            json!({"attributes": {"email": "not-an-email"}}),
+            "InvalidParameter",
+        ),
+        (
+            json!({"attributes": {"custom:tenant": ""}}),
+            "InvalidParameter",
+        ),
+        (json!({"attributes": {"shoe_size": ""}}), "InvalidParameter"),
+        (json!({"attributes": {"sub": ""}}), "InvalidParameter"),
+    ] {
+        let (st, b) = app
+            .request("PATCH", "/v1/me", Some(bad.clone()), Some(at))
+            .await;
+        assert_eq!((st, b["code"].as_str()), (400, Some(code)), "{bad}: {b}");
+    }
+    let (st, _) = app
+        .request(
+            "PATCH",
+            "/v1/me",
+            Some(json!({"attributes": {"nickname": ""}})),
+            Some(at),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (_, me) = app.request("GET", "/v1/me", None, Some(at)).await;
+    assert_eq!(me["attributes"]["custom:plan"], "pro");
+    assert!(me["attributes"].get("nickname").is_none(), "{me}");
+}
+
+#[tokio::test]
+async fn users_can_delete_their_own_account() {
+    let app = spawn_app().await;
+    let t = app.confirmed_user("judy@example.com").await;
+    let (st, _) = app
+        .request("DELETE", "/v1/me", None, t["access_token"].as_str())
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(app.sign_in("judy@example.com", PASSWORD).await.0, 401);
+    assert_eq!(
+        app.request("GET", "/v1/me", None, t["access_token"].as_str())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        app.refresh(t["refresh_token"].as_str().unwrap()).await.0,
+        401
+    );
+    assert_eq!(app.sign_up("judy@example.com", PASSWORD).await.0, 200);
+}

@@ -643,3 +643,107 @@ async fn contract_groups_and_membership() {
         "and with the user"
     );
 }
+
+#[tokio::test]
+async fn contract_attribute_verification_moves_the_alias_atomically() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    let alias = |v: &str| Alias {
+        kind: "email".into(),
+        value: v.into(),
+    };
+    s.create_user(&user("r_AAAAAAAAA", "s1", "s1"), &[alias("old@x.io")], None)
+        .await
+        .unwrap();
+    s.create_user(
+        &user("r_AAAAAAAAA", "s2", "s2"),
+        &[alias("taken@x.io")],
+        None,
+    )
+    .await
+    .unwrap();
+    let verify_code = |h: &str| CodeRecord {
+        purpose: CodePurpose::VerifyEmail,
+        ..code("r_AAAAAAAAA", "s1", h)
+    };
+    let mut attrs = Attributes::new();
+    attrs.insert("email".into(), "new@x.io".into());
+
+    // A taken new alias changes nothing, and the code survives.
+    s.put_code(&verify_code("v1")).await.unwrap();
+    let e = s
+        .verify_attribute(
+            "r_AAAAAAAAA",
+            "s1",
+            CodePurpose::VerifyEmail,
+            "v1",
+            Some(("email", Some("old@x.io"), "taken@x.io")),
+            &attrs,
+            5,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AliasExists);
+    assert_eq!(
+        s.find_alias("r_AAAAAAAAA", "email", "old@x.io")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("s1")
+    );
+    assert!(
+        s.get_code("r_AAAAAAAAA", "s1", CodePurpose::VerifyEmail)
+            .await
+            .unwrap()
+            .is_some(),
+        "rolled back"
+    );
+
+    assert!(
+        !s.verify_attribute(
+            "r_AAAAAAAAA",
+            "s1",
+            CodePurpose::VerifyEmail,
+            "wrong",
+            None,
+            &attrs,
+            5
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        s.verify_attribute(
+            "r_AAAAAAAAA",
+            "s1",
+            CodePurpose::VerifyEmail,
+            "v1",
+            Some(("email", Some("old@x.io"), "new@x.io")),
+            &attrs,
+            6
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        s.find_alias("r_AAAAAAAAA", "email", "old@x.io")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        s.find_alias("r_AAAAAAAAA", "email", "new@x.io")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("s1")
+    );
+    assert_eq!(
+        s.get_user("r_AAAAAAAAA", "s1")
+            .await
+            .unwrap()
+            .unwrap()
+            .attributes["email"],
+        "new@x.io"
+    );
+}
