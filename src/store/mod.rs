@@ -56,6 +56,17 @@ pub trait UserStore: Send + Sync {
     async fn update_user(&self, user: &User) -> Result<bool>;
     async fn delete_user(&self, pool_id: &str, sub: &str) -> Result<bool>;
     async fn count_users(&self, pool_id: &str) -> Result<i64>;
+    /// (consecutive failed sign-ins, locked until) of a user; (0, 0) if none.
+    async fn signin_failures(&self, pool_id: &str, sub: &str) -> Result<(i32, i64)>;
+    /// Counts a failed sign-in atomically and stores the lock computed from
+    /// the new count by `lock_until(count)`; returns the new count.
+    async fn record_signin_failure(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        lock_until: &(dyn Fn(i32) -> i64 + Sync),
+    ) -> Result<i32>;
+    async fn clear_signin_failures(&self, pool_id: &str, sub: &str) -> Result<()>;
     /// Users ordered by sub, after `after` (cursor), at most `limit`.
     async fn list_users(&self, pool_id: &str, after: Option<&str>, limit: i64)
     -> Result<Vec<User>>;

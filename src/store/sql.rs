@@ -575,6 +575,41 @@ macro_rules! impl_store {
                     .await?)
             }
 
+            async fn signin_failures(&self, pool_id: &str, sub: &str) -> Result<(i32, i64)> {
+                Ok(sqlx::query_as::<$db, (i32, i64)>("SELECT failures, locked_until FROM signin_failures WHERE pool_id = $1 AND sub = $2")
+                    .bind(pool_id)
+                    .bind(sub)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .unwrap_or((0, 0)))
+            }
+            async fn record_signin_failure(&self, pool_id: &str, sub: &str, lock_until: &(dyn Fn(i32) -> i64 + Sync)) -> Result<i32> {
+                let mut tx = self.pool.begin().await?;
+                let n = sqlx::query_scalar::<$db, i32>(
+                    "INSERT INTO signin_failures (pool_id, sub, failures, locked_until) VALUES ($1, $2, 1, 0) \
+                     ON CONFLICT (pool_id, sub) DO UPDATE SET failures = signin_failures.failures + 1 RETURNING failures",
+                )
+                .bind(pool_id)
+                .bind(sub)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query::<$db>("UPDATE signin_failures SET locked_until = $3 WHERE pool_id = $1 AND sub = $2")
+                    .bind(pool_id)
+                    .bind(sub)
+                    .bind(lock_until(n))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(n)
+            }
+            async fn clear_signin_failures(&self, pool_id: &str, sub: &str) -> Result<()> {
+                sqlx::query::<$db>("DELETE FROM signin_failures WHERE pool_id = $1 AND sub = $2")
+                    .bind(pool_id)
+                    .bind(sub)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
             async fn list_users(&self, pool_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<User>> {
                 sqlx::query_as::<$db, UserRow>(concat!(
                     "SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND sub > $2 ORDER BY sub LIMIT $3"

@@ -407,6 +407,9 @@ impl UserPools {
         {
             return Err(mismatch());
         }
+        self.store
+            .clear_signin_failures(&pool.id, &user.sub)
+            .await?;
         tracing::info!(sub = %user.sub, "password reset with a code; sessions revoked");
         Ok(())
     }

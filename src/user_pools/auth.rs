@@ -81,6 +81,26 @@ pub struct Authenticated {
 /// error but does not revoke its family (two tabs refreshing at once).
 pub const REUSE_GRACE_SECS: i64 = 5;
 
+/// Failed sign-ins tolerated before the account is throttled.
+pub const LOCK_AFTER_FAILURES: i32 = 5;
+/// Longest lock, seconds.
+pub const MAX_LOCK_SECS: i64 = 900;
+/// From this many consecutive failures on (NIST SP 800-63B's cap), every
+/// further failure locks for the longest time.
+pub const HARD_LIMIT_FAILURES: i32 = 100;
+
+/// When an account with `n` consecutive failures is locked until: nothing
+/// below `LOCK_AFTER_FAILURES`, then 1 s doubling per failure up to 15 min.
+pub fn lock_until(now: i64, n: i32) -> i64 {
+    if n >= HARD_LIMIT_FAILURES {
+        now + MAX_LOCK_SECS
+    } else if n >= LOCK_AFTER_FAILURES {
+        now + (1i64 << (n - LOCK_AFTER_FAILURES).min(20)).min(MAX_LOCK_SECS)
+    } else {
+        0
+    }
+}
+
 fn bad_credentials() -> Error {
     Error::not_authorized("Incorrect username or password.")
 }
@@ -109,6 +129,22 @@ impl UserPools {
         }
         let user = self.find_user(&pool, &req.username).await?;
         let exists = user.is_some();
+        // Consecutive failures throttle the account on every node: refused,
+        // without hashing, while locked.
+        let now = self.clock.now();
+        let failures = match &user {
+            Some(u) => {
+                let (n, locked_until) = self.store.signin_failures(&pool.id, &u.sub).await?;
+                if locked_until > now {
+                    metrics::counter!("poolgate_signin_total", "outcome" => "throttled")
+                        .increment(1);
+                    return Err(Error::not_authorized("Password attempts exceeded")
+                        .with_retry_after((locked_until - now) as u64));
+                }
+                n
+            }
+            None => 0,
+        };
         // Unknown users verify against the dummy hash: same work, same answer.
         let verified = self
             .hasher
@@ -117,6 +153,11 @@ impl UserPools {
                 user.as_ref().and_then(|u| u.password_hash.as_deref()),
             )
             .await?;
+        if let (Some(u), false) = (&user, verified.ok) {
+            self.store
+                .record_signin_failure(&pool.id, &u.sub, &|n| lock_until(now, n))
+                .await?;
+        }
         let Some(mut user) = user.filter(|_| verified.ok) else {
             metrics::counter!("poolgate_signin_total", "outcome" => "failed").increment(1);
             if !exists && !pool.settings.prevent_user_existence_errors {
@@ -160,6 +201,11 @@ impl UserPools {
                 }
                 Err(e) => tracing::warn!(error = ?e, "password hash upgrade skipped"),
             }
+        }
+        if failures > 0 {
+            self.store
+                .clear_signin_failures(&pool.id, &user.sub)
+                .await?;
         }
         let tokens = self.start_session(&pool, &client, &user).await?;
         metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
@@ -405,4 +451,20 @@ impl UserPools {
 
 fn policy_max() -> usize {
     super::policy::MAX_PASSWORD_CHARS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_grow_from_the_fifth_failure_and_cap_at_fifteen_minutes() {
+        assert_eq!(lock_until(1000, 4), 0);
+        assert_eq!(lock_until(1000, 5), 1001);
+        assert_eq!(lock_until(1000, 6), 1002);
+        assert_eq!(lock_until(1000, 10), 1032);
+        assert_eq!(lock_until(1000, 20), 1000 + MAX_LOCK_SECS);
+        assert_eq!(lock_until(1000, 99), 1000 + MAX_LOCK_SECS);
+        assert_eq!(lock_until(1000, i32::MAX), 1000 + MAX_LOCK_SECS);
+    }
 }

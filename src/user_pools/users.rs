@@ -119,6 +119,7 @@ impl UserPools {
         self.store
             .revoke_user_families(pool_id, &user.sub, now)
             .await?;
+        self.store.clear_signin_failures(pool_id, &user.sub).await?;
         tracing::info!(pool_id, sub = %user.sub, "password set by an administrator");
         Ok(user)
     }

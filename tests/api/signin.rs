@@ -307,3 +307,115 @@ async fn password_hashes_are_upgraded_on_sign_in_when_parameters_change() {
         "upgraded to the configured parameters"
     );
 }
+
+#[tokio::test]
+async fn g1_failures_throttle_the_account_with_growing_delays_and_success_resets_them() {
+    let app = spawn_app().await;
+    app.confirmed_user("ted@example.com").await;
+    for i in 1..=5 {
+        let (st, b) = app
+            .sign_in("ted@example.com", "wrong wrong wrong wrong")
+            .await;
+        assert_eq!(
+            (st, b["detail"].as_str()),
+            (401, Some("Incorrect username or password.")),
+            "failure {i}"
+        );
+    }
+    // Locked: even the right password is refused, with a Retry-After.
+    let resp = app
+        .http
+        .post(format!("{}{}", app.base, app.pool_path("signin")))
+        .json(&json!({"client_id": app.client_id, "username": "ted@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers().contains_key("retry-after"));
+    let b: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(b["detail"], "Password attempts exceeded");
+    app.clock.advance(2);
+    assert_eq!(
+        app.sign_in("ted@example.com", PASSWORD).await.0,
+        200,
+        "the lock expired"
+    );
+    // The counter was reset: four new failures do not lock.
+    for _ in 0..4 {
+        app.sign_in("ted@example.com", "wrong wrong wrong wrong")
+            .await;
+    }
+    assert_eq!(app.sign_in("ted@example.com", PASSWORD).await.0, 200);
+    // Unknown users have no counter to lock (and reveal nothing).
+    for _ in 0..8 {
+        assert_eq!(
+            app.sign_in("nobody@example.com", "wrong wrong wrong wrong")
+                .await
+                .1["detail"],
+            "Incorrect username or password."
+        );
+    }
+}
+
+#[tokio::test]
+async fn g1_after_100_consecutive_failures_the_right_password_waits_for_the_window() {
+    let app = spawn_app().await;
+    app.confirmed_user("uma@example.com").await;
+    let mut failures = 0;
+    while failures < 100 {
+        let (st, b) = app
+            .sign_in("uma@example.com", "wrong wrong wrong wrong")
+            .await;
+        assert_eq!(st, 401);
+        if b["detail"] == "Password attempts exceeded" {
+            app.clock.advance(poolgate::user_pools::auth::MAX_LOCK_SECS);
+        } else {
+            failures += 1;
+        }
+    }
+    let (st, b) = app.sign_in("uma@example.com", PASSWORD).await;
+    assert_eq!(
+        (st, b["detail"].as_str()),
+        (401, Some("Password attempts exceeded"))
+    );
+    app.clock
+        .advance(poolgate::user_pools::auth::MAX_LOCK_SECS - 1);
+    assert_eq!(
+        app.sign_in("uma@example.com", PASSWORD).await.0,
+        401,
+        "still inside the window"
+    );
+    app.clock.advance(2);
+    assert_eq!(app.sign_in("uma@example.com", PASSWORD).await.0, 200);
+}
+
+#[tokio::test]
+async fn an_administrator_password_reset_unlocks_the_account() {
+    let app = spawn_app().await;
+    app.confirmed_user("val@example.com").await;
+    for _ in 0..6 {
+        app.sign_in("val@example.com", "wrong wrong wrong wrong")
+            .await;
+    }
+    assert_eq!(
+        app.sign_in("val@example.com", PASSWORD).await.1["detail"],
+        "Password attempts exceeded"
+    );
+    let (st, _) = app
+        .admin(
+            "POST",
+            &format!(
+                "/v1/admin/pools/{}/users/val@example.com/password",
+                app.pool_id
+            ),
+            Some(json!({"password": "a fresh admin passphrase"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        app.sign_in("val@example.com", "a fresh admin passphrase")
+            .await
+            .0,
+        200
+    );
+}
