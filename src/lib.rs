@@ -4,6 +4,8 @@
 
 /// Wiring: settings → services → listener; graceful shutdown.
 pub mod app;
+/// The audit trail's request context.
+pub mod audit;
 /// A small TTL cache for hot reads.
 pub mod cache;
 /// The command line: serve, migrate, admin, keys.

@@ -58,6 +58,12 @@ pub fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// A time-ordered UUID (v7): sorts in creation order within a process, by
+/// millisecond across nodes. For records listed newest first (audit events).
+pub fn ordered_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

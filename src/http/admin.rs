@@ -7,7 +7,7 @@ use crate::app::AppState;
 use crate::error::{Error, ErrorKind};
 use crate::user_pools::admin::{ClientView, CreateClient, CreatePool, PoolView};
 use crate::user_pools::groups::{AddMember, CreateGroup, UpdateGroup};
-use crate::user_pools::model::{Group, OutboxMessage};
+use crate::user_pools::model::{AuditEvent, Group, OutboxMessage};
 use crate::user_pools::users::{SetPassword, UserView};
 use axum::Router;
 use axum::extract::{Path, State};
@@ -53,6 +53,11 @@ pub fn router() -> Router<AppState> {
             get(user_groups),
         )
         .route("/v1/admin/pools/{pool_id}/users", get(list_users))
+        .route("/v1/admin/pools/{pool_id}/events", get(pool_events))
+        .route(
+            "/v1/admin/pools/{pool_id}/users/{username}/events",
+            get(user_events),
+        )
         .route(
             "/v1/admin/pools/{pool_id}/users/{username}",
             get(get_user).delete(delete_user),
@@ -614,4 +619,88 @@ pub async fn user_groups(
         groups: s.pools.user_groups(&pool_id, &username).await?,
         next: None,
     }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventPage {
+    /// Cursor: the `next` of the previous page.
+    pub before: Option<String>,
+    /// 1–100, default 50.
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventList {
+    /// Newest first.
+    pub events: Vec<AuditEvent>,
+    /// Pass as `before` for older events; absent on the last page.
+    pub next: Option<String>,
+}
+
+async fn events_page(
+    s: &AppState,
+    pool_id: &str,
+    sub: Option<&str>,
+    page: EventPage,
+) -> ApiResult<EventList> {
+    s.pools.pool(pool_id).await?;
+    let cursor = match page.before.as_deref() {
+        None => None,
+        Some(c) => {
+            let (t, id) = c
+                .split_once(':')
+                .ok_or_else(|| ApiError(Error::invalid("invalid cursor")))?;
+            Some((
+                t.parse::<i64>()
+                    .map_err(|_| ApiError(Error::invalid("invalid cursor")))?,
+                id.to_owned(),
+            ))
+        }
+    };
+    let limit = page.limit.unwrap_or(50).clamp(1, 100);
+    let events = s
+        .pools
+        .store
+        .list_audit(
+            pool_id,
+            sub,
+            cursor.as_ref().map(|(t, id)| (*t, id.as_str())),
+            limit,
+        )
+        .await?;
+    let next = (events.len() as i64 == limit)
+        .then(|| events.last().map(|e| format!("{}:{}", e.created_at, e.id)))
+        .flatten();
+    Ok(EventList { events, next })
+}
+
+/// A pool's audit trail: sign-ins, sign-ups, password changes, admin actions.
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/events", tag = "admin", params(("pool_id" = String, Path), EventPage),
+    responses((status = 200, body = EventList), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn pool_events(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiQuery(page): ApiQuery<EventPage>,
+) -> ApiResult<ApiJson<EventList>> {
+    Ok(ApiJson(events_page(&s, &pool_id, None, page).await?))
+}
+
+/// A user's auth events.
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/users/{username}/events", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path), EventPage),
+    responses((status = 200, body = EventList), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn user_events(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+    ApiQuery(page): ApiQuery<EventPage>,
+) -> ApiResult<ApiJson<EventList>> {
+    let user = s.pools.admin_get_user(&pool_id, &username).await?;
+    Ok(ApiJson(
+        events_page(&s, &pool_id, Some(&user.sub), page).await?,
+    ))
 }

@@ -13,11 +13,12 @@ pub mod public;
 use crate::app::AppState;
 use crate::error::ErrorKind;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use error::problem_response;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -63,7 +64,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Metrics and the request timeout.
+/// Metrics, the request timeout, the audit context (IP, user agent, request
+/// id) and an audit event for every admin action that changes something.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
@@ -72,8 +74,31 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
+    let ctx = {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        crate::audit::RequestContext {
+            ip: req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+            user_agent: header("user-agent"),
+            request_id: header("x-request-id"),
+        }
+    };
+    let admin_change = route.starts_with("/v1/admin/") && method != "GET" && method != "HEAD";
+    let path = req.uri().path().to_owned();
     let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
-    let resp = match tokio::time::timeout(timeout, next.run(req)).await {
+    let resp = match tokio::time::timeout(
+        timeout,
+        crate::audit::with_request(ctx.clone(), next.run(req)),
+    )
+    .await
+    {
         Ok(r) => r,
         Err(_) => problem_response(
             ErrorKind::ServiceUnavailable,
@@ -81,11 +106,54 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
             Some(1),
         ),
     };
-    let status = resp.status().as_u16().to_string();
+    let status = resp.status();
+    if admin_change {
+        record_admin_action(&state, &method, &route, &path, status, ctx).await;
+    }
+    let status = status.as_u16().to_string();
     metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
         .record(start.elapsed().as_secs_f64());
     resp
+}
+
+/// `Admin:<METHOD> <route template>`, with the pool and user named in the path.
+async fn record_admin_action(
+    state: &AppState,
+    method: &str,
+    route: &str,
+    path: &str,
+    status: axum::http::StatusCode,
+    ctx: crate::audit::RequestContext,
+) {
+    let segments: Vec<&str> = path.split('/').collect();
+    let after = |key: &str| {
+        segments
+            .iter()
+            .position(|s| *s == key)
+            .and_then(|i| segments.get(i + 1))
+            .map(|s| s.to_string())
+    };
+    let event = crate::user_pools::model::AuditEvent {
+        id: crate::crypto::random::ordered_id(),
+        pool_id: after("pools"),
+        sub: None,
+        username: after("users").or_else(|| after("members").filter(|m| !m.is_empty())),
+        client_id: None,
+        event: format!("Admin:{method} {route}"),
+        outcome: if status.is_success() {
+            "Success".into()
+        } else {
+            format!("HTTP {}", status.as_u16())
+        },
+        ip: ctx.ip,
+        user_agent: ctx.user_agent,
+        request_id: ctx.request_id,
+        created_at: state.pools.clock.now(),
+    };
+    if let Err(e) = state.pools.store.insert_audit(&event).await {
+        tracing::error!(error = ?e, "admin audit event not recorded");
+    }
 }
 
 #[derive(OpenApi)]
@@ -102,6 +170,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         admin::set_user_password, admin::confirm_user, admin::sign_out_user,
         admin::create_group, admin::list_groups, admin::get_group, admin::update_group, admin::delete_group,
         admin::add_member, admin::list_members, admin::remove_member, admin::user_groups,
+        admin::pool_events, admin::user_events,
         oidc::jwks, oidc::discovery,
         ops::live, ops::ready, ops::metrics,
     ),

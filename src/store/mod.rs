@@ -219,6 +219,20 @@ pub trait OutboxStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn insert_audit(&self, event: &AuditEvent) -> Result<()>;
+    /// Newest first; `sub` narrows to one user; `before` is the cursor
+    /// `(created_at, id)` of the last event of the previous page.
+    async fn list_audit(
+        &self,
+        pool_id: &str,
+        sub: Option<&str>,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>>;
+}
+
+#[async_trait]
 pub trait MetaStore: Send + Sync {
     /// Inserts (key, value) unless the key exists; returns the stored value.
     async fn meta_get_or_put(&self, key: &str, value: &str) -> Result<String>;
@@ -229,12 +243,21 @@ pub trait MetaStore: Send + Sync {
     fn backend(&self) -> Backend;
 }
 
+/// Everything the services need from persistence.
 pub trait Store:
-    PoolStore + UserStore + GroupStore + TokenStore + KeyStore + OutboxStore + MetaStore
+    PoolStore + UserStore + GroupStore + TokenStore + KeyStore + OutboxStore + AuditStore + MetaStore
 {
 }
-impl<T: PoolStore + UserStore + GroupStore + TokenStore + KeyStore + OutboxStore + MetaStore> Store
-    for T
+impl<
+    T: PoolStore
+        + UserStore
+        + GroupStore
+        + TokenStore
+        + KeyStore
+        + OutboxStore
+        + AuditStore
+        + MetaStore,
+> Store for T
 {
 }
 

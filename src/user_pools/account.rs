@@ -296,6 +296,21 @@ impl UserPools {
 
     /// Deletes the signed-in user's own account.
     pub async fn delete_me(&self, a: &super::auth::Authenticated) -> Result<()> {
+        let flow = async {
+            crate::audit::note_subject(&a.user.sub);
+            self.delete_me_flow(a).await
+        };
+        self.audited(
+            &a.pool.id,
+            "DeleteUser",
+            Some(&a.user.username),
+            Some(&a.claims.client_id),
+            flow,
+        )
+        .await
+    }
+
+    async fn delete_me_flow(&self, a: &super::auth::Authenticated) -> Result<()> {
         self.store.delete_user(&a.pool.id, &a.user.sub).await?;
         tracing::info!(sub = %a.user.sub, "user deleted their account");
         Ok(())
@@ -305,6 +320,22 @@ impl UserPools {
     /// prevented, an unknown user gets the same answer shape and no mail.
     #[tracing::instrument(skip_all, fields(pool_id = %pool_id, client_id = %req.client_id))]
     pub async fn forgot_password(
+        &self,
+        pool_id: &str,
+        req: ForgotPassword,
+    ) -> Result<CodeDelivery> {
+        let (username, client_id) = (req.username.clone(), req.client_id.clone());
+        self.audited(
+            pool_id,
+            "ForgotPassword",
+            Some(&username),
+            Some(&client_id),
+            self.forgot_password_flow(pool_id, req),
+        )
+        .await
+    }
+
+    async fn forgot_password_flow(
         &self,
         pool_id: &str,
         req: ForgotPassword,
@@ -360,6 +391,18 @@ impl UserPools {
     /// user is revoked (the password may have been stolen).
     #[tracing::instrument(skip_all, fields(pool_id = %pool_id, client_id = %req.client_id))]
     pub async fn reset_password(&self, pool_id: &str, req: ResetPassword) -> Result<()> {
+        let (username, client_id) = (req.username.clone(), req.client_id.clone());
+        self.audited(
+            pool_id,
+            "ResetPassword",
+            Some(&username),
+            Some(&client_id),
+            self.reset_password_flow(pool_id, req),
+        )
+        .await
+    }
+
+    async fn reset_password_flow(&self, pool_id: &str, req: ResetPassword) -> Result<()> {
         let pool = self.pool(pool_id).await?;
         self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
@@ -416,6 +459,21 @@ impl UserPools {
 
     /// Changes the signed-in user's password; the current one is required.
     pub async fn change_password(&self, a: &Authenticated, req: ChangePassword) -> Result<()> {
+        let flow = async {
+            crate::audit::note_subject(&a.user.sub);
+            self.change_password_flow(a, req).await
+        };
+        self.audited(
+            &a.pool.id,
+            "ChangePassword",
+            Some(&a.user.username),
+            Some(&a.claims.client_id),
+            flow,
+        )
+        .await
+    }
+
+    async fn change_password_flow(&self, a: &Authenticated, req: ChangePassword) -> Result<()> {
         if req.previous_password.chars().count() > policy::MAX_PASSWORD_CHARS {
             return Err(Error::not_authorized("Incorrect username or password."));
         }
@@ -447,6 +505,21 @@ impl UserPools {
     /// Revokes every refresh-token family of the user; their access tokens
     /// are refused from then on.
     pub async fn global_sign_out(&self, a: &Authenticated) -> Result<u64> {
+        let flow = async {
+            crate::audit::note_subject(&a.user.sub);
+            self.global_sign_out_flow(a).await
+        };
+        self.audited(
+            &a.pool.id,
+            "GlobalSignOut",
+            Some(&a.user.username),
+            Some(&a.claims.client_id),
+            flow,
+        )
+        .await
+    }
+
+    async fn global_sign_out_flow(&self, a: &Authenticated) -> Result<u64> {
         let n = self
             .store
             .revoke_user_families(&a.pool.id, &a.user.sub, self.clock.now())

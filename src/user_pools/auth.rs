@@ -107,7 +107,20 @@ fn bad_credentials() -> Error {
 
 impl UserPools {
     #[tracing::instrument(skip_all, fields(pool_id = %pool_id, client_id = %req.client_id))]
+    /// Password sign-in, recorded in the audit trail.
     pub async fn sign_in(&self, pool_id: &str, req: SignIn) -> Result<SignInResult> {
+        let (username, client_id) = (req.username.clone(), req.client_id.clone());
+        self.audited(
+            pool_id,
+            "SignIn",
+            Some(&username),
+            Some(&client_id),
+            self.sign_in_flow(pool_id, req),
+        )
+        .await
+    }
+
+    async fn sign_in_flow(&self, pool_id: &str, req: SignIn) -> Result<SignInResult> {
         let pool = self.pool(pool_id).await?;
         let client = self
             .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
@@ -430,6 +443,7 @@ impl UserPools {
             .get_user(&pool_id, &claims.sub)
             .await?
             .ok_or_else(unauthorized)?;
+        crate::audit::note_subject(&user.sub);
         if !user.enabled {
             return Err(Error::not_authorized("User is disabled."));
         }

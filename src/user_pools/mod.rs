@@ -49,6 +49,42 @@ pub struct UserPools {
 pub const SETTINGS_CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl UserPools {
+    /// Runs a flow and records its audit event (time, pool, user, client,
+    /// IP, user agent, request id, outcome). An audit write that fails is
+    /// logged; it does not fail the flow.
+    pub async fn audited<T>(
+        &self,
+        pool_id: &str,
+        event: &str,
+        username: Option<&str>,
+        client_id: Option<&str>,
+        flow: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let (out, sub) = crate::audit::with_subject(flow).await;
+        let ctx = crate::audit::request();
+        let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+        let record = AuditEvent {
+            id: crate::crypto::random::ordered_id(),
+            pool_id: Some(pool_id.to_owned()),
+            sub,
+            username: username.map(|u| cut(u, 256)),
+            client_id: client_id.map(|c| cut(c, 128)),
+            event: event.to_owned(),
+            outcome: match &out {
+                Ok(_) => "Success".to_owned(),
+                Err(e) => e.kind.code().to_owned(),
+            },
+            ip: ctx.ip,
+            user_agent: ctx.user_agent.map(|u| cut(&u, 512)),
+            request_id: ctx.request_id,
+            created_at: self.clock.now(),
+        };
+        if let Err(e) = self.store.insert_audit(&record).await {
+            tracing::error!(error = ?e, event, "audit event not recorded");
+        }
+        out
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: SharedStore,
@@ -189,8 +225,16 @@ impl UserPools {
     }
 
     /// Finds the user a sign-in name designates: the username, or an email /
-    /// phone / preferred_username alias.
+    /// phone / preferred_username alias. Notes the user for the audit trail.
     pub async fn find_user(&self, pool: &Pool, name: &str) -> Result<Option<User>> {
+        let found = self.find_user_inner(pool, name).await?;
+        if let Some(u) = &found {
+            crate::audit::note_subject(&u.sub);
+        }
+        Ok(found)
+    }
+
+    async fn find_user_inner(&self, pool: &Pool, name: &str) -> Result<Option<User>> {
         if name.is_empty() || name.len() > 256 {
             return Ok(None);
         }

@@ -417,3 +417,22 @@ pub fn sort_groups(groups: &mut [Group]) {
         ))
     });
 }
+
+/// One audit event. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEvent {
+    pub id: String,
+    pub pool_id: Option<String>,
+    pub sub: Option<String>,
+    pub username: Option<String>,
+    pub client_id: Option<String>,
+    /// `SignIn`, `SignUp`, `ConfirmSignUp`, `ForgotPassword`, `ResetPassword`,
+    /// `ChangePassword`, `GlobalSignOut`, `DeleteUser`, `Admin:<METHOD> <route>`.
+    pub event: String,
+    /// `Success`, or the error code of the failure (`NotAuthorized`, ...).
+    pub outcome: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub created_at: i64,
+}

@@ -155,7 +155,20 @@ impl UserPools {
     }
 
     #[tracing::instrument(skip_all, fields(pool_id = %pool_id, client_id = %req.client_id))]
-    pub async fn sign_up(&self, pool_id: &str, mut req: SignUp) -> Result<SignUpResult> {
+    /// Sign-up, recorded in the audit trail.
+    pub async fn sign_up(&self, pool_id: &str, req: SignUp) -> Result<SignUpResult> {
+        let (username, client_id) = (req.username.clone(), req.client_id.clone());
+        self.audited(
+            pool_id,
+            "SignUp",
+            Some(&username),
+            Some(&client_id),
+            self.sign_up_flow(pool_id, req),
+        )
+        .await
+    }
+
+    async fn sign_up_flow(&self, pool_id: &str, mut req: SignUp) -> Result<SignUpResult> {
         let pool = self.pool(pool_id).await?;
         let client = self
             .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
@@ -274,6 +287,7 @@ impl UserPools {
             Err(e) => return Err(e),
         }
         metrics::counter!("poolgate_signups_total").increment(1);
+        crate::audit::note_subject(&sub);
         tracing::info!(sub = %sub, "user signed up");
         let code_delivery = match (target, code) {
             (Some((attr, dest)), Some((code, _))) => Some(
@@ -290,7 +304,20 @@ impl UserPools {
     }
 
     #[tracing::instrument(skip_all, fields(pool_id = %pool_id, client_id = %req.client_id))]
+    /// Sign-up confirmation, recorded in the audit trail.
     pub async fn confirm_sign_up(&self, pool_id: &str, req: ConfirmSignUp) -> Result<()> {
+        let (username, client_id) = (req.username.clone(), req.client_id.clone());
+        self.audited(
+            pool_id,
+            "ConfirmSignUp",
+            Some(&username),
+            Some(&client_id),
+            self.confirm_sign_up_flow(pool_id, req),
+        )
+        .await
+    }
+
+    async fn confirm_sign_up_flow(&self, pool_id: &str, req: ConfirmSignUp) -> Result<()> {
         let pool = self.pool(pool_id).await?;
         self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;

@@ -7,6 +7,7 @@ mod helpers;
 mod account;
 mod admin;
 mod admin_users;
+mod audit;
 mod bad_input;
 mod cli;
 mod concurrency;
