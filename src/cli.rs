@@ -5,6 +5,8 @@ use crate::app;
 use crate::clock::SystemClock;
 use crate::config;
 use crate::user_pools::admin::{CreateClient, CreatePool};
+use crate::user_pools::groups::CreateGroup;
+use crate::user_pools::users::{SetPassword, UserView};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,6 +60,119 @@ pub enum AdminCommand {
     Client {
         #[command(subcommand)]
         command: ClientCommand,
+    },
+    /// Users of a pool (by username or sign-in alias).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Groups of a pool.
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    Get {
+        #[command(flatten)]
+        pool: PoolArg,
+        username: String,
+    },
+    /// One page of users, by sub.
+    List {
+        #[command(flatten)]
+        pool: PoolArg,
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long, default_value_t = 60)]
+        limit: i64,
+    },
+    /// Refuse sign-in and end every session at once.
+    Disable {
+        #[command(flatten)]
+        pool: PoolArg,
+        username: String,
+    },
+    Enable {
+        #[command(flatten)]
+        pool: PoolArg,
+        username: String,
+    },
+    Delete {
+        #[command(flatten)]
+        pool: PoolArg,
+        username: String,
+    },
+    /// Set a permanent password (read from POOLGATE_NEW_PASSWORD, never from the command line).
+    SetPassword {
+        #[command(flatten)]
+        pool: PoolArg,
+        username: String,
+    },
+    Confirm {
+        #[command(flatten)]
+        pool: PoolArg,
+        username: String,
+    },
+    /// End every session of the user.
+    Signout {
+        #[command(flatten)]
+        pool: PoolArg,
+        username: String,
+    },
+    /// The user's audit events, newest first.
+    Events {
+        #[command(flatten)]
+        pool: PoolArg,
+        username: String,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GroupCommand {
+    Create {
+        #[command(flatten)]
+        pool: PoolArg,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        precedence: Option<i64>,
+        #[arg(long)]
+        role_arn: Option<String>,
+    },
+    List {
+        #[command(flatten)]
+        pool: PoolArg,
+    },
+    Get {
+        #[command(flatten)]
+        pool: PoolArg,
+        name: String,
+    },
+    Delete {
+        #[command(flatten)]
+        pool: PoolArg,
+        name: String,
+    },
+    /// Add a user to a group.
+    Add {
+        #[command(flatten)]
+        pool: PoolArg,
+        name: String,
+        username: String,
+    },
+    /// Remove a user from a group.
+    Remove {
+        #[command(flatten)]
+        pool: PoolArg,
+        name: String,
+        username: String,
     },
 }
 
@@ -269,6 +384,140 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     ClientCommand::Delete { pool, id } => {
                         pools.delete_client(&pool.pool, &id).await.map_err(domain)?;
                         print(serde_json::json!({ "deleted": id }))
+                    }
+                },
+                AdminCommand::User { command } => match command {
+                    UserCommand::Get { pool, username } => print(UserView::from(
+                        &pools
+                            .admin_get_user(&pool.pool, &username)
+                            .await
+                            .map_err(domain)?,
+                    )),
+                    UserCommand::List { pool, after, limit } => {
+                        let users = pools
+                            .admin_list_users(&pool.pool, after.as_deref(), limit)
+                            .await
+                            .map_err(domain)?;
+                        print(users.iter().map(UserView::from).collect::<Vec<_>>())
+                    }
+                    UserCommand::Disable { pool, username } => print(UserView::from(
+                        &pools
+                            .admin_set_enabled(&pool.pool, &username, false)
+                            .await
+                            .map_err(domain)?,
+                    )),
+                    UserCommand::Enable { pool, username } => print(UserView::from(
+                        &pools
+                            .admin_set_enabled(&pool.pool, &username, true)
+                            .await
+                            .map_err(domain)?,
+                    )),
+                    UserCommand::Delete { pool, username } => {
+                        pools
+                            .admin_delete_user(&pool.pool, &username)
+                            .await
+                            .map_err(domain)?;
+                        print(serde_json::json!({ "deleted": username }))
+                    }
+                    UserCommand::SetPassword { pool, username } => {
+                        let password = std::env::var("POOLGATE_NEW_PASSWORD").map_err(|_| {
+                            anyhow::anyhow!("set POOLGATE_NEW_PASSWORD to the new password")
+                        })?;
+                        let u = pools
+                            .admin_set_password(&pool.pool, &username, SetPassword { password })
+                            .await
+                            .map_err(domain)?;
+                        print(UserView::from(&u))
+                    }
+                    UserCommand::Confirm { pool, username } => print(UserView::from(
+                        &pools
+                            .admin_confirm(&pool.pool, &username)
+                            .await
+                            .map_err(domain)?,
+                    )),
+                    UserCommand::Signout { pool, username } => {
+                        let n = pools
+                            .admin_sign_out(&pool.pool, &username)
+                            .await
+                            .map_err(domain)?;
+                        print(serde_json::json!({ "revoked_sessions": n }))
+                    }
+                    UserCommand::Events {
+                        pool,
+                        username,
+                        limit,
+                    } => {
+                        let u = pools
+                            .admin_get_user(&pool.pool, &username)
+                            .await
+                            .map_err(domain)?;
+                        print(
+                            pools
+                                .store
+                                .list_audit(&pool.pool, Some(&u.sub), None, limit.clamp(1, 1000))
+                                .await
+                                .map_err(domain)?,
+                        )
+                    }
+                },
+                AdminCommand::Group { command } => match command {
+                    GroupCommand::Create {
+                        pool,
+                        name,
+                        description,
+                        precedence,
+                        role_arn,
+                    } => print(
+                        pools
+                            .create_group(
+                                &pool.pool,
+                                CreateGroup {
+                                    name,
+                                    description,
+                                    precedence,
+                                    role_arn,
+                                },
+                            )
+                            .await
+                            .map_err(domain)?,
+                    ),
+                    GroupCommand::List { pool } => print(
+                        pools
+                            .list_groups(&pool.pool, None, 60)
+                            .await
+                            .map_err(domain)?,
+                    ),
+                    GroupCommand::Get { pool, name } => {
+                        print(pools.get_group(&pool.pool, &name).await.map_err(domain)?)
+                    }
+                    GroupCommand::Delete { pool, name } => {
+                        pools
+                            .delete_group(&pool.pool, &name)
+                            .await
+                            .map_err(domain)?;
+                        print(serde_json::json!({ "deleted": name }))
+                    }
+                    GroupCommand::Add {
+                        pool,
+                        name,
+                        username,
+                    } => {
+                        pools
+                            .add_to_group(&pool.pool, &name, &username)
+                            .await
+                            .map_err(domain)?;
+                        print(serde_json::json!({ "group": name, "added": username }))
+                    }
+                    GroupCommand::Remove {
+                        pool,
+                        name,
+                        username,
+                    } => {
+                        pools
+                            .remove_from_group(&pool.pool, &name, &username)
+                            .await
+                            .map_err(domain)?;
+                        print(serde_json::json!({ "group": name, "removed": username }))
                     }
                 },
             }

@@ -119,6 +119,106 @@ async fn the_cli_manages_pools_clients_and_keys() {
     let (ok, _, err) = cli.run(&["admin", "pool", "update", id, "--patch", "{not json"]);
     assert!(!ok && err.contains("--patch"), "{err}");
 
+    // Users and groups: a user signed up through the service, managed from the CLI.
+    cli.json(&[
+        "admin",
+        "group",
+        "create",
+        "--pool",
+        id,
+        "--name",
+        "ops",
+        "--precedence",
+        "1",
+        "--role-arn",
+        "arn:ops",
+    ]);
+    assert_eq!(
+        cli.json(&["admin", "group", "list", "--pool", id])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let state = {
+        let mut s = test_settings(cli.dir.path(), cli.db.clone());
+        s.security.master_key = Some(poolgate::crypto::SecretString::new(cli.master.clone()));
+        s.security.admin_keys = vec![poolgate::crypto::SecretString::new(
+            "cli-test-admin-key-0123456789",
+        )];
+        poolgate::app::build_state(s, std::sync::Arc::new(poolgate::clock::SystemClock))
+            .await
+            .unwrap()
+    };
+    let c = state
+        .pools
+        .create_client(
+            id,
+            serde_json::from_value(serde_json::json!({"name": "web"})).unwrap(),
+        )
+        .await
+        .unwrap();
+    state
+        .pools
+        .sign_up(id, serde_json::from_value(serde_json::json!({"client_id": c.id, "username": "cli@example.com", "password": PASSWORD})).unwrap())
+        .await
+        .unwrap();
+    let u = cli.json(&["admin", "user", "confirm", "--pool", id, "cli@example.com"]);
+    assert_eq!(u["status"], "CONFIRMED");
+    assert_eq!(
+        cli.json(&["admin", "user", "list", "--pool", id])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    cli.json(&[
+        "admin",
+        "group",
+        "add",
+        "--pool",
+        id,
+        "ops",
+        "cli@example.com",
+    ]);
+    assert_eq!(
+        cli.json(&["admin", "user", "disable", "--pool", id, "cli@example.com"])["enabled"],
+        false
+    );
+    assert_eq!(
+        cli.json(&["admin", "user", "enable", "--pool", id, "cli@example.com"])["enabled"],
+        true
+    );
+    let (ok, _, err) = cli.run(&[
+        "admin",
+        "user",
+        "set-password",
+        "--pool",
+        id,
+        "cli@example.com",
+    ]);
+    assert!(!ok && err.contains("POOLGATE_NEW_PASSWORD"), "{err}");
+    let events = cli.json(&["admin", "user", "events", "--pool", id, "cli@example.com"]);
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "SignUp"),
+        "{events}"
+    );
+    cli.json(&[
+        "admin",
+        "group",
+        "remove",
+        "--pool",
+        id,
+        "ops",
+        "cli@example.com",
+    ]);
+    cli.json(&["admin", "user", "delete", "--pool", id, "cli@example.com"]);
+    cli.json(&["admin", "group", "delete", "--pool", id, "ops"]);
+
     cli.json(&["admin", "client", "delete", "--pool", id, cid]);
     cli.json(&["admin", "pool", "delete", id]);
     let (ok, _, _) = cli.run(&["admin", "pool", "get", id]);
