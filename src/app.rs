@@ -185,16 +185,19 @@ pub async fn build_state_with(
         clock.clone(),
     ));
     let mailer = crate::mail::build(&settings.mailer, store.clone(), clock.clone())?;
-    let pools = Arc::new(UserPools::new(
-        store.clone(),
-        keys,
-        hasher,
-        mailer,
-        clock,
-        master,
-        &settings.server.public_url,
-        &settings.server.region,
-    ));
+    let pools = Arc::new(
+        UserPools::new(
+            store.clone(),
+            keys,
+            hasher,
+            mailer,
+            clock,
+            master,
+            &settings.server.public_url,
+            &settings.server.region,
+        )
+        .with_reuse_grace(settings.tokens.refresh_reuse_grace_secs),
+    );
     pools
         .apply_declared(&settings.pools)
         .await

@@ -28,6 +28,7 @@ pub struct Settings {
     pub argon2: Argon2Settings,
     pub mailer: MailerSettings,
     pub log: LogSettings,
+    pub tokens: TokenSettings,
     /// Pools declared in config, applied idempotently at start.
     pub pools: Vec<DeclaredPool>,
 }
@@ -42,6 +43,7 @@ impl Default for Settings {
             argon2: Argon2Settings::default(),
             mailer: MailerSettings::default(),
             log: LogSettings::default(),
+            tokens: TokenSettings::default(),
             pools: vec![],
         }
     }
@@ -190,6 +192,23 @@ impl Default for LogSettings {
         Self {
             format: "pretty".into(),
             level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenSettings {
+    /// Seconds during which a rotated-out refresh token presented again is
+    /// refused without revoking its family (two tabs refreshing at once);
+    /// after that, a replay revokes the family (reuse detection).
+    pub refresh_reuse_grace_secs: i64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            refresh_reuse_grace_secs: 5,
         }
     }
 }
@@ -379,6 +398,12 @@ impl Settings {
                     "each admin key must be at least 20 characters",
                 );
             }
+        }
+        if !(0..=300).contains(&self.tokens.refresh_reuse_grace_secs) {
+            return bad(
+                "tokens.refresh_reuse_grace_secs",
+                "must be between 0 and 300",
+            );
         }
         if !["pretty", "json"].contains(&self.log.format.as_str()) {
             return bad("log.format", "must be `pretty` or `json`");

@@ -8,7 +8,8 @@ use crate::error::{Error, ErrorKind};
 use crate::user_pools::admin::{ClientView, CreateClient, CreatePool, PoolView};
 use crate::user_pools::groups::{AddMember, CreateGroup, UpdateGroup};
 use crate::user_pools::model::{AuditEvent, Group, OutboxMessage};
-use crate::user_pools::users::{SetPassword, UserView};
+use crate::user_pools::signup::CodeDelivery;
+use crate::user_pools::users::{AdminUpdateAttributes, SetPassword, UserView};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -77,6 +78,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/admin/pools/{pool_id}/users/{username}/confirm",
             post(confirm_user),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/users/{username}/reset-password",
+            post(reset_user_password),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/users/{username}/attributes",
+            axum::routing::patch(update_user_attributes),
         )
         .route(
             "/v1/admin/pools/{pool_id}/users/{username}/signout",
@@ -703,4 +712,43 @@ pub async fn user_events(
     Ok(ApiJson(
         events_page(&s, &pool_id, Some(&user.sub), page).await?,
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResetStarted {
+    /// Where the reset code went (absent when the user has no verified email).
+    pub code_delivery: Option<CodeDelivery>,
+}
+
+/// Force a password reset: RESET_REQUIRED, sessions ended, code mailed.
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/users/{username}/reset-password", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)),
+    responses((status = 200, body = ResetStarted), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn reset_user_password(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+) -> ApiResult<ApiJson<ResetStarted>> {
+    Ok(ApiJson(ResetStarted {
+        code_delivery: s.pools.admin_reset_password(&pool_id, &username).await?,
+    }))
+}
+
+/// Update or delete (empty string) a user's attributes.
+#[utoipa::path(patch, path = "/v1/admin/pools/{pool_id}/users/{username}/attributes", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)), request_body = AdminUpdateAttributes,
+    responses((status = 200, body = UserView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn update_user_attributes(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+    ApiJson(req): ApiJson<AdminUpdateAttributes>,
+) -> ApiResult<ApiJson<UserView>> {
+    Ok(ApiJson(UserView::from(
+        &s.pools
+            .admin_update_attributes(&pool_id, &username, req)
+            .await?,
+    )))
 }

@@ -170,7 +170,7 @@ async fn record_admin_action(
         admin::set_user_password, admin::confirm_user, admin::sign_out_user,
         admin::create_group, admin::list_groups, admin::get_group, admin::update_group, admin::delete_group,
         admin::add_member, admin::list_members, admin::remove_member, admin::user_groups,
-        admin::pool_events, admin::user_events,
+        admin::pool_events, admin::user_events, admin::reset_user_password, admin::update_user_attributes,
         oidc::jwks, oidc::discovery,
         ops::live, ops::ready, ops::metrics,
     ),

@@ -77,10 +77,6 @@ pub struct Authenticated {
     pub claims: AccessClaims,
 }
 
-/// Seconds during which a rotated-out refresh token is answered with an
-/// error but does not revoke its family (two tabs refreshing at once).
-pub const REUSE_GRACE_SECS: i64 = 5;
-
 /// Failed sign-ins tolerated before the account is throttled.
 pub const LOCK_AFTER_FAILURES: i32 = 5;
 /// Longest lock, seconds.
@@ -340,7 +336,7 @@ impl UserPools {
             return Err(Error::not_authorized("Refresh Token has expired"));
         }
         if let Some(used) = token.used_at {
-            if now - used > REUSE_GRACE_SECS {
+            if now - used > self.reuse_grace_secs {
                 // A rotated-out token came back: assume theft, kill the family.
                 self.store.revoke_family(&family.id, now).await?;
                 metrics::counter!("poolgate_refresh_reuse_total").increment(1);

@@ -42,6 +42,8 @@ pub struct UserPools {
     region: String,
     pools: TtlCache<String, Pool>,
     clients: TtlCache<(String, String), AppClient>,
+    /// `tokens.refresh_reuse_grace_secs`.
+    pub(crate) reuse_grace_secs: i64,
 }
 
 /// How long a node trusts its cached copy of a pool or client changed on
@@ -108,7 +110,14 @@ impl UserPools {
             region: region.to_owned(),
             pools: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
             clients: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
+            reuse_grace_secs: crate::config::TokenSettings::default().refresh_reuse_grace_secs,
         }
+    }
+
+    /// Sets the refresh-token reuse grace window (`tokens.refresh_reuse_grace_secs`).
+    pub fn with_reuse_grace(mut self, secs: i64) -> Self {
+        self.reuse_grace_secs = secs;
+        self
     }
 
     pub fn region(&self) -> &str {

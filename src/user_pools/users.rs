@@ -3,7 +3,8 @@
 //! NEW_PASSWORD_REQUIRED challenge.)
 
 use super::model::*;
-use super::{UserPools, policy};
+use super::signup::CodeDelivery;
+use super::{UserPools, attributes, policy};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -41,7 +42,132 @@ pub struct SetPassword {
     pub password: String,
 }
 
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUpdateAttributes {
+    /// New values; an empty string deletes. Admins may also set
+    /// `email_verified` / `phone_number_verified` ("true"/"false").
+    pub attributes: Attributes,
+}
+
 impl UserPools {
+    /// Forces a password reset (AdminResetUserPassword): status
+    /// `RESET_REQUIRED`, every session ended, and a reset code mailed when
+    /// the user has a verified email. Sign-in then answers
+    /// `PasswordResetRequired` until the user resets with the code.
+    pub async fn admin_reset_password(
+        &self,
+        pool_id: &str,
+        name: &str,
+    ) -> Result<Option<CodeDelivery>> {
+        let pool = self.pool(pool_id).await?;
+        let mut user = self.admin_get_user(pool_id, name).await?;
+        if user.status == UserStatus::ExternalProvider || user.status == UserStatus::Unconfirmed {
+            return Err(Error::not_authorized(format!(
+                "Cannot reset the password of a {} user",
+                user.status.as_str()
+            )));
+        }
+        let now = self.clock.now();
+        user.status = UserStatus::ResetRequired;
+        user.updated_at = now;
+        self.store.update_user(&user).await?;
+        self.store
+            .revoke_user_families(pool_id, &user.sub, now)
+            .await?;
+        let email = user
+            .attributes
+            .get("email")
+            .filter(|_| {
+                user.attributes
+                    .get("email_verified")
+                    .is_some_and(|v| v == "true")
+            })
+            .cloned();
+        match email {
+            Some(email) => {
+                let (code, record) = self.new_code(
+                    pool_id,
+                    &user.sub,
+                    CodePurpose::ResetPassword,
+                    super::account::RESET_CODE_TTL,
+                );
+                self.store.put_code(&record).await?;
+                Ok(Some(
+                    self.send_code(
+                        &pool,
+                        &user,
+                        "email",
+                        &email,
+                        &code,
+                        crate::mail::Template::ResetPassword,
+                    )
+                    .await?,
+                ))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Updates attributes as an administrator. Sign-in names (the email or
+    /// phone of an email/phone-as-username pool, verified aliases) change
+    /// only through the user's own verification flow.
+    pub async fn admin_update_attributes(
+        &self,
+        pool_id: &str,
+        name: &str,
+        req: AdminUpdateAttributes,
+    ) -> Result<User> {
+        let pool = self.pool(pool_id).await?;
+        let mut user = self.admin_get_user(pool_id, name).await?;
+        let sign_in_names: Vec<&String> = pool
+            .settings
+            .username_attributes
+            .iter()
+            .chain(&pool.settings.alias_attributes)
+            .collect();
+        let mut plain = Attributes::new();
+        for (k, v) in req.attributes {
+            if sign_in_names.contains(&&k) {
+                return Err(Error::invalid(format!(
+                    "{k} is a sign-in name; it changes through the user's verification flow"
+                )));
+            }
+            match k.as_str() {
+                "email_verified" | "phone_number_verified" => {
+                    if v != "true" && v != "false" {
+                        return Err(Error::invalid(format!("{k} must be true or false")));
+                    }
+                    user.attributes.insert(k, v);
+                }
+                _ if v.is_empty() => {
+                    if pool.settings.required_attributes.contains(&k)
+                        || k == "sub"
+                        || k.starts_with(attributes::INTERNAL_PREFIX)
+                    {
+                        return Err(Error::invalid(format!("Attribute {k} cannot be deleted")));
+                    }
+                    user.attributes.remove(&k);
+                    user.attributes.remove(&format!("{k}_verified"));
+                }
+                _ => {
+                    plain.insert(k, v);
+                }
+            }
+        }
+        attributes::validate_write(&pool, None, &plain, false)?;
+        for (k, v) in plain {
+            if (k == "email" || k == "phone_number") && user.attributes.get(&k) != Some(&v) {
+                user.attributes
+                    .insert(format!("{k}_verified"), "false".into());
+            }
+            user.attributes.insert(k, v);
+        }
+        user.updated_at = self.clock.now();
+        self.store.update_user(&user).await?;
+        Ok(user)
+    }
+
     /// The user a sign-in name (username, email or phone alias) designates.
     pub async fn admin_get_user(&self, pool_id: &str, name: &str) -> Result<User> {
         let pool = self.pool(pool_id).await?;

@@ -170,3 +170,89 @@ async fn admins_confirm_set_passwords_sign_out_and_delete_users() {
         assert_eq!(app.admin(m, &format!("{base}{p}"), None).await.0, 404);
     }
 }
+
+#[tokio::test]
+async fn an_admin_reset_requires_the_user_to_reset_with_the_mailed_code() {
+    let app = spawn_app().await;
+    let t = app.confirmed_user("carl@example.com").await;
+    let base = format!("/v1/admin/pools/{}/users/carl@example.com", app.pool_id);
+    let (st, b) = app
+        .admin("POST", &format!("{base}/reset-password"), None)
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["code_delivery"]["destination"], "c***@e***");
+    let (st, b) = app.sign_in("carl@example.com", PASSWORD).await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (403, Some("PasswordResetRequired"))
+    );
+    assert_eq!(
+        app.refresh(t["refresh_token"].as_str().unwrap()).await.0,
+        401,
+        "sessions ended"
+    );
+    let code = app.last_code("carl@example.com").await;
+    let (st, b) = app
+        .post(
+            &app.pool_path("password/reset"),
+            json!({"client_id": app.client_id, "username": "carl@example.com", "code": code, "password": "carl's brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (_, u) = app.admin("GET", &base, None).await;
+    assert_eq!(u["status"], "CONFIRMED");
+    assert_eq!(
+        app.sign_in("carl@example.com", "carl's brand new passphrase")
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn admins_update_and_delete_attributes_but_not_sign_in_names() {
+    let app = spawn_app().await;
+    app.confirmed_user("dora@example.com").await;
+    let path = format!(
+        "/v1/admin/pools/{}/users/dora@example.com/attributes",
+        app.pool_id
+    );
+    let (st, u) = app
+        .admin(
+            "PATCH",
+            &path,
+            Some(json!({"attributes": {"given_name": "Dora", "locale": "fr"}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{u}");
+    assert_eq!(
+        (
+            u["attributes"]["given_name"].as_str(),
+            u["attributes"]["locale"].as_str()
+        ),
+        (Some("Dora"), Some("fr"))
+    );
+    let (st, u) = app
+        .admin(
+            "PATCH",
+            &path,
+            Some(json!({"attributes": {"locale": "", "email_verified": "false"}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{u}");
+    assert!(u["attributes"].get("locale").is_none());
+    assert_eq!(u["attributes"]["email_verified"], "false");
+    for bad in [
+        json!({"attributes": {"email": "other@example.com"}}),
+        json!({"attributes": {"email_verified": "maybe"}}),
+        json!({"attributes": {"shoe_size": "44"}}),
+        json!({"attributes": {"sub": ""}}),
+    ] {
+        let (st, b) = app.admin("PATCH", &path, Some(bad.clone())).await;
+        assert_eq!(
+            (st, b["code"].as_str()),
+            (400, Some("InvalidParameter")),
+            "{bad}: {b}"
+        );
+    }
+}

@@ -419,3 +419,19 @@ async fn an_administrator_password_reset_unlocks_the_account() {
         200
     );
 }
+
+#[tokio::test]
+async fn s4_with_no_grace_window_any_replay_revokes_the_family() {
+    let app = spawn_app_with(|s| s.tokens.refresh_reuse_grace_secs = 0).await;
+    let tokens = app.confirmed_user("walt@example.com").await;
+    let rt1 = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (_, r) = app.refresh(&rt1).await;
+    let rt2 = r["tokens"]["refresh_token"].as_str().unwrap().to_owned();
+    app.clock.advance(1);
+    assert_eq!(app.refresh(&rt1).await.0, 401);
+    assert_eq!(
+        app.refresh(&rt2).await.0,
+        401,
+        "the replay revoked the family at once"
+    );
+}
