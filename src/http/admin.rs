@@ -9,7 +9,7 @@ use crate::user_pools::admin::{ClientView, CreateClient, CreatePool, PoolView};
 use crate::user_pools::groups::{AddMember, CreateGroup, UpdateGroup};
 use crate::user_pools::model::{AuditEvent, Group, OutboxMessage};
 use crate::user_pools::signup::CodeDelivery;
-use crate::user_pools::users::{AdminUpdateAttributes, SetPassword, UserView};
+use crate::user_pools::users::{AdminCreateUser, AdminUpdateAttributes, SetPassword, UserView};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -53,7 +53,10 @@ pub fn router() -> Router<AppState> {
             "/v1/admin/pools/{pool_id}/users/{username}/groups",
             get(user_groups),
         )
-        .route("/v1/admin/pools/{pool_id}/users", get(list_users))
+        .route(
+            "/v1/admin/pools/{pool_id}/users",
+            get(list_users).post(create_user),
+        )
         .route("/v1/admin/pools/{pool_id}/events", get(pool_events))
         .route(
             "/v1/admin/pools/{pool_id}/users/{username}/events",
@@ -751,4 +754,20 @@ pub async fn update_user_attributes(
             .admin_update_attributes(&pool_id, &username, req)
             .await?,
     )))
+}
+
+/// Create a user with a temporary password (mailed in an invitation unless
+/// suppressed); the first sign-in answers NEW_PASSWORD_REQUIRED.
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/users", tag = "admin", params(("pool_id" = String, Path)),
+    request_body = AdminCreateUser,
+    responses((status = 201, body = UserView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn create_user(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<AdminCreateUser>,
+) -> ApiResult<(StatusCode, ApiJson<UserView>)> {
+    let u = s.pools.admin_create_user(&pool_id, req).await?;
+    Ok((StatusCode::CREATED, ApiJson(UserView::from(&u))))
 }

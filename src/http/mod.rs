@@ -163,6 +163,7 @@ async fn record_admin_action(
         public::sign_up, public::confirm, public::resend, public::sign_in, public::refresh, public::revoke, public::me,
         public::forgot_password, public::reset_password, public::change_password, public::sign_out,
         public::update_me, public::delete_me, public::verify_attribute, public::send_attribute_code,
+        public::respond_to_challenge, admin::create_user,
         admin::create_pool, admin::list_pools, admin::get_pool, admin::update_pool, admin::delete_pool,
         admin::create_client, admin::list_clients, admin::get_client, admin::update_client, admin::delete_client,
         admin::rotate_keys, admin::outbox,

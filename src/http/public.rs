@@ -8,7 +8,7 @@ use crate::user_pools::account::{
     AttributesUpdated, ChangePassword, ForgotPassword, ResetPassword, SendAttributeCode,
     UpdateAttributes, VerifyAttribute,
 };
-use crate::user_pools::auth::{Me, Refresh, Revoke, SignIn, SignInResult};
+use crate::user_pools::auth::{Me, Refresh, RespondToChallenge, Revoke, SignIn, SignInResult};
 use crate::user_pools::signup::{CodeDelivery, ConfirmSignUp, ResendCode, SignUp, SignUpResult};
 use axum::Router;
 use axum::extract::{Path, State};
@@ -22,6 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/pools/{pool_id}/signup/confirm", post(confirm))
         .route("/v1/pools/{pool_id}/signup/resend", post(resend))
         .route("/v1/pools/{pool_id}/signin", post(sign_in))
+        .route(
+            "/v1/pools/{pool_id}/signin/challenge",
+            post(respond_to_challenge),
+        )
         .route("/v1/pools/{pool_id}/token/refresh", post(refresh))
         .route("/v1/pools/{pool_id}/token/revoke", post(revoke))
         .route("/v1/pools/{pool_id}/password/forgot", post(forgot_password))
@@ -247,4 +251,16 @@ pub async fn send_attribute_code(
     Ok(ApiJson(Resent {
         code_delivery: Some(s.pools.send_attribute_code(&a, req).await?),
     }))
+}
+
+/// Answer a sign-in challenge (NEW_PASSWORD_REQUIRED) with its session.
+#[utoipa::path(post, path = "/v1/pools/{pool_id}/signin/challenge", tag = "user pools",
+    params(("pool_id" = String, Path)), request_body = RespondToChallenge,
+    responses((status = 200, body = SignInResult), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn respond_to_challenge(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<RespondToChallenge>,
+) -> ApiResult<ApiJson<SignInResult>> {
+    Ok(ApiJson(s.pools.respond_to_challenge(&pool_id, req).await?))
 }

@@ -195,6 +195,14 @@ pub trait GroupStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &AuthSession) -> Result<()>;
+    async fn get_session(&self, id: &str) -> Result<Option<AuthSession>>;
+    /// Removes and returns the session: it can be used once.
+    async fn take_session(&self, id: &str) -> Result<Option<AuthSession>>;
+}
+
+#[async_trait]
 pub trait KeyStore: Send + Sync {
     async fn insert_key(&self, key: &SigningKeyRecord) -> Result<()>;
     async fn list_keys(&self, pool_id: &str) -> Result<Vec<SigningKeyRecord>>;
@@ -245,19 +253,27 @@ pub trait MetaStore: Send + Sync {
 
 /// Everything the services need from persistence.
 pub trait Store:
-    PoolStore + UserStore + GroupStore + TokenStore + KeyStore + OutboxStore + AuditStore + MetaStore
+    PoolStore
+    + UserStore
+    + GroupStore
+    + TokenStore
+    + SessionStore
+    + KeyStore
+    + OutboxStore
+    + AuditStore
+    + MetaStore
 {
 }
-impl<
+impl<T> Store for T where
     T: PoolStore
         + UserStore
         + GroupStore
         + TokenStore
+        + SessionStore
         + KeyStore
         + OutboxStore
         + AuditStore
-        + MetaStore,
-> Store for T
+        + MetaStore
 {
 }
 

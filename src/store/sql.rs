@@ -302,6 +302,33 @@ impl From<AuditRow> for AuditEvent {
 }
 
 #[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: String,
+    pool_id: String,
+    client_id: String,
+    sub: String,
+    challenge: String,
+    state: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl From<SessionRow> for AuthSession {
+    fn from(r: SessionRow) -> Self {
+        AuthSession {
+            id: r.id,
+            pool_id: r.pool_id,
+            client_id: r.client_id,
+            sub: r.sub,
+            challenge: r.challenge,
+            state: r.state,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
 struct OutboxRow {
     id: String,
     pool_id: Option<String>,
@@ -1068,6 +1095,46 @@ macro_rules! impl_store {
                 .into_iter()
                 .map(UserRow::into_user)
                 .collect()
+            }
+        }
+
+        #[async_trait]
+        impl SessionStore for SqlStore<$db> {
+            async fn insert_session(&self, x: &AuthSession) -> Result<()> {
+                sqlx::query::<$db>(
+                    "INSERT INTO auth_sessions (id, pool_id, client_id, sub, challenge, state, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&x.id)
+                .bind(&x.pool_id)
+                .bind(&x.client_id)
+                .bind(&x.sub)
+                .bind(&x.challenge)
+                .bind(&x.state)
+                .bind(x.created_at)
+                .bind(x.expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+            async fn get_session(&self, id: &str) -> Result<Option<AuthSession>> {
+                Ok(sqlx::query_as::<$db, SessionRow>(
+                    "SELECT id, pool_id, client_id, sub, challenge, state, created_at, expires_at FROM auth_sessions WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(Into::into))
+            }
+            async fn take_session(&self, id: &str) -> Result<Option<AuthSession>> {
+                Ok(sqlx::query_as::<$db, SessionRow>(
+                    "DELETE FROM auth_sessions WHERE id = $1 \
+                     RETURNING id, pool_id, client_id, sub, challenge, state, created_at, expires_at",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(Into::into))
             }
         }
 

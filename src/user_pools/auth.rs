@@ -77,6 +77,23 @@ pub struct Authenticated {
     pub claims: AccessClaims,
 }
 
+/// Challenge sessions live 3 minutes (Cognito's default).
+pub const CHALLENGE_TTL_SECS: i64 = 180;
+
+/// An answer to a challenge (`signin/challenge`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RespondToChallenge {
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    pub challenge_name: String,
+    pub session: String,
+    /// `NEW_PASSWORD_REQUIRED`: `NEW_PASSWORD`, and `userAttributes.<name>`
+    /// for required attributes the user lacks.
+    pub responses: std::collections::BTreeMap<String, String>,
+}
+
 /// Failed sign-ins tolerated before the account is throttled.
 pub const LOCK_AFTER_FAILURES: i32 = 5;
 /// Longest lock, seconds.
@@ -193,9 +210,22 @@ impl UserPools {
                 ));
             }
             UserStatus::ForceChangePassword => {
-                return Err(Error::not_authorized(
-                    "A new password is required; sign in through a client that supports NEW_PASSWORD_REQUIRED",
-                ));
+                let expires = user
+                    .attributes
+                    .get(super::users::TEMP_PASSWORD_EXPIRES)
+                    .and_then(|v| v.parse::<i64>().ok());
+                if expires.is_some_and(|t| t <= self.clock.now()) {
+                    return Err(Error::not_authorized(
+                        "Temporary password has expired and must be reset by an administrator.",
+                    ));
+                }
+                let challenge = self
+                    .start_challenge(&pool, &client, &user, "NEW_PASSWORD_REQUIRED")
+                    .await?;
+                return Ok(SignInResult {
+                    tokens: None,
+                    challenge: Some(challenge),
+                });
             }
             UserStatus::ExternalProvider => return Err(bad_credentials()),
             UserStatus::Confirmed => {}
@@ -223,6 +253,146 @@ impl UserPools {
             tokens: Some(tokens),
             challenge: None,
         })
+    }
+
+    async fn start_challenge(
+        &self,
+        pool: &Pool,
+        client: &AppClient,
+        user: &User,
+        name: &str,
+    ) -> Result<Challenge> {
+        let token = random::token();
+        let now = self.clock.now();
+        self.store
+            .insert_session(&AuthSession {
+                id: sha256_hex(token.as_bytes()),
+                pool_id: pool.id.clone(),
+                client_id: client.id.clone(),
+                sub: user.sub.clone(),
+                challenge: name.to_owned(),
+                state: "{}".into(),
+                created_at: now,
+                expires_at: now + CHALLENGE_TTL_SECS,
+            })
+            .await?;
+        let mut parameters = std::collections::BTreeMap::new();
+        parameters.insert("USER_ID_FOR_SRP".to_owned(), user.username.clone());
+        let missing: Vec<&String> = pool
+            .settings
+            .required_attributes
+            .iter()
+            .filter(|a| !user.attributes.contains_key(a.as_str()))
+            .collect();
+        parameters.insert(
+            "requiredAttributes".to_owned(),
+            serde_json::to_string(&missing).map_err(Error::internal)?,
+        );
+        parameters.insert(
+            "userAttributes".to_owned(),
+            serde_json::to_string(&super::attributes::public(&user.attributes))
+                .map_err(Error::internal)?,
+        );
+        Ok(Challenge {
+            name: name.to_owned(),
+            session: token,
+            parameters,
+        })
+    }
+
+    /// Answers a challenge. The session is checked (pool, client, expiry)
+    /// and the answer validated before the session is consumed, so a
+    /// password the policy refuses can be retried within the session.
+    pub async fn respond_to_challenge(
+        &self,
+        pool_id: &str,
+        req: RespondToChallenge,
+    ) -> Result<SignInResult> {
+        let client_id = req.client_id.clone();
+        self.audited(
+            pool_id,
+            "RespondToChallenge",
+            None,
+            Some(&client_id),
+            self.respond_flow(pool_id, req),
+        )
+        .await
+    }
+
+    async fn respond_flow(&self, pool_id: &str, req: RespondToChallenge) -> Result<SignInResult> {
+        let pool = self.pool(pool_id).await?;
+        let client = self
+            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .await?;
+        let invalid = || Error::not_authorized("Invalid session for the user, session is expired.");
+        if req.session.len() > 512 {
+            return Err(invalid());
+        }
+        let id = sha256_hex(req.session.as_bytes());
+        let session = self.store.get_session(&id).await?.ok_or_else(invalid)?;
+        if session.pool_id != pool.id
+            || session.client_id != client.id
+            || session.expires_at <= self.clock.now()
+        {
+            return Err(invalid());
+        }
+        if session.challenge != req.challenge_name {
+            return Err(Error::invalid(format!(
+                "Expected the {} challenge",
+                session.challenge
+            )));
+        }
+        let mut user = self
+            .store
+            .get_user(&pool.id, &session.sub)
+            .await?
+            .ok_or_else(invalid)?;
+        crate::audit::note_subject(&user.sub);
+        match session.challenge.as_str() {
+            "NEW_PASSWORD_REQUIRED" => {
+                let new_password = req
+                    .responses
+                    .get("NEW_PASSWORD")
+                    .ok_or_else(|| Error::invalid("NEW_PASSWORD is required"))?;
+                let mut attrs = super::model::Attributes::new();
+                for (k, v) in &req.responses {
+                    if let Some(name) = k.strip_prefix("userAttributes.") {
+                        attrs.insert(name.to_owned(), v.clone());
+                    } else if k != "NEW_PASSWORD" && k != "USERNAME" {
+                        return Err(Error::invalid(format!("Unexpected response {k}")));
+                    }
+                }
+                super::attributes::validate_write(&pool, Some(&client), &attrs, false)?;
+                for req_attr in &pool.settings.required_attributes {
+                    if !user.attributes.contains_key(req_attr)
+                        && attrs.get(req_attr).is_none_or(|v| v.is_empty())
+                    {
+                        return Err(Error::invalid(format!(
+                            "Attributes did not conform to the schema: {req_attr}: The attribute is required"
+                        )));
+                    }
+                }
+                let context = [user.username.as_str(), pool.name.as_str()];
+                super::policy::check(&pool.settings.password_policy, new_password, &context)?;
+                let hash = self.hasher.hash(new_password).await?;
+                // Only now is the session consumed: exactly one answer wins.
+                if self.store.take_session(&id).await?.is_none() {
+                    return Err(invalid());
+                }
+                user.attributes.extend(attrs);
+                user.attributes.remove(super::users::TEMP_PASSWORD_EXPIRES);
+                user.password_hash = Some(hash);
+                user.status = UserStatus::Confirmed;
+                user.updated_at = self.clock.now();
+                self.store.update_user(&user).await?;
+                let tokens = self.start_session(&pool, &client, &user).await?;
+                Ok(SignInResult {
+                    tokens: Some(tokens),
+                    challenge: None,
+                })
+            }
+            other => Err(Error::invalid(format!("Unsupported challenge {other}"))),
+        }
     }
 
     /// Starts a refresh-token family and issues the first token set.

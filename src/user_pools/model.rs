@@ -436,3 +436,19 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
     pub created_at: i64,
 }
+
+/// A stored challenge session of a sign-in flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSession {
+    /// SHA-256 of the session token given to the client.
+    pub id: String,
+    pub pool_id: String,
+    pub client_id: String,
+    pub sub: String,
+    /// The challenge the client must answer, e.g. `NEW_PASSWORD_REQUIRED`.
+    pub challenge: String,
+    /// Flow state (JSON), e.g. the original auth time.
+    pub state: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}

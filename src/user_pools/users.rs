@@ -50,7 +50,151 @@ pub struct AdminUpdateAttributes {
     pub attributes: Attributes,
 }
 
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminCreateUser {
+    /// The username, or the email/phone in an email/phone-as-username pool.
+    pub username: String,
+    #[serde(default)]
+    pub attributes: Attributes,
+    /// Generated when absent (and then only mailed, never returned).
+    #[serde(default)]
+    pub temporary_password: Option<String>,
+    /// Do not send the invitation message.
+    #[serde(default)]
+    pub suppress_invitation: bool,
+}
+
+/// Internal attribute: when the temporary password stops working.
+pub const TEMP_PASSWORD_EXPIRES: &str = "poolgate:temporary_password_expires";
+
 impl UserPools {
+    /// Creates a user with a temporary password (AdminCreateUser): status
+    /// `FORCE_CHANGE_PASSWORD`, an invitation mailed to the email, and at the
+    /// first sign-in the `NEW_PASSWORD_REQUIRED` challenge.
+    pub async fn admin_create_user(&self, pool_id: &str, req: AdminCreateUser) -> Result<User> {
+        let pool = self.pool(pool_id).await?;
+        let mut attrs = req.attributes;
+        let verified: Vec<(String, String)> = ["email_verified", "phone_number_verified"]
+            .into_iter()
+            .filter_map(|k| attrs.remove(k).map(|v| (k.to_owned(), v)))
+            .collect();
+        let mut aliases = vec![];
+        let username = if pool.settings.username_attributes.is_empty() {
+            let n = req.username.chars().count();
+            if n == 0
+                || n > 128
+                || req
+                    .username
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(Error::invalid(
+                    "Username must be 1-128 characters without spaces",
+                ));
+            }
+            Self::normalize_username(&pool, &req.username)
+        } else {
+            let kind = if attributes::is_valid_email(&req.username) {
+                "email"
+            } else if attributes::is_valid_phone(&req.username) {
+                "phone_number"
+            } else {
+                ""
+            };
+            if !pool.settings.username_attributes.iter().any(|a| a == kind) {
+                return Err(Error::invalid(
+                    "Username should be an email or phone number accepted by the pool",
+                ));
+            }
+            attrs.insert(kind.to_owned(), req.username.clone());
+            aliases.push(Alias {
+                kind: kind.to_owned(),
+                value: super::alias_value(kind, &req.username),
+            });
+            String::new()
+        };
+        attributes::validate_write(&pool, None, &attrs, true)?;
+        let generated = req.temporary_password.is_none();
+        let temp = req
+            .temporary_password
+            .unwrap_or_else(|| format!("{}Aa1!", &crate::crypto::random::token()[..20]));
+        if !generated {
+            policy::check(&pool.settings.password_policy, &temp, &[&req.username])?;
+        }
+        let now = self.clock.now();
+        let sub = crate::crypto::random::uuid();
+        attrs.insert("sub".into(), sub.clone());
+        for k in ["email", "phone_number"] {
+            if attrs.contains_key(k) {
+                let v = verified
+                    .iter()
+                    .find(|(vk, _)| vk == &format!("{k}_verified"))
+                    .map(|(_, v)| v.as_str())
+                    == Some("true");
+                attrs.insert(format!("{k}_verified"), v.to_string());
+            }
+        }
+        let validity = i64::from(
+            pool.settings
+                .password_policy
+                .temporary_password_validity_days,
+        ) * 86_400;
+        attrs.insert(TEMP_PASSWORD_EXPIRES.into(), (now + validity).to_string());
+        let user = User {
+            pool_id: pool.id.clone(),
+            username: if username.is_empty() {
+                sub.clone()
+            } else {
+                username
+            },
+            sub,
+            status: UserStatus::ForceChangePassword,
+            enabled: true,
+            password_hash: Some(self.hasher.hash(&temp).await?),
+            srp_sealed: None,
+            attributes: attrs,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.create_user(&user, &aliases, None).await {
+            Err(e) if e.kind == crate::error::ErrorKind::AliasExists => {
+                return Err(Error::new(
+                    crate::error::ErrorKind::UsernameExists,
+                    "An account with the given email already exists.",
+                ));
+            }
+            r => r?,
+        }
+        if !req.suppress_invitation
+            && let Some(email) = user.attributes.get("email")
+        {
+            let (subject, body) = crate::mail::render(
+                &pool.settings.messages,
+                crate::mail::Template::Invitation,
+                &temp,
+                &req.username,
+                &pool.name,
+            )
+            .map_err(Error::internal)?;
+            let mail = crate::mail::Email {
+                pool_id: Some(pool.id.clone()),
+                to: email.clone(),
+                subject,
+                body,
+            };
+            if let Err(e) = self.mailer.send(&mail).await {
+                tracing::warn!(error = %e, "invitation not delivered");
+                return Err(Error::new(
+                    crate::error::ErrorKind::CodeDeliveryFailure,
+                    "The user was created but the invitation could not be delivered",
+                ));
+            }
+        }
+        tracing::info!(pool_id, sub = %user.sub, "user created by an administrator");
+        Ok(user)
+    }
+
     /// Forces a password reset (AdminResetUserPassword): status
     /// `RESET_REQUIRED`, every session ended, and a reset code mailed when
     /// the user has a verified email. Sign-in then answers

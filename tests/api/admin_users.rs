@@ -256,3 +256,188 @@ async fn admins_update_and_delete_attributes_but_not_sign_in_names() {
         );
     }
 }
+
+fn challenge_body(app: &TestApp, session: &str, pw: &str) -> serde_json::Value {
+    json!({"client_id": app.client_id, "challenge_name": "NEW_PASSWORD_REQUIRED", "session": session, "responses": {"NEW_PASSWORD": pw}})
+}
+
+#[tokio::test]
+async fn an_invited_user_signs_in_with_the_temporary_password_and_must_choose_a_new_one() {
+    let app = spawn_app().await;
+    let (st, u) = app
+        .admin(
+            "POST",
+            &format!("/v1/admin/pools/{}/users", app.pool_id),
+            Some(json!({"username": "eve@example.com", "attributes": {"email_verified": "true", "name": "Eve"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{u}");
+    assert_eq!(u["status"], "FORCE_CHANGE_PASSWORD");
+    assert_eq!(u["attributes"]["email_verified"], "true");
+    assert!(
+        !u.to_string().contains("temporary"),
+        "no temporary password or internal attribute in the answer: {u}"
+    );
+    let (_, out) = app
+        .admin("GET", "/v1/admin/outbox?to=eve@example.com", None)
+        .await;
+    let body = out["messages"][0]["body"].as_str().unwrap();
+    let temp = body
+        .lines()
+        .find_map(|l| l.strip_prefix("Temporary password: "))
+        .expect("the invitation carries it")
+        .to_owned();
+
+    let (st, r) = app.sign_in("eve@example.com", &temp).await;
+    assert_eq!(st, 200, "{r}");
+    assert!(r.get("tokens").is_none());
+    assert_eq!(r["challenge"]["name"], "NEW_PASSWORD_REQUIRED");
+    let session = r["challenge"]["session"].as_str().unwrap().to_owned();
+    let path = app.pool_path("signin/challenge");
+
+    // The policy applies, and a refused password can be retried.
+    let (st, b) = app
+        .post(&path, challenge_body(&app, &session, "short"))
+        .await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("InvalidPassword")));
+    // Bound to its client.
+    let (_, other) = app
+        .admin(
+            "POST",
+            &format!("/v1/admin/pools/{}/clients", app.pool_id),
+            Some(json!({"name": "other"})),
+        )
+        .await;
+    let mut wrong_client = challenge_body(&app, &session, "eve's own new passphrase");
+    wrong_client["client_id"] = other["client_id"].clone();
+    assert_eq!(app.post(&path, wrong_client).await.0, 401);
+
+    let (st, done) = app
+        .post(
+            &path,
+            challenge_body(&app, &session, "eve's own new passphrase"),
+        )
+        .await;
+    assert_eq!(st, 200, "{done}");
+    let id = verify_with_jwks(
+        done["tokens"]["id_token"].as_str().unwrap(),
+        &app.jwks().await,
+        &app.issuer(),
+    );
+    assert_eq!(id["email"], "eve@example.com");
+    // Single use.
+    let (st, _) = app
+        .post(
+            &path,
+            challenge_body(&app, &session, "yet another passphrase"),
+        )
+        .await;
+    assert_eq!(st, 401);
+    assert_eq!(
+        app.sign_in("eve@example.com", &temp).await.0,
+        401,
+        "the temporary password is gone"
+    );
+    let (st, t) = app
+        .sign_in("eve@example.com", "eve's own new passphrase")
+        .await;
+    assert_eq!(st, 200);
+    assert!(t["tokens"].is_object());
+    let (_, u) = app
+        .admin(
+            "GET",
+            &format!("/v1/admin/pools/{}/users/eve@example.com", app.pool_id),
+            None,
+        )
+        .await;
+    assert_eq!(u["status"], "CONFIRMED");
+}
+
+#[tokio::test]
+async fn challenge_sessions_and_temporary_passwords_expire() {
+    let app = spawn_app().await;
+    app.admin(
+        "PATCH",
+        &format!("/v1/admin/pools/{}", app.pool_id),
+        Some(json!({"required_attributes": ["given_name"]})),
+    )
+    .await;
+    let temp = "a temporary passphrase 1";
+    let (st, b) = app
+        .admin(
+            "POST",
+            &format!("/v1/admin/pools/{}/users", app.pool_id),
+            Some(json!({"username": "finn@example.com", "temporary_password": temp, "suppress_invitation": true, "attributes": {"given_name": "Finn"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let (_, out) = app
+        .admin("GET", "/v1/admin/outbox?to=finn@example.com", None)
+        .await;
+    assert!(
+        out["messages"].as_array().unwrap().is_empty(),
+        "invitation suppressed"
+    );
+    let (_, r) = app.sign_in("finn@example.com", temp).await;
+    let session = r["challenge"]["session"].as_str().unwrap().to_owned();
+    app.clock
+        .advance(poolgate::user_pools::auth::CHALLENGE_TTL_SECS + 1);
+    let (st, _) = app
+        .post(
+            &app.pool_path("signin/challenge"),
+            challenge_body(&app, &session, "finn's chosen passphrase"),
+        )
+        .await;
+    assert_eq!(st, 401, "the session expired");
+    app.clock.advance(7 * 86400);
+    let (st, b) = app.sign_in("finn@example.com", temp).await;
+    assert_eq!(st, 401);
+    assert!(b["detail"].as_str().unwrap().contains("expired"), "{b}");
+
+    // A required attribute the user lacks must be given with the answer.
+    app.admin(
+        "POST",
+        &format!("/v1/admin/pools/{}/users", app.pool_id),
+        Some(json!({"username": "gus@example.com", "temporary_password": temp, "suppress_invitation": true, "attributes": {"given_name": "Gus"}})),
+    )
+    .await;
+    app.admin(
+        "PATCH",
+        &format!("/v1/admin/pools/{}", app.pool_id),
+        Some(json!({"required_attributes": ["given_name", "family_name"]})),
+    )
+    .await;
+    let (_, r) = app.sign_in("gus@example.com", temp).await;
+    assert!(
+        r["challenge"]["parameters"]["requiredAttributes"]
+            .as_str()
+            .unwrap()
+            .contains("family_name"),
+        "{r}"
+    );
+    let session = r["challenge"]["session"].as_str().unwrap().to_owned();
+    let path = app.pool_path("signin/challenge");
+    let (st, b) = app
+        .post(
+            &path,
+            challenge_body(&app, &session, "gus's chosen passphrase"),
+        )
+        .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (400, Some("InvalidParameter")),
+        "{b}"
+    );
+    let mut body = challenge_body(&app, &session, "gus's chosen passphrase");
+    body["responses"]["userAttributes.family_name"] = json!("Grill");
+    let (st, b) = app.post(&path, body).await;
+    assert_eq!(st, 200, "{b}");
+    let (_, u) = app
+        .admin(
+            "GET",
+            &format!("/v1/admin/pools/{}/users/gus@example.com", app.pool_id),
+            None,
+        )
+        .await;
+    assert_eq!(u["attributes"]["family_name"], "Grill");
+}

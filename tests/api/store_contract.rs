@@ -747,3 +747,45 @@ async fn contract_attribute_verification_moves_the_alias_atomically() {
         "new@x.io"
     );
 }
+
+#[tokio::test]
+async fn contract_challenge_sessions_are_taken_once() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    s.create_user(&user("r_AAAAAAAAA", "s1", "alice"), &[], None)
+        .await
+        .unwrap();
+    let x = AuthSession {
+        id: "h1".into(),
+        pool_id: "r_AAAAAAAAA".into(),
+        client_id: "c1".into(),
+        sub: "s1".into(),
+        challenge: "NEW_PASSWORD_REQUIRED".into(),
+        state: "{}".into(),
+        created_at: 1,
+        expires_at: 181,
+    };
+    s.insert_session(&x).await.unwrap();
+    assert_eq!(s.get_session("h1").await.unwrap().unwrap(), x);
+    let (a, b) = tokio::join!(s.take_session("h1"), s.take_session("h1"));
+    assert_eq!(
+        [a.unwrap().is_some(), b.unwrap().is_some()]
+            .iter()
+            .filter(|t| **t)
+            .count(),
+        1,
+        "exactly one taker"
+    );
+    assert!(s.get_session("h1").await.unwrap().is_none());
+    s.insert_session(&AuthSession {
+        id: "h2".into(),
+        ..x
+    })
+    .await
+    .unwrap();
+    assert!(s.delete_user("r_AAAAAAAAA", "s1").await.unwrap());
+    assert!(
+        s.get_session("h2").await.unwrap().is_none(),
+        "sessions go with the user"
+    );
+}
