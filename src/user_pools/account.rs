@@ -294,20 +294,31 @@ impl UserPools {
         }
     }
 
-    /// Deletes the signed-in user's own account.
-    pub async fn delete_me(&self, a: &super::auth::Authenticated) -> Result<()> {
+    /// Runs a flow of the signed-in user, recorded in the audit trail.
+    async fn audited_self<T>(
+        &self,
+        a: &Authenticated,
+        event: &str,
+        flow: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         let flow = async {
             crate::audit::note_subject(&a.user.sub);
-            self.delete_me_flow(a).await
+            flow.await
         };
         self.audited(
             &a.pool.id,
-            "DeleteUser",
+            event,
             Some(&a.user.username),
             Some(&a.claims.client_id),
             flow,
         )
         .await
+    }
+
+    /// Deletes the signed-in user's own account.
+    pub async fn delete_me(&self, a: &super::auth::Authenticated) -> Result<()> {
+        self.audited_self(a, "DeleteUser", self.delete_me_flow(a))
+            .await
     }
 
     async fn delete_me_flow(&self, a: &super::auth::Authenticated) -> Result<()> {
@@ -459,18 +470,8 @@ impl UserPools {
 
     /// Changes the signed-in user's password; the current one is required.
     pub async fn change_password(&self, a: &Authenticated, req: ChangePassword) -> Result<()> {
-        let flow = async {
-            crate::audit::note_subject(&a.user.sub);
-            self.change_password_flow(a, req).await
-        };
-        self.audited(
-            &a.pool.id,
-            "ChangePassword",
-            Some(&a.user.username),
-            Some(&a.claims.client_id),
-            flow,
-        )
-        .await
+        self.audited_self(a, "ChangePassword", self.change_password_flow(a, req))
+            .await
     }
 
     async fn change_password_flow(&self, a: &Authenticated, req: ChangePassword) -> Result<()> {
@@ -505,18 +506,8 @@ impl UserPools {
     /// Revokes every refresh-token family of the user; their access tokens
     /// are refused from then on.
     pub async fn global_sign_out(&self, a: &Authenticated) -> Result<u64> {
-        let flow = async {
-            crate::audit::note_subject(&a.user.sub);
-            self.global_sign_out_flow(a).await
-        };
-        self.audited(
-            &a.pool.id,
-            "GlobalSignOut",
-            Some(&a.user.username),
-            Some(&a.claims.client_id),
-            flow,
-        )
-        .await
+        self.audited_self(a, "GlobalSignOut", self.global_sign_out_flow(a))
+            .await
     }
 
     async fn global_sign_out_flow(&self, a: &Authenticated) -> Result<u64> {
