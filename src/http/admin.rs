@@ -106,6 +106,18 @@ pub struct Page {
     pub limit: Option<i64>,
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UserPage {
+    /// Cognito's filter syntax, conditions joined by `and`:
+    /// `email ^= "ali" and status = "CONFIRMED"` (`=` exact, `^=` prefix).
+    pub filter: Option<String>,
+    /// Cursor: the `next` of the previous page.
+    pub after: Option<String>,
+    /// 1–60, default 60.
+    pub limit: Option<i64>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct PoolList {
     pub pools: Vec<PoolView>,
@@ -346,19 +358,24 @@ pub struct SessionsRevoked {
 }
 
 /// List a pool's users, by `sub`, with a cursor that stays correct while users are added.
-#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/users", tag = "admin", params(("pool_id" = String, Path), Page),
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/users", tag = "admin", params(("pool_id" = String, Path), UserPage),
     responses((status = 200, body = UserList), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn list_users(
     _: Admin,
     State(s): State<AppState>,
     Path(pool_id): Path<String>,
-    ApiQuery(page): ApiQuery<Page>,
+    ApiQuery(page): ApiQuery<UserPage>,
 ) -> ApiResult<ApiJson<UserList>> {
     let limit = page.limit.unwrap_or(60).clamp(1, 60);
     let users = s
         .pools
-        .admin_list_users(&pool_id, page.after.as_deref(), limit)
+        .admin_find_users(
+            &pool_id,
+            page.filter.as_deref(),
+            page.after.as_deref(),
+            limit,
+        )
         .await?;
     let next = (users.len() as i64 == limit)
         .then(|| users.last().map(|u| u.sub.clone()))

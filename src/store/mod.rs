@@ -70,6 +70,14 @@ pub trait UserStore: Send + Sync {
     /// Users ordered by sub, after `after` (cursor), at most `limit`.
     async fn list_users(&self, pool_id: &str, after: Option<&str>, limit: i64)
     -> Result<Vec<User>>;
+    /// Users matching every filter, ordered by sub, after `after`.
+    async fn list_users_filtered(
+        &self,
+        pool_id: &str,
+        filters: &[UserFilter],
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<User>>;
     /// The aliases a user owns.
     async fn user_aliases(&self, pool_id: &str, sub: &str) -> Result<Vec<Alias>>;
 

@@ -351,7 +351,7 @@ macro_rules! family_cols {
 }
 
 macro_rules! impl_store {
-    ($db:ty, $backend:expr, $migrator:expr) => {
+    ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         impl SqlStore<$db> {
             /// Deletes the code of (user, purpose) if its hash matches: the
             /// single-use step. `false`: used, replaced or wrong.
@@ -682,6 +682,42 @@ macro_rules! impl_store {
                 .into_iter()
                 .map(UserRow::into_user)
                 .collect()
+            }
+            async fn list_users_filtered(&self, pool_id: &str, filters: &[UserFilter], after: Option<&str>, limit: i64) -> Result<Vec<User>> {
+                // Built only from fixed fragments and numbered placeholders;
+                // every value (and attribute key) is bound.
+                let mut sql = String::from(concat!("SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND sub > $2"));
+                let mut n = 2;
+                for f in filters {
+                    let op = if f.prefix { "LIKE" } else { "=" };
+                    let esc = if f.prefix { " ESCAPE '\\'" } else { "" };
+                    match &f.field {
+                        FilterField::Status => {
+                            n += 1;
+                            sql.push_str(&format!(" AND status {op} ${n}{esc}"));
+                        }
+                        FilterField::Enabled => {
+                            n += 1;
+                            sql.push_str(&format!(" AND enabled = ${n}"));
+                        }
+                        FilterField::Attribute(_) => {
+                            n += 2;
+                            sql.push_str(&format!(" AND {} {op} ${}{esc}", $json_attr(n - 1), n));
+                        }
+                    }
+                }
+                n += 1;
+                sql.push_str(&format!(" ORDER BY sub LIMIT ${n}"));
+                let mut q = sqlx::query_as::<$db, UserRow>(sqlx::AssertSqlSafe(sql)).bind(pool_id).bind(after.unwrap_or(""));
+                for f in filters {
+                    let value = if f.prefix { like_prefix(&f.value) } else { f.value.clone() };
+                    q = match &f.field {
+                        FilterField::Status => q.bind(value),
+                        FilterField::Enabled => q.bind(f.value == "true"),
+                        FilterField::Attribute(name) => q.bind($json_key(name)).bind(value),
+                    };
+                }
+                q.bind(limit).fetch_all(&self.pool).await?.into_iter().map(UserRow::into_user).collect()
             }
             async fn user_aliases(&self, pool_id: &str, sub: &str) -> Result<Vec<Alias>> {
                 Ok(sqlx::query_as::<$db, (String, String)>(
@@ -1358,5 +1394,45 @@ where
     Ok(())
 }
 
-impl_store!(Sqlite, Backend::Sqlite, SQLITE_MIGRATIONS);
-impl_store!(Postgres, Backend::Postgres, POSTGRES_MIGRATIONS);
+/// Reading one attribute out of the JSON `attributes` column: the only SQL
+/// that differs between the backends. `$n` is the placeholder of the key.
+fn sqlite_json_attr(n: usize) -> String {
+    format!("json_extract(attributes, ${n})")
+}
+fn sqlite_json_key(name: &str) -> String {
+    format!("$.\"{name}\"")
+}
+fn pg_json_attr(n: usize) -> String {
+    format!("(attributes::jsonb ->> ${n})")
+}
+fn pg_json_key(name: &str) -> String {
+    name.to_owned()
+}
+
+/// `LIKE` pattern for a prefix, with `\` escaping the wildcards.
+fn like_prefix(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 1);
+    for c in v.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+impl_store!(
+    Sqlite,
+    Backend::Sqlite,
+    SQLITE_MIGRATIONS,
+    sqlite_json_attr,
+    sqlite_json_key
+);
+impl_store!(
+    Postgres,
+    Backend::Postgres,
+    POSTGRES_MIGRATIONS,
+    pg_json_attr,
+    pg_json_key
+);

@@ -452,3 +452,21 @@ pub struct AuthSession {
     pub created_at: i64,
     pub expires_at: i64,
 }
+
+/// What a user-list filter looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterField {
+    /// A standard or `custom:` attribute (validated against the schema).
+    Attribute(String),
+    Status,
+    Enabled,
+}
+
+/// One condition of a user list; conditions combine with AND.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFilter {
+    pub field: FilterField,
+    /// `true`: the value is a prefix (`^=`); `false`: exact (`=`).
+    pub prefix: bool,
+    pub value: String,
+}

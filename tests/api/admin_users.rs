@@ -441,3 +441,151 @@ async fn challenge_sessions_and_temporary_passwords_expire() {
         .await;
     assert_eq!(u["attributes"]["family_name"], "Grill");
 }
+
+#[tokio::test]
+async fn users_are_listed_with_filters_combined_with_and() {
+    let app = spawn_app().await;
+    app.admin(
+        "PATCH",
+        &format!("/v1/admin/pools/{}", app.pool_id),
+        Some(json!({"custom_attributes": [{"name": "plan"}]})),
+    )
+    .await;
+    for (email, given, plan) in [
+        ("alice@example.com", "Alice", Some("pro")),
+        ("alfred@example.com", "Alfred", None),
+        ("bee@example.com", "B_b%", None),
+        ("bxb@example.com", "Bxb", None),
+    ] {
+        let mut attrs = json!({"given_name": given});
+        if let Some(p) = plan {
+            attrs["custom:plan"] = json!(p);
+        }
+        let (st, b) = app
+            .post(&app.pool_path("signup"), json!({"client_id": app.client_id, "username": email, "password": PASSWORD, "attributes": attrs}))
+            .await;
+        assert_eq!(st, 200, "{b}");
+        if email != "bxb@example.com" {
+            let code = app.last_code(email).await;
+            app.confirm(email, &code).await;
+        }
+    }
+    app.admin(
+        "POST",
+        &format!(
+            "/v1/admin/pools/{}/users/alfred@example.com/disable",
+            app.pool_id
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        list(&app, r#"given_name ^= "Al""#).await,
+        ["alfred@example.com", "alice@example.com"]
+    );
+    assert_eq!(
+        list(&app, r#"given_name ^= "Al" and enabled = "true""#).await,
+        ["alice@example.com"]
+    );
+    assert_eq!(
+        list(&app, r#"status = "UNCONFIRMED""#).await,
+        ["bxb@example.com"]
+    );
+    assert_eq!(
+        list(&app, r#"custom:plan = "pro""#).await,
+        ["alice@example.com"]
+    );
+    assert_eq!(
+        list(&app, r#"email = "alice@example.com""#).await,
+        ["alice@example.com"]
+    );
+    assert_eq!(
+        list(&app, r#"given_name ^= "B_""#).await,
+        ["bee@example.com"],
+        "_ and % are not wildcards"
+    );
+    assert_eq!(
+        list(&app, r#"given_name = "alice""#).await,
+        Vec::<String>::new(),
+        "exact is exact"
+    );
+
+    // Paging keeps the filter.
+    let url = format!(
+        "/v1/admin/pools/{}/users?limit=1&filter={}",
+        app.pool_id,
+        urlencode(r#"given_name ^= "Al""#)
+    );
+    let (_, p1) = app.admin("GET", &url, None).await;
+    let (_, p2) = app
+        .admin(
+            "GET",
+            &format!("{url}&after={}", p1["next"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        p1["users"].as_array().unwrap().len() + p2["users"].as_array().unwrap().len(),
+        2
+    );
+    assert_ne!(p1["users"][0]["sub"], p2["users"][0]["sub"]);
+
+    for bad in [
+        r#"given_name ~ "x""#,
+        r#"shoe = "1""#,
+        r#"given_name = x"#,
+        r#"enabled ^= "t""#,
+        r#"given_name = "a" or status = "b""#,
+        r#"status = "WEIRD""#,
+        "\"",
+        r#"given_name = "unterminated"#,
+    ] {
+        let (st, b) = app
+            .admin(
+                "GET",
+                &format!(
+                    "/v1/admin/pools/{}/users?filter={}",
+                    app.pool_id,
+                    urlencode(bad)
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (st, b["code"].as_str()),
+            (400, Some("InvalidParameter")),
+            "{bad}: {b}"
+        );
+    }
+}
+
+/// The emails of the users a filter lists, sorted.
+async fn list(app: &TestApp, filter: &str) -> Vec<String> {
+    let url = format!(
+        "/v1/admin/pools/{}/users?filter={}",
+        app.pool_id,
+        urlencode(filter)
+    );
+    let (st, b) = app.admin("GET", &url, None).await;
+    assert_eq!(st, 200, "{filter}: {b}");
+    let mut emails: Vec<String> = b["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["attributes"]["email"].as_str().unwrap().to_owned())
+        .collect();
+    emails.sort();
+    emails
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
