@@ -113,6 +113,30 @@ async fn status_of(r: reqwest::Result<reqwest::Response>) -> u16 {
     }
 }
 
+/// The i-th password sign-in of a phase, cycling through the users.
+fn sign_in_request(
+    http: &reqwest::Client,
+    base: &str,
+    pool_id: &str,
+    client_id: &str,
+    users: &Arc<Vec<String>>,
+) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = u16> + Send>>
++ Send
++ Sync
++ 'static {
+    let (http, url, client_id, users) = (
+        http.clone(),
+        format!("{base}/v1/pools/{pool_id}/signin"),
+        client_id.to_owned(),
+        users.clone(),
+    );
+    move |i| {
+        let body = json!({"client_id": client_id, "username": users[i % users.len()], "password": PASSWORD});
+        let (http, url) = (http.clone(), url.clone());
+        Box::pin(async move { status_of(http.post(url).json(&body).send().await).await })
+    }
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -356,17 +380,12 @@ async fn main() -> anyhow::Result<()> {
             move || hash_ceiling(&a, measure)
         })
         .await?;
-        let (http2, base2, pool2, client2, users2) = (
-            http.clone(),
-            base.clone(),
-            pool_id.clone(),
-            client_id.clone(),
-            users.clone(),
-        );
-        let mut p = drive("signin", a.concurrency, a.seconds, move |i| {
-            let (http, url, body) = (http2.clone(), format!("{base2}/v1/pools/{pool2}/signin"), json!({"client_id": client2, "username": users2[i % users2.len()], "password": PASSWORD}));
-            async move { status_of(http.post(url).json(&body).send().await).await }
-        })
+        let mut p = drive(
+            "signin",
+            a.concurrency,
+            a.seconds,
+            sign_in_request(&http, &base, &pool_id, &client_id, &users),
+        )
         .await;
         let rate = p.report();
         println!(
@@ -485,17 +504,12 @@ async fn main() -> anyhow::Result<()> {
                 }
             })
         });
-        let (http2, base2, pool2, client2, users2) = (
-            http.clone(),
-            base.clone(),
-            pool_id.clone(),
-            client_id.clone(),
-            users.clone(),
-        );
-        let mut p = drive("overload", flood, a.seconds, move |i| {
-            let (http, url, body) = (http2.clone(), format!("{base2}/v1/pools/{pool2}/signin"), json!({"client_id": client2, "username": users2[i % users2.len()], "password": PASSWORD}));
-            async move { status_of(http.post(url).json(&body).send().await).await }
-        })
+        let mut p = drive(
+            "overload",
+            flood,
+            a.seconds,
+            sign_in_request(&http, &base, &pool_id, &client_id, &users),
+        )
         .await;
         stop.store(true, Ordering::Relaxed);
         if let Some(s) = sampler {

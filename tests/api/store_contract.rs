@@ -43,6 +43,20 @@ fn user(pool: &str, sub: &str, username: &str) -> User {
     }
 }
 
+/// A live refresh family of user s1 in pool r_AAAAAAAAA.
+fn family(id: &str) -> TokenFamily {
+    TokenFamily {
+        id: id.into(),
+        pool_id: "r_AAAAAAAAA".into(),
+        sub: "s1".into(),
+        client_id: "c1".into(),
+        auth_time: 1,
+        created_at: 1,
+        expires_at: 1000,
+        revoked_at: None,
+    }
+}
+
 fn code(pool: &str, sub: &str, hash: &str) -> CodeRecord {
     CodeRecord {
         pool_id: pool.into(),
@@ -294,16 +308,7 @@ async fn contract_password_reset_is_atomic_and_single_use() {
     let mut u = user("r_AAAAAAAAA", "s1", "alice");
     u.status = UserStatus::ResetRequired;
     s.create_user(&u, &[], None).await.unwrap();
-    let fam = TokenFamily {
-        id: "f1".into(),
-        pool_id: "r_AAAAAAAAA".into(),
-        sub: "s1".into(),
-        client_id: "c1".into(),
-        auth_time: 1,
-        created_at: 1,
-        expires_at: 1000,
-        revoked_at: None,
-    };
+    let fam = family("f1");
     s.create_family(
         &fam,
         &RefreshTokenRecord {
@@ -379,16 +384,7 @@ async fn contract_refresh_families_rotate_once_and_revoke() {
     s.create_user(&user("r_AAAAAAAAA", "s1", "alice"), &[], None)
         .await
         .unwrap();
-    let fam = TokenFamily {
-        id: "f1".into(),
-        pool_id: "r_AAAAAAAAA".into(),
-        sub: "s1".into(),
-        client_id: "c1".into(),
-        auth_time: 1,
-        created_at: 1,
-        expires_at: 1000,
-        revoked_at: None,
-    };
+    let fam = family("f1");
     let t = |h: &str| RefreshTokenRecord {
         token_hash: h.into(),
         family_id: "f1".into(),
@@ -595,16 +591,7 @@ async fn contract_groups_and_membership() {
     );
 
     // The refresh hot path reads the groups in the same round trip.
-    let fam = TokenFamily {
-        id: "f1".into(),
-        pool_id: "r_AAAAAAAAA".into(),
-        sub: "s1".into(),
-        client_id: "c1".into(),
-        auth_time: 1,
-        created_at: 1,
-        expires_at: 1000,
-        revoked_at: None,
-    };
+    let fam = family("f1");
     s.create_family(
         &fam,
         &RefreshTokenRecord {
