@@ -196,7 +196,8 @@ pub async fn build_state_with(
             &settings.server.public_url,
             &settings.server.region,
         )
-        .with_reuse_grace(settings.tokens.refresh_reuse_grace_secs),
+        .with_reuse_grace(settings.tokens.refresh_reuse_grace_secs)
+        .with_rate_limits(settings.rate_limits.clone()),
     );
     pools
         .apply_declared(&settings.pools)
@@ -253,6 +254,7 @@ impl Application {
         let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
         tracing::info!(addr = %self.listener.local_addr()?, "poolgate listening");
         let (tx, mut rx) = tokio::sync::watch::channel(false);
+        let janitor = tokio::spawn(janitor(self.state.clone()));
         let serve = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -273,8 +275,22 @@ impl Application {
             r = serve => r?,
             _ = deadline => tracing::warn!("shutdown grace period over; exiting with requests still in flight"),
         }
+        janitor.abort();
         tracing::info!("poolgate stopped");
         Ok(())
+    }
+}
+
+/// Periodic housekeeping: drops rate-limit counters of finished windows.
+async fn janitor(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match state.pools.purge_rate_limits().await {
+            Ok(n) if n > 0 => tracing::debug!(purged = n, "old rate-limit counters dropped"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = ?e, "rate-limit purge failed"),
+        }
     }
 }
 

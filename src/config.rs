@@ -29,6 +29,7 @@ pub struct Settings {
     pub mailer: MailerSettings,
     pub log: LogSettings,
     pub tokens: TokenSettings,
+    pub rate_limits: RateLimitSettings,
     /// Pools declared in config, applied idempotently at start.
     pub pools: Vec<DeclaredPool>,
 }
@@ -44,6 +45,7 @@ impl Default for Settings {
             mailer: MailerSettings::default(),
             log: LogSettings::default(),
             tokens: TokenSettings::default(),
+            rate_limits: RateLimitSettings::default(),
             pools: vec![],
         }
     }
@@ -68,6 +70,11 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed: the
+    /// client's address is the right-most entry that is not one of them.
+    /// Empty (the default): the peer address is the client's.
+    #[serde(deserialize_with = "ip_list")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ServerSettings {
@@ -80,6 +87,7 @@ impl Default for ServerSettings {
             body_limit_bytes: 64 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 20,
+            trusted_proxies: vec![],
         }
     }
 }
@@ -213,6 +221,44 @@ impl Default for TokenSettings {
     }
 }
 
+/// Fixed-window request limits per client address (IPv6 by /64) and per
+/// pool, counted in the store so that every node enforces the same budget.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub window_secs: i64,
+    pub signin: Limit,
+    pub signup: Limit,
+    /// Anything that mails or texts a code: resend, forgot password,
+    /// attribute verification.
+    pub code_send: Limit,
+    /// Anything that checks a code: confirm sign-up, reset password, verify.
+    pub code_check: Limit,
+}
+
+/// Requests allowed per window; 0 means no limit.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limit {
+    pub per_ip: i64,
+    pub per_pool: i64,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        let l = |per_ip, per_pool| Limit { per_ip, per_pool };
+        Self {
+            enabled: true,
+            window_secs: 60,
+            signin: l(60, 6000),
+            signup: l(30, 1200),
+            code_send: l(20, 1200),
+            code_check: l(60, 6000),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeclaredPool {
@@ -253,6 +299,29 @@ fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SecretSt
             .collect(),
         OneOrMany::Many(v) => v.into_iter().map(SecretString::new).collect(),
     })
+}
+
+/// A list of IP addresses, or one string of them separated by commas (the
+/// environment's form).
+fn ip_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<std::net::IpAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items: Vec<String> = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s.split(',').map(|s| s.trim().to_owned()).collect(),
+        OneOrMany::Many(v) => v,
+    };
+    items
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| serde::de::Error::custom(format!("`{s}` is not an IP address")))
+        })
+        .collect()
 }
 
 /// What loading produced besides the settings: warnings to log once
@@ -404,6 +473,22 @@ impl Settings {
                 "tokens.refresh_reuse_grace_secs",
                 "must be between 0 and 300",
             );
+        }
+        if !(1..=86_400).contains(&self.rate_limits.window_secs) {
+            return bad("rate_limits.window_secs", "must be between 1 and 86400");
+        }
+        for (name, l) in [
+            ("signin", self.rate_limits.signin),
+            ("signup", self.rate_limits.signup),
+            ("code_send", self.rate_limits.code_send),
+            ("code_check", self.rate_limits.code_check),
+        ] {
+            if l.per_ip < 0 || l.per_pool < 0 {
+                return bad(
+                    &format!("rate_limits.{name}"),
+                    "limits must be 0 (none) or positive",
+                );
+            }
         }
         if !["pretty", "json"].contains(&self.log.format.as_str()) {
             return bad("log.format", "must be `pretty` or `json`");

@@ -82,10 +82,14 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
                 .map(str::to_owned)
         };
         crate::audit::RequestContext {
-            ip: req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
+            ip: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| {
+                crate::user_pools::limits::client_ip(
+                    c.0.ip(),
+                    header("x-forwarded-for").as_deref(),
+                    &state.settings.server.trusted_proxies,
+                )
+                .to_string()
+            }),
             user_agent: header("user-agent"),
             request_id: header("x-request-id"),
         }

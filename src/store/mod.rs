@@ -56,16 +56,25 @@ pub trait UserStore: Send + Sync {
     async fn update_user(&self, user: &User) -> Result<bool>;
     async fn delete_user(&self, pool_id: &str, sub: &str) -> Result<bool>;
     async fn count_users(&self, pool_id: &str) -> Result<i64>;
-    /// (consecutive failed sign-ins, locked until) of a user; (0, 0) if none.
-    async fn signin_failures(&self, pool_id: &str, sub: &str) -> Result<(i32, i64)>;
-    /// Counts a failed sign-in atomically and stores the lock computed from
-    /// the new count by `lock_until(count)`; returns the new count.
+    /// The sign-in throttle of a user as seen from `source` (a client
+    /// network): the account-wide and the per-source counters and locks.
+    async fn signin_failures(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        source: &str,
+    ) -> Result<SigninThrottle>;
+    /// Counts a failed sign-in atomically, account-wide and for `source`, and
+    /// stores the locks computed from the new counts.
     async fn record_signin_failure(
         &self,
         pool_id: &str,
         sub: &str,
-        lock_until: &(dyn Fn(i32) -> i64 + Sync),
-    ) -> Result<i32>;
+        source: &str,
+        lock_account: &(dyn Fn(i32) -> i64 + Sync),
+        lock_source: &(dyn Fn(i32) -> i64 + Sync),
+    ) -> Result<()>;
+    /// Forgets every counter of the user (a successful sign-in).
     async fn clear_signin_failures(&self, pool_id: &str, sub: &str) -> Result<()>;
     /// Users ordered by sub, after `after` (cursor), at most `limit`.
     async fn list_users(&self, pool_id: &str, after: Option<&str>, limit: i64)
@@ -248,6 +257,16 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Vec<AuditEvent>>;
 }
 
+/// Fixed-window rate-limit counters shared by every node.
+#[async_trait]
+pub trait LimitStore: Send + Sync {
+    /// Counts one hit in `bucket` for the window starting at `window_start`
+    /// (a new window resets the count) and returns the hits so far.
+    async fn rate_hit(&self, bucket: &str, window_start: i64) -> Result<i64>;
+    /// Drops counters of windows that started before `before`.
+    async fn purge_rate_limits(&self, before: i64) -> Result<u64>;
+}
+
 #[async_trait]
 pub trait MetaStore: Send + Sync {
     /// Inserts (key, value) unless the key exists; returns the stored value.
@@ -269,6 +288,7 @@ pub trait Store:
     + KeyStore
     + OutboxStore
     + AuditStore
+    + LimitStore
     + MetaStore
 {
 }
@@ -281,6 +301,7 @@ impl<T> Store for T where
         + KeyStore
         + OutboxStore
         + AuditStore
+        + LimitStore
         + MetaStore
 {
 }

@@ -635,32 +635,54 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn signin_failures(&self, pool_id: &str, sub: &str) -> Result<(i32, i64)> {
-                Ok(sqlx::query_as::<$db, (i32, i64)>("SELECT failures, locked_until FROM signin_failures WHERE pool_id = $1 AND sub = $2")
-                    .bind(pool_id)
-                    .bind(sub)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .unwrap_or((0, 0)))
-            }
-            async fn record_signin_failure(&self, pool_id: &str, sub: &str, lock_until: &(dyn Fn(i32) -> i64 + Sync)) -> Result<i32> {
-                let mut tx = self.pool.begin().await?;
-                let n = sqlx::query_scalar::<$db, i32>(
-                    "INSERT INTO signin_failures (pool_id, sub, failures, locked_until) VALUES ($1, $2, 1, 0) \
-                     ON CONFLICT (pool_id, sub) DO UPDATE SET failures = signin_failures.failures + 1 RETURNING failures",
+            async fn signin_failures(&self, pool_id: &str, sub: &str, source: &str) -> Result<SigninThrottle> {
+                let rows = sqlx::query_as::<$db, (String, i32, i64)>(
+                    "SELECT source, failures, locked_until FROM signin_failures WHERE pool_id = $1 AND sub = $2 AND source IN ('', $3)",
                 )
                 .bind(pool_id)
                 .bind(sub)
-                .fetch_one(&mut *tx)
+                .bind(source)
+                .fetch_all(&self.pool)
                 .await?;
-                sqlx::query::<$db>("UPDATE signin_failures SET locked_until = $3 WHERE pool_id = $1 AND sub = $2")
+                let mut t = SigninThrottle::default();
+                for (s, n, until) in rows {
+                    if s.is_empty() {
+                        (t.account_failures, t.account_locked_until) = (n, until);
+                    } else {
+                        (t.source_failures, t.source_locked_until) = (n, until);
+                    }
+                }
+                Ok(t)
+            }
+            async fn record_signin_failure(
+                &self,
+                pool_id: &str,
+                sub: &str,
+                source: &str,
+                lock_account: &(dyn Fn(i32) -> i64 + Sync),
+                lock_source: &(dyn Fn(i32) -> i64 + Sync),
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for (src, lock) in [("", lock_account), (source, lock_source)] {
+                    let n = sqlx::query_scalar::<$db, i32>(
+                        "INSERT INTO signin_failures (pool_id, sub, source, failures, locked_until) VALUES ($1, $2, $3, 1, 0) \
+                         ON CONFLICT (pool_id, sub, source) DO UPDATE SET failures = signin_failures.failures + 1 RETURNING failures",
+                    )
                     .bind(pool_id)
                     .bind(sub)
-                    .bind(lock_until(n))
-                    .execute(&mut *tx)
+                    .bind(src)
+                    .fetch_one(&mut *tx)
                     .await?;
+                    sqlx::query::<$db>("UPDATE signin_failures SET locked_until = $4 WHERE pool_id = $1 AND sub = $2 AND source = $3")
+                        .bind(pool_id)
+                        .bind(sub)
+                        .bind(src)
+                        .bind(lock(n))
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
-                Ok(n)
+                Ok(())
             }
             async fn clear_signin_failures(&self, pool_id: &str, sub: &str) -> Result<()> {
                 sqlx::query::<$db>("DELETE FROM signin_failures WHERE pool_id = $1 AND sub = $2")
@@ -1310,6 +1332,31 @@ macro_rules! impl_store {
                 .into_iter()
                 .map(Into::into)
                 .collect())
+            }
+        }
+
+        #[async_trait]
+        impl LimitStore for SqlStore<$db> {
+            async fn rate_hit(&self, bucket: &str, window_start: i64) -> Result<i64> {
+                Ok(sqlx::query_scalar::<$db, i64>(
+                    "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
+                     ON CONFLICT (bucket) DO UPDATE SET \
+                     hits = CASE WHEN rate_limits.window_start >= excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END, \
+                     window_start = CASE WHEN rate_limits.window_start >= excluded.window_start \
+                     THEN rate_limits.window_start ELSE excluded.window_start END \
+                     RETURNING hits",
+                )
+                .bind(bucket)
+                .bind(window_start)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+            async fn purge_rate_limits(&self, before: i64) -> Result<u64> {
+                Ok(sqlx::query::<$db>("DELETE FROM rate_limits WHERE window_start < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
             }
         }
 

@@ -3,6 +3,7 @@
 
 use super::attributes::{self, pending_key};
 use super::auth::Authenticated;
+use super::limits::Action;
 use super::model::*;
 use super::signup::CodeDelivery;
 use super::{UserPools, policy};
@@ -94,6 +95,7 @@ impl UserPools {
         a: &super::auth::Authenticated,
         req: UpdateAttributes,
     ) -> Result<AttributesUpdated> {
+        self.rate_limit(&a.pool.id, Action::CodeSend).await?;
         let client = self
             .store
             .get_client(&a.pool.id, &a.claims.client_id)
@@ -199,6 +201,7 @@ impl UserPools {
         a: &super::auth::Authenticated,
         req: SendAttributeCode,
     ) -> Result<CodeDelivery> {
+        self.rate_limit(&a.pool.id, Action::CodeSend).await?;
         let purpose = verify_purpose(&req.attribute)?;
         let target = a
             .user
@@ -227,6 +230,7 @@ impl UserPools {
         a: &super::auth::Authenticated,
         req: VerifyAttribute,
     ) -> Result<()> {
+        self.rate_limit(&a.pool.id, Action::CodeCheck).await?;
         let purpose = verify_purpose(&req.attribute)?;
         if req.code.len() > 32 {
             return Err(Error::invalid("code is too long"));
@@ -352,6 +356,7 @@ impl UserPools {
         req: ForgotPassword,
     ) -> Result<CodeDelivery> {
         let pool = self.pool(pool_id).await?;
+        self.rate_limit(pool_id, Action::CodeSend).await?;
         self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
         let user = self.find_user(&pool, &req.username).await?;
@@ -415,6 +420,7 @@ impl UserPools {
 
     async fn reset_password_flow(&self, pool_id: &str, req: ResetPassword) -> Result<()> {
         let pool = self.pool(pool_id).await?;
+        self.rate_limit(pool_id, Action::CodeCheck).await?;
         self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
         if req.code.len() > 32 {
@@ -475,6 +481,7 @@ impl UserPools {
     }
 
     async fn change_password_flow(&self, a: &Authenticated, req: ChangePassword) -> Result<()> {
+        self.rate_limit(&a.pool.id, Action::SignIn).await?;
         if req.previous_password.chars().count() > policy::MAX_PASSWORD_CHARS {
             return Err(Error::not_authorized("Incorrect username or password."));
         }

@@ -2,6 +2,7 @@
 //! behind an access token.
 
 use super::UserPools;
+use super::limits::Action;
 use super::model::*;
 use crate::crypto::{random, sha256_hex};
 use crate::error::{Error, ErrorKind, Result};
@@ -114,6 +115,16 @@ pub fn lock_until(now: i64, n: i32) -> i64 {
     }
 }
 
+/// The account-wide lock: none below `HARD_LIMIT_FAILURES` consecutive
+/// failures from all sources together, then the longest lock per failure.
+pub fn account_lock_until(now: i64, n: i32) -> i64 {
+    if n >= HARD_LIMIT_FAILURES {
+        now + MAX_LOCK_SECS
+    } else {
+        0
+    }
+}
+
 fn bad_credentials() -> Error {
     Error::not_authorized("Incorrect username or password.")
 }
@@ -135,6 +146,7 @@ impl UserPools {
 
     async fn sign_in_flow(&self, pool_id: &str, req: SignIn) -> Result<SignInResult> {
         let pool = self.pool(pool_id).await?;
+        self.rate_limit(pool_id, Action::SignIn).await?;
         let client = self
             .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
@@ -155,21 +167,28 @@ impl UserPools {
         }
         let user = self.find_user(&pool, &req.username).await?;
         let exists = user.is_some();
-        // Consecutive failures throttle the account on every node: refused,
-        // without hashing, while locked.
+        // Failures throttle the account on every node, refused without
+        // hashing while locked: growing delays per (account, client network),
+        // so an attacker elsewhere cannot lock the owner out (G2), and the
+        // account-wide hard cap (G1).
         let now = self.clock.now();
-        let failures = match &user {
+        let source = super::limits::source_of(crate::audit::request().ip.as_deref());
+        let throttle = match &user {
             Some(u) => {
-                let (n, locked_until) = self.store.signin_failures(&pool.id, &u.sub).await?;
+                let t = self
+                    .store
+                    .signin_failures(&pool.id, &u.sub, &source)
+                    .await?;
+                let locked_until = t.account_locked_until.max(t.source_locked_until);
                 if locked_until > now {
                     metrics::counter!("poolgate_signin_total", "outcome" => "throttled")
                         .increment(1);
                     return Err(Error::not_authorized("Password attempts exceeded")
                         .with_retry_after((locked_until - now) as u64));
                 }
-                n
+                t
             }
-            None => 0,
+            None => SigninThrottle::default(),
         };
         // Unknown users verify against the dummy hash: same work, same answer.
         let verified = self
@@ -181,7 +200,13 @@ impl UserPools {
             .await?;
         if let (Some(u), false) = (&user, verified.ok) {
             self.store
-                .record_signin_failure(&pool.id, &u.sub, &|n| lock_until(now, n))
+                .record_signin_failure(
+                    &pool.id,
+                    &u.sub,
+                    &source,
+                    &|n| account_lock_until(now, n),
+                    &|n| lock_until(now, n),
+                )
                 .await?;
         }
         let Some(mut user) = user.filter(|_| verified.ok) else {
@@ -241,7 +266,7 @@ impl UserPools {
                 Err(e) => tracing::warn!(error = ?e, "password hash upgrade skipped"),
             }
         }
-        if failures > 0 {
+        if throttle.account_failures > 0 || throttle.source_failures > 0 {
             self.store
                 .clear_signin_failures(&pool.id, &user.sub)
                 .await?;
@@ -321,6 +346,7 @@ impl UserPools {
 
     async fn respond_flow(&self, pool_id: &str, req: RespondToChallenge) -> Result<SignInResult> {
         let pool = self.pool(pool_id).await?;
+        self.rate_limit(pool_id, Action::SignIn).await?;
         let client = self
             .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod attributes;
 pub mod auth;
 pub mod groups;
+pub mod limits;
 pub mod model;
 pub mod policy;
 pub mod signup;
@@ -44,6 +45,8 @@ pub struct UserPools {
     clients: TtlCache<(String, String), AppClient>,
     /// `tokens.refresh_reuse_grace_secs`.
     pub(crate) reuse_grace_secs: i64,
+    /// `rate_limits`.
+    pub(crate) rate_limits: crate::config::RateLimitSettings,
 }
 
 /// How long a node trusts its cached copy of a pool or client changed on
@@ -111,12 +114,19 @@ impl UserPools {
             pools: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
             clients: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
             reuse_grace_secs: crate::config::TokenSettings::default().refresh_reuse_grace_secs,
+            rate_limits: crate::config::RateLimitSettings::default(),
         }
     }
 
     /// Sets the refresh-token reuse grace window (`tokens.refresh_reuse_grace_secs`).
     pub fn with_reuse_grace(mut self, secs: i64) -> Self {
         self.reuse_grace_secs = secs;
+        self
+    }
+
+    /// Sets the rate limits (`rate_limits`).
+    pub fn with_rate_limits(mut self, limits: crate::config::RateLimitSettings) -> Self {
+        self.rate_limits = limits;
         self
     }
 

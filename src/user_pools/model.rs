@@ -470,3 +470,14 @@ pub struct UserFilter {
     pub prefix: bool,
     pub value: String,
 }
+
+/// A user's sign-in throttle as seen from one client network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SigninThrottle {
+    /// Consecutive failures of the account from anywhere (the hard cap).
+    pub account_failures: i32,
+    pub account_locked_until: i64,
+    /// Consecutive failures from this source (the growing delays).
+    pub source_failures: i32,
+    pub source_locked_until: i64,
+}

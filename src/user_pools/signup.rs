@@ -1,6 +1,7 @@
 //! Sign-up, confirmation and code resend.
 
 use super::attributes::{self, mask_destination};
+use super::limits::Action;
 use super::model::*;
 use super::{SIGNUP_CODE_TTL, UserPools, alias_value, policy};
 use crate::crypto::random;
@@ -170,6 +171,7 @@ impl UserPools {
 
     async fn sign_up_flow(&self, pool_id: &str, mut req: SignUp) -> Result<SignUpResult> {
         let pool = self.pool(pool_id).await?;
+        self.rate_limit(pool_id, Action::SignUp).await?;
         let client = self
             .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
@@ -319,6 +321,7 @@ impl UserPools {
 
     async fn confirm_sign_up_flow(&self, pool_id: &str, req: ConfirmSignUp) -> Result<()> {
         let pool = self.pool(pool_id).await?;
+        self.rate_limit(pool_id, Action::CodeCheck).await?;
         self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
         if req.code.len() > 32 {
@@ -390,6 +393,7 @@ impl UserPools {
         req: ResendCode,
     ) -> Result<Option<CodeDelivery>> {
         let pool = self.pool(pool_id).await?;
+        self.rate_limit(pool_id, Action::CodeSend).await?;
         self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
         let Some(user) = self.find_user(&pool, &req.username).await? else {

@@ -776,3 +776,62 @@ async fn contract_challenge_sessions_are_taken_once() {
         "sessions go with the user"
     );
 }
+
+#[tokio::test]
+async fn contract_rate_limit_counters_are_atomic_and_windowed() {
+    let (s, _d) = store().await;
+    // Concurrent hits (as from many nodes) are each counted once.
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let s = s.clone();
+        set.spawn(async move { s.rate_hit("signin:ip:192.0.2.1", 600).await.unwrap() });
+    }
+    let hits = set.join_all().await;
+    let mut sorted = hits.clone();
+    sorted.sort();
+    assert_eq!(sorted, (1..=20).collect::<Vec<i64>>(), "{hits:?}");
+    // Buckets are independent; a new window starts from one.
+    assert_eq!(s.rate_hit("signin:ip:192.0.2.2", 600).await.unwrap(), 1);
+    assert_eq!(s.rate_hit("signin:ip:192.0.2.1", 660).await.unwrap(), 1);
+    // A node whose clock lags does not reset the newer window.
+    assert_eq!(s.rate_hit("signin:ip:192.0.2.1", 600).await.unwrap(), 2);
+    // Purging drops only windows older than the bound.
+    assert_eq!(s.purge_rate_limits(660).await.unwrap(), 1);
+    assert_eq!(s.rate_hit("signin:ip:192.0.2.1", 660).await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn contract_sign_in_throttle_counts_per_source_and_per_account() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("local-east-1_Thr0ttle1"))
+        .await
+        .unwrap();
+    let u = user("local-east-1_Thr0ttle1", "sub-t", "t");
+    s.create_user(&u, &[], None).await.unwrap();
+    let p = "local-east-1_Thr0ttle1";
+    for _ in 0..3 {
+        s.record_signin_failure(p, "sub-t", "192.0.2.1", &|n| n as i64 * 10, &|n| n as i64)
+            .await
+            .unwrap();
+    }
+    s.record_signin_failure(p, "sub-t", "192.0.2.2", &|n| n as i64 * 10, &|n| n as i64)
+        .await
+        .unwrap();
+    let t = s.signin_failures(p, "sub-t", "192.0.2.1").await.unwrap();
+    assert_eq!(
+        t,
+        SigninThrottle {
+            account_failures: 4,
+            account_locked_until: 40,
+            source_failures: 3,
+            source_locked_until: 3
+        }
+    );
+    let t = s.signin_failures(p, "sub-t", "198.51.100.1").await.unwrap();
+    assert_eq!((t.account_failures, t.source_failures), (4, 0));
+    s.clear_signin_failures(p, "sub-t").await.unwrap();
+    assert_eq!(
+        s.signin_failures(p, "sub-t", "192.0.2.1").await.unwrap(),
+        SigninThrottle::default()
+    );
+}

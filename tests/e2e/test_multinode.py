@@ -11,11 +11,13 @@ from __future__ import annotations
 import jwt
 
 from e2e_support import (
+    PASSWORD,
     confirm_request,
     create_client,
     create_pool,
     email_for,
     expect,
+    expect_problem,
     extract_code,
     free_ports,
     jwks,
@@ -23,6 +25,7 @@ from e2e_support import (
     me,
     refresh,
     signin,
+    signin_request,
     signup,
     unique_username,
     verify_access_token,
@@ -87,3 +90,76 @@ def test_two_nodes_share_one_postgres(pg_database, server, smtp_sink):
     )
     assert fresh_claims["sub"] == user_sub, fresh_claims
     assert me(node_b, fresh["access_token"])["sub"] == user_sub
+
+
+def test_protections_hold_across_nodes(pg_database, server, smtp_sink):
+    """Item 8 of the account-lifecycle issue: revocations, disabled users,
+    lockout counters and rate limits live in the shared store, so spreading
+    requests over nodes gains an attacker nothing."""
+    port_a, port_b = free_ports(2)
+    public_url = f"http://127.0.0.1:{port_a}"
+    # A day-long window, so the count cannot roll over mid-test.
+    limits = {
+        "POOLGATE_RATE_LIMITS__WINDOW_SECS": "86400",
+        "POOLGATE_RATE_LIMITS__CODE_SEND__PER_IP": "4",
+    }
+    node_a = server(pg_database, port=port_a, public_url=public_url, wait=False, extra_env=limits)
+    node_b = server(pg_database, port=port_b, public_url=public_url, wait=False, extra_env=limits)
+    node_a.wait_ready()
+    node_b.wait_ready()
+    pool_id = create_pool(node_a, "e2e-protections")["id"]
+    client_id = create_client(node_a, pool_id, "web")["client_id"]
+
+    def new_user(prefix):
+        username = unique_username(prefix)
+        email = email_for(username)
+        signup(node_a, pool_id, client_id, username, email)
+        code = extract_code(smtp_sink.wait_for(email))
+        expect(confirm_request(node_b, pool_id, client_id, username, code), 200, body=False)
+        return username
+
+    # Revocation: a global sign-out on A ends the session on B at once.
+    dave = new_user("dave")
+    tokens = signin(node_b, pool_id, client_id, dave)
+    expect(node_a.post("/v1/me/signout", token=tokens["access_token"]), 200)
+    expect_problem(node_b.get("/v1/me", token=tokens["access_token"]), status=401)
+    expect_problem(
+        node_b.post(
+            f"/v1/pools/{pool_id}/token/refresh",
+            {"client_id": client_id, "refresh_token": tokens["refresh_token"]},
+        ),
+        status=401,
+    )
+
+    # A user disabled through A cannot sign in, or use a token, on B.
+    erin = new_user("erin")
+    tokens = signin(node_b, pool_id, client_id, erin)
+    expect(node_a.post(f"/v1/admin/pools/{pool_id}/users/{erin}/disable", admin=True), 200)
+    expect_problem(node_b.get("/v1/me", token=tokens["access_token"]), status=401)
+    expect_problem(signin_request(node_b, pool_id, client_id, erin, PASSWORD), status=401)
+
+    # Failures spread over both nodes add up to one throttle: five of them,
+    # alternating, lock the account, and the right password waits on either.
+    fay = new_user("fay")
+    for i in range(5):
+        node = node_a if i % 2 == 0 else node_b
+        doc = expect_problem(signin_request(node, pool_id, client_id, fay, "wrong " + PASSWORD), status=401)
+        assert doc["detail"] == "Incorrect username or password.", doc
+    for node in (node_a, node_b):
+        resp = signin_request(node, pool_id, client_id, fay, PASSWORD)
+        doc = expect_problem(resp, status=401)
+        assert doc["detail"] == "Password attempts exceeded", doc
+        assert "Retry-After" in resp.headers
+
+    # One rate-limit budget: four code sends, spread over both nodes, use it
+    # up (sign-ups are counted apart, so only these resends count).
+    gus = unique_username("gus")
+    signup(node_a, pool_id, client_id, gus, email_for(gus))
+    resend = {"client_id": client_id, "username": gus}
+    for i in range(4):
+        node = node_a if i % 2 == 0 else node_b
+        expect(node.post(f"/v1/pools/{pool_id}/signup/resend", resend), 200)
+    for node in (node_a, node_b):
+        resp = node.post(f"/v1/pools/{pool_id}/signup/resend", resend)
+        expect_problem(resp, "TooManyRequests", status=429)
+        assert int(resp.headers["Retry-After"]) > 0
