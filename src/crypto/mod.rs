@@ -3,6 +3,7 @@
 //! keys, and random identifiers.
 
 pub mod keys;
+pub mod legacy;
 pub mod password;
 pub mod random;
 

@@ -89,6 +89,9 @@ enum Job {
     },
     Verify {
         password: String,
+        /// The password as typed, when NFKC changed it: hashes imported from
+        /// other systems were made from the raw bytes.
+        raw: Option<String>,
         phc: String,
         reply: oneshot::Sender<Verified>,
     },
@@ -136,6 +139,14 @@ impl Worker {
             ok: false,
             needs_rehash: true,
         };
+        if !phc.starts_with("$argon2") {
+            // bcrypt, scrypt or PBKDF2 from an import: checked once, then
+            // replaced by argon2id.
+            return Verified {
+                ok: super::legacy::verify(password, phc),
+                needs_rehash: true,
+            };
+        }
         let Ok(parsed) = PasswordHash::new(phc) else {
             return fail;
         };
@@ -208,11 +219,16 @@ impl Worker {
                 }
                 Job::Verify {
                     password,
+                    raw,
                     phc,
                     reply,
                 } => {
                     if !reply.is_closed() {
-                        let _ = reply.send(self.verify(password.as_bytes(), &phc));
+                        let mut v = self.verify(password.as_bytes(), &phc);
+                        if let (false, Some(raw)) = (v.ok, raw) {
+                            v = self.verify(raw.as_bytes(), &phc);
+                        }
+                        let _ = reply.send(v);
                     }
                 }
             }
@@ -319,8 +335,11 @@ impl PasswordHasher {
         self.verifications.fetch_add(1, Ordering::SeqCst);
         let real = phc.is_some();
         let (reply, rx) = oneshot::channel();
+        let normalized = normalize(password);
+        let raw = (normalized != password).then(|| password.to_owned());
         self.submit(Job::Verify {
-            password: normalize(password),
+            password: normalized,
+            raw,
             phc: phc.unwrap_or(&self.dummy_hash).to_owned(),
             reply,
         })?;

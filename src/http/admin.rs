@@ -9,6 +9,7 @@ use crate::user_pools::admin::{ClientView, CreateClient, CreatePool, PoolView};
 use crate::user_pools::groups::{AddMember, CreateGroup, UpdateGroup};
 use crate::user_pools::model::{AuditEvent, Group, OutboxMessage};
 use crate::user_pools::signup::CodeDelivery;
+use crate::user_pools::transfer::{ExportedUser, ImportReport};
 use crate::user_pools::users::{AdminCreateUser, AdminUpdateAttributes, SetPassword, UserView};
 use axum::Router;
 use axum::extract::{Path, State};
@@ -95,6 +96,100 @@ pub fn router() -> Router<AppState> {
             post(sign_out_user),
         )
         .route("/v1/admin/outbox", get(outbox))
+        .route("/v1/admin/pools/{pool_id}/export", get(export_users))
+        .route(
+            "/v1/admin/pools/{pool_id}/import",
+            post(import_users).layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT_BYTES)),
+        )
+}
+
+/// Largest import upload; split bigger files.
+pub const IMPORT_LIMIT_BYTES: usize = 64 << 20;
+const EXPORT_PAGE: i64 = 500;
+
+/// Export a pool's users as JSON Lines (`application/x-ndjson`), one user
+/// per line with attributes, status, groups and password hash, streamed page
+/// by page. The file is what `import` takes.
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/export", tag = "admin", params(("pool_id" = String, Path)),
+    responses((status = 200, body = ExportedUser, content_type = "application/x-ndjson", description = "one ExportedUser per line"),
+        (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn export_users(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    // The first page before answering, so an unknown pool is a clean 404.
+    let first = s.pools.export_users(&pool_id, None, EXPORT_PAGE).await?;
+    let filename = format!("attachment; filename=\"{pool_id}-users.jsonl\"");
+    let stream = futures_util::stream::unfold(Some((first, s, pool_id)), |state| async move {
+        let (page, s, pool_id) = state?;
+        if page.is_empty() {
+            return None;
+        }
+        let mut chunk = Vec::with_capacity(page.len() * 512);
+        for u in &page {
+            if serde_json::to_writer(&mut chunk, u).is_err() {
+                return Some((Err(std::io::Error::other("serialisation failed")), None));
+            }
+            chunk.push(b'\n');
+        }
+        let next = if (page.len() as i64) < EXPORT_PAGE {
+            Ok(vec![])
+        } else {
+            let after = page.last().and_then(|u| u.sub.clone());
+            s.pools
+                .export_users(&pool_id, after.as_deref(), EXPORT_PAGE)
+                .await
+        };
+        match next {
+            Ok(next) => Some((Ok(chunk), Some((next, s, pool_id)))),
+            Err(e) => {
+                // The body is cut short: the client sees a truncated file.
+                tracing::error!(error = ?e, "export stopped");
+                Some((Ok(chunk), None))
+            }
+        }
+    });
+    let resp = axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
+        .header(axum::http::header::CONTENT_DISPOSITION, filename)
+        .body(axum::body::Body::from_stream(stream))
+        .map_err(|e| ApiError(Error::internal(e)))?;
+    Ok(resp)
+}
+
+/// Import users from JSON Lines (the export's format). Accepts argon2,
+/// bcrypt, scrypt and PBKDF2 hashes (PHC or modular-crypt form); each is
+/// checked at sign-in and replaced by argon2id. Lines that fail are listed
+/// by number; the others are imported.
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/import", tag = "admin", params(("pool_id" = String, Path)),
+    request_body(content = ExportedUser, content_type = "application/x-ndjson", description = "one ExportedUser per line"),
+    responses((status = 200, body = ImportReport), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn import_users(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<ApiJson<ImportReport>> {
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if !matches!(
+        ct.as_deref(),
+        Some("application/x-ndjson" | "application/jsonl" | "application/json-lines")
+    ) {
+        return Err(ApiError(Error::new(
+            ErrorKind::UnsupportedMediaType,
+            "Send JSON Lines with Content-Type: application/x-ndjson",
+        )));
+    }
+    Ok(ApiJson(s.pools.import_users(&pool_id, &body).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

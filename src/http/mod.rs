@@ -94,7 +94,9 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
             request_id: header("x-request-id"),
         }
     };
-    let admin_change = route.starts_with("/v1/admin/") && method != "GET" && method != "HEAD";
+    // Changes, and exports (they carry password hashes), are audited.
+    let admin_change = route.starts_with("/v1/admin/")
+        && ((method != "GET" && method != "HEAD") || route.ends_with("/export"));
     let path = req.uri().path().to_owned();
     let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
     let resp = match tokio::time::timeout(
@@ -175,7 +177,7 @@ async fn record_admin_action(
         admin::set_user_password, admin::confirm_user, admin::sign_out_user,
         admin::create_group, admin::list_groups, admin::get_group, admin::update_group, admin::delete_group,
         admin::add_member, admin::list_members, admin::remove_member, admin::user_groups,
-        admin::pool_events, admin::user_events, admin::reset_user_password, admin::update_user_attributes,
+        admin::pool_events, admin::user_events, admin::export_users, admin::import_users, admin::reset_user_password, admin::update_user_attributes,
         oidc::jwks, oidc::discovery,
         ops::live, ops::ready, ops::metrics,
     ),

@@ -47,7 +47,7 @@ pub struct AddMember {
     pub username: String,
 }
 
-fn check(g: &Group) -> Result<()> {
+pub(crate) fn check(g: &Group) -> Result<()> {
     let n = g.name.chars().count();
     if n == 0
         || n > 128

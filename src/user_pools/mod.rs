@@ -12,6 +12,7 @@ pub mod limits;
 pub mod model;
 pub mod policy;
 pub mod signup;
+pub mod transfer;
 pub mod users;
 
 use crate::cache::TtlCache;

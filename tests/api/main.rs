@@ -20,3 +20,4 @@ mod signin;
 mod signup;
 mod store_contract;
 mod tokens;
+mod transfer;
