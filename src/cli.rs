@@ -84,6 +84,10 @@ pub enum UserCommand {
     List {
         #[command(flatten)]
         pool: PoolArg,
+        /// Cognito's filter syntax, joined by `and`:
+        /// 'email ^= "ali" and status = "CONFIRMED"'.
+        #[arg(long)]
+        filter: Option<String>,
         #[arg(long)]
         after: Option<String>,
         #[arg(long, default_value_t = 60)]
@@ -105,11 +109,15 @@ pub enum UserCommand {
         pool: PoolArg,
         username: String,
     },
-    /// Set a permanent password (read from POOLGATE_NEW_PASSWORD, never from the command line).
+    /// Set a password (read from POOLGATE_NEW_PASSWORD, never from the command line).
     SetPassword {
         #[command(flatten)]
         pool: PoolArg,
         username: String,
+        /// A temporary password: the user must choose a new one at the next
+        /// sign-in (FORCE_CHANGE_PASSWORD).
+        #[arg(long)]
+        temporary: bool,
     },
     Confirm {
         #[command(flatten)]
@@ -393,9 +401,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             .await
                             .map_err(domain)?,
                     )),
-                    UserCommand::List { pool, after, limit } => {
+                    UserCommand::List {
+                        pool,
+                        filter,
+                        after,
+                        limit,
+                    } => {
                         let users = pools
-                            .admin_list_users(&pool.pool, after.as_deref(), limit)
+                            .admin_find_users(
+                                &pool.pool,
+                                filter.as_deref(),
+                                after.as_deref(),
+                                limit,
+                            )
                             .await
                             .map_err(domain)?;
                         print(users.iter().map(UserView::from).collect::<Vec<_>>())
@@ -419,12 +437,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             .map_err(domain)?;
                         print(serde_json::json!({ "deleted": username }))
                     }
-                    UserCommand::SetPassword { pool, username } => {
+                    UserCommand::SetPassword {
+                        pool,
+                        username,
+                        temporary,
+                    } => {
                         let password = std::env::var("POOLGATE_NEW_PASSWORD").map_err(|_| {
                             anyhow::anyhow!("set POOLGATE_NEW_PASSWORD to the new password")
                         })?;
                         let u = pools
-                            .admin_set_password(&pool.pool, &username, SetPassword { password })
+                            .admin_set_password(
+                                &pool.pool,
+                                &username,
+                                SetPassword {
+                                    password,
+                                    permanent: !temporary,
+                                },
+                            )
                             .await
                             .map_err(domain)?;
                         print(UserView::from(&u))

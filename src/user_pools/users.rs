@@ -38,8 +38,17 @@ impl From<&User> for UserView {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
-    /// A permanent password: the user is CONFIRMED with it.
     pub password: String,
+    /// `true` (the default): the user is `CONFIRMED` with this password.
+    /// `false`: a temporary password — `FORCE_CHANGE_PASSWORD`, expiring per
+    /// the pool's policy, and the next sign-in answers `NEW_PASSWORD_REQUIRED`
+    /// (Cognito's AdminSetUserPassword `Permanent`).
+    #[serde(default = "permanent_default")]
+    pub permanent: bool,
+}
+
+fn permanent_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -400,7 +409,19 @@ impl UserPools {
         let now = self.clock.now();
         user.password_hash = Some(self.hasher.hash(&req.password).await?);
         if user.status != UserStatus::ExternalProvider {
-            user.status = UserStatus::Confirmed;
+            if req.permanent {
+                user.status = UserStatus::Confirmed;
+                user.attributes.remove(TEMP_PASSWORD_EXPIRES);
+            } else {
+                user.status = UserStatus::ForceChangePassword;
+                let validity = i64::from(
+                    pool.settings
+                        .password_policy
+                        .temporary_password_validity_days,
+                ) * 86_400;
+                user.attributes
+                    .insert(TEMP_PASSWORD_EXPIRES.into(), (now + validity).to_string());
+            }
         }
         user.updated_at = now;
         self.store.update_user(&user).await?;

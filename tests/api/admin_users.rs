@@ -139,6 +139,41 @@ async fn admins_confirm_set_passwords_sign_out_and_delete_users() {
         .await;
     assert_eq!(st, 200);
 
+    // A temporary password: FORCE_CHANGE_PASSWORD, and the next sign-in is
+    // the NEW_PASSWORD_REQUIRED challenge; setting a permanent one ends it.
+    let (st, u) = app
+        .admin(
+            "POST",
+            &format!("{base}/bob@example.com/password"),
+            Some(json!({"password": "temporary from the admin", "permanent": false})),
+        )
+        .await;
+    assert_eq!(
+        (st, u["status"].as_str()),
+        (200, Some("FORCE_CHANGE_PASSWORD")),
+        "{u}"
+    );
+    let (st, c) = app
+        .sign_in("bob@example.com", "temporary from the admin")
+        .await;
+    assert_eq!(
+        (st, c["challenge"]["name"].as_str()),
+        (200, Some("NEW_PASSWORD_REQUIRED")),
+        "{c}"
+    );
+    let (st, u) = app
+        .admin(
+            "POST",
+            &format!("{base}/bob@example.com/password"),
+            Some(json!({"password": "set by the administrator", "permanent": true})),
+        )
+        .await;
+    assert_eq!((st, u["status"].as_str()), (200, Some("CONFIRMED")));
+    let (st, t2) = app
+        .sign_in("bob@example.com", "set by the administrator")
+        .await;
+    assert_eq!(st, 200);
+
     let (st, b) = app
         .admin("POST", &format!("{base}/bob@example.com/signout"), None)
         .await;

@@ -22,6 +22,10 @@ impl Cli {
     }
 
     fn run(&self, args: &[&str]) -> (bool, String, String) {
+        self.run_with(args, &[])
+    }
+
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_poolgate"))
             .args(args)
             .current_dir(self.dir.path())
@@ -36,6 +40,7 @@ impl Cli {
             .env("POOLGATE_ARGON2__MEMORY_KIB", "256")
             .env("POOLGATE_ARGON2__ITERATIONS", "1")
             .env("POOLGATE_LOG__LEVEL", "error")
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         (
@@ -198,6 +203,53 @@ async fn the_cli_manages_pools_clients_and_keys() {
         "cli@example.com",
     ]);
     assert!(!ok && err.contains("POOLGATE_NEW_PASSWORD"), "{err}");
+    let temp = [("POOLGATE_NEW_PASSWORD", "a temporary passphrase from ops")];
+    let (ok, out, err) = cli.run_with(
+        &[
+            "admin",
+            "user",
+            "set-password",
+            "--temporary",
+            "--pool",
+            id,
+            "cli@example.com",
+        ],
+        &temp,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("FORCE_CHANGE_PASSWORD"), "{out}");
+    let (ok, out, err) = cli.run_with(
+        &[
+            "admin",
+            "user",
+            "set-password",
+            "--pool",
+            id,
+            "cli@example.com",
+        ],
+        &temp,
+    );
+    assert!(ok && out.contains("\"CONFIRMED\""), "{out} {err}");
+    let found = cli.json(&[
+        "admin",
+        "user",
+        "list",
+        "--pool",
+        id,
+        "--filter",
+        "email ^= \"cli@\" and status = \"CONFIRMED\"",
+    ]);
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    let none = cli.json(&[
+        "admin",
+        "user",
+        "list",
+        "--pool",
+        id,
+        "--filter",
+        "email ^= \"zed\"",
+    ]);
+    assert_eq!(none, serde_json::json!([]));
     let events = cli.json(&["admin", "user", "events", "--pool", id, "cli@example.com"]);
     assert!(
         events
