@@ -134,7 +134,7 @@ async fn admins_confirm_set_passwords_sign_out_and_delete_users() {
         401,
         "old sessions end"
     );
-    let (st, t2) = app
+    let (st, _) = app
         .sign_in("bob@example.com", "set by the administrator")
         .await;
     assert_eq!(st, 200);
