@@ -22,6 +22,7 @@ pub struct AppState(Arc<AppInner>);
 pub struct AppInner {
     pub settings: Settings,
     pub pools: Arc<UserPools>,
+    pub identity: Arc<crate::identity::IdentityPools>,
     pub admin_keys: Vec<SecretString>,
     pub metrics: PrometheusHandle,
     pub cors: CorsCache,
@@ -191,7 +192,7 @@ pub async fn build_state_with(
             keys,
             hasher,
             mailer,
-            clock,
+            clock.clone(),
             master,
             &settings.server.public_url,
             &settings.server.region,
@@ -203,9 +204,17 @@ pub async fn build_state_with(
         .apply_declared(&settings.pools)
         .await
         .map_err(|e| anyhow::anyhow!("applying the pools declared in config: {e:?}"))?;
+    let identity = Arc::new(crate::identity::IdentityPools::new(
+        store.clone(),
+        pools.clone(),
+        clock,
+        master,
+        settings.identity.credential_key_generation,
+    ));
     Ok(AppState(Arc::new(AppInner {
         settings,
         pools,
+        identity,
         admin_keys,
         metrics: crate::telemetry::metrics_handle(),
         cors: CorsCache::default(),

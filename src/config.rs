@@ -30,6 +30,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub tokens: TokenSettings,
     pub rate_limits: RateLimitSettings,
+    pub identity: IdentitySettings,
     /// Pools declared in config, applied idempotently at start.
     pub pools: Vec<DeclaredPool>,
 }
@@ -46,6 +47,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             tokens: TokenSettings::default(),
             rate_limits: RateLimitSettings::default(),
+            identity: IdentitySettings::default(),
             pools: vec![],
         }
     }
@@ -219,6 +221,17 @@ impl Default for TokenSettings {
             refresh_reuse_grace_secs: 5,
         }
     }
+}
+
+/// Identity pools and the credentials they mint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IdentitySettings {
+    /// Generation of the credential keys (derived from the master key),
+    /// 0–31. Raise it by one to rotate: credentials of the previous
+    /// generation keep working until they expire (12 h at most); older ones
+    /// stop. Every node must use the same value.
+    pub credential_key_generation: u8,
 }
 
 /// Fixed-window request limits per client address (IPv6 by /64) and per
@@ -489,6 +502,12 @@ impl Settings {
                     "limits must be 0 (none) or positive",
                 );
             }
+        }
+        if self.identity.credential_key_generation > crate::identity::credentials::MAX_GENERATION {
+            return bad(
+                "identity.credential_key_generation",
+                "must be between 0 and 31",
+            );
         }
         if !["pretty", "json"].contains(&self.log.format.as_str()) {
             return bad("log.format", "must be `pretty` or `json`");

@@ -20,6 +20,8 @@ pub mod crypto;
 pub mod error;
 /// The HTTP edge: native REST, admin, OIDC discovery, ops.
 pub mod http;
+/// Identity pools: federation to scoped storage credentials.
+pub mod identity;
 /// Outgoing email: SMTP and the dev outbox; templates.
 pub mod mail;
 /// Persistence: traits in domain terms; SQLite and PostgreSQL.

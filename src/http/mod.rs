@@ -6,6 +6,7 @@ pub mod admin;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod identity;
 pub mod oidc;
 pub mod ops;
 pub mod public;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(public::router())
         .merge(admin::router())
+        .merge(identity::router())
         .merge(oidc::router())
         .merge(ops::router())
         .fallback(|| async { problem_response(ErrorKind::NotFound, "No such endpoint", None) })
@@ -178,6 +180,9 @@ async fn record_admin_action(
         admin::create_group, admin::list_groups, admin::get_group, admin::update_group, admin::delete_group,
         admin::add_member, admin::list_members, admin::remove_member, admin::user_groups,
         admin::pool_events, admin::user_events, admin::export_users, admin::import_users, admin::reset_user_password, admin::update_user_attributes,
+        identity::create_pool, identity::list_pools, identity::get_pool, identity::update_pool, identity::delete_pool,
+        identity::disable_identity, identity::enable_identity, identity::create_role, identity::list_roles,
+        identity::get_role, identity::update_role, identity::delete_role, identity::get_id, identity::credentials,
         oidc::jwks, oidc::discovery,
         ops::live, ops::ready, ops::metrics,
     ),

@@ -257,6 +257,54 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Vec<AuditEvent>>;
 }
 
+/// Identity pools, roles, identities and their logins.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    async fn insert_identity_pool(&self, p: &crate::identity::model::IdentityPool) -> Result<()>;
+    async fn get_identity_pool(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::identity::model::IdentityPool>>;
+    async fn list_identity_pools(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<crate::identity::model::IdentityPool>>;
+    async fn update_identity_pool(&self, p: &crate::identity::model::IdentityPool) -> Result<bool>;
+    async fn delete_identity_pool(&self, id: &str) -> Result<bool>;
+
+    async fn insert_role(&self, r: &crate::identity::model::Role) -> Result<()>;
+    async fn get_role(&self, name: &str) -> Result<Option<crate::identity::model::Role>>;
+    async fn list_roles(&self) -> Result<Vec<crate::identity::model::Role>>;
+    async fn update_role(&self, r: &crate::identity::model::Role) -> Result<bool>;
+    async fn delete_role(&self, name: &str) -> Result<bool>;
+
+    /// The identity a login belongs to, if any.
+    async fn login_identity(
+        &self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<String>>;
+    async fn get_identity(
+        &self,
+        identity_id: &str,
+    ) -> Result<Option<crate::identity::model::Identity>>;
+    /// The (provider, subject) pairs linked to an identity.
+    async fn identity_logins(&self, identity_id: &str) -> Result<Vec<(String, String)>>;
+    /// Creates the identity (when `create`) and links the logins, in one
+    /// transaction; `Conflict` if a login was linked meanwhile.
+    async fn link_logins(
+        &self,
+        pool_id: &str,
+        identity_id: &str,
+        create: bool,
+        logins: &[(String, String)],
+        now: i64,
+    ) -> Result<()>;
+    async fn set_identity_disabled(&self, identity_id: &str, at: Option<i64>) -> Result<bool>;
+}
+
 /// Fixed-window rate-limit counters shared by every node.
 #[async_trait]
 pub trait LimitStore: Send + Sync {
@@ -288,6 +336,7 @@ pub trait Store:
     + KeyStore
     + OutboxStore
     + AuditStore
+    + IdentityStore
     + LimitStore
     + MetaStore
 {
@@ -301,6 +350,7 @@ impl<T> Store for T where
         + KeyStore
         + OutboxStore
         + AuditStore
+        + IdentityStore
         + LimitStore
         + MetaStore
 {

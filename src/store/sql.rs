@@ -73,6 +73,30 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_unique_violation())
 }
 
+fn identity_pool_from_row(
+    (id, name, settings, created_at, updated_at): (String, String, String, i64, i64),
+) -> Result<crate::identity::model::IdentityPool> {
+    Ok(crate::identity::model::IdentityPool {
+        id,
+        name,
+        settings: from_json(&settings)?,
+        created_at,
+        updated_at,
+    })
+}
+
+fn role_from_row(
+    (name, policy, max_session_secs, created_at, updated_at): (String, String, i64, i64, i64),
+) -> Result<crate::identity::model::Role> {
+    Ok(crate::identity::model::Role {
+        name,
+        policy: from_json(&policy)?,
+        max_session_secs,
+        created_at,
+        updated_at,
+    })
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(Error::internal)
 }
@@ -1332,6 +1356,189 @@ macro_rules! impl_store {
                 .into_iter()
                 .map(Into::into)
                 .collect())
+            }
+        }
+
+        #[async_trait]
+        impl IdentityStore for SqlStore<$db> {
+            async fn insert_identity_pool(&self, p: &crate::identity::model::IdentityPool) -> Result<()> {
+                let r = sqlx::query::<$db>(
+                    "INSERT INTO identity_pools (id, name, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&p.id)
+                .bind(&p.name)
+                .bind(to_json(&p.settings)?)
+                .bind(p.created_at)
+                .bind(p.updated_at)
+                .execute(&self.pool)
+                .await;
+                match r {
+                    Err(e) if is_unique_violation(&e) => Err(Error::new(ErrorKind::Conflict, "an identity pool with this id exists")),
+                    r => r.map(|_| ()).map_err(Into::into),
+                }
+            }
+            async fn get_identity_pool(&self, id: &str) -> Result<Option<crate::identity::model::IdentityPool>> {
+                sqlx::query_as::<$db, (String, String, String, i64, i64)>(
+                    "SELECT id, name, settings, created_at, updated_at FROM identity_pools WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(identity_pool_from_row)
+                .transpose()
+            }
+            async fn list_identity_pools(&self, after: Option<&str>, limit: i64) -> Result<Vec<crate::identity::model::IdentityPool>> {
+                sqlx::query_as::<$db, (String, String, String, i64, i64)>(
+                    "SELECT id, name, settings, created_at, updated_at FROM identity_pools WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(identity_pool_from_row)
+                .collect()
+            }
+            async fn update_identity_pool(&self, p: &crate::identity::model::IdentityPool) -> Result<bool> {
+                let r = sqlx::query::<$db>("UPDATE identity_pools SET name = $2, settings = $3, updated_at = $4 WHERE id = $1")
+                    .bind(&p.id)
+                    .bind(&p.name)
+                    .bind(to_json(&p.settings)?)
+                    .bind(p.updated_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+            async fn delete_identity_pool(&self, id: &str) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query::<$db>("DELETE FROM identity_logins WHERE identity_pool_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query::<$db>("DELETE FROM identities WHERE identity_pool_id = $1").bind(id).execute(&mut *tx).await?;
+                let r = sqlx::query::<$db>("DELETE FROM identity_pools WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(r.rows_affected() == 1)
+            }
+            async fn insert_role(&self, r: &crate::identity::model::Role) -> Result<()> {
+                let res = sqlx::query::<$db>(
+                    "INSERT INTO iam_roles (name, policy, max_session_secs, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&r.name)
+                .bind(to_json(&r.policy)?)
+                .bind(r.max_session_secs)
+                .bind(r.created_at)
+                .bind(r.updated_at)
+                .execute(&self.pool)
+                .await;
+                match res {
+                    Err(e) if is_unique_violation(&e) => Err(Error::new(ErrorKind::Conflict, "a role with this name exists")),
+                    r => r.map(|_| ()).map_err(Into::into),
+                }
+            }
+            async fn get_role(&self, name: &str) -> Result<Option<crate::identity::model::Role>> {
+                sqlx::query_as::<$db, (String, String, i64, i64, i64)>(
+                    "SELECT name, policy, max_session_secs, created_at, updated_at FROM iam_roles WHERE name = $1",
+                )
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(role_from_row)
+                .transpose()
+            }
+            async fn list_roles(&self) -> Result<Vec<crate::identity::model::Role>> {
+                sqlx::query_as::<$db, (String, String, i64, i64, i64)>(
+                    "SELECT name, policy, max_session_secs, created_at, updated_at FROM iam_roles ORDER BY name LIMIT 1000",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(role_from_row)
+                .collect()
+            }
+            async fn update_role(&self, r: &crate::identity::model::Role) -> Result<bool> {
+                let res = sqlx::query::<$db>("UPDATE iam_roles SET policy = $2, max_session_secs = $3, updated_at = $4 WHERE name = $1")
+                    .bind(&r.name)
+                    .bind(to_json(&r.policy)?)
+                    .bind(r.max_session_secs)
+                    .bind(r.updated_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(res.rows_affected() == 1)
+            }
+            async fn delete_role(&self, name: &str) -> Result<bool> {
+                let r = sqlx::query::<$db>("DELETE FROM iam_roles WHERE name = $1").bind(name).execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
+            }
+            async fn login_identity(&self, pool_id: &str, provider: &str, subject: &str) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar::<$db, String>(
+                    "SELECT identity_id FROM identity_logins WHERE identity_pool_id = $1 AND provider = $2 AND subject = $3",
+                )
+                .bind(pool_id)
+                .bind(provider)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+            async fn get_identity(&self, identity_id: &str) -> Result<Option<crate::identity::model::Identity>> {
+                Ok(sqlx::query_as::<$db, (String, String, Option<i64>, i64)>(
+                    "SELECT identity_id, identity_pool_id, disabled_at, created_at FROM identities WHERE identity_id = $1",
+                )
+                .bind(identity_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|(identity_id, identity_pool_id, disabled_at, created_at)| crate::identity::model::Identity {
+                    identity_id,
+                    identity_pool_id,
+                    disabled_at,
+                    created_at,
+                }))
+            }
+            async fn identity_logins(&self, identity_id: &str) -> Result<Vec<(String, String)>> {
+                Ok(sqlx::query_as::<$db, (String, String)>(
+                    "SELECT provider, subject FROM identity_logins WHERE identity_id = $1 ORDER BY provider, subject",
+                )
+                .bind(identity_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+            async fn link_logins(&self, pool_id: &str, identity_id: &str, create: bool, logins: &[(String, String)], now: i64) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                if create {
+                    sqlx::query::<$db>("INSERT INTO identities (identity_id, identity_pool_id, disabled_at, created_at) VALUES ($1, $2, NULL, $3)")
+                        .bind(identity_id)
+                        .bind(pool_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for (provider, subject) in logins {
+                    let r = sqlx::query::<$db>(
+                        "INSERT INTO identity_logins (identity_pool_id, provider, subject, identity_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(pool_id)
+                    .bind(provider)
+                    .bind(subject)
+                    .bind(identity_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await;
+                    match r {
+                        Err(e) if is_unique_violation(&e) => {
+                            return Err(Error::new(ErrorKind::Conflict, "the login is linked to another identity"));
+                        }
+                        r => {
+                            r?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+            async fn set_identity_disabled(&self, identity_id: &str, at: Option<i64>) -> Result<bool> {
+                let r = sqlx::query::<$db>("UPDATE identities SET disabled_at = $2 WHERE identity_id = $1")
+                    .bind(identity_id)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
             }
         }
 

@@ -14,6 +14,7 @@ mod concurrency;
 mod config;
 mod crash;
 mod groups;
+mod identity;
 mod limits;
 mod ops;
 mod signin;

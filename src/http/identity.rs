@@ -1,0 +1,244 @@
+//! Identity pools over HTTP: the admin API (identity pools, roles, the deny
+//! list) and the federation endpoints apps call.
+
+use super::error::{ApiResult, Problem};
+use super::extract::{Admin, ApiJson, ApiQuery};
+use crate::app::AppState;
+use crate::identity::{
+    CreateIdentityPool, CredentialsView, GetCredentials, GetId, IdentityIdView, IdentityPoolView,
+    PutRole, RoleView,
+};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/admin/identity-pools",
+            post(create_pool).get(list_pools),
+        )
+        .route(
+            "/v1/admin/identity-pools/{id}",
+            get(get_pool).put(update_pool).delete(delete_pool),
+        )
+        .route(
+            "/v1/admin/identity-pools/{id}/identities/{identity_id}/disable",
+            post(disable_identity),
+        )
+        .route(
+            "/v1/admin/identity-pools/{id}/identities/{identity_id}/enable",
+            post(enable_identity),
+        )
+        .route("/v1/admin/roles", post(create_role).get(list_roles))
+        .route(
+            "/v1/admin/roles/{name}",
+            get(get_role).put(update_role).delete(delete_role),
+        )
+        .route("/v1/identity-pools/{id}/identity", post(get_id))
+        .route("/v1/identity-pools/{id}/credentials", post(credentials))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IdentityPoolList {
+    pub identity_pools: Vec<IdentityPoolView>,
+    pub next: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleList {
+    pub roles: Vec<RoleView>,
+}
+
+/// Create an identity pool.
+#[utoipa::path(post, path = "/v1/admin/identity-pools", tag = "identity pools", request_body = CreateIdentityPool,
+    responses((status = 201, body = IdentityPoolView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn create_pool(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<CreateIdentityPool>,
+) -> ApiResult<(StatusCode, ApiJson<IdentityPoolView>)> {
+    let p = s.identity.create_pool(req).await?;
+    Ok((StatusCode::CREATED, ApiJson((&p).into())))
+}
+
+/// List identity pools by id, with a cursor.
+#[utoipa::path(get, path = "/v1/admin/identity-pools", tag = "identity pools", params(super::admin::Page),
+    responses((status = 200, body = IdentityPoolList)), security(("admin_key" = [])))]
+pub async fn list_pools(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiQuery(page): ApiQuery<super::admin::Page>,
+) -> ApiResult<ApiJson<IdentityPoolList>> {
+    let limit = page.limit.unwrap_or(60).clamp(1, 60);
+    let pools = s.identity.list_pools(page.after.as_deref(), limit).await?;
+    let next = (pools.len() as i64 == limit)
+        .then(|| pools.last().map(|p| p.id.clone()))
+        .flatten();
+    Ok(ApiJson(IdentityPoolList {
+        identity_pools: pools.iter().map(Into::into).collect(),
+        next,
+    }))
+}
+
+/// An identity pool.
+#[utoipa::path(get, path = "/v1/admin/identity-pools/{id}", tag = "identity pools", params(("id" = String, Path)),
+    responses((status = 200, body = IdentityPoolView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn get_pool(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<ApiJson<IdentityPoolView>> {
+    Ok(ApiJson((&s.identity.get_pool(&id).await?).into()))
+}
+
+/// Replace an identity pool's name and settings.
+#[utoipa::path(put, path = "/v1/admin/identity-pools/{id}", tag = "identity pools", params(("id" = String, Path)),
+    request_body = CreateIdentityPool,
+    responses((status = 200, body = IdentityPoolView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn update_pool(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<CreateIdentityPool>,
+) -> ApiResult<ApiJson<IdentityPoolView>> {
+    Ok(ApiJson((&s.identity.update_pool(&id, req).await?).into()))
+}
+
+/// Delete an identity pool with its identities.
+#[utoipa::path(delete, path = "/v1/admin/identity-pools/{id}", tag = "identity pools", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn delete_pool(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.identity.delete_pool(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Disable an identity: its credentials stop working on every node within a second.
+#[utoipa::path(post, path = "/v1/admin/identity-pools/{id}/identities/{identity_id}/disable", tag = "identity pools",
+    params(("id" = String, Path), ("identity_id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn disable_identity(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((id, identity_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.identity
+        .set_identity_disabled(&id, &identity_id, true)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Enable a disabled identity.
+#[utoipa::path(post, path = "/v1/admin/identity-pools/{id}/identities/{identity_id}/enable", tag = "identity pools",
+    params(("id" = String, Path), ("identity_id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn enable_identity(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((id, identity_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.identity
+        .set_identity_disabled(&id, &identity_id, false)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Create a role with an IAM policy document (validated; errors name the path).
+#[utoipa::path(post, path = "/v1/admin/roles", tag = "identity pools", request_body = PutRole,
+    responses((status = 201, body = RoleView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn create_role(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<PutRole>,
+) -> ApiResult<(StatusCode, ApiJson<RoleView>)> {
+    let r = s.identity.create_role(req).await?;
+    Ok((StatusCode::CREATED, ApiJson((&r).into())))
+}
+
+/// List roles.
+#[utoipa::path(get, path = "/v1/admin/roles", tag = "identity pools",
+    responses((status = 200, body = RoleList)), security(("admin_key" = [])))]
+pub async fn list_roles(_: Admin, State(s): State<AppState>) -> ApiResult<ApiJson<RoleList>> {
+    let roles = s.identity.list_roles().await?;
+    Ok(ApiJson(RoleList {
+        roles: roles.iter().map(Into::into).collect(),
+    }))
+}
+
+/// A role, by name or ARN.
+#[utoipa::path(get, path = "/v1/admin/roles/{name}", tag = "identity pools", params(("name" = String, Path)),
+    responses((status = 200, body = RoleView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn get_role(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<ApiJson<RoleView>> {
+    Ok(ApiJson((&s.identity.get_role(&name).await?).into()))
+}
+
+/// Replace a role's policy and maximum session.
+#[utoipa::path(put, path = "/v1/admin/roles/{name}", tag = "identity pools", params(("name" = String, Path)), request_body = PutRole,
+    responses((status = 200, body = RoleView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn update_role(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<PutRole>,
+) -> ApiResult<ApiJson<RoleView>> {
+    Ok(ApiJson((&s.identity.update_role(&name, req).await?).into()))
+}
+
+/// Delete a role.
+#[utoipa::path(delete, path = "/v1/admin/roles/{name}", tag = "identity pools", params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn delete_role(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.identity.delete_role(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// GetId: the identity for these logins, or a new guest identity.
+#[utoipa::path(post, path = "/v1/identity-pools/{id}/identity", tag = "identity pools", params(("id" = String, Path)),
+    request_body = GetId,
+    responses((status = 200, body = IdentityIdView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_id(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<GetId>,
+) -> ApiResult<ApiJson<IdentityIdView>> {
+    Ok(ApiJson(IdentityIdView {
+        identity_id: s.identity.get_id(&id, req).await?,
+    }))
+}
+
+/// GetCredentialsForIdentity: short-lived storage credentials for the identity's role.
+#[utoipa::path(post, path = "/v1/identity-pools/{id}/credentials", tag = "identity pools", params(("id" = String, Path)),
+    request_body = GetCredentials,
+    responses((status = 200, body = CredentialsView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn credentials(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<GetCredentials>,
+) -> ApiResult<ApiJson<CredentialsView>> {
+    Ok(ApiJson(s.identity.credentials(&id, req).await?))
+}

@@ -1,0 +1,880 @@
+//! Identity pools: the federation service that turns user-pool ID tokens,
+//! OpenID Connect tokens, or nothing (guests) into identities and
+//! short-lived, policy-scoped storage credentials, which the S3 gateway
+//! checks without a store round trip.
+//!
+//! Flow (Cognito's): `get_id` maps (pool, provider, subject) to a stable
+//! identity id, linking several logins to one identity; `credentials`
+//! verifies the logins again, resolves the role (defaults, the token's
+//! `cognito:preferred_role`, or claim rules) and mints credentials whose
+//! session token carries the role's policy.
+
+pub mod credentials;
+pub mod model;
+pub mod policy;
+
+use crate::cache::TtlCache;
+use crate::clock::SharedClock;
+use crate::error::{Error, ErrorKind, Result};
+use crate::store::SharedStore;
+use crate::user_pools::UserPools;
+use credentials::{Credentials, Grant, Minter, Problem};
+use model::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// Credential lifetimes accepted, seconds (15 min – 12 h).
+pub const MIN_DURATION: i64 = 900;
+pub const MAX_DURATION: i64 = 43_200;
+const MAX_LOGINS: usize = 10;
+
+pub struct IdentityPools {
+    store: SharedStore,
+    users: Arc<UserPools>,
+    clock: SharedClock,
+    minter: Minter,
+    http: reqwest::Client,
+    /// Provider JWKS documents by URL.
+    jwks: TtlCache<String, Value>,
+    /// Disabled identities, as the gateway sees them (1 s per node).
+    denied: TtlCache<String, bool>,
+}
+
+/// `{name, ...settings}`. Split by hand: serde does not refuse unknown
+/// fields across `flatten`, and a misspelt setting must not pass silently.
+#[derive(Debug, Clone, ToSchema)]
+pub struct CreateIdentityPool {
+    pub name: String,
+    #[schema(inline)]
+    pub settings: IdentityPoolSettings,
+}
+
+impl<'de> Deserialize<'de> for CreateIdentityPool {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut map = serde_json::Map::<String, Value>::deserialize(d)?;
+        let name = match map.remove("name") {
+            Some(Value::String(n)) => n,
+            Some(_) => return Err(D::Error::custom("name must be a string")),
+            None => return Err(D::Error::missing_field("name")),
+        };
+        let settings = serde_json::from_value(Value::Object(map)).map_err(D::Error::custom)?;
+        Ok(Self { name, settings })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IdentityPoolView {
+    pub id: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub settings: IdentityPoolSettings,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&IdentityPool> for IdentityPoolView {
+    fn from(p: &IdentityPool) -> Self {
+        Self {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            settings: p.settings.clone(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutRole {
+    /// Required when creating.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// An IAM policy document (`Version` 2012-10-17, `Statement`).
+    pub policy: Value,
+    /// 900–43200 s; default 3600.
+    #[serde(default)]
+    pub max_session_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoleView {
+    pub name: String,
+    pub arn: String,
+    pub policy: Value,
+    pub max_session_secs: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&Role> for RoleView {
+    fn from(r: &Role) -> Self {
+        Self {
+            name: r.name.clone(),
+            arn: role_arn(&r.name),
+            policy: r.policy.clone(),
+            max_session_secs: r.max_session_secs,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetId {
+    /// Provider name → token. Empty or absent: a guest identity.
+    #[serde(default)]
+    pub logins: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IdentityIdView {
+    pub identity_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetCredentials {
+    pub identity_id: String,
+    #[serde(default)]
+    pub logins: BTreeMap<String, String>,
+    /// One of the token's `cognito:roles`, when the provider maps by token.
+    #[serde(default)]
+    pub custom_role_arn: Option<String>,
+    /// 900–43200 s; default the pool's, capped by the role's maximum.
+    #[serde(default)]
+    pub duration_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CredentialsView {
+    pub identity_id: String,
+    pub credentials: Credentials,
+}
+
+/// A login token that checked out.
+struct VerifiedLogin {
+    /// The provider's canonical name (the key logins are stored under).
+    provider: String,
+    subject: String,
+    claims: Value,
+    mapping: Option<RoleMapping>,
+}
+
+fn not_authorized(msg: &str) -> Error {
+    Error::not_authorized(msg.to_owned())
+}
+
+fn check_name(kind: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_- ".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "{kind} name must be 1-128 letters, digits or +=,.@_- characters"
+        )))
+    }
+}
+
+impl IdentityPools {
+    pub fn new(
+        store: SharedStore,
+        users: Arc<UserPools>,
+        clock: SharedClock,
+        master: &crate::crypto::MasterKey,
+        key_generation: u8,
+    ) -> Self {
+        Self {
+            store,
+            users,
+            clock,
+            minter: Minter::new(master, key_generation),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("HTTP client"),
+            jwks: TtlCache::new(Duration::from_secs(600), 1000),
+            denied: TtlCache::new(Duration::from_secs(1), 100_000),
+        }
+    }
+
+    fn validate(&self, name: &str, s: &IdentityPoolSettings) -> Result<()> {
+        check_name("identity pool", name)?;
+        if !(MIN_DURATION..=MAX_DURATION).contains(&s.credentials_duration_secs) {
+            return Err(Error::invalid(
+                "credentials_duration_secs must be between 900 and 43200",
+            ));
+        }
+        if s.providers.len() > 20 {
+            return Err(Error::invalid("at most 20 providers"));
+        }
+        for (i, p) in s.providers.iter().enumerate() {
+            match p {
+                Provider::UserPool { client_ids, .. } if client_ids.is_empty() => {
+                    return Err(Error::invalid(format!(
+                        "providers[{i}].client_ids must name at least one app client"
+                    )));
+                }
+                Provider::Oidc {
+                    name,
+                    issuer,
+                    audiences,
+                    jwks_uri,
+                    ..
+                } => {
+                    if name.is_empty() || audiences.is_empty() {
+                        return Err(Error::invalid(format!(
+                            "providers[{i}] needs a name and at least one audience"
+                        )));
+                    }
+                    for u in std::iter::once(issuer).chain(jwks_uri) {
+                        match reqwest::Url::parse(u) {
+                            Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
+                            _ => {
+                                return Err(Error::invalid(format!(
+                                    "providers[{i}]: {u:?} is not an http(s) URL"
+                                )));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if let Some(m) = p.role_mapping()
+                && m.kind == MappingKind::Rules
+                && m.rules.is_empty()
+            {
+                return Err(Error::invalid(format!(
+                    "providers[{i}].role_mapping: Rules needs at least one rule"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    // ---- admin: identity pools --------------------------------------------
+
+    pub async fn create_pool(&self, req: CreateIdentityPool) -> Result<IdentityPool> {
+        self.validate(&req.name, &req.settings)?;
+        let now = self.clock.now();
+        let pool = IdentityPool {
+            id: format!("{}:{}", self.users.region(), crate::crypto::random::uuid()),
+            name: req.name,
+            settings: req.settings,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_identity_pool(&pool).await?;
+        Ok(pool)
+    }
+
+    pub async fn get_pool(&self, id: &str) -> Result<IdentityPool> {
+        if id.len() > 128 {
+            return Err(Error::new(
+                ErrorKind::ResourceNotFound,
+                "Identity pool not found",
+            ));
+        }
+        self.store
+            .get_identity_pool(id)
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::ResourceNotFound, "Identity pool not found"))
+    }
+
+    pub async fn list_pools(&self, after: Option<&str>, limit: i64) -> Result<Vec<IdentityPool>> {
+        self.store.list_identity_pools(after, limit).await
+    }
+
+    /// Replaces the name and settings (the body has the create shape).
+    pub async fn update_pool(&self, id: &str, req: CreateIdentityPool) -> Result<IdentityPool> {
+        let mut pool = self.get_pool(id).await?;
+        self.validate(&req.name, &req.settings)?;
+        pool.name = req.name;
+        pool.settings = req.settings;
+        pool.updated_at = self.clock.now();
+        self.store.update_identity_pool(&pool).await?;
+        Ok(pool)
+    }
+
+    pub async fn delete_pool(&self, id: &str) -> Result<()> {
+        if !self.store.delete_identity_pool(id).await? {
+            return Err(Error::new(
+                ErrorKind::ResourceNotFound,
+                "Identity pool not found",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Disables (or enables) an identity: its credentials stop working on
+    /// every node within a second, and no new ones are issued.
+    pub async fn set_identity_disabled(
+        &self,
+        pool_id: &str,
+        identity_id: &str,
+        disabled: bool,
+    ) -> Result<()> {
+        let identity = self
+            .store
+            .get_identity(identity_id)
+            .await?
+            .filter(|i| i.identity_pool_id == pool_id)
+            .ok_or_else(|| Error::new(ErrorKind::ResourceNotFound, "Identity not found"))?;
+        let at = disabled.then(|| self.clock.now());
+        self.store
+            .set_identity_disabled(&identity.identity_id, at)
+            .await?;
+        self.denied.remove(&identity.identity_id);
+        Ok(())
+    }
+
+    // ---- admin: roles -----------------------------------------------------
+
+    fn role_from(&self, name: String, req: &PutRole, created_at: Option<i64>) -> Result<Role> {
+        check_name("role", &name)?;
+        policy::PolicyDocument::parse(&req.policy)
+            .map_err(|e| Error::invalid(format!("policy: {e}")))?;
+        let max = req.max_session_secs.unwrap_or(3600);
+        if !(MIN_DURATION..=MAX_DURATION).contains(&max) {
+            return Err(Error::invalid(
+                "max_session_secs must be between 900 and 43200",
+            ));
+        }
+        let now = self.clock.now();
+        Ok(Role {
+            name,
+            policy: req.policy.clone(),
+            max_session_secs: max,
+            created_at: created_at.unwrap_or(now),
+            updated_at: now,
+        })
+    }
+
+    pub async fn create_role(&self, req: PutRole) -> Result<Role> {
+        let name = req
+            .name
+            .clone()
+            .ok_or_else(|| Error::invalid("name is required"))?;
+        let role = self.role_from(name, &req, None)?;
+        self.store.insert_role(&role).await?;
+        Ok(role)
+    }
+
+    pub async fn get_role(&self, name: &str) -> Result<Role> {
+        self.store
+            .get_role(role_name(name))
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::ResourceNotFound, "Role not found"))
+    }
+
+    pub async fn list_roles(&self) -> Result<Vec<Role>> {
+        self.store.list_roles().await
+    }
+
+    pub async fn update_role(&self, name: &str, req: PutRole) -> Result<Role> {
+        let old = self.get_role(name).await?;
+        if req.name.as_deref().is_some_and(|n| n != old.name) {
+            return Err(Error::invalid("a role cannot be renamed"));
+        }
+        let role = self.role_from(old.name, &req, Some(old.created_at))?;
+        self.store.update_role(&role).await?;
+        Ok(role)
+    }
+
+    pub async fn delete_role(&self, name: &str) -> Result<()> {
+        if !self.store.delete_role(role_name(name)).await? {
+            return Err(Error::new(ErrorKind::ResourceNotFound, "Role not found"));
+        }
+        Ok(())
+    }
+
+    // ---- federation -------------------------------------------------------
+
+    /// The canonical name of a user-pool provider, whichever of its two
+    /// names the client used.
+    fn user_pool_provider_names(&self, pool_id: &str) -> [String; 2] {
+        let issuer = self.users.issuer(pool_id);
+        let bare = issuer
+            .split_once("://")
+            .map(|(_, rest)| rest.to_owned())
+            .unwrap_or(issuer);
+        [
+            format!(
+                "cognito-idp.{}.amazonaws.com/{pool_id}",
+                self.users.region()
+            ),
+            bare,
+        ]
+    }
+
+    async fn verify_login(
+        &self,
+        pool: &IdentityPool,
+        name: &str,
+        token: &str,
+    ) -> Result<VerifiedLogin> {
+        let untrusted = || {
+            not_authorized(
+                "Invalid login token. The provider is not trusted by this identity pool.",
+            )
+        };
+        let invalid = || not_authorized("Invalid login token.");
+        if token.len() > 16 * 1024 {
+            return Err(invalid());
+        }
+        for p in &pool.settings.providers {
+            match p {
+                Provider::UserPool {
+                    pool_id,
+                    client_ids,
+                    role_mapping,
+                } => {
+                    let names = self.user_pool_provider_names(pool_id);
+                    if !names.iter().any(|n| n == name) {
+                        continue;
+                    }
+                    let issuer = self.users.issuer(pool_id);
+                    let claims: Value = self
+                        .users
+                        .keys
+                        .verify(pool_id, token, &issuer)
+                        .await
+                        .map_err(|e| {
+                            tracing::debug!(error = %e, "login token refused");
+                            invalid()
+                        })?;
+                    let s = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or("");
+                    if s("token_use") != "id" {
+                        return Err(not_authorized("Invalid login token. Not an ID token."));
+                    }
+                    if !client_ids.iter().any(|c| c == s("aud")) {
+                        return Err(not_authorized("Invalid login token. Audience not allowed."));
+                    }
+                    // Not revoked: the sign-in behind the token still stands
+                    // and the user is still enabled.
+                    let family = self.store.get_family(s("origin_jti")).await?;
+                    if family.is_none_or(|f| f.revoked_at.is_some() || f.sub != s("sub")) {
+                        return Err(not_authorized(
+                            "Invalid login token. Token has been revoked.",
+                        ));
+                    }
+                    let user = self.store.get_user(pool_id, s("sub")).await?;
+                    if !user.is_some_and(|u| u.enabled) {
+                        return Err(invalid());
+                    }
+                    return Ok(VerifiedLogin {
+                        provider: names[0].clone(),
+                        subject: s("sub").to_owned(),
+                        mapping: role_mapping.clone(),
+                        claims,
+                    });
+                }
+                Provider::Oidc {
+                    name: pname,
+                    issuer,
+                    audiences,
+                    jwks_uri,
+                    role_mapping,
+                } => {
+                    if pname != name {
+                        continue;
+                    }
+                    let claims = self
+                        .verify_oidc(token, issuer, audiences, jwks_uri.as_deref())
+                        .await
+                        .map_err(|e| {
+                            tracing::debug!(error = %e, provider = %pname, "login token refused");
+                            invalid()
+                        })?;
+                    let subject = claims
+                        .get("sub")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .ok_or_else(invalid)?
+                        .to_owned();
+                    return Ok(VerifiedLogin {
+                        provider: pname.clone(),
+                        subject,
+                        mapping: role_mapping.clone(),
+                        claims,
+                    });
+                }
+            }
+        }
+        Err(untrusted())
+    }
+
+    async fn provider_jwks(&self, url: &str, refresh: bool) -> anyhow::Result<Arc<Value>> {
+        if !refresh && let Some(v) = self.jwks.get(&url.to_owned()) {
+            return Ok(v);
+        }
+        let doc: Value = self
+            .http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(self.jwks.put(url.to_owned(), doc))
+    }
+
+    /// Verifies an OIDC ID token against the provider's JWKS: the key by
+    /// `kid`, the algorithm fixed by the key, `iss` exact, `aud` allowed,
+    /// `exp`/`nbf` within 30 s.
+    async fn verify_oidc(
+        &self,
+        token: &str,
+        issuer: &str,
+        audiences: &[String],
+        jwks_uri: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let header = jsonwebtoken::decode_header(token)?;
+        let kid = header.kid.ok_or_else(|| anyhow::anyhow!("no kid"))?;
+        let jwks_url = match jwks_uri {
+            Some(u) => u.to_owned(),
+            None => {
+                let disco = self
+                    .provider_jwks(
+                        &format!(
+                            "{}/.well-known/openid-configuration",
+                            issuer.trim_end_matches('/')
+                        ),
+                        false,
+                    )
+                    .await?;
+                disco
+                    .get("jwks_uri")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| anyhow::anyhow!("discovery has no jwks_uri"))?
+                    .to_owned()
+            }
+        };
+        let find = |doc: &Value| -> Option<jsonwebtoken::jwk::Jwk> {
+            doc.get("keys")?
+                .as_array()?
+                .iter()
+                .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid.as_str()))
+                .and_then(|k| serde_json::from_value(k.clone()).ok())
+        };
+        let jwk = match find(&*self.provider_jwks(&jwks_url, false).await?) {
+            Some(k) => k,
+            None => find(&*self.provider_jwks(&jwks_url, true).await?)
+                .ok_or_else(|| anyhow::anyhow!("unknown kid"))?,
+        };
+        use jsonwebtoken::jwk::AlgorithmParameters;
+        let alg = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => jsonwebtoken::Algorithm::RS256,
+            AlgorithmParameters::EllipticCurve(_) => jsonwebtoken::Algorithm::ES256,
+            _ => anyhow::bail!("unsupported key type"),
+        };
+        if header.alg != alg {
+            anyhow::bail!("algorithm not allowed for this key");
+        }
+        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk)?;
+        let mut v = jsonwebtoken::Validation::new(alg);
+        v.leeway = 30;
+        v.validate_nbf = true;
+        v.set_issuer(&[issuer]);
+        v.set_audience(audiences);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Value>(token, &key, &v)?;
+        let exp = data.claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        if exp + 30 < self.clock.now() {
+            anyhow::bail!("expired");
+        }
+        Ok(data.claims)
+    }
+
+    async fn verify_logins(
+        &self,
+        pool: &IdentityPool,
+        logins: &BTreeMap<String, String>,
+    ) -> Result<Vec<VerifiedLogin>> {
+        if logins.len() > MAX_LOGINS {
+            return Err(Error::invalid("too many logins"));
+        }
+        let mut out: Vec<VerifiedLogin> = Vec::with_capacity(logins.len());
+        for (name, token) in logins {
+            let v = self.verify_login(pool, name, token).await?;
+            if out.iter().any(|o| o.provider == v.provider) {
+                return Err(Error::invalid("a provider appears twice in logins"));
+            }
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// GetId: the identity of these logins (created and linked when new),
+    /// or a new guest identity when there are none.
+    pub async fn get_id(&self, pool_id: &str, req: GetId) -> Result<String> {
+        let pool = self.get_pool(pool_id).await?;
+        let logins = self.verify_logins(&pool, &req.logins).await?;
+        if logins.is_empty() {
+            if !pool.settings.allow_unauthenticated {
+                return Err(not_authorized(
+                    "Unauthenticated access is not supported for this identity pool.",
+                ));
+            }
+            let id = format!("{}:{}", self.users.region(), crate::crypto::random::uuid());
+            self.store
+                .link_logins(&pool.id, &id, true, &[], self.clock.now())
+                .await?;
+            return Ok(id);
+        }
+        self.resolve_identity(&pool, &logins, None).await
+    }
+
+    /// The one identity the logins (and, optionally, a named identity)
+    /// belong to; unlinked logins are linked to it. Two racing first
+    /// sign-ins end with one identity.
+    async fn resolve_identity(
+        &self,
+        pool: &IdentityPool,
+        logins: &[VerifiedLogin],
+        named: Option<&str>,
+    ) -> Result<String> {
+        for _attempt in 0..2 {
+            let mut found: Option<String> = named.map(str::to_owned);
+            let mut unlinked = vec![];
+            for l in logins {
+                match self
+                    .store
+                    .login_identity(&pool.id, &l.provider, &l.subject)
+                    .await?
+                {
+                    Some(id) => match &found {
+                        Some(f) if *f != id => {
+                            return Err(not_authorized(
+                                "Logins don't match. Please include at least one valid login for this identity or identity pool.",
+                            ));
+                        }
+                        _ => found = Some(id),
+                    },
+                    None => unlinked.push((l.provider.clone(), l.subject.clone())),
+                }
+            }
+            let (id, create) = match found {
+                Some(id) => (id, false),
+                None => (
+                    format!("{}:{}", self.users.region(), crate::crypto::random::uuid()),
+                    true,
+                ),
+            };
+            if unlinked.is_empty() {
+                return Ok(id);
+            }
+            match self
+                .store
+                .link_logins(&pool.id, &id, create, &unlinked, self.clock.now())
+                .await
+            {
+                Ok(()) => return Ok(id),
+                // Another request linked one of these logins first: look again.
+                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            "The logins changed concurrently; retry",
+        ))
+    }
+
+    /// GetCredentialsForIdentity.
+    pub async fn credentials(&self, pool_id: &str, req: GetCredentials) -> Result<CredentialsView> {
+        let pool = self.get_pool(pool_id).await?;
+        let identity = self
+            .store
+            .get_identity(&req.identity_id)
+            .await?
+            .filter(|i| i.identity_pool_id == pool.id)
+            .ok_or_else(|| Error::new(ErrorKind::ResourceNotFound, "Identity not found"))?;
+        if identity.disabled_at.is_some() {
+            return Err(not_authorized("Identity is disabled."));
+        }
+        let logins = self.verify_logins(&pool, &req.logins).await?;
+        let now = self.clock.now();
+        let (role, amr) = if logins.is_empty() {
+            if !self
+                .store
+                .identity_logins(&identity.identity_id)
+                .await?
+                .is_empty()
+            {
+                return Err(not_authorized(
+                    "Unauthenticated access is not supported for this identity.",
+                ));
+            }
+            if !pool.settings.allow_unauthenticated {
+                return Err(not_authorized(
+                    "Unauthenticated access is not supported for this identity pool.",
+                ));
+            }
+            let role =
+                pool.settings.unauthenticated_role.clone().ok_or_else(|| {
+                    not_authorized("The identity pool has no unauthenticated role.")
+                })?;
+            (role, "unauthenticated")
+        } else {
+            // The logins must be this identity's (unlinked ones are linked:
+            // a guest becomes authenticated).
+            self.resolve_identity(&pool, &logins, Some(&identity.identity_id))
+                .await?;
+            (
+                self.resolve_role(&pool, &logins, req.custom_role_arn.as_deref())?,
+                "authenticated",
+            )
+        };
+        let role = self
+            .store
+            .get_role(role_name(&role))
+            .await?
+            .ok_or_else(|| not_authorized("The role mapped to this identity does not exist."))?;
+        let duration = match req.duration_secs {
+            Some(d) if !(MIN_DURATION..=MAX_DURATION).contains(&d) => {
+                return Err(Error::invalid(
+                    "duration_secs must be between 900 and 43200",
+                ));
+            }
+            Some(d) => d,
+            None => pool.settings.credentials_duration_secs,
+        }
+        .min(role.max_session_secs);
+        let grant = Grant {
+            identity_id: identity.identity_id.clone(),
+            identity_pool_id: pool.id.clone(),
+            amr: amr.into(),
+            role: role.name.clone(),
+            policy: role.policy.clone(),
+            expires_at: now + duration,
+        };
+        tracing::info!(identity_id = %grant.identity_id, role = %grant.role, "credentials issued");
+        metrics::counter!("poolgate_credentials_issued_total", "amr" => amr).increment(1);
+        Ok(CredentialsView {
+            identity_id: identity.identity_id,
+            credentials: self.minter.mint(&grant),
+        })
+    }
+
+    /// The role for authenticated logins: the first login whose provider
+    /// maps roles decides; otherwise the pool's authenticated role.
+    fn resolve_role(
+        &self,
+        pool: &IdentityPool,
+        logins: &[VerifiedLogin],
+        custom: Option<&str>,
+    ) -> Result<String> {
+        let default = || {
+            pool.settings
+                .authenticated_role
+                .clone()
+                .ok_or_else(|| not_authorized("The identity pool has no authenticated role."))
+        };
+        let Some((login, mapping)) = logins
+            .iter()
+            .find_map(|l| l.mapping.as_ref().map(|m| (l, m)))
+        else {
+            return default();
+        };
+        let chosen = match mapping.kind {
+            MappingKind::Token => {
+                let roles: Vec<&str> = login
+                    .claims
+                    .get("cognito:roles")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                match custom {
+                    Some(c) if roles.contains(&c) => Some(c.to_owned()),
+                    Some(_) => {
+                        return Err(not_authorized(
+                            "The custom role is not one of the token's roles.",
+                        ));
+                    }
+                    None => login
+                        .claims
+                        .get("cognito:preferred_role")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                }
+            }
+            MappingKind::Rules => mapping.rules.iter().find_map(|r| {
+                let claim = match login.claims.get(&r.claim)? {
+                    Value::String(s) => s.clone(),
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => other.to_string(),
+                };
+                r.match_type
+                    .matches(&claim, &r.value)
+                    .then(|| r.role.clone())
+            }),
+        };
+        match (chosen, mapping.ambiguous_role_resolution) {
+            (Some(r), _) => Ok(r),
+            (None, AmbiguousResolution::AuthenticatedRole) => default(),
+            (None, AmbiguousResolution::Deny) => Err(not_authorized(
+                "No role mapping applies and the identity pool denies ambiguous requests.",
+            )),
+        }
+    }
+
+    // ---- what the S3 gateway asks -----------------------------------------
+
+    pub fn secret_for(&self, access_key_id: &str) -> Option<String> {
+        self.minter.secret_for(access_key_id)
+    }
+
+    /// Unseals a session token and checks expiry and the shared deny list.
+    pub async fn check_session(
+        &self,
+        access_key_id: &str,
+        token: &str,
+    ) -> std::result::Result<Grant, SessionProblem> {
+        let grant = self
+            .minter
+            .open(access_key_id, token, self.clock.now())
+            .map_err(|p| match p {
+                Problem::Invalid => SessionProblem::Invalid,
+                Problem::Expired => SessionProblem::Expired,
+            })?;
+        let denied = match self.denied.get(&grant.identity_id) {
+            Some(d) => *d,
+            None => {
+                let d = match self.store.get_identity(&grant.identity_id).await {
+                    Ok(i) => i.is_none_or(|i| i.disabled_at.is_some()),
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "deny list unavailable; refusing");
+                        return Err(SessionProblem::Revoked);
+                    }
+                };
+                *self.denied.put(grant.identity_id.clone(), d)
+            }
+        };
+        if denied {
+            return Err(SessionProblem::Revoked);
+        }
+        Ok(grant)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionProblem {
+    Invalid,
+    Expired,
+    Revoked,
+}

@@ -1,0 +1,603 @@
+//! Identity pools: roles with validated policies, GetId, credentials, role
+//! mapping, and the checks on login tokens (I1, J3, J4).
+
+use crate::helpers::*;
+use poolgate::clock::Clock;
+use poolgate::identity::SessionProblem;
+use serde_json::{Value, json};
+
+const READER: &str = "arn:aws:iam::000000000000:role/reader";
+
+fn per_identity_policy() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": "arn:aws:s3:::photos/${cognito-identity.amazonaws.com:sub}/*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::photos",
+         "Condition": {"StringLike": {"s3:prefix": "${cognito-identity.amazonaws.com:sub}/*"}}}
+    ]})
+}
+
+fn read_only_policy() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::public/*"}
+    ]})
+}
+
+/// Roles `owner` (per-identity prefix, 2 h max), `reader` (read-only) and
+/// `admins`; an identity pool trusting the test user pool's client.
+async fn setup(app: &TestApp, extra: Value) -> String {
+    for (name, policy, max) in [
+        ("owner", per_identity_policy(), 7200),
+        ("reader", read_only_policy(), 3600),
+        ("admins", read_only_policy(), 3600),
+    ] {
+        let (st, b) = app
+            .admin(
+                "POST",
+                "/v1/admin/roles",
+                Some(json!({"name": name, "policy": policy, "max_session_secs": max})),
+            )
+            .await;
+        assert_eq!(st, 201, "{b}");
+    }
+    let mut body = json!({
+        "name": "photos",
+        "providers": [{"type": "user_pool", "pool_id": app.pool_id, "client_ids": [app.client_id]}],
+        "authenticated_role": "owner",
+        "unauthenticated_role": "reader",
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let (st, p) = app
+        .admin("POST", "/v1/admin/identity-pools", Some(body))
+        .await;
+    assert_eq!(st, 201, "{p}");
+    p["id"].as_str().unwrap().to_owned()
+}
+
+fn provider(app: &TestApp) -> String {
+    format!("cognito-idp.local-east-1.amazonaws.com/{}", app.pool_id)
+}
+
+async fn get_id(app: &TestApp, ip: &str, logins: Value) -> (u16, Value) {
+    app.post(
+        &format!("/v1/identity-pools/{ip}/identity"),
+        json!({"logins": logins}),
+    )
+    .await
+}
+
+async fn creds(app: &TestApp, ip: &str, body: Value) -> (u16, Value) {
+    app.post(&format!("/v1/identity-pools/{ip}/credentials"), body)
+        .await
+}
+
+#[tokio::test]
+async fn roles_validate_their_policy_and_say_where_it_is_wrong() {
+    let app = spawn_app().await;
+    let (st, b) = app
+        .admin("POST", "/v1/admin/roles", Some(json!({"name": "bad", "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}, {"Effect": "Maybe", "Action": "s3:GetObject", "Resource": "*"}]}})))
+        .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (400, Some("InvalidParameter")),
+        "{b}"
+    );
+    assert!(
+        b["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Statement[1].Effect"),
+        "{b}"
+    );
+    let (st, b) = app
+        .admin("POST", "/v1/admin/roles", Some(json!({"name": "iam", "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]}})))
+        .await;
+    assert_eq!(st, 400, "{b}");
+    let (st, b) = app
+        .admin(
+            "POST",
+            "/v1/admin/roles",
+            Some(json!({"name": "long", "policy": read_only_policy(), "max_session_secs": 50000})),
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
+    let (st, r) = app
+        .admin(
+            "POST",
+            "/v1/admin/roles",
+            Some(json!({"name": "reader", "policy": read_only_policy()})),
+        )
+        .await;
+    assert_eq!(st, 201, "{r}");
+    assert_eq!(r["arn"], READER);
+    assert_eq!(r["max_session_secs"], 3600);
+    assert_eq!(
+        app.admin(
+            "GET",
+            &format!("/v1/admin/roles/{}", READER.replace('/', "%2F")),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let (st, _) = app
+        .admin(
+            "POST",
+            "/v1/admin/roles",
+            Some(json!({"name": "reader", "policy": read_only_policy()})),
+        )
+        .await;
+    assert_eq!(st, 409);
+    let (st, r) = app
+        .admin(
+            "PUT",
+            "/v1/admin/roles/reader",
+            Some(json!({"policy": per_identity_policy(), "max_session_secs": 900})),
+        )
+        .await;
+    assert_eq!(
+        (st, r["max_session_secs"].as_i64()),
+        (200, Some(900)),
+        "{r}"
+    );
+    assert_eq!(
+        app.admin("GET", "/v1/admin/roles", None).await.1["roles"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        app.admin("DELETE", "/v1/admin/roles/reader", None).await.0,
+        204
+    );
+    assert_eq!(
+        app.admin("GET", "/v1/admin/roles/reader", None).await.0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn identity_pools_are_managed_and_refuse_unknown_settings() {
+    let app = spawn_app().await;
+    let id = setup(&app, json!({})).await;
+    assert!(id.starts_with("local-east-1:"), "{id}");
+    let (st, p) = app
+        .admin("GET", &format!("/v1/admin/identity-pools/{id}"), None)
+        .await;
+    assert_eq!(
+        (st, p["allow_unauthenticated"].as_bool()),
+        (200, Some(false)),
+        "{p}"
+    );
+    assert_eq!(p["credentials_duration_secs"], 3600);
+    let (st, b) = app
+        .admin(
+            "POST",
+            "/v1/admin/identity-pools",
+            Some(json!({"name": "x", "allow_guests": true})),
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
+    let (st, b) = app
+        .admin(
+            "POST",
+            "/v1/admin/identity-pools",
+            Some(json!({"name": "x", "credentials_duration_secs": 60})),
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
+    let (st, p) = app
+        .admin("PUT", &format!("/v1/admin/identity-pools/{id}"), Some(json!({"name": "renamed", "allow_unauthenticated": true, "unauthenticated_role": "reader"})))
+        .await;
+    assert_eq!((st, p["name"].as_str()), (200, Some("renamed")), "{p}");
+    let (_, list) = app.admin("GET", "/v1/admin/identity-pools", None).await;
+    assert_eq!(list["identity_pools"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.admin("DELETE", &format!("/v1/admin/identity-pools/{id}"), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        app.admin("GET", &format!("/v1/admin/identity-pools/{id}"), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(get_id(&app, &id, json!({})).await.0, 404);
+}
+
+#[tokio::test]
+async fn i1_get_id_is_stable_per_subject_and_credentials_are_scoped_and_short_lived() {
+    let app = spawn_app().await;
+    let ip = setup(&app, json!({})).await;
+    let tokens = app.confirmed_user("ida@example.com").await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let logins = json!({provider(&app): id_token});
+    let (st, a) = get_id(&app, &ip, logins.clone()).await;
+    assert_eq!(st, 200, "{a}");
+    let identity = a["identity_id"].as_str().unwrap().to_owned();
+    assert!(identity.starts_with("local-east-1:"));
+    // Same subject, a new sign-in, the other provider name: same identity.
+    let (_, t2) = app.sign_in("ida@example.com", PASSWORD).await;
+    let other_name = format!("{ISSUER_BASE}/{}", app.pool_id).replace("http://", "");
+    let (_, b) = get_id(&app, &ip, json!({other_name: t2["tokens"]["id_token"]})).await;
+    assert_eq!(b["identity_id"], identity.as_str());
+    // Another user: another identity (never keyed on email or anything else).
+    let t3 = app.confirmed_user("other@example.com").await;
+    let (_, c) = get_id(&app, &ip, json!({provider(&app): t3["id_token"]})).await;
+    assert_ne!(c["identity_id"], identity.as_str());
+
+    let (st, cr) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": identity, "logins": logins}),
+    )
+    .await;
+    assert_eq!(st, 200, "{cr}");
+    let c = &cr["credentials"];
+    let now = app.clock.now();
+    assert_eq!(
+        c["expiration"].as_i64().unwrap(),
+        now + 3600,
+        "1 h by default"
+    );
+    assert!(c["access_key_id"].as_str().unwrap().starts_with("ASIA"));
+    assert_eq!(c["secret_access_key"].as_str().unwrap().len(), 40);
+    let grant = app
+        .state
+        .identity
+        .check_session(
+            c["access_key_id"].as_str().unwrap(),
+            c["session_token"].as_str().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(grant.identity_id, identity);
+    assert_eq!(grant.identity_pool_id, ip);
+    assert_eq!(grant.role, "owner");
+    assert_eq!(grant.amr, "authenticated");
+    assert_eq!(grant.policy, per_identity_policy());
+    assert_eq!(
+        app.state
+            .identity
+            .secret_for(c["access_key_id"].as_str().unwrap())
+            .as_deref(),
+        c["secret_access_key"].as_str()
+    );
+    // A longer request is capped by the role (2 h); out of range is refused.
+    let (_, cr) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": identity, "logins": logins, "duration_secs": 43200}),
+    )
+    .await;
+    assert_eq!(
+        cr["credentials"]["expiration"].as_i64().unwrap(),
+        now + 7200
+    );
+    let (st, _) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": identity, "logins": logins, "duration_secs": 60}),
+    )
+    .await;
+    assert_eq!(st, 400);
+    // Expired credentials stop.
+    app.clock.advance(3601);
+    let c = &cr["credentials"];
+    let old = app
+        .state
+        .identity
+        .check_session(
+            c["access_key_id"].as_str().unwrap(),
+            c["session_token"].as_str().unwrap(),
+        )
+        .await;
+    assert!(old.is_ok(), "the 2 h credentials still work");
+    app.clock.advance(3600);
+    let old = app
+        .state
+        .identity
+        .check_session(
+            c["access_key_id"].as_str().unwrap(),
+            c["session_token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(old.unwrap_err(), SessionProblem::Expired);
+}
+
+#[tokio::test]
+async fn j3_j4_only_unexpired_unrevoked_id_tokens_of_allowed_clients_and_trusted_pools_count() {
+    let app = spawn_app().await;
+    let ip = setup(&app, json!({})).await;
+    let tokens = app.confirmed_user("jay@example.com").await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let refused = |b: &Value| b["code"] == "NotAuthorized";
+    // An access token is not an ID token.
+    let (st, b) = get_id(&app, &ip, json!({provider(&app): tokens["access_token"]})).await;
+    assert!(st == 401 && refused(&b), "{st} {b}");
+    // A forged signature.
+    let mut forged = id_token.to_owned();
+    forged.pop();
+    forged.push(if id_token.ends_with('A') { 'B' } else { 'A' });
+    let (st, _) = get_id(&app, &ip, json!({provider(&app): forged})).await;
+    assert_eq!(st, 401);
+    // A provider the pool does not trust, and a token under the wrong name.
+    let (st, b) = get_id(&app, &ip, json!({"accounts.google.com": id_token})).await;
+    assert_eq!(st, 401, "{b}");
+    assert!(b["detail"].as_str().unwrap().contains("not trusted"), "{b}");
+    let (st, _) = get_id(
+        &app,
+        &ip,
+        json!({"cognito-idp.local-east-1.amazonaws.com/local-east-1_Other0000": id_token}),
+    )
+    .await;
+    assert_eq!(st, 401);
+    // An ID token of a client the identity pool does not allow.
+    let (_, client) = app
+        .admin(
+            "POST",
+            &format!("/v1/admin/pools/{}/clients", app.pool_id),
+            Some(json!({"name": "other"})),
+        )
+        .await;
+    let (_, t) = app
+        .post(&app.pool_path("signin"), json!({"client_id": client["client_id"], "username": "jay@example.com", "password": PASSWORD}))
+        .await;
+    let (st, b) = get_id(&app, &ip, json!({provider(&app): t["tokens"]["id_token"]})).await;
+    assert!(
+        st == 401 && b["detail"].as_str().unwrap().contains("Audience"),
+        "{b}"
+    );
+    // Expired.
+    app.clock.advance(3600 + 31);
+    let (st, _) = get_id(&app, &ip, json!({provider(&app): id_token})).await;
+    assert_eq!(st, 401);
+    // Revoked by a global sign-out.
+    let (_, fresh) = app.sign_in("jay@example.com", PASSWORD).await;
+    let fresh_id = fresh["tokens"]["id_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get_id(&app, &ip, json!({provider(&app): fresh_id})).await.0,
+        200
+    );
+    app.request(
+        "POST",
+        "/v1/me/signout",
+        None,
+        fresh["tokens"]["access_token"].as_str(),
+    )
+    .await;
+    let (st, b) = get_id(&app, &ip, json!({provider(&app): fresh_id})).await;
+    assert!(
+        st == 401 && b["detail"].as_str().unwrap().contains("revoked"),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn guests_get_the_read_only_role_only_where_allowed_and_become_authenticated_by_a_login() {
+    let app = spawn_app().await;
+    let closed = setup(&app, json!({})).await;
+    let (st, b) = get_id(&app, &closed, json!({})).await;
+    assert_eq!(st, 401, "guests are off by default: {b}");
+
+    let (_, p) = app
+        .admin("POST", "/v1/admin/identity-pools", Some(json!({
+            "name": "open", "allow_unauthenticated": true,
+            "providers": [{"type": "user_pool", "pool_id": app.pool_id, "client_ids": [app.client_id]}],
+            "authenticated_role": "owner", "unauthenticated_role": "reader"})))
+        .await;
+    let ip = p["id"].as_str().unwrap();
+    let (st, g) = get_id(&app, ip, json!({})).await;
+    assert_eq!(st, 200, "{g}");
+    let guest = g["identity_id"].as_str().unwrap();
+    let (st, cr) = creds(&app, ip, json!({"identity_id": guest})).await;
+    assert_eq!(st, 200, "{cr}");
+    let c = &cr["credentials"];
+    let grant = app
+        .state
+        .identity
+        .check_session(
+            c["access_key_id"].as_str().unwrap(),
+            c["session_token"].as_str().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (grant.role.as_str(), grant.amr.as_str()),
+        ("reader", "unauthenticated")
+    );
+    assert_eq!(grant.policy, read_only_policy());
+
+    // A login added to the guest identity makes it authenticated.
+    let tokens = app.confirmed_user("gus@example.com").await;
+    let logins = json!({provider(&app): tokens["id_token"]});
+    let (st, cr) = creds(&app, ip, json!({"identity_id": guest, "logins": logins})).await;
+    assert_eq!(st, 200, "{cr}");
+    assert_eq!(
+        get_id(&app, ip, logins.clone()).await.1["identity_id"],
+        guest
+    );
+    // From now on it needs the login.
+    let (st, b) = creds(&app, ip, json!({"identity_id": guest})).await;
+    assert_eq!(st, 401, "{b}");
+    // Another identity's logins do not open this one.
+    let (_, g2) = get_id(&app, ip, json!({})).await;
+    let (st, b) = creds(
+        &app,
+        ip,
+        json!({"identity_id": g2["identity_id"], "logins": logins}),
+    )
+    .await;
+    assert!(
+        st == 401 && b["detail"].as_str().unwrap().contains("match"),
+        "{b}"
+    );
+    // An identity of another pool is not found here.
+    let (st, _) = creds(&app, &closed, json!({"identity_id": guest})).await;
+    assert_eq!(st, 404);
+}
+
+#[tokio::test]
+async fn a_disabled_identity_loses_its_credentials_at_once() {
+    let app = spawn_app().await;
+    let ip = setup(&app, json!({})).await;
+    let tokens = app.confirmed_user("dee@example.com").await;
+    let logins = json!({provider(&app): tokens["id_token"]});
+    let identity = get_id(&app, &ip, logins.clone()).await.1["identity_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, cr) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": identity, "logins": logins}),
+    )
+    .await;
+    let (ak, tok) = (
+        cr["credentials"]["access_key_id"].as_str().unwrap(),
+        cr["credentials"]["session_token"].as_str().unwrap(),
+    );
+    assert!(app.state.identity.check_session(ak, tok).await.is_ok());
+    let path = format!("/v1/admin/identity-pools/{ip}/identities/{identity}/disable");
+    assert_eq!(app.admin("POST", &path, None).await.0, 204);
+    assert_eq!(
+        app.state.identity.check_session(ak, tok).await.unwrap_err(),
+        SessionProblem::Revoked
+    );
+    assert_eq!(
+        creds(
+            &app,
+            &ip,
+            json!({"identity_id": identity, "logins": logins})
+        )
+        .await
+        .0,
+        401
+    );
+    let path = format!("/v1/admin/identity-pools/{ip}/identities/{identity}/enable");
+    assert_eq!(app.admin("POST", &path, None).await.0, 204);
+    assert!(app.state.identity.check_session(ak, tok).await.is_ok());
+    // A tampered token is refused.
+    let bad = format!("{}A", &tok[..tok.len() - 1]);
+    assert!(app.state.identity.check_session(ak, &bad).await.is_err());
+}
+
+#[tokio::test]
+async fn roles_follow_group_preference_and_claim_rules() {
+    let app = spawn_app().await;
+    // Token mapping: the group's role wins; without a group, ambiguity → Deny.
+    let ip = setup(&app, json!({"providers": [{"type": "user_pool", "pool_id": app.pool_id, "client_ids": [app.client_id],
+        "role_mapping": {"type": "Token", "ambiguous_role_resolution": "Deny"}}]})).await;
+    let base = format!("/v1/admin/pools/{}/groups", app.pool_id);
+    app.admin("POST", &base, Some(json!({"name": "admins", "precedence": 1, "role_arn": "arn:aws:iam::000000000000:role/admins"}))).await;
+    app.admin(
+        "POST",
+        &base,
+        Some(json!({"name": "readers", "precedence": 5, "role_arn": READER})),
+    )
+    .await;
+    app.confirmed_user("rita@example.com").await;
+    for g in ["admins", "readers"] {
+        app.admin(
+            "POST",
+            &format!("{base}/{g}/members"),
+            Some(json!({"username": "rita@example.com"})),
+        )
+        .await;
+    }
+    let (_, t) = app.sign_in("rita@example.com", PASSWORD).await;
+    let logins = json!({provider(&app): t["tokens"]["id_token"]});
+    let identity = get_id(&app, &ip, logins.clone()).await.1["identity_id"].clone();
+    let role_of = |cr: &Value| {
+        let c = &cr["credentials"];
+        let (ak, tok) = (
+            c["access_key_id"].as_str().unwrap().to_owned(),
+            c["session_token"].as_str().unwrap().to_owned(),
+        );
+        let id = app.state.identity.clone();
+        async move { id.check_session(&ak, &tok).await.unwrap().role }
+    };
+    let (st, cr) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": identity, "logins": logins}),
+    )
+    .await;
+    assert_eq!(st, 200, "{cr}");
+    assert_eq!(role_of(&cr).await, "admins", "lowest precedence wins");
+    let (_, cr) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": identity, "logins": logins, "custom_role_arn": READER}),
+    )
+    .await;
+    assert_eq!(
+        role_of(&cr).await,
+        "reader",
+        "a custom role among the token's"
+    );
+    let (st, _) = creds(&app, &ip, json!({"identity_id": identity, "logins": logins, "custom_role_arn": "arn:aws:iam::000000000000:role/owner"})).await;
+    assert_eq!(st, 401, "not one of the token's roles");
+    let t2 = app.confirmed_user("nog@example.com").await;
+    let l2 = json!({provider(&app): t2["id_token"]});
+    let id2 = get_id(&app, &ip, l2.clone()).await.1["identity_id"].clone();
+    let (st, b) = creds(&app, &ip, json!({"identity_id": id2, "logins": l2})).await;
+    assert!(
+        st == 401 && b["detail"].as_str().unwrap().contains("denies"),
+        "{b}"
+    );
+
+    // Rules: first match wins, otherwise the authenticated role.
+    let ip2 = {
+        let (_, p) = app.admin("POST", "/v1/admin/identity-pools", Some(json!({"name": "rules",
+            "providers": [{"type": "user_pool", "pool_id": app.pool_id, "client_ids": [app.client_id],
+              "role_mapping": {"type": "Rules", "rules": [
+                {"claim": "email", "match_type": "StartsWith", "value": "rita", "role": "reader"},
+                {"claim": "cognito:groups", "match_type": "Contains", "value": "admins", "role": "admins"}]}}],
+            "authenticated_role": "owner"}))).await;
+        p["id"].as_str().unwrap().to_owned()
+    };
+    let id = get_id(&app, &ip2, logins.clone()).await.1["identity_id"].clone();
+    let (_, cr) = creds(&app, &ip2, json!({"identity_id": id, "logins": logins})).await;
+    assert_eq!(role_of(&cr).await, "reader");
+    let id = get_id(&app, &ip2, l2.clone()).await.1["identity_id"].clone();
+    let (_, cr) = creds(&app, &ip2, json!({"identity_id": id, "logins": l2})).await;
+    assert_eq!(
+        role_of(&cr).await,
+        "owner",
+        "no rule matched: the authenticated role"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_first_get_ids_of_one_login_make_one_identity() {
+    let app = spawn_app().await;
+    let ip = setup(&app, json!({})).await;
+    let tokens = app.confirmed_user("race@example.com").await;
+    let logins = json!({provider(&app): tokens["id_token"]});
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (http, url, body) = (
+            app.http.clone(),
+            format!("{}/v1/identity-pools/{ip}/identity", app.base),
+            json!({"logins": logins}),
+        );
+        set.spawn(async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["identity_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        });
+    }
+    let mut ids = set.join_all().await;
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+}
