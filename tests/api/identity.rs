@@ -601,3 +601,106 @@ async fn concurrent_first_get_ids_of_one_login_make_one_identity() {
     ids.dedup();
     assert_eq!(ids.len(), 1, "{ids:?}");
 }
+
+/// A local OpenID Connect issuer: its own P-256 key, discovery and JWKS on
+/// loopback.
+struct TestIssuer {
+    url: String,
+    key: aws_lc_rs::signature::EcdsaKeyPair,
+}
+
+impl TestIssuer {
+    async fn start() -> Self {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let point = key.public_key().as_ref().to_vec();
+        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+            "x": b64.encode(&point[1..33]), "y": b64.encode(&point[33..])}]});
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let disco = json!({"issuer": url, "jwks_uri": format!("{url}/jwks")});
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                axum::routing::get(move || async move { axum::Json(disco) }),
+            )
+            .route(
+                "/jwks",
+                axum::routing::get(move || async move { axum::Json(jwks) }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, key }
+    }
+
+    fn token(&self, kid: &str, claims: Value) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = b64.encode(json!({"alg": "ES256", "typ": "JWT", "kid": kid}).to_string());
+        let body = b64.encode(claims.to_string());
+        let input = format!("{header}.{body}");
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let sig = self.key.sign(&rng, input.as_bytes()).unwrap();
+        format!("{input}.{}", b64.encode(sig.as_ref()))
+    }
+}
+
+#[tokio::test]
+async fn j3_an_external_oidc_provider_is_verified_against_its_discovered_keys() {
+    let app = spawn_app().await;
+    let issuer = TestIssuer::start().await;
+    let ip = setup(&app, json!({"providers": [{"type": "oidc", "name": "issuer.test", "issuer": issuer.url, "audiences": ["app-1"]}]})).await;
+    let now = app.clock.now();
+    let claims = |sub: &str, aud: &str, iss: &str, exp: i64| json!({"sub": sub, "aud": aud, "iss": iss, "exp": exp, "iat": now});
+    let good = issuer.token("k1", claims("ext-1", "app-1", &issuer.url, now + 600));
+    let (st, a) = get_id(&app, &ip, json!({"issuer.test": good})).await;
+    assert_eq!(st, 200, "{a}");
+    let again = issuer.token("k1", claims("ext-1", "app-1", &issuer.url, now + 900));
+    assert_eq!(get_id(&app, &ip, json!({"issuer.test": again})).await.1, a);
+    let (st, cr) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": a["identity_id"], "logins": {"issuer.test": good}}),
+    )
+    .await;
+    assert_eq!(st, 200, "{cr}");
+    for (why, token) in [
+        (
+            "wrong audience",
+            issuer.token("k1", claims("ext-1", "app-2", &issuer.url, now + 600)),
+        ),
+        (
+            "wrong issuer",
+            issuer.token(
+                "k1",
+                claims("ext-1", "app-1", "http://evil.test", now + 600),
+            ),
+        ),
+        (
+            "expired",
+            issuer.token("k1", claims("ext-1", "app-1", &issuer.url, now - 120)),
+        ),
+        (
+            "unknown key",
+            issuer.token("k9", claims("ext-1", "app-1", &issuer.url, now + 600)),
+        ),
+        (
+            "no signature",
+            format!("{}.", good.rsplit_once('.').unwrap().0),
+        ),
+    ] {
+        let (st, b) = get_id(&app, &ip, json!({"issuer.test": token})).await;
+        assert_eq!(
+            (st, b["code"].as_str()),
+            (401, Some("NotAuthorized")),
+            "{why}: {b}"
+        );
+    }
+    // The provider's tokens do not count under the user pool's name.
+    let (st, _) = get_id(&app, &ip, json!({provider(&app): good})).await;
+    assert_eq!(st, 401);
+}
