@@ -210,6 +210,7 @@ pub async fn build_state_with(
         clock,
         master,
         settings.identity.credential_key_generation,
+        &settings.server.public_url,
     ));
     Ok(AppState(Arc::new(AppInner {
         settings,

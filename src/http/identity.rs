@@ -5,8 +5,8 @@ use super::error::{ApiResult, Problem};
 use super::extract::{Admin, ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::identity::{
-    CreateIdentityPool, CredentialsView, GetCredentials, GetId, IdentityIdView, IdentityPoolView,
-    PutRole, RoleView,
+    CreateIdentityPool, CredentialsView, DeveloperIdentity, GetCredentials, GetId, GetOpenIdToken,
+    IdentityIdView, IdentityPoolView, OpenIdTokenView, PutRole, RoleView,
 };
 use axum::Router;
 use axum::extract::{Path, State};
@@ -40,6 +40,63 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/identity-pools/{id}/identity", post(get_id))
         .route("/v1/identity-pools/{id}/credentials", post(credentials))
+        .route("/v1/identity-pools/{id}/openid-token", post(openid_token))
+        .route(
+            "/v1/admin/identity-pools/{id}/developer-identities",
+            post(developer_identity),
+        )
+        .route("/v1/identity-pools/.well-known/jwks.json", get(openid_jwks))
+        .route(
+            "/v1/identity-pools/.well-known/openid-configuration",
+            get(openid_discovery),
+        )
+}
+
+/// GetOpenIdToken: a JWT for the identity signed by this server.
+#[utoipa::path(post, path = "/v1/identity-pools/{id}/openid-token", tag = "identity pools", params(("id" = String, Path)),
+    request_body = GetOpenIdToken,
+    responses((status = 200, body = OpenIdTokenView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn openid_token(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<GetOpenIdToken>,
+) -> ApiResult<ApiJson<OpenIdTokenView>> {
+    Ok(ApiJson(s.identity.openid_token(&id, req).await?))
+}
+
+/// GetOpenIdTokenForDeveloperIdentity: for the app's backend, with the admin key.
+#[utoipa::path(post, path = "/v1/admin/identity-pools/{id}/developer-identities", tag = "identity pools",
+    params(("id" = String, Path)), request_body = DeveloperIdentity,
+    responses((status = 200, body = OpenIdTokenView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn developer_identity(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<DeveloperIdentity>,
+) -> ApiResult<ApiJson<OpenIdTokenView>> {
+    Ok(ApiJson(s.identity.developer_identity(&id, req).await?))
+}
+
+/// The keys of identity OpenID tokens.
+#[utoipa::path(get, path = "/v1/identity-pools/.well-known/jwks.json", tag = "identity pools",
+    responses((status = 200, body = Object)))]
+pub async fn openid_jwks(State(s): State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(s.identity.openid_jwks())
+}
+
+/// Discovery for identity OpenID tokens (issuer and JWKS).
+#[utoipa::path(get, path = "/v1/identity-pools/.well-known/openid-configuration", tag = "identity pools",
+    responses((status = 200, body = Object)))]
+pub async fn openid_discovery(State(s): State<AppState>) -> axum::Json<serde_json::Value> {
+    let issuer = s.identity.openid_issuer();
+    axum::Json(serde_json::json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "subject_types_supported": ["public"],
+        "response_types_supported": ["id_token"],
+    }))
 }
 
 #[derive(Serialize, ToSchema)]

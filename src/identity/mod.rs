@@ -11,6 +11,7 @@
 
 pub mod credentials;
 pub mod model;
+pub mod openid;
 pub mod policy;
 
 use crate::cache::TtlCache;
@@ -42,6 +43,7 @@ pub struct IdentityPools {
     jwks: TtlCache<String, Value>,
     /// Disabled identities, as the gateway sees them (1 s per node).
     denied: TtlCache<String, bool>,
+    openid: openid::OpenIdSigner,
 }
 
 /// `{name, ...settings}`. Split by hand: serde does not refuse unknown
@@ -152,6 +154,30 @@ pub struct GetCredentials {
     pub duration_secs: Option<i64>,
 }
 
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetOpenIdToken {
+    pub identity_id: String,
+    #[serde(default)]
+    pub logins: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeveloperIdentity {
+    /// The app's own id for its user.
+    pub user_identifier: String,
+    /// Link to this existing identity instead of finding or creating one.
+    #[serde(default)]
+    pub identity_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OpenIdTokenView {
+    pub identity_id: String,
+    pub token: String,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CredentialsView {
     pub identity_id: String,
@@ -165,7 +191,15 @@ struct VerifiedLogin {
     subject: String,
     claims: Value,
     mapping: Option<RoleMapping>,
+    /// An OpenID token of this server names its identity itself.
+    identity_hint: Option<String>,
 }
+
+/// The provider name under which this server's own OpenID tokens (from
+/// developer-authenticated identities) are presented, as in Cognito.
+pub const OPENID_PROVIDER: &str = "cognito-identity.amazonaws.com";
+/// Lifetime of an OpenID token, seconds (Cognito's default: 10 min).
+pub const OPENID_TOKEN_TTL: i64 = 600;
 
 fn not_authorized(msg: &str) -> Error {
     Error::not_authorized(msg.to_owned())
@@ -193,6 +227,7 @@ impl IdentityPools {
         clock: SharedClock,
         master: &crate::crypto::MasterKey,
         key_generation: u8,
+        public_url: &str,
     ) -> Self {
         Self {
             store,
@@ -205,6 +240,11 @@ impl IdentityPools {
                 .expect("HTTP client"),
             jwks: TtlCache::new(Duration::from_secs(600), 1000),
             denied: TtlCache::new(Duration::from_secs(1), 100_000),
+            openid: openid::OpenIdSigner::new(
+                master,
+                key_generation,
+                format!("{public_url}/v1/identity-pools"),
+            ),
         }
     }
 
@@ -477,6 +517,7 @@ impl IdentityPools {
                         subject: s("sub").to_owned(),
                         mapping: role_mapping.clone(),
                         claims,
+                        identity_hint: None,
                     });
                 }
                 Provider::Oidc {
@@ -507,6 +548,31 @@ impl IdentityPools {
                         subject,
                         mapping: role_mapping.clone(),
                         claims,
+                        identity_hint: None,
+                    });
+                }
+                Provider::Developer { .. } => {
+                    if name != OPENID_PROVIDER {
+                        continue;
+                    }
+                    let claims = self
+                        .openid
+                        .verify(token, &pool.id, self.clock.now())
+                        .map_err(|e| {
+                            tracing::debug!(error = %e, "OpenID token refused");
+                            invalid()
+                        })?;
+                    let sub = claims
+                        .get("sub")
+                        .and_then(Value::as_str)
+                        .ok_or_else(invalid)?
+                        .to_owned();
+                    return Ok(VerifiedLogin {
+                        provider: OPENID_PROVIDER.into(),
+                        subject: sub.clone(),
+                        mapping: None,
+                        claims,
+                        identity_hint: Some(sub),
                     });
                 }
             }
@@ -648,6 +714,15 @@ impl IdentityPools {
             let mut found: Option<String> = named.map(str::to_owned);
             let mut unlinked = vec![];
             for l in logins {
+                if let Some(hint) = &l.identity_hint {
+                    if found.as_ref().is_some_and(|f| f != hint) {
+                        return Err(not_authorized(
+                            "Logins don't match. Please include at least one valid login for this identity or identity pool.",
+                        ));
+                    }
+                    found = Some(hint.clone());
+                    continue;
+                }
                 match self
                     .store
                     .login_identity(&pool.id, &l.provider, &l.subject)
@@ -691,21 +766,25 @@ impl IdentityPools {
         ))
     }
 
-    /// GetCredentialsForIdentity.
-    pub async fn credentials(&self, pool_id: &str, req: GetCredentials) -> Result<CredentialsView> {
-        let pool = self.get_pool(pool_id).await?;
+    /// Checks that the caller may act as `identity_id` with these logins
+    /// (verified again, linked when new), or as a guest without any.
+    async fn authorize(
+        &self,
+        pool: &IdentityPool,
+        identity_id: &str,
+        logins: &BTreeMap<String, String>,
+    ) -> Result<(Identity, Vec<VerifiedLogin>)> {
         let identity = self
             .store
-            .get_identity(&req.identity_id)
+            .get_identity(identity_id)
             .await?
             .filter(|i| i.identity_pool_id == pool.id)
             .ok_or_else(|| Error::new(ErrorKind::ResourceNotFound, "Identity not found"))?;
         if identity.disabled_at.is_some() {
             return Err(not_authorized("Identity is disabled."));
         }
-        let logins = self.verify_logins(&pool, &req.logins).await?;
-        let now = self.clock.now();
-        let (role, amr) = if logins.is_empty() {
+        let logins = self.verify_logins(pool, logins).await?;
+        if logins.is_empty() {
             if !self
                 .store
                 .identity_logins(&identity.identity_id)
@@ -721,16 +800,126 @@ impl IdentityPools {
                     "Unauthenticated access is not supported for this identity pool.",
                 ));
             }
+        } else {
+            // The logins must be this identity's (unlinked ones are linked:
+            // a guest becomes authenticated).
+            self.resolve_identity(pool, &logins, Some(&identity.identity_id))
+                .await?;
+        }
+        Ok((identity, logins))
+    }
+
+    /// GetOpenIdToken: a JWT for the identity, signed by this server
+    /// (`aud` = the identity pool, `amr` = how it signed in).
+    pub async fn openid_token(
+        &self,
+        pool_id: &str,
+        req: GetOpenIdToken,
+    ) -> Result<OpenIdTokenView> {
+        let pool = self.get_pool(pool_id).await?;
+        let (identity, logins) = self.authorize(&pool, &req.identity_id, &req.logins).await?;
+        let token = self.issue_openid(&pool, &identity.identity_id, &logins);
+        Ok(OpenIdTokenView {
+            identity_id: identity.identity_id,
+            token,
+        })
+    }
+
+    fn issue_openid(
+        &self,
+        pool: &IdentityPool,
+        identity_id: &str,
+        logins: &[VerifiedLogin],
+    ) -> String {
+        let now = self.clock.now();
+        let amr: Vec<String> = if logins.is_empty() {
+            vec!["unauthenticated".into()]
+        } else {
+            std::iter::once("authenticated".to_owned())
+                .chain(logins.iter().map(|l| l.provider.clone()))
+                .collect()
+        };
+        self.openid.sign(&serde_json::json!({
+            "iss": self.openid.issuer,
+            "sub": identity_id,
+            "aud": pool.id,
+            "amr": amr,
+            "iat": now,
+            "exp": now + OPENID_TOKEN_TTL,
+        }))
+    }
+
+    /// GetOpenIdTokenForDeveloperIdentity (admin): the identity of the
+    /// app's own user id under the pool's developer provider (created, or
+    /// linked to `identity_id`), and an OpenID token for it.
+    pub async fn developer_identity(
+        &self,
+        pool_id: &str,
+        req: DeveloperIdentity,
+    ) -> Result<OpenIdTokenView> {
+        let pool = self.get_pool(pool_id).await?;
+        let Some(name) = pool.settings.providers.iter().find_map(|p| match p {
+            Provider::Developer { name } => Some(name.clone()),
+            _ => None,
+        }) else {
+            return Err(Error::invalid(
+                "The identity pool has no developer provider.",
+            ));
+        };
+        if req.user_identifier.is_empty() || req.user_identifier.len() > 1024 {
+            return Err(Error::invalid("user_identifier must be 1-1024 characters"));
+        }
+        if let Some(id) = &req.identity_id
+            && self
+                .store
+                .get_identity(id)
+                .await?
+                .is_none_or(|i| i.identity_pool_id != pool.id)
+        {
+            return Err(Error::new(
+                ErrorKind::ResourceNotFound,
+                "Identity not found",
+            ));
+        }
+        let login = VerifiedLogin {
+            provider: name,
+            subject: req.user_identifier,
+            claims: Value::Null,
+            mapping: None,
+            identity_hint: None,
+        };
+        let identity_id = self
+            .resolve_identity(
+                &pool,
+                std::slice::from_ref(&login),
+                req.identity_id.as_deref(),
+            )
+            .await?;
+        let token = self.issue_openid(&pool, &identity_id, std::slice::from_ref(&login));
+        Ok(OpenIdTokenView { identity_id, token })
+    }
+
+    /// This server's OpenID signing keys, as a JWKS.
+    pub fn openid_jwks(&self) -> Value {
+        serde_json::json!({"keys": [self.openid.jwk.clone()]})
+    }
+
+    pub fn openid_issuer(&self) -> &str {
+        &self.openid.issuer
+    }
+
+    /// GetCredentialsForIdentity.
+    pub async fn credentials(&self, pool_id: &str, req: GetCredentials) -> Result<CredentialsView> {
+        let pool = self.get_pool(pool_id).await?;
+        let (identity, logins) = self.authorize(&pool, &req.identity_id, &req.logins).await?;
+        let now = self.clock.now();
+        let (role, amr) = if logins.is_empty() {
             let role =
                 pool.settings.unauthenticated_role.clone().ok_or_else(|| {
                     not_authorized("The identity pool has no unauthenticated role.")
                 })?;
             (role, "unauthenticated")
         } else {
-            // The logins must be this identity's (unlinked ones are linked:
-            // a guest becomes authenticated).
-            self.resolve_identity(&pool, &logins, Some(&identity.identity_id))
-                .await?;
             (
                 self.resolve_role(&pool, &logins, req.custom_role_arn.as_deref())?,
                 "authenticated",

@@ -81,6 +81,14 @@ pub enum Provider {
         #[serde(default)]
         role_mapping: Option<RoleMapping>,
     },
+    /// Developer-authenticated identities: the app's backend, holding the
+    /// admin key, gets an OpenID token for its own user id
+    /// (`POST /v1/admin/identity-pools/{id}/developer-identities`); the app
+    /// then signs in with it under the name `cognito-identity.amazonaws.com`.
+    Developer {
+        /// The developer provider name (e.g. `login.example.app`).
+        name: String,
+    },
 }
 
 impl Provider {
@@ -89,6 +97,7 @@ impl Provider {
             Provider::UserPool { role_mapping, .. } | Provider::Oidc { role_mapping, .. } => {
                 role_mapping.as_ref()
             }
+            Provider::Developer { .. } => None,
         }
     }
 }

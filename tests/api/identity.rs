@@ -704,3 +704,148 @@ async fn j3_an_external_oidc_provider_is_verified_against_its_discovered_keys() 
     let (st, _) = get_id(&app, &ip, json!({provider(&app): good})).await;
     assert_eq!(st, 401);
 }
+
+#[tokio::test]
+async fn openid_tokens_are_signed_for_the_identity_and_verify_against_the_published_keys() {
+    let app = spawn_app().await;
+    let ip = setup(&app, json!({"allow_unauthenticated": true})).await;
+    let tokens = app.confirmed_user("oda@example.com").await;
+    let logins = json!({provider(&app): tokens["id_token"]});
+    let identity = get_id(&app, &ip, logins.clone()).await.1["identity_id"].clone();
+    let (st, b) = app
+        .post(
+            &format!("/v1/identity-pools/{ip}/openid-token"),
+            json!({"identity_id": identity, "logins": logins}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (st, disco) = app
+        .request(
+            "GET",
+            "/v1/identity-pools/.well-known/openid-configuration",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let issuer = disco["issuer"].as_str().unwrap();
+    assert_eq!(issuer, format!("{ISSUER_BASE}/v1/identity-pools"));
+    let (_, jwks) = app
+        .request(
+            "GET",
+            "/v1/identity-pools/.well-known/jwks.json",
+            None,
+            None,
+        )
+        .await;
+    // Verified with the published JWKS by jsonwebtoken, independently of the server code.
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwks["keys"][0].clone()).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[&ip]);
+    let claims = jsonwebtoken::decode::<Value>(
+        b["token"].as_str().unwrap(),
+        &jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap(),
+        &v,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims["sub"], identity);
+    assert_eq!(claims["amr"], json!(["authenticated", provider(&app)]));
+    // A guest's token says so; another identity's logins get none.
+    let guest = get_id(&app, &ip, json!({})).await.1["identity_id"].clone();
+    let (_, g) = app
+        .post(
+            &format!("/v1/identity-pools/{ip}/openid-token"),
+            json!({"identity_id": guest}),
+        )
+        .await;
+    let gc: Value = jsonwebtoken::dangerous::insecure_decode(g["token"].as_str().unwrap())
+        .unwrap()
+        .claims;
+    assert_eq!(gc["amr"], json!(["unauthenticated"]));
+    let (st, _) = app
+        .post(
+            &format!("/v1/identity-pools/{ip}/openid-token"),
+            json!({"identity_id": guest, "logins": logins}),
+        )
+        .await;
+    assert_eq!(st, 401);
+}
+
+#[tokio::test]
+async fn developer_authenticated_identities_sign_in_with_their_openid_token() {
+    let app = spawn_app().await;
+    let ip = setup(
+        &app,
+        json!({"providers": [{"type": "developer", "name": "login.example.app"}]}),
+    )
+    .await;
+    let path = format!("/v1/admin/identity-pools/{ip}/developer-identities");
+    // Only the admin key obtains these tokens.
+    assert_eq!(
+        app.post(&path, json!({"user_identifier": "user-42"}))
+            .await
+            .0,
+        401
+    );
+    let (st, a) = app
+        .admin("POST", &path, Some(json!({"user_identifier": "user-42"})))
+        .await;
+    assert_eq!(st, 200, "{a}");
+    let (_, again) = app
+        .admin("POST", &path, Some(json!({"user_identifier": "user-42"})))
+        .await;
+    assert_eq!(
+        again["identity_id"], a["identity_id"],
+        "same developer user, same identity"
+    );
+    let (_, other) = app
+        .admin("POST", &path, Some(json!({"user_identifier": "user-43"})))
+        .await;
+    assert_ne!(other["identity_id"], a["identity_id"]);
+    let logins = json!({"cognito-identity.amazonaws.com": a["token"]});
+    let (st, cr) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": a["identity_id"], "logins": logins}),
+    )
+    .await;
+    assert_eq!(st, 200, "{cr}");
+    // The token is for its own identity only, and for this pool only.
+    let (st, _) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": other["identity_id"], "logins": logins}),
+    )
+    .await;
+    assert_eq!(st, 401);
+    let ip2 = {
+        let (_, p) = app.admin("POST", "/v1/admin/identity-pools", Some(json!({"name": "b",
+            "providers": [{"type": "developer", "name": "login.example.app"}], "authenticated_role": "owner"}))).await;
+        p["id"].as_str().unwrap().to_owned()
+    };
+    let (st, _) = get_id(&app, &ip2, logins).await;
+    assert_eq!(st, 401);
+    // A pool without a developer provider refuses.
+    let plain = setup_plain(&app).await;
+    let (st, _) = app
+        .admin(
+            "POST",
+            &format!("/v1/admin/identity-pools/{plain}/developer-identities"),
+            Some(json!({"user_identifier": "u"})),
+        )
+        .await;
+    assert_eq!(st, 400);
+}
+
+async fn setup_plain(app: &TestApp) -> String {
+    let (_, p) = app
+        .admin(
+            "POST",
+            "/v1/admin/identity-pools",
+            Some(json!({"name": "plain"})),
+        )
+        .await;
+    p["id"].as_str().unwrap().to_owned()
+}
