@@ -95,7 +95,7 @@ mod tests {
     fn tokens_verify_for_their_audience_only_and_keys_are_stable_per_generation() {
         let master = crate::crypto::MasterKey::generate();
         let s = OpenIdSigner::new(&master, 0, "http://x/v1/identity-pools".into());
-        let now = 1_000_000;
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
         let t = s.sign(
             &serde_json::json!({"iss": s.issuer, "sub": "id-1", "aud": "pool-a",
             "iat": now, "exp": now + 600}),
