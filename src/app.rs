@@ -212,6 +212,12 @@ pub async fn build_state_with(
         settings.identity.credential_key_generation,
         &settings.server.public_url,
     ));
+    identity
+        .apply_declared(&settings.roles, &settings.identity_pools)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("applying the roles and identity pools declared in config: {e:?}")
+        })?;
     Ok(AppState(Arc::new(AppInner {
         settings,
         pools,

@@ -71,6 +71,106 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: GroupCommand,
     },
+    /// Identity pools (federation to storage credentials).
+    IdentityPool {
+        #[command(subcommand)]
+        command: IdentityPoolCommand,
+    },
+    /// Roles: IAM policy documents that credentials carry.
+    Role {
+        #[command(subcommand)]
+        command: RoleCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IdentityPoolCommand {
+    /// Create an identity pool. Settings as JSON, e.g.
+    /// '{"providers":[{"type":"user_pool","pool_id":"...","client_ids":["..."]}],"authenticated_role":"owner"}'.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        settings: Option<String>,
+    },
+    List,
+    Get {
+        id: String,
+    },
+    /// Replace the name and settings.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        settings: Option<String>,
+    },
+    Delete {
+        id: String,
+    },
+    /// Stop an identity's credentials at once.
+    DisableIdentity {
+        id: String,
+        identity_id: String,
+    },
+    EnableIdentity {
+        id: String,
+        identity_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RoleCommand {
+    /// Create a role from a policy document file (IAM JSON).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        policy_file: std::path::PathBuf,
+        #[arg(long)]
+        max_session_secs: Option<i64>,
+    },
+    List,
+    Get {
+        name: String,
+    },
+    /// Replace a role's policy.
+    Update {
+        name: String,
+        #[arg(long)]
+        policy_file: std::path::PathBuf,
+        #[arg(long)]
+        max_session_secs: Option<i64>,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+fn identity_pool_request(
+    name: String,
+    settings: Option<String>,
+) -> anyhow::Result<crate::identity::CreateIdentityPool> {
+    let mut body = settings
+        .map(|s| parse_json("settings", &s))
+        .transpose()?
+        .unwrap_or_else(|| serde_json::json!({}));
+    body["name"] = name.into();
+    serde_json::from_value(body).map_err(|e| anyhow::anyhow!("invalid settings: {e}"))
+}
+
+fn role_request(
+    name: Option<String>,
+    policy_file: &std::path::Path,
+    max_session_secs: Option<i64>,
+) -> anyhow::Result<crate::identity::PutRole> {
+    let text = std::fs::read_to_string(policy_file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", policy_file.display()))?;
+    Ok(crate::identity::PutRole {
+        name,
+        policy: parse_json("policy", &text)?,
+        max_session_secs,
+    })
 }
 
 #[derive(Subcommand, Debug)]
@@ -489,6 +589,98 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         )
                     }
                 },
+                AdminCommand::IdentityPool { command } => {
+                    let ids = &state.identity;
+                    let view = |p: &crate::identity::model::IdentityPool| {
+                        crate::identity::IdentityPoolView::from(p)
+                    };
+                    match command {
+                        IdentityPoolCommand::Create { name, settings } => {
+                            let p = ids
+                                .create_pool(identity_pool_request(name, settings)?)
+                                .await
+                                .map_err(domain)?;
+                            print(view(&p))
+                        }
+                        IdentityPoolCommand::List => {
+                            let all = ids.list_pools(None, 1000).await.map_err(domain)?;
+                            print(all.iter().map(view).collect::<Vec<_>>())
+                        }
+                        IdentityPoolCommand::Get { id } => {
+                            print(view(&ids.get_pool(&id).await.map_err(domain)?))
+                        }
+                        IdentityPoolCommand::Update { id, name, settings } => {
+                            let p = ids
+                                .update_pool(&id, identity_pool_request(name, settings)?)
+                                .await
+                                .map_err(domain)?;
+                            print(view(&p))
+                        }
+                        IdentityPoolCommand::Delete { id } => {
+                            ids.delete_pool(&id).await.map_err(domain)?;
+                            print(serde_json::json!({ "deleted": id }))
+                        }
+                        IdentityPoolCommand::DisableIdentity { id, identity_id } => {
+                            ids.set_identity_disabled(&id, &identity_id, true)
+                                .await
+                                .map_err(domain)?;
+                            print(serde_json::json!({ "disabled": identity_id }))
+                        }
+                        IdentityPoolCommand::EnableIdentity { id, identity_id } => {
+                            ids.set_identity_disabled(&id, &identity_id, false)
+                                .await
+                                .map_err(domain)?;
+                            print(serde_json::json!({ "enabled": identity_id }))
+                        }
+                    }
+                }
+                AdminCommand::Role { command } => {
+                    let ids = &state.identity;
+                    let view =
+                        |r: &crate::identity::model::Role| crate::identity::RoleView::from(r);
+                    match command {
+                        RoleCommand::Create {
+                            name,
+                            policy_file,
+                            max_session_secs,
+                        } => {
+                            let r = ids
+                                .create_role(role_request(
+                                    Some(name),
+                                    &policy_file,
+                                    max_session_secs,
+                                )?)
+                                .await
+                                .map_err(domain)?;
+                            print(view(&r))
+                        }
+                        RoleCommand::List => {
+                            let all = ids.list_roles().await.map_err(domain)?;
+                            print(all.iter().map(view).collect::<Vec<_>>())
+                        }
+                        RoleCommand::Get { name } => {
+                            print(view(&ids.get_role(&name).await.map_err(domain)?))
+                        }
+                        RoleCommand::Update {
+                            name,
+                            policy_file,
+                            max_session_secs,
+                        } => {
+                            let r = ids
+                                .update_role(
+                                    &name,
+                                    role_request(None, &policy_file, max_session_secs)?,
+                                )
+                                .await
+                                .map_err(domain)?;
+                            print(view(&r))
+                        }
+                        RoleCommand::Delete { name } => {
+                            ids.delete_role(&name).await.map_err(domain)?;
+                            print(serde_json::json!({ "deleted": name }))
+                        }
+                    }
+                }
                 AdminCommand::Group { command } => match command {
                     GroupCommand::Create {
                         pool,

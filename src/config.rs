@@ -31,6 +31,10 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub rate_limits: RateLimitSettings,
     pub identity: IdentitySettings,
+    /// Roles declared in config, applied idempotently at start.
+    pub roles: Vec<DeclaredRole>,
+    /// Identity pools declared in config, applied idempotently at start.
+    pub identity_pools: Vec<DeclaredIdentityPool>,
     /// Pools declared in config, applied idempotently at start.
     pub pools: Vec<DeclaredPool>,
 }
@@ -48,6 +52,8 @@ impl Default for Settings {
             tokens: TokenSettings::default(),
             rate_limits: RateLimitSettings::default(),
             identity: IdentitySettings::default(),
+            roles: vec![],
+            identity_pools: vec![],
             pools: vec![],
         }
     }
@@ -232,6 +238,26 @@ pub struct IdentitySettings {
     /// generation keep working until they expire (12 h at most); older ones
     /// stop. Every node must use the same value.
     pub credential_key_generation: u8,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredRole {
+    pub name: String,
+    /// The IAM policy document (a TOML table with the JSON's shape).
+    pub policy: serde_json::Value,
+    #[serde(default)]
+    pub max_session_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredIdentityPool {
+    /// `<region>:<uuid>`.
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub settings: crate::identity::model::IdentityPoolSettings,
 }
 
 /// Fixed-window request limits per client address (IPv6 by /64) and per
@@ -546,6 +572,18 @@ impl Settings {
                 return bad(
                     "mailer.kind",
                     "the dev mailer is refused in production mode",
+                );
+            }
+        }
+        for (i, p) in self.identity_pools.iter().enumerate() {
+            let ok = p
+                .id
+                .split_once(':')
+                .is_some_and(|(r, u)| r == self.server.region && uuid::Uuid::parse_str(u).is_ok());
+            if !ok {
+                return bad(
+                    &format!("identity_pools[{i}].id"),
+                    "must be <region>:<uuid>, e.g. local-east-1:7f1c0e0a-…",
                 );
             }
         }

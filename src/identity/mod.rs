@@ -378,6 +378,62 @@ impl IdentityPools {
         Ok(())
     }
 
+    /// Applies the roles and identity pools declared in config: created
+    /// when missing, updated when different (the admin API's validation).
+    pub async fn apply_declared(
+        &self,
+        roles: &[crate::config::DeclaredRole],
+        pools: &[crate::config::DeclaredIdentityPool],
+    ) -> Result<()> {
+        for r in roles {
+            let req = PutRole {
+                name: Some(r.name.clone()),
+                policy: r.policy.clone(),
+                max_session_secs: r.max_session_secs,
+            };
+            match self.store.get_role(&r.name).await? {
+                None => match self.create_role(req).await {
+                    Err(e) if e.kind != ErrorKind::Conflict => return Err(e),
+                    _ => {}
+                },
+                Some(old)
+                    if old.policy != r.policy
+                        || old.max_session_secs != r.max_session_secs.unwrap_or(3600) =>
+                {
+                    self.update_role(&r.name, req).await?;
+                }
+                Some(_) => {}
+            }
+        }
+        for p in pools {
+            self.validate(&p.name, &p.settings)?;
+            let now = self.clock.now();
+            match self.store.get_identity_pool(&p.id).await? {
+                None => {
+                    let pool = IdentityPool {
+                        id: p.id.clone(),
+                        name: p.name.clone(),
+                        settings: p.settings.clone(),
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    match self.store.insert_identity_pool(&pool).await {
+                        Err(e) if e.kind != ErrorKind::Conflict => return Err(e),
+                        _ => {}
+                    }
+                }
+                Some(mut old) if old.name != p.name || old.settings != p.settings => {
+                    old.name = p.name.clone();
+                    old.settings = p.settings.clone();
+                    old.updated_at = now;
+                    self.store.update_identity_pool(&old).await?;
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     // ---- admin: roles -----------------------------------------------------
 
     fn role_from(&self, name: String, req: &PutRole, created_at: Option<i64>) -> Result<Role> {

@@ -271,6 +271,69 @@ async fn the_cli_manages_pools_clients_and_keys() {
     cli.json(&["admin", "user", "delete", "--pool", id, "cli@example.com"]);
     cli.json(&["admin", "group", "delete", "--pool", id, "ops"]);
 
+    // Roles and identity pools.
+    let policy = cli.dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}"#,
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    let role = cli.json(&[
+        "admin",
+        "role",
+        "create",
+        "--name",
+        "reader",
+        "--policy-file",
+        policy,
+    ]);
+    assert_eq!(role["arn"], "arn:aws:iam::000000000000:role/reader");
+    std::fs::write(
+        cli.dir.path().join("bad.json"),
+        r#"{"Version": "2012-10-17", "Statement": []}"#,
+    )
+    .unwrap();
+    let bad = cli.dir.path().join("bad.json");
+    let (ok, _, err) = cli.run(&[
+        "admin",
+        "role",
+        "create",
+        "--name",
+        "bad",
+        "--policy-file",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("InvalidParameter"), "{err}");
+    let settings = format!(
+        r#"{{"providers": [{{"type": "user_pool", "pool_id": "{id}", "client_ids": ["{}"]}}], "authenticated_role": "reader"}}"#,
+        c.id
+    );
+    let ip = cli.json(&[
+        "admin",
+        "identity-pool",
+        "create",
+        "--name",
+        "photos",
+        "--settings",
+        &settings,
+    ]);
+    let ip_id = ip["id"].as_str().unwrap();
+    assert_eq!(
+        cli.json(&["admin", "identity-pool", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        cli.json(&["admin", "identity-pool", "get", ip_id])["authenticated_role"],
+        "reader"
+    );
+    cli.json(&["admin", "identity-pool", "delete", ip_id]);
+    cli.json(&["admin", "role", "delete", "reader"]);
+    assert_eq!(cli.json(&["admin", "role", "list"]), serde_json::json!([]));
+
     cli.json(&["admin", "client", "delete", "--pool", id, cid]);
     cli.json(&["admin", "pool", "delete", id]);
     let (ok, _, _) = cli.run(&["admin", "pool", "get", id]);

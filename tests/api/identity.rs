@@ -849,3 +849,57 @@ async fn setup_plain(app: &TestApp) -> String {
         .await;
     p["id"].as_str().unwrap().to_owned()
 }
+
+#[tokio::test]
+async fn roles_and_identity_pools_declared_in_config_are_applied_idempotently() {
+    let id = "local-east-1:5f0c1a9e-2b7d-4c1e-9a53-0d3f8e6b2a10";
+    let declare = |s: &mut poolgate::config::Settings, duration: i64| {
+        s.roles = vec![poolgate::config::DeclaredRole {
+            name: "owner".into(),
+            policy: per_identity_policy(),
+            max_session_secs: None,
+        }];
+        s.identity_pools = vec![poolgate::config::DeclaredIdentityPool {
+            id: id.into(),
+            name: "declared".into(),
+            settings: serde_json::from_value(
+                json!({"authenticated_role": "owner", "credentials_duration_secs": duration}),
+            )
+            .unwrap(),
+        }];
+    };
+    let app = spawn_app_with(|s| declare(s, 1800)).await;
+    let (st, p) = app
+        .admin("GET", &format!("/v1/admin/identity-pools/{id}"), None)
+        .await;
+    assert_eq!(
+        (st, p["credentials_duration_secs"].as_i64()),
+        (200, Some(1800)),
+        "{p}"
+    );
+    assert_eq!(app.admin("GET", "/v1/admin/roles/owner", None).await.0, 200);
+    // Applying again (another node starting, or a changed file) updates in place.
+    let mut settings = app.state.settings.clone();
+    declare(&mut settings, 900);
+    app.state
+        .identity
+        .apply_declared(&settings.roles, &settings.identity_pools)
+        .await
+        .unwrap();
+    app.state
+        .identity
+        .apply_declared(&settings.roles, &settings.identity_pools)
+        .await
+        .unwrap();
+    let (_, p) = app
+        .admin("GET", &format!("/v1/admin/identity-pools/{id}"), None)
+        .await;
+    assert_eq!(p["credentials_duration_secs"], 900);
+    assert_eq!(
+        app.admin("GET", "/v1/admin/identity-pools", None).await.1["identity_pools"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
