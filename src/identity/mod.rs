@@ -44,6 +44,8 @@ pub struct IdentityPools {
     /// Disabled identities, as the gateway sees them (1 s per node).
     denied: TtlCache<String, bool>,
     openid: openid::OpenIdSigner,
+    /// Seals provider secrets (introspection app tokens) at rest.
+    secrets: crate::crypto::Sealer,
 }
 
 /// `{name, ...settings}`. Split by hand: serde does not refuse unknown
@@ -81,10 +83,23 @@ pub struct IdentityPoolView {
 
 impl From<&IdentityPool> for IdentityPoolView {
     fn from(p: &IdentityPool) -> Self {
+        let mut settings = p.settings.clone();
+        for pr in &mut settings.providers {
+            if let Provider::Introspection {
+                app_token,
+                app_token_sealed,
+                ..
+            } = pr
+            {
+                // Write-only.
+                *app_token = None;
+                *app_token_sealed = None;
+            }
+        }
         Self {
             id: p.id.clone(),
             name: p.name.clone(),
-            settings: p.settings.clone(),
+            settings,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -240,6 +255,7 @@ impl IdentityPools {
                 .expect("HTTP client"),
             jwks: TtlCache::new(Duration::from_secs(600), 1000),
             denied: TtlCache::new(Duration::from_secs(1), 100_000),
+            secrets: crate::crypto::Sealer::new(master, "poolgate/identity-provider-secret"),
             openid: openid::OpenIdSigner::new(
                 master,
                 key_generation,
@@ -288,6 +304,25 @@ impl IdentityPools {
                         }
                     }
                 }
+                Provider::Introspection {
+                    name,
+                    url,
+                    subject_field,
+                    ..
+                } => {
+                    if name.is_empty() || subject_field.is_empty() {
+                        return Err(Error::invalid(format!(
+                            "providers[{i}] needs a name and a subject_field"
+                        )));
+                    }
+                    if !reqwest::Url::parse(url)
+                        .is_ok_and(|u| u.scheme() == "https" || u.scheme() == "http")
+                    {
+                        return Err(Error::invalid(format!(
+                            "providers[{i}].url is not an http(s) URL"
+                        )));
+                    }
+                }
                 _ => {}
             }
             if let Some(m) = p.role_mapping()
@@ -304,13 +339,75 @@ impl IdentityPools {
 
     // ---- admin: identity pools --------------------------------------------
 
+    /// Seals introspection app tokens given in plain text; keeps the sealed
+    /// one of a provider of the same name when none is given.
+    fn seal_secrets(
+        &self,
+        pool_id: &str,
+        mut settings: IdentityPoolSettings,
+        old: Option<&IdentityPoolSettings>,
+    ) -> Result<IdentityPoolSettings> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        for p in &mut settings.providers {
+            if let Provider::Introspection {
+                name,
+                app_token,
+                app_token_sealed,
+                ..
+            } = p
+            {
+                if let Some(plain) = app_token.take() {
+                    let aad = format!("{pool_id}\n{name}");
+                    *app_token_sealed =
+                        Some(b64.encode(self.secrets.seal(plain.as_bytes(), aad.as_bytes())));
+                } else if app_token_sealed.is_some() {
+                    return Err(Error::invalid(
+                        "app_token_sealed cannot be set; give app_token",
+                    ));
+                } else {
+                    *app_token_sealed =
+                        old.into_iter()
+                            .flat_map(|o| &o.providers)
+                            .find_map(|o| match o {
+                                Provider::Introspection {
+                                    name: n,
+                                    app_token_sealed: s,
+                                    ..
+                                } if n == name => s.clone(),
+                                _ => None,
+                            });
+                    if app_token_sealed.is_none() {
+                        return Err(Error::invalid(format!(
+                            "provider {name} needs an app_token"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(settings)
+    }
+
+    fn open_secret(&self, pool_id: &str, name: &str, sealed: &str) -> Result<String> {
+        use base64::Engine;
+        let blob = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .map_err(Error::internal)?;
+        let plain = self
+            .secrets
+            .open(&blob, format!("{pool_id}\n{name}").as_bytes())
+            .map_err(Error::internal)?;
+        String::from_utf8(plain).map_err(Error::internal)
+    }
+
     pub async fn create_pool(&self, req: CreateIdentityPool) -> Result<IdentityPool> {
         self.validate(&req.name, &req.settings)?;
         let now = self.clock.now();
+        let id = format!("{}:{}", self.users.region(), crate::crypto::random::uuid());
         let pool = IdentityPool {
-            id: format!("{}:{}", self.users.region(), crate::crypto::random::uuid()),
+            settings: self.seal_secrets(&id, req.settings, None)?,
+            id,
             name: req.name,
-            settings: req.settings,
             created_at: now,
             updated_at: now,
         };
@@ -339,8 +436,8 @@ impl IdentityPools {
     pub async fn update_pool(&self, id: &str, req: CreateIdentityPool) -> Result<IdentityPool> {
         let mut pool = self.get_pool(id).await?;
         self.validate(&req.name, &req.settings)?;
+        pool.settings = self.seal_secrets(&pool.id, req.settings, Some(&pool.settings))?;
         pool.name = req.name;
-        pool.settings = req.settings;
         pool.updated_at = self.clock.now();
         self.store.update_identity_pool(&pool).await?;
         Ok(pool)
@@ -408,12 +505,18 @@ impl IdentityPools {
         for p in pools {
             self.validate(&p.name, &p.settings)?;
             let now = self.clock.now();
-            match self.store.get_identity_pool(&p.id).await? {
+            let existing = self.store.get_identity_pool(&p.id).await?;
+            let settings = self.seal_secrets(
+                &p.id,
+                p.settings.clone(),
+                existing.as_ref().map(|e| &e.settings),
+            )?;
+            match existing {
                 None => {
                     let pool = IdentityPool {
                         id: p.id.clone(),
                         name: p.name.clone(),
-                        settings: p.settings.clone(),
+                        settings,
                         created_at: now,
                         updated_at: now,
                     };
@@ -422,9 +525,11 @@ impl IdentityPools {
                         _ => {}
                     }
                 }
-                Some(mut old) if old.name != p.name || old.settings != p.settings => {
+                Some(mut old)
+                    if old.name != p.name || !same_settings(&old.settings, &p.settings) =>
+                {
                     old.name = p.name.clone();
-                    old.settings = p.settings.clone();
+                    old.settings = settings;
                     old.updated_at = now;
                     self.store.update_identity_pool(&old).await?;
                 }
@@ -604,6 +709,73 @@ impl IdentityPools {
                         subject,
                         mapping: role_mapping.clone(),
                         claims,
+                        identity_hint: None,
+                    });
+                }
+                Provider::Introspection {
+                    name: pname,
+                    url,
+                    app_token_sealed,
+                    subject_field,
+                    valid_field,
+                    audience_field,
+                    audiences,
+                    role_mapping,
+                    ..
+                } => {
+                    if pname != name {
+                        continue;
+                    }
+                    let app_token = match app_token_sealed {
+                        Some(s) => self.open_secret(&pool.id, pname, s)?,
+                        None => return Err(invalid()),
+                    };
+                    let mut target = reqwest::Url::parse(url).map_err(|_| invalid())?;
+                    target
+                        .query_pairs_mut()
+                        .append_pair("input_token", token)
+                        .append_pair("access_token", &app_token);
+                    let answer: Value = self
+                        .http
+                        .get(target)
+                        .send()
+                        .await
+                        .and_then(|r| r.error_for_status())
+                        .map_err(|e| {
+                            tracing::warn!(error = %e, provider = %pname, "introspection failed");
+                            invalid()
+                        })?
+                        .json()
+                        .await
+                        .map_err(|_| invalid())?;
+                    let at =
+                        |path: &str| path.split('.').try_fold(&answer, |v, k| v.get(k)).cloned();
+                    if let Some(f) = valid_field
+                        && at(f) != Some(Value::Bool(true))
+                    {
+                        return Err(invalid());
+                    }
+                    if let Some(f) = audience_field {
+                        let aud = at(f).map(|v| match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        });
+                        if !aud.is_some_and(|a| audiences.contains(&a)) {
+                            return Err(not_authorized(
+                                "Invalid login token. Audience not allowed.",
+                            ));
+                        }
+                    }
+                    let subject = match at(subject_field) {
+                        Some(Value::String(s)) if !s.is_empty() => s,
+                        Some(Value::Number(n)) => n.to_string(),
+                        _ => return Err(invalid()),
+                    };
+                    return Ok(VerifiedLogin {
+                        provider: pname.clone(),
+                        subject,
+                        claims: answer,
+                        mapping: role_mapping.clone(),
                         identity_hint: None,
                     });
                 }
@@ -1115,6 +1287,26 @@ impl IdentityPools {
         }
         Ok(grant)
     }
+}
+
+/// Settings equal but for sealed secrets (which are sealed anew each time).
+fn same_settings(stored: &IdentityPoolSettings, declared: &IdentityPoolSettings) -> bool {
+    let strip = |s: &IdentityPoolSettings| {
+        let mut s = s.clone();
+        for p in &mut s.providers {
+            if let Provider::Introspection {
+                app_token,
+                app_token_sealed,
+                ..
+            } = p
+            {
+                *app_token = None;
+                *app_token_sealed = None;
+            }
+        }
+        s
+    };
+    strip(stored) == strip(declared)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

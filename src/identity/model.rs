@@ -81,6 +81,33 @@ pub enum Provider {
         #[serde(default)]
         role_mapping: Option<RoleMapping>,
     },
+    /// Opaque tokens checked by a token-introspection call (Facebook's
+    /// `debug_token` style): `GET {url}?input_token=<token>&access_token=<app_token>`,
+    /// the subject read from the JSON answer at `subject_field` (dotted path).
+    Introspection {
+        /// The provider name used in `logins` (e.g. `graph.facebook.com`).
+        name: String,
+        url: String,
+        /// The app's own token at the provider. Write-only: sealed under the
+        /// master key when saved, never shown; omit it on update to keep it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app_token: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(ignore)]
+        app_token_sealed: Option<String>,
+        /// e.g. `data.user_id`.
+        subject_field: String,
+        /// e.g. `data.is_valid`: must be `true` when set.
+        #[serde(default)]
+        valid_field: Option<String>,
+        /// e.g. `data.app_id`, which must be one of `audiences`.
+        #[serde(default)]
+        audience_field: Option<String>,
+        #[serde(default)]
+        audiences: Vec<String>,
+        #[serde(default)]
+        role_mapping: Option<RoleMapping>,
+    },
     /// Developer-authenticated identities: the app's backend, holding the
     /// admin key, gets an OpenID token for its own user id
     /// (`POST /v1/admin/identity-pools/{id}/developer-identities`); the app
@@ -94,9 +121,9 @@ pub enum Provider {
 impl Provider {
     pub fn role_mapping(&self) -> Option<&RoleMapping> {
         match self {
-            Provider::UserPool { role_mapping, .. } | Provider::Oidc { role_mapping, .. } => {
-                role_mapping.as_ref()
-            }
+            Provider::UserPool { role_mapping, .. }
+            | Provider::Oidc { role_mapping, .. }
+            | Provider::Introspection { role_mapping, .. } => role_mapping.as_ref(),
             Provider::Developer { .. } => None,
         }
     }

@@ -903,3 +903,76 @@ async fn roles_and_identity_pools_declared_in_config_are_applied_idempotently() 
         1
     );
 }
+
+#[tokio::test]
+async fn introspection_providers_check_opaque_tokens_and_keep_their_app_token_sealed() {
+    use std::collections::HashMap;
+    let app = spawn_app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/debug_token", listener.local_addr().unwrap());
+    let router = axum::Router::new().route(
+        "/debug_token",
+        axum::routing::get(
+            |q: axum::extract::Query<HashMap<String, String>>| async move {
+                if q.get("access_token").map(String::as_str) != Some("app-secret-token") {
+                    return axum::Json(json!({"error": "bad app token"}));
+                }
+                let data = match q.get("input_token").map(String::as_str) {
+                    Some("fb-good") => {
+                        json!({"is_valid": true, "user_id": "fb-1", "app_id": "app-1"})
+                    }
+                    Some("fb-other-app") => {
+                        json!({"is_valid": true, "user_id": "fb-2", "app_id": "app-2"})
+                    }
+                    _ => json!({"is_valid": false}),
+                };
+                axum::Json(json!({"data": data}))
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let provider = json!({"type": "introspection", "name": "graph.facebook.com", "url": url,
+        "app_token": "app-secret-token", "subject_field": "data.user_id", "valid_field": "data.is_valid",
+        "audience_field": "data.app_id", "audiences": ["app-1"]});
+    let ip = setup(&app, json!({"providers": [provider]})).await;
+    // The app token is write-only and sealed at rest.
+    let (_, view) = app
+        .admin("GET", &format!("/v1/admin/identity-pools/{ip}"), None)
+        .await;
+    assert!(!view.to_string().contains("app-secret-token"), "{view}");
+    let stored = app.store.get_identity_pool(&ip).await.unwrap().unwrap();
+    assert!(
+        !serde_json::to_string(&stored)
+            .unwrap()
+            .contains("app-secret-token")
+    );
+    let (st, a) = get_id(&app, &ip, json!({"graph.facebook.com": "fb-good"})).await;
+    assert_eq!(st, 200, "{a}");
+    let (st, cr) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": a["identity_id"], "logins": {"graph.facebook.com": "fb-good"}}),
+    )
+    .await;
+    assert_eq!(st, 200, "{cr}");
+    for (token, why) in [
+        ("fb-invalid", "not valid"),
+        ("fb-other-app", "another app's token"),
+    ] {
+        let (st, b) = get_id(&app, &ip, json!({"graph.facebook.com": token})).await;
+        assert_eq!(st, 401, "{why}: {b}");
+    }
+    // An update without the app token keeps the sealed one.
+    let (st, b) = app
+        .admin("PUT", &format!("/v1/admin/identity-pools/{ip}"), Some(json!({"name": "renamed", "authenticated_role": "owner",
+            "providers": [{"type": "introspection", "name": "graph.facebook.com", "url": url, "subject_field": "data.user_id",
+              "valid_field": "data.is_valid", "audience_field": "data.app_id", "audiences": ["app-1"]}]})))
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(
+        get_id(&app, &ip, json!({"graph.facebook.com": "fb-good"}))
+            .await
+            .1,
+        a
+    );
+}
