@@ -230,6 +230,8 @@ pub async fn build_state_with(
 
 pub struct Application {
     listener: tokio::net::TcpListener,
+    /// The S3 gateway's listener, when `storage.enabled`.
+    storage: Option<tokio::net::TcpListener>,
     state: AppState,
 }
 
@@ -244,11 +246,34 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
-        Ok(Self { listener, state })
+        let storage = if state.settings.storage.enabled {
+            let bind = &state.settings.storage.bind;
+            Some(
+                tokio::net::TcpListener::bind(bind)
+                    .await
+                    .with_context(|| format!("cannot listen on {bind} (storage.bind)"))?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            listener,
+            storage,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The S3 gateway's port (0 when disabled).
+    pub fn storage_port(&self) -> u16 {
+        self.storage
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+            .unwrap_or(0)
     }
 
     pub fn state(&self) -> AppState {
@@ -271,6 +296,29 @@ impl Application {
         tracing::info!(addr = %self.listener.local_addr()?, "poolgate listening");
         let (tx, mut rx) = tokio::sync::watch::channel(false);
         let janitor = tokio::spawn(janitor(self.state.clone()));
+        let gateway = match self.storage {
+            Some(listener) => {
+                let settings = crate::gateway::GatewaySettings {
+                    root: self.state.settings.storage.root.clone(),
+                    buckets: self.state.settings.storage.buckets.clone(),
+                };
+                let service = crate::gateway::build(&settings, self.state.identity.clone())?;
+                tracing::info!(addr = %listener.local_addr()?, buckets = ?settings.buckets, "S3 gateway listening");
+                let mut stop = rx.clone();
+                Some(tokio::spawn(crate::gateway::serve(
+                    listener,
+                    service,
+                    async move {
+                        while !*stop.borrow() {
+                            if stop.changed().await.is_err() {
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                    },
+                )))
+            }
+            None => None,
+        };
         let serve = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -292,6 +340,11 @@ impl Application {
             _ = deadline => tracing::warn!("shutdown grace period over; exiting with requests still in flight"),
         }
         janitor.abort();
+        if let Some(g) = gateway
+            && tokio::time::timeout(grace, g).await.is_err()
+        {
+            tracing::warn!("the S3 gateway did not stop within the grace period");
+        }
         tracing::info!("poolgate stopped");
         Ok(())
     }

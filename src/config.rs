@@ -31,6 +31,7 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub rate_limits: RateLimitSettings,
     pub identity: IdentitySettings,
+    pub storage: StorageSettings,
     /// Roles declared in config, applied idempotently at start.
     pub roles: Vec<DeclaredRole>,
     /// Identity pools declared in config, applied idempotently at start.
@@ -52,6 +53,7 @@ impl Default for Settings {
             tokens: TokenSettings::default(),
             rate_limits: RateLimitSettings::default(),
             identity: IdentitySettings::default(),
+            storage: StorageSettings::default(),
             roles: vec![],
             identity_pools: vec![],
             pools: vec![],
@@ -238,6 +240,48 @@ pub struct IdentitySettings {
     /// generation keep working until they expire (12 h at most); older ones
     /// stop. Every node must use the same value.
     pub credential_key_generation: u8,
+}
+
+/// The S3-compatible gateway: its own listener, objects on the local file
+/// system, one directory per bucket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageSettings {
+    pub enabled: bool,
+    pub bind: String,
+    /// Where buckets live (one directory each).
+    pub root: PathBuf,
+    /// The buckets that exist; clients cannot create or delete buckets.
+    #[serde(deserialize_with = "name_list")]
+    pub buckets: Vec<String>,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: "127.0.0.1:9000".into(),
+            root: "./data/s3".into(),
+            buckets: vec![],
+        }
+    }
+}
+
+fn name_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -572,6 +616,17 @@ impl Settings {
                 return bad(
                     "mailer.kind",
                     "the dev mailer is refused in production mode",
+                );
+            }
+        }
+        if self.storage.enabled && self.storage.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad("storage.bind", "must be an address like 0.0.0.0:9000");
+        }
+        for b in &self.storage.buckets {
+            if !s3s::path::check_bucket_name(b) {
+                return bad(
+                    "storage.buckets",
+                    &format!("{b:?} is not a valid S3 bucket name"),
                 );
             }
         }

@@ -18,6 +18,8 @@ pub mod config;
 pub mod crypto;
 /// The domain error and its stable codes.
 pub mod error;
+/// The S3-compatible storage gateway.
+pub mod gateway;
 /// The HTTP edge: native REST, admin, OIDC discovery, ops.
 pub mod http;
 /// Identity pools: federation to scoped storage credentials.

@@ -9,7 +9,15 @@ use tracing_subscriber::EnvFilter;
 pub fn init_logging(format: &str, level: &str) {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+        // s3s logs every refused S3 request (a client error) at ERROR under
+        // `s3s::ops`; those answers are S3 XML errors and counted in the
+        // metrics, so that target is off unless the filter names it.
+        let level = if level.contains("s3s") {
+            level.to_owned()
+        } else {
+            format!("{level},s3s::ops=off")
+        };
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&level));
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr);

@@ -1315,3 +1315,41 @@ pub enum SessionProblem {
     Expired,
     Revoked,
 }
+
+/// What the S3 gateway asks of the identity pools: the secret of an access
+/// key id (derived) and the grant of a session token (unsealed; expiry and
+/// the shared deny list checked).
+#[async_trait::async_trait]
+impl crate::gateway::CredentialAuthority for IdentityPools {
+    fn secret_for(&self, access_key_id: &str) -> Option<String> {
+        self.minter.secret_for(access_key_id)
+    }
+
+    async fn check_session(
+        &self,
+        access_key_id: &str,
+        session_token: &str,
+    ) -> std::result::Result<crate::gateway::SessionGrant, crate::gateway::TokenProblem> {
+        use crate::gateway::TokenProblem;
+        let grant = IdentityPools::check_session(self, access_key_id, session_token)
+            .await
+            .map_err(|p| match p {
+                SessionProblem::Invalid => TokenProblem::Invalid,
+                SessionProblem::Expired => TokenProblem::Expired,
+                SessionProblem::Revoked => TokenProblem::Revoked,
+            })?;
+        // The policy was validated when the role was saved; a token whose
+        // policy no longer parses (a newer server's syntax) grants nothing.
+        let policy = policy::PolicyDocument::parse(&grant.policy).map_err(|e| {
+            tracing::warn!(error = %e, "session policy does not parse");
+            TokenProblem::Invalid
+        })?;
+        Ok(crate::gateway::SessionGrant {
+            identity_id: grant.identity_id,
+            identity_pool_id: grant.identity_pool_id,
+            amr: Some(grant.amr),
+            policy,
+            expires_at: grant.expires_at,
+        })
+    }
+}

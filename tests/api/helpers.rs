@@ -47,11 +47,16 @@ pub fn test_settings(dir: &std::path::Path, db_url: String) -> Settings {
     s.argon2.iterations = 1;
     s.argon2.workers = 2;
     s.argon2.queue = 256;
+    s.storage.bind = "127.0.0.1:0".into();
+    s.storage.root = dir.join("s3");
+    s.storage.buckets = vec!["photos".into(), "public".into()];
     s
 }
 
 pub struct TestApp {
     pub base: String,
+    /// The S3 gateway's base URL.
+    pub s3: String,
     pub http: reqwest::Client,
     pub admin_key: String,
     pub clock: ManualClock,
@@ -93,6 +98,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     .expect("state");
     let app = Application::with_state(state.clone()).await.expect("bind");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let s3 = format!("http://127.0.0.1:{}", app.storage_port());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -103,6 +109,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         .unwrap();
     let mut t = TestApp {
         base,
+        s3,
         http,
         admin_key,
         clock,

@@ -19,6 +19,7 @@ mod limits;
 mod ops;
 mod signin;
 mod signup;
+mod storage;
 mod store_contract;
 mod tokens;
 mod transfer;

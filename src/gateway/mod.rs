@@ -1,0 +1,160 @@
+//! S3-compatible storage gateway that honours the short-lived credentials minted by the
+//! identity pools.
+//!
+//! Request flow (s3s 0.14):
+//! 1. s3s verifies the AWS Signature V4 (header auth, presigned query strings and
+//!    `aws-chunked` streaming uploads, whose chunk signatures are checked while the body
+//!    streams) with the secret from [`CredentialAuthority::secret_for`]. It enforces a
+//!    15 minute clock skew on `x-amz-date` and the expiry of presigned URLs.
+//! 2. `authz::GatewayAccess::check` refuses SigV2 and anonymous requests, reads the session
+//!    token (`x-amz-security-token` header, which must be signed, or the
+//!    `X-Amz-Security-Token` query parameter of a presigned URL), has the authority check it,
+//!    and evaluates the grant's IAM policy. Operations whose policy inputs are only known after
+//!    parsing (list prefix, copy source, multi-object delete) are evaluated in s3s's typed
+//!    per-operation hooks instead.
+//! 3. `backend::Backend` serves the allowed operations from an `s3s-fs` file system, and
+//!    refuses any request that was not marked authorized in step 2.
+
+mod authz;
+mod backend;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use s3s::config::{S3Config, StaticConfigProvider};
+use s3s::service::{S3Service, S3ServiceBuilder};
+
+/// What a session token grants, after the authority unsealed and checked it.
+#[derive(Debug, Clone)]
+pub struct SessionGrant {
+    /// e.g. "local-east-1:5f0c...": the `${cognito-identity.amazonaws.com:sub}` variable.
+    pub identity_id: String,
+    /// The `${cognito-identity.amazonaws.com:aud}` variable.
+    pub identity_pool_id: String,
+    /// "authenticated" / "unauthenticated".
+    pub amr: Option<String>,
+    pub policy: crate::identity::policy::PolicyDocument,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Why a session token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    Invalid,
+    Expired,
+    Revoked,
+}
+
+/// The part of poolgate that mints and checks storage credentials.
+#[async_trait::async_trait]
+pub trait CredentialAuthority: Send + Sync + 'static {
+    /// The secret access key of an access key id this server minted (derived, no I/O); None if not ours.
+    fn secret_for(&self, access_key_id: &str) -> Option<String>;
+    /// Unseals and checks a session token: bound to this access key id, unexpired, not on the deny list.
+    async fn check_session(
+        &self,
+        access_key_id: &str,
+        session_token: &str,
+    ) -> Result<SessionGrant, TokenProblem>;
+}
+
+/// Where objects live and which buckets exist. Each bucket is a directory under `root`.
+pub struct GatewaySettings {
+    pub root: PathBuf,
+    pub buckets: Vec<String>,
+}
+
+/// Most clock difference accepted between a signed request's `x-amz-date` and this server.
+pub const MAX_CLOCK_SKEW_SECS: u32 = 15 * 60;
+
+/// How long [`serve`] lets in-flight requests finish after shutdown is signalled.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Time a client has to send a request's headers (slow-loris guard, HTTP/1).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Builds the S3 service. Creates `root` and the bucket directories if missing.
+pub fn build(
+    settings: &GatewaySettings,
+    authority: Arc<dyn CredentialAuthority>,
+) -> anyhow::Result<S3Service> {
+    let mut buckets = BTreeSet::new();
+    for bucket in &settings.buckets {
+        anyhow::ensure!(
+            s3s::path::check_bucket_name(bucket),
+            "invalid bucket name {bucket:?}"
+        );
+        buckets.insert(bucket.clone());
+    }
+    std::fs::create_dir_all(&settings.root)
+        .with_context(|| format!("creating {}", settings.root.display()))?;
+    for bucket in &buckets {
+        let dir = settings.root.join(bucket);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let buckets = Arc::new(buckets);
+
+    let backend = backend::Backend::new(&settings.root, Arc::clone(&buckets))?;
+    let mut builder = S3ServiceBuilder::new(backend);
+    builder.set_auth(authz::GatewayAuth::new(Arc::clone(&authority)));
+    builder.set_access(authz::GatewayAccess::new(authority, buckets));
+    let mut config = S3Config::default();
+    config.presigned_url_max_skew_time_secs = MAX_CLOCK_SKEW_SECS;
+    builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(config))));
+    Ok(builder.build())
+}
+
+/// Serves HTTP/1.1 and HTTP/2 (cleartext) until `shutdown` resolves, then stops accepting and
+/// gives in-flight requests up to [`SHUTDOWN_GRACE`] to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    service: S3Service,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let mut builder = ConnBuilder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(error) => {
+                // e.g. EMFILE or a connection reset before accept: keep serving, but don't spin.
+                tracing::warn!(%error, "gateway: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let conn = builder.serve_connection(TokioIo::new(stream), service.clone());
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(error) = conn.await {
+                tracing::debug!(%error, "gateway: connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("gateway: in-flight requests still running after the shutdown grace period");
+    }
+    Ok(())
+}
