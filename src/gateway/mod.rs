@@ -17,6 +17,7 @@
 
 mod authz;
 mod backend;
+pub mod sign;
 
 use std::collections::BTreeSet;
 use std::future::Future;

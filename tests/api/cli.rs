@@ -40,6 +40,7 @@ impl Cli {
             .env("POOLGATE_ARGON2__MEMORY_KIB", "256")
             .env("POOLGATE_ARGON2__ITERATIONS", "1")
             .env("POOLGATE_LOG__LEVEL", "error")
+            .env("POOLGATE_STORAGE__ENABLED", "false")
             .envs(env.iter().copied())
             .output()
             .unwrap();

@@ -51,6 +51,7 @@ fn start_with(
         .env("POOLGATE_SECURITY__ADMIN_KEYS", ADMIN)
         .env("POOLGATE_SECURITY__MASTER_KEY", master_hex)
         .env("POOLGATE_LOG__LEVEL", "warn")
+        .env("POOLGATE_STORAGE__ENABLED", "false")
         .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

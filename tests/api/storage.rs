@@ -4,7 +4,6 @@
 //! the injected clock) or once the identity is disabled.
 
 use crate::helpers::*;
-use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -12,32 +11,6 @@ struct Creds {
     ak: String,
     sk: String,
     token: String,
-}
-
-fn hmac(key: &[u8], data: &str) -> Vec<u8> {
-    let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
-    m.update(data.as_bytes());
-    m.finalize().into_bytes().to_vec()
-}
-
-/// `YYYYMMDDTHHMMSSZ` from Unix seconds (civil-from-days).
-fn amz_date(t: i64) -> String {
-    let (days, secs) = (t.div_euclid(86400), t.rem_euclid(86400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 /// Sends a SigV4-signed path-style request (signed at the real time: the
@@ -54,49 +27,20 @@ async fn s3(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let date = amz_date(now);
-    let host = app.s3.trim_start_matches("http://").to_owned();
-    let payload = hex::encode(Sha256::digest(body));
-    let mut headers = vec![
-        ("host", host.clone()),
-        ("x-amz-content-sha256", payload.clone()),
-        ("x-amz-date", date.clone()),
-    ];
-    if token {
-        headers.push(("x-amz-security-token", c.token.clone()));
-    }
-    let signed: Vec<&str> = headers.iter().map(|(k, _)| *k).collect();
-    let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let canonical = format!(
-        "{method}\n{path}\n\n{canonical_headers}\n{}\n{payload}",
-        signed.join(";")
-    );
-    let scope = format!("{}/us-east-1/s3/aws4_request", &date[..8]);
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let mut key = hmac(format!("AWS4{}", c.sk).as_bytes(), &date[..8]);
-    for part in ["us-east-1", "s3", "aws4_request"] {
-        key = hmac(&key, part);
-    }
-    let signature = hex::encode(hmac(&key, &to_sign));
+    let signer = poolgate::gateway::sign::Signer {
+        access_key_id: &c.ak,
+        secret_access_key: &c.sk,
+        session_token: token.then_some(c.token.as_str()),
+        region: "us-east-1",
+    };
+    let host = app.s3.trim_start_matches("http://");
+    let headers = signer.headers(method, host, path, &hex::encode(Sha256::digest(body)), now);
     let mut req = app
         .http
         .request(method.parse().unwrap(), format!("{}{path}", app.s3))
-        .header(
-            "authorization",
-            format!(
-                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
-                c.ak,
-                signed.join(";")
-            ),
-        )
         .body(body.to_vec());
-    for (k, v) in &headers {
-        if *k != "host" {
-            req = req.header(*k, v);
-        }
+    for (k, v) in headers {
+        req = req.header(k, v);
     }
     let resp = req.send().await.unwrap();
     (resp.status().as_u16(), resp.text().await.unwrap())

@@ -111,6 +111,7 @@ def server(request, poolgate_bin, smtp_sink, cluster_secrets, tmp_path_factory):
         workdir = str(tmp_path_factory.mktemp(f"poolgate-{name}-"))
         os.makedirs(os.path.join(workdir, "data"), exist_ok=True)
         port = port or free_port()
+        s3_port = free_port()
         public_url = public_url or f"http://127.0.0.1:{port}"
         if db_url is None:
             db_url = f"sqlite://{workdir}/data/poolgate.db?mode=rwc"
@@ -131,6 +132,9 @@ def server(request, poolgate_bin, smtp_sink, cluster_secrets, tmp_path_factory):
                 "POOLGATE_SECURITY__ADMIN_KEYS": cluster_secrets.admin_key,
                 "POOLGATE_SECURITY__MASTER_KEY": cluster_secrets.master_key,
                 "POOLGATE_LOG__FORMAT": "json",
+                "POOLGATE_STORAGE__BIND": f"127.0.0.1:{s3_port}",
+                "POOLGATE_STORAGE__ROOT": os.path.join(workdir, "data", "s3"),
+                "POOLGATE_STORAGE__BUCKETS": "photos,public",
             }
         )
         env.setdefault("RUST_BACKTRACE", "1")
@@ -141,6 +145,7 @@ def server(request, poolgate_bin, smtp_sink, cluster_secrets, tmp_path_factory):
             binary=poolgate_bin,
             workdir=workdir,
             port=port,
+            s3_port=s3_port,
             public_url=public_url,
             db_url=db_url,
             env=env,

@@ -252,6 +252,7 @@ class Node:
     binary: str
     workdir: str
     port: int
+    s3_port: int
     public_url: str
     db_url: str
     env: dict[str, str]
@@ -266,6 +267,11 @@ class Node:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def s3_url(self) -> str:
+        """The S3 gateway's endpoint."""
+        return f"http://127.0.0.1:{self.s3_port}"
 
     def issuer(self, pool_id: str) -> str:
         return f"{self.public_url}/{pool_id}"
