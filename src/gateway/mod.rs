@@ -113,6 +113,48 @@ pub fn build(
     Ok(builder.build())
 }
 
+/// Marks refusals of requests that carried a body with `Connection: close`.
+///
+/// s3s answers an error (say AccessDenied to a PutObject, often before an
+/// `Expect: 100-continue` body was sent) without reading the body, and hyper
+/// then closes the HTTP/1 connection. Without the header, clients keep the
+/// connection in their pool and their next request on it fails
+/// (RFC 9110 §10.1.1: a server answering before reading the body should say
+/// whether it will close). HTTP/2 streams are independent; nothing to add.
+#[derive(Clone)]
+struct CloseAfterRefusedBody(S3Service);
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for CloseAfterRefusedBody {
+    type Response =
+        <S3Service as hyper::service::Service<http::Request<hyper::body::Incoming>>>::Response;
+    type Error =
+        <S3Service as hyper::service::Service<http::Request<hyper::body::Incoming>>>::Error;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
+    >;
+
+    fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let h = req.headers();
+        let has_body = req.version() < http::Version::HTTP_2
+            && (h.contains_key(http::header::EXPECT)
+                || h.contains_key(http::header::TRANSFER_ENCODING)
+                || h.get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v != "0"));
+        let fut = hyper::service::Service::call(&self.0, req);
+        Box::pin(async move {
+            let mut resp = fut.await?;
+            if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            Ok(resp)
+        })
+    }
+}
+
 /// Serves HTTP/1.1 and HTTP/2 (cleartext) until `shutdown` resolves, then stops accepting and
 /// gives in-flight requests up to [`SHUTDOWN_GRACE`] to finish.
 pub async fn serve(
@@ -142,7 +184,8 @@ pub async fn serve(
                 continue;
             }
         };
-        let conn = builder.serve_connection(TokioIo::new(stream), service.clone());
+        let conn =
+            builder.serve_connection(TokioIo::new(stream), CloseAfterRefusedBody(service.clone()));
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             if let Err(error) = conn.await {
