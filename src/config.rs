@@ -267,23 +267,6 @@ impl Default for StorageSettings {
     }
 }
 
-fn name_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => s
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect(),
-        OneOrMany::Many(v) => v,
-    })
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeclaredRole {
@@ -366,40 +349,43 @@ pub struct DeclaredClient {
     pub settings: ClientSettings,
 }
 
-fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(SecretString::new)
-            .collect(),
-        OneOrMany::Many(v) => v.into_iter().map(SecretString::new).collect(),
-    })
+/// A list given as a list, or as one string of items separated by commas
+/// (the environment's form).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
-/// A list of IP addresses, or one string of them separated by commas (the
-/// environment's form).
-fn ip_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<std::net::IpAddr>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    let items: Vec<String> = match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => s.split(',').map(|s| s.trim().to_owned()).collect(),
-        OneOrMany::Many(v) => v,
-    };
-    items
-        .iter()
+impl OneOrMany {
+    fn items(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => s.split(',').map(|s| s.trim().to_owned()).collect(),
+            OneOrMany::Many(v) => v,
+        }
+        .into_iter()
         .filter(|s| !s.is_empty())
+        .collect()
+    }
+}
+
+fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {
+    Ok(OneOrMany::deserialize(d)?
+        .items()
+        .into_iter()
+        .map(SecretString::new)
+        .collect())
+}
+
+fn name_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(OneOrMany::deserialize(d)?.items())
+}
+
+fn ip_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<std::net::IpAddr>, D::Error> {
+    OneOrMany::deserialize(d)?
+        .items()
+        .iter()
         .map(|s| {
             s.parse()
                 .map_err(|_| serde::de::Error::custom(format!("`{s}` is not an IP address")))

@@ -205,3 +205,45 @@ fn the_production_example_documents_every_key() {
         "config/production.example.toml does not document: {missing:?}"
     );
 }
+
+#[test]
+fn lists_come_as_lists_or_comma_separated_from_the_environment() {
+    let l = load_from(
+        None,
+        env(&[
+            ("POOLGATE_STORAGE__BUCKETS", "uploads, avatars"),
+            ("POOLGATE_SERVER__TRUSTED_PROXIES", "10.0.0.1, ::1"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(l.settings.storage.buckets, ["uploads", "avatars"]);
+    assert_eq!(
+        l.settings.server.trusted_proxies,
+        [
+            "10.0.0.1".parse::<std::net::IpAddr>().unwrap(),
+            "::1".parse().unwrap()
+        ]
+    );
+    // The demo role and identity pool are declared by default.
+    assert_eq!(l.settings.roles[0].name, "demo-owner");
+    assert_eq!(
+        l.settings.identity_pools[0]
+            .settings
+            .authenticated_role
+            .as_deref(),
+        Some("demo-owner")
+    );
+    let err = load_from(
+        None,
+        env(&[("POOLGATE_SERVER__TRUSTED_PROXIES", "10.0.0.1, proxy.local")]),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("proxy.local"), "{err}");
+    let err = load_from(None, env(&[("POOLGATE_STORAGE__BUCKETS", "Not_A_Bucket")]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("storage.buckets"), "{err}");
+}
