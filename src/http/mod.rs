@@ -3,6 +3,7 @@
 //! adapters over the services; no business rule lives here.
 
 pub mod admin;
+pub mod cognito;
 pub mod cors;
 pub mod error;
 pub mod extract;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(public::router())
         .merge(admin::router())
         .merge(identity::router())
+        .merge(cognito::router())
         .merge(oidc::router())
         .merge(ops::router())
         .fallback(|| async { problem_response(ErrorKind::NotFound, "No such endpoint", None) })

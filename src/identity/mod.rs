@@ -599,6 +599,22 @@ impl IdentityPools {
         Ok(())
     }
 
+    /// The identity pool an identity belongs to (the Cognito protocol names
+    /// only the identity in GetCredentialsForIdentity and GetOpenIdToken).
+    pub async fn pool_of_identity(&self, identity_id: &str) -> Result<String> {
+        if identity_id.len() > 128 {
+            return Err(Error::new(
+                ErrorKind::ResourceNotFound,
+                "Identity not found",
+            ));
+        }
+        self.store
+            .get_identity(identity_id)
+            .await?
+            .map(|i| i.identity_pool_id)
+            .ok_or_else(|| Error::new(ErrorKind::ResourceNotFound, "Identity not found"))
+    }
+
     // ---- federation -------------------------------------------------------
 
     /// The canonical name of a user-pool provider, whichever of its two

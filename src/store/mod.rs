@@ -27,6 +27,8 @@ pub trait PoolStore: Send + Sync {
 
     async fn insert_client(&self, client: &AppClient) -> Result<()>;
     async fn get_client(&self, pool_id: &str, client_id: &str) -> Result<Option<AppClient>>;
+    /// The pool of an app client (client ids are unique across pools).
+    async fn client_pool_id(&self, client_id: &str) -> Result<Option<String>>;
     async fn list_clients(&self, pool_id: &str) -> Result<Vec<AppClient>>;
     async fn update_client(&self, client: &AppClient) -> Result<bool>;
     async fn delete_client(&self, pool_id: &str, client_id: &str) -> Result<bool>;

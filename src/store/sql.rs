@@ -501,6 +501,12 @@ macro_rules! impl_store {
                     r => r.map(|_| ()).map_err(Into::into),
                 }
             }
+            async fn client_pool_id(&self, client_id: &str) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar::<$db, String>("SELECT pool_id FROM app_clients WHERE id = $1")
+                    .bind(client_id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
             async fn get_client(&self, pool_id: &str, client_id: &str) -> Result<Option<AppClient>> {
                 sqlx::query_as::<$db, ClientRow>(
                     "SELECT id, pool_id, name, secret_sealed, settings, created_at, updated_at FROM app_clients \

@@ -1,0 +1,639 @@
+//! The Cognito wire protocol (AWS JSON 1.1): `POST /` with
+//! `X-Amz-Target: AWSCognitoIdentityProviderService.<Op>` or
+//! `AWSCognitoIdentityService.<Op>`, PascalCase bodies, errors as
+//! `{"__type": "<Name>Exception", "message": ...}`, and `x-amzn-RequestId`.
+//! A thin adapter: every operation calls the same services as the native API,
+//! so throttles, rate limits and the audit trail are shared.
+//!
+//! Implemented so far: the public user-pool operations without SRP (sign-up,
+//! confirmation, password and refresh-token sign-in, the new-password
+//! challenge, the signed-in user's operations, forgotten passwords, token
+//! revocation) and the identity operations apps call (GetId,
+//! GetCredentialsForIdentity, GetOpenIdToken). Everything else answers a
+//! clear `__type` error. See docs/compatibility.md.
+
+use crate::app::AppState;
+use crate::error::{Error, ErrorKind};
+use crate::tokens::TokenSet;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new().route("/", axum::routing::post(dispatch))
+}
+
+const USER_POOLS: &str = "AWSCognitoIdentityProviderService.";
+const IDENTITY: &str = "AWSCognitoIdentityService.";
+
+/// An error in the protocol's shape.
+struct Fault {
+    status: StatusCode,
+    kind: String,
+    message: String,
+}
+
+impl Fault {
+    fn new(kind: &str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            kind: kind.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Cognito's exception names for the services' error kinds (all 400 but
+/// internal errors, as Cognito answers).
+impl From<Error> for Fault {
+    fn from(e: Error) -> Self {
+        use ErrorKind::*;
+        let name = match e.kind {
+            InvalidParameter | PayloadTooLarge | UnsupportedMediaType | MethodNotAllowed => {
+                "InvalidParameterException"
+            }
+            InvalidPassword => "InvalidPasswordException",
+            ResourceNotFound | NotFound => "ResourceNotFoundException",
+            UserNotFound => "UserNotFoundException",
+            UsernameExists => "UsernameExistsException",
+            AliasExists => "AliasExistsException",
+            NotAuthorized | Unauthenticated => "NotAuthorizedException",
+            UserNotConfirmed => "UserNotConfirmedException",
+            PasswordResetRequired => "PasswordResetRequiredException",
+            CodeMismatch => "CodeMismatchException",
+            ExpiredCode => "ExpiredCodeException",
+            CodeDeliveryFailure => "CodeDeliveryFailureException",
+            LimitExceeded => "LimitExceededException",
+            TooManyRequests | ServiceUnavailable => "TooManyRequestsException",
+            TooManyFailedAttempts => "TooManyFailedAttemptsException",
+            Conflict => "ResourceConflictException",
+            Internal => {
+                return Self {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    kind: "InternalErrorException".into(),
+                    message: "Internal error".into(),
+                };
+            }
+        };
+        Fault::new(name, e.message)
+    }
+}
+
+type Answer = Result<Value, Fault>;
+
+fn respond(request_id: &str, answer: Answer) -> Response {
+    let (status, body, kind) = match answer {
+        Ok(v) => (StatusCode::OK, v, None),
+        Err(f) => (
+            f.status,
+            json!({"__type": f.kind, "message": f.message}),
+            Some(f.kind),
+        ),
+    };
+    let mut resp = (status, body.to_string()).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if let Some(k) = kind.and_then(|k| HeaderValue::from_str(&k).ok()) {
+        h.insert("x-amzn-errortype", k);
+    }
+    resp
+}
+
+async fn dispatch(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let request_id = crate::crypto::random::uuid();
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let answer = match serde_json::from_slice::<Value>(if body.is_empty() { b"{}" } else { &body })
+    {
+        Ok(Value::Object(input)) => run(&s, &target, input).await,
+        Ok(_) | Err(_) => Err(Fault::new(
+            "SerializationException",
+            "The request body is not a JSON object",
+        )),
+    };
+    respond(&request_id, answer)
+}
+
+async fn run(s: &AppState, target: &str, input: Map<String, Value>) -> Answer {
+    if let Some(op) = target.strip_prefix(USER_POOLS) {
+        user_pool_op(s, op, input).await
+    } else if let Some(op) = target.strip_prefix(IDENTITY) {
+        identity_op(s, op, input).await
+    } else {
+        Err(Fault::new(
+            "UnknownOperationException",
+            format!("Unknown X-Amz-Target {target:?}"),
+        ))
+    }
+}
+
+/// Decodes an operation's input (PascalCase, unknown members refused).
+fn input<T: for<'de> Deserialize<'de>>(m: Map<String, Value>) -> Result<T, Fault> {
+    serde_json::from_value(Value::Object(m))
+        .map_err(|e| Fault::new("InvalidParameterException", e.to_string()))
+}
+
+fn unsupported(op: &str) -> Answer {
+    Err(Fault::new(
+        "UnsupportedOperationException",
+        format!("{op} is not supported by this server yet (see docs/compatibility.md)"),
+    ))
+}
+
+// ---- user pools -------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AttributeType {
+    name: String,
+    value: String,
+}
+
+fn attributes(list: Vec<AttributeType>) -> crate::user_pools::model::Attributes {
+    list.into_iter().map(|a| (a.name, a.value)).collect()
+}
+
+fn attribute_list(attrs: &crate::user_pools::model::Attributes) -> Value {
+    Value::Array(
+        attrs
+            .iter()
+            .map(|(k, v)| json!({"Name": k, "Value": v}))
+            .collect(),
+    )
+}
+
+fn code_delivery(d: &crate::user_pools::signup::CodeDelivery) -> Value {
+    serde_json::to_value(d)
+        .ok()
+        .map(|v| {
+            json!({
+                "Destination": v.get("destination"),
+                "DeliveryMedium": v.get("medium"),
+                "AttributeName": v.get("attribute"),
+            })
+        })
+        .unwrap_or(Value::Null)
+}
+
+fn authentication_result(t: &TokenSet) -> Value {
+    let mut r = json!({
+        "AccessToken": t.access_token,
+        "IdToken": t.id_token,
+        "ExpiresIn": t.expires_in,
+        "TokenType": t.token_type,
+    });
+    if let Some(rt) = &t.refresh_token {
+        r["RefreshToken"] = rt.clone().into();
+    }
+    r
+}
+
+/// The pool of a client and its secret when it has one, after checking the
+/// request's `SECRET_HASH` = Base64(HMAC-SHA256(secret, username ‖ client id)).
+async fn client_secret(
+    s: &AppState,
+    client_id: &str,
+    username: Option<&str>,
+    secret_hash: Option<&str>,
+) -> Result<(String, Option<String>), Fault> {
+    let not_found = || {
+        Fault::new(
+            "ResourceNotFoundException",
+            "User pool client does not exist.",
+        )
+    };
+    if client_id.len() > 128 {
+        return Err(not_found());
+    }
+    let pool_id = s
+        .pools
+        .store
+        .client_pool_id(client_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let client = s
+        .pools
+        .store
+        .get_client(&pool_id, client_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let Some(sealed) = &client.secret_sealed else {
+        return Ok((pool_id, None));
+    };
+    let secret = s.pools.open_client_secret(client_id, sealed)?;
+    let refused = || {
+        Fault::new(
+            "NotAuthorizedException",
+            format!("Unable to verify secret hash for client {client_id}"),
+        )
+    };
+    let (Some(username), Some(given)) = (username, secret_hash) else {
+        return Err(refused());
+    };
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .map_err(|_| refused())?;
+    mac.update(username.as_bytes());
+    mac.update(client_id.as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    if !crate::crypto::ct_eq(expected.as_bytes(), given.as_bytes()) {
+        return Err(refused());
+    }
+    Ok((pool_id, Some(secret)))
+}
+
+fn from_native<T: for<'de> Deserialize<'de>>(v: Value) -> Result<T, Fault> {
+    serde_json::from_value(v).map_err(|e| Fault::new("InvalidParameterException", e.to_string()))
+}
+
+async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
+    let pools = &s.pools;
+    match op {
+        "SignUp" => {
+            // Members Cognito accepts that this server ignores are read and dropped.
+            #[derive(Deserialize)]
+            #[allow(dead_code)]
+            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+            struct In {
+                client_id: String,
+                #[serde(default)]
+                secret_hash: Option<String>,
+                username: String,
+                password: String,
+                #[serde(default)]
+                user_attributes: Vec<AttributeType>,
+                #[serde(default)]
+                validation_data: Option<Value>,
+                #[serde(default)]
+                client_metadata: Option<Value>,
+                #[serde(default)]
+                analytics_metadata: Option<Value>,
+                #[serde(default)]
+                user_context_data: Option<Value>,
+            }
+            let i: In = input(m)?;
+            let (pool, secret) =
+                client_secret(s, &i.client_id, Some(&i.username), i.secret_hash.as_deref()).await?;
+            let req = from_native(json!({"client_id": i.client_id, "client_secret": secret,
+                "username": i.username, "password": i.password,
+                "attributes": attributes(i.user_attributes)}))?;
+            let r = pools.sign_up(&pool, req).await?;
+            let mut out = json!({"UserConfirmed": r.user_confirmed, "UserSub": r.user_sub});
+            if let Some(d) = &r.code_delivery {
+                out["CodeDeliveryDetails"] = code_delivery(d);
+            }
+            Ok(out)
+        }
+        "ConfirmSignUp" | "ConfirmForgotPassword" | "ResendConfirmationCode" | "ForgotPassword" => {
+            // Members Cognito accepts that this server ignores are read and dropped.
+            #[derive(Deserialize)]
+            #[allow(dead_code)]
+            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+            struct In {
+                client_id: String,
+                #[serde(default)]
+                secret_hash: Option<String>,
+                username: String,
+                #[serde(default)]
+                confirmation_code: Option<String>,
+                #[serde(default)]
+                password: Option<String>,
+                #[serde(default)]
+                force_alias_creation: Option<bool>,
+                #[serde(default)]
+                client_metadata: Option<Value>,
+                #[serde(default)]
+                analytics_metadata: Option<Value>,
+                #[serde(default)]
+                user_context_data: Option<Value>,
+            }
+            let i: In = input(m)?;
+            let (pool, secret) =
+                client_secret(s, &i.client_id, Some(&i.username), i.secret_hash.as_deref()).await?;
+            let base =
+                json!({"client_id": i.client_id, "client_secret": secret, "username": i.username});
+            let need = |v: Option<String>, name: &str| {
+                v.ok_or_else(|| {
+                    Fault::new("InvalidParameterException", format!("{name} is required"))
+                })
+            };
+            match op {
+                "ConfirmSignUp" => {
+                    let mut r = base;
+                    r["code"] = need(i.confirmation_code, "ConfirmationCode")?.into();
+                    pools.confirm_sign_up(&pool, from_native(r)?).await?;
+                    Ok(json!({}))
+                }
+                "ConfirmForgotPassword" => {
+                    let mut r = base;
+                    r["code"] = need(i.confirmation_code, "ConfirmationCode")?.into();
+                    r["password"] = need(i.password, "Password")?.into();
+                    pools.reset_password(&pool, from_native(r)?).await?;
+                    Ok(json!({}))
+                }
+                "ResendConfirmationCode" => {
+                    let d = pools.resend_code(&pool, from_native(base)?).await?;
+                    Ok(json!({"CodeDeliveryDetails": d.as_ref().map(code_delivery)}))
+                }
+                _ => {
+                    let d = pools.forgot_password(&pool, from_native(base)?).await?;
+                    Ok(json!({"CodeDeliveryDetails": code_delivery(&d)}))
+                }
+            }
+        }
+        "InitiateAuth" => {
+            // Members Cognito accepts that this server ignores are read and dropped.
+            #[derive(Deserialize)]
+            #[allow(dead_code)]
+            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+            struct In {
+                auth_flow: String,
+                client_id: String,
+                #[serde(default)]
+                auth_parameters: BTreeMap<String, String>,
+                #[serde(default)]
+                client_metadata: Option<Value>,
+                #[serde(default)]
+                analytics_metadata: Option<Value>,
+                #[serde(default)]
+                user_context_data: Option<Value>,
+            }
+            let i: In = input(m)?;
+            let p = |k: &str| i.auth_parameters.get(k).map(String::as_str);
+            match i.auth_flow.as_str() {
+                "USER_PASSWORD_AUTH" => {
+                    let (Some(user), Some(pw)) = (p("USERNAME"), p("PASSWORD")) else {
+                        return Err(Fault::new(
+                            "InvalidParameterException",
+                            "Missing required parameter USERNAME or PASSWORD",
+                        ));
+                    };
+                    let (pool, secret) =
+                        client_secret(s, &i.client_id, Some(user), p("SECRET_HASH")).await?;
+                    let r = pools
+                        .sign_in(
+                            &pool,
+                            from_native(json!({"client_id": i.client_id, "client_secret": secret,
+                                "username": user, "password": pw}))?,
+                        )
+                        .await?;
+                    Ok(sign_in_answer(r))
+                }
+                "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => {
+                    let Some(rt) = p("REFRESH_TOKEN") else {
+                        return Err(Fault::new(
+                            "InvalidParameterException",
+                            "Missing required parameter REFRESH_TOKEN",
+                        ));
+                    };
+                    let (pool, secret) =
+                        client_secret(s, &i.client_id, p("USERNAME"), p("SECRET_HASH")).await?;
+                    let t = pools
+                        .refresh(
+                            &pool,
+                            from_native(json!({"client_id": i.client_id, "client_secret": secret,
+                                "refresh_token": rt}))?,
+                        )
+                        .await?;
+                    Ok(
+                        json!({"AuthenticationResult": authentication_result(&t), "ChallengeParameters": {}}),
+                    )
+                }
+                "USER_SRP_AUTH" | "CUSTOM_AUTH" | "USER_AUTH" => {
+                    unsupported(&format!("InitiateAuth {}", i.auth_flow))
+                }
+                other => Err(Fault::new(
+                    "InvalidParameterException",
+                    format!("Unknown AuthFlow {other}"),
+                )),
+            }
+        }
+        "RespondToAuthChallenge" => {
+            // Members Cognito accepts that this server ignores are read and dropped.
+            #[derive(Deserialize)]
+            #[allow(dead_code)]
+            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+            struct In {
+                client_id: String,
+                challenge_name: String,
+                #[serde(default)]
+                session: Option<String>,
+                #[serde(default)]
+                challenge_responses: BTreeMap<String, String>,
+                #[serde(default)]
+                client_metadata: Option<Value>,
+                #[serde(default)]
+                analytics_metadata: Option<Value>,
+                #[serde(default)]
+                user_context_data: Option<Value>,
+            }
+            let i: In = input(m)?;
+            if i.challenge_name != "NEW_PASSWORD_REQUIRED" {
+                return unsupported(&format!("challenge {}", i.challenge_name));
+            }
+            let mut responses = i.challenge_responses;
+            let (pool, secret) = client_secret(
+                s,
+                &i.client_id,
+                responses.get("USERNAME").map(String::as_str),
+                responses.get("SECRET_HASH").map(String::as_str),
+            )
+            .await?;
+            responses.remove("SECRET_HASH");
+            responses.remove("USERNAME");
+            let r = pools
+                .respond_to_challenge(
+                    &pool,
+                    from_native(json!({"client_id": i.client_id, "client_secret": secret,
+                        "challenge_name": i.challenge_name, "session": i.session.unwrap_or_default(),
+                        "responses": responses}))?,
+                )
+                .await?;
+            Ok(sign_in_answer(r))
+        }
+        "GetUser" | "GlobalSignOut" | "DeleteUser" | "ChangePassword" => {
+            // Members Cognito accepts that this server ignores are read and dropped.
+            #[derive(Deserialize)]
+            #[allow(dead_code)]
+            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+            struct In {
+                access_token: String,
+                #[serde(default)]
+                previous_password: Option<String>,
+                #[serde(default)]
+                proposed_password: Option<String>,
+            }
+            let i: In = input(m)?;
+            let a = pools.authenticate_access_token(&i.access_token).await?;
+            match op {
+                "GetUser" => {
+                    let me = pools.me(&a);
+                    Ok(
+                        json!({"Username": me.username, "UserAttributes": attribute_list(&me.attributes),
+                        "MFAOptions": [], "UserMFASettingList": []}),
+                    )
+                }
+                "GlobalSignOut" => {
+                    pools.global_sign_out(&a).await?;
+                    Ok(json!({}))
+                }
+                "DeleteUser" => {
+                    pools.delete_me(&a).await?;
+                    Ok(json!({}))
+                }
+                _ => {
+                    let (Some(prev), Some(next)) = (i.previous_password, i.proposed_password)
+                    else {
+                        return Err(Fault::new(
+                            "InvalidParameterException",
+                            "PreviousPassword and ProposedPassword are required",
+                        ));
+                    };
+                    pools
+                        .change_password(
+                            &a,
+                            from_native(
+                                json!({"previous_password": prev, "proposed_password": next}),
+                            )?,
+                        )
+                        .await?;
+                    Ok(json!({}))
+                }
+            }
+        }
+        "RevokeToken" => {
+            // Members Cognito accepts that this server ignores are read and dropped.
+            #[derive(Deserialize)]
+            #[allow(dead_code)]
+            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+            struct In {
+                token: String,
+                client_id: String,
+                #[serde(default)]
+                client_secret: Option<String>,
+            }
+            let i: In = input(m)?;
+            // The native revocation checks the client (and its secret).
+            let pool = s
+                .pools
+                .store
+                .client_pool_id(&i.client_id)
+                .await?
+                .ok_or_else(|| {
+                    Fault::new(
+                        "ResourceNotFoundException",
+                        "User pool client does not exist.",
+                    )
+                })?;
+            pools
+                .revoke(
+                    &pool,
+                    from_native(
+                        json!({"client_id": i.client_id, "client_secret": i.client_secret,
+                        "token": i.token}),
+                    )?,
+                )
+                .await?;
+            Ok(json!({}))
+        }
+        _ => unsupported(op),
+    }
+}
+
+fn sign_in_answer(r: crate::user_pools::auth::SignInResult) -> Value {
+    match (r.tokens, r.challenge) {
+        (Some(t), _) => {
+            json!({"AuthenticationResult": authentication_result(&t), "ChallengeParameters": {}})
+        }
+        (None, Some(c)) => {
+            json!({"ChallengeName": c.name, "Session": c.session, "ChallengeParameters": c.parameters})
+        }
+        (None, None) => json!({}),
+    }
+}
+
+// ---- identity pools ---------------------------------------------------------
+
+async fn identity_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+    struct In {
+        #[serde(default)]
+        identity_pool_id: Option<String>,
+        #[serde(default)]
+        identity_id: Option<String>,
+        #[serde(default)]
+        account_id: Option<String>,
+        #[serde(default)]
+        logins: BTreeMap<String, String>,
+        #[serde(default)]
+        custom_role_arn: Option<String>,
+    }
+    let ids = &s.identity;
+    // Cognito's NotAuthorized for identities is NotAuthorizedException too.
+    let missing =
+        |name: &str| Fault::new("InvalidParameterException", format!("{name} is required"));
+    match op {
+        "GetId" => {
+            let i: In = input(m)?;
+            let _ = i.account_id;
+            let pool = i
+                .identity_pool_id
+                .ok_or_else(|| missing("IdentityPoolId"))?;
+            let id = ids
+                .get_id(&pool, crate::identity::GetId { logins: i.logins })
+                .await?;
+            Ok(json!({"IdentityId": id}))
+        }
+        "GetCredentialsForIdentity" => {
+            let i: In = input(m)?;
+            let identity = i.identity_id.ok_or_else(|| missing("IdentityId"))?;
+            let pool = ids.pool_of_identity(&identity).await?;
+            let r = ids
+                .credentials(
+                    &pool,
+                    crate::identity::GetCredentials {
+                        identity_id: identity,
+                        logins: i.logins,
+                        custom_role_arn: i.custom_role_arn,
+                        duration_secs: None,
+                    },
+                )
+                .await?;
+            let c = r.credentials;
+            Ok(json!({"IdentityId": r.identity_id, "Credentials": {
+                "AccessKeyId": c.access_key_id, "SecretKey": c.secret_access_key,
+                "SessionToken": c.session_token, "Expiration": c.expiration}}))
+        }
+        "GetOpenIdToken" => {
+            let i: In = input(m)?;
+            let identity = i.identity_id.ok_or_else(|| missing("IdentityId"))?;
+            let pool = ids.pool_of_identity(&identity).await?;
+            let r = ids
+                .openid_token(
+                    &pool,
+                    crate::identity::GetOpenIdToken {
+                        identity_id: identity,
+                        logins: i.logins,
+                    },
+                )
+                .await?;
+            Ok(json!({"IdentityId": r.identity_id, "Token": r.token}))
+        }
+        _ => unsupported(op),
+    }
+}
