@@ -298,12 +298,14 @@ impl Application {
         let janitor = tokio::spawn(janitor(self.state.clone()));
         let gateway = match self.storage {
             Some(listener) => {
-                let settings = crate::gateway::GatewaySettings {
-                    root: self.state.settings.storage.root.clone(),
-                    buckets: self.state.settings.storage.buckets.clone(),
-                };
+                let settings = crate::gateway::settings(&self.state.settings.storage);
                 let service = crate::gateway::build(&settings, self.state.identity.clone())?;
-                tracing::info!(addr = %listener.local_addr()?, buckets = ?settings.buckets, "S3 gateway listening");
+                let upstream: Vec<&str> = settings
+                    .upstream_buckets
+                    .iter()
+                    .map(|u| u.name.as_str())
+                    .collect();
+                tracing::info!(addr = %listener.local_addr()?, buckets = ?settings.buckets, upstream = ?upstream, "S3 gateway listening");
                 let mut stop = rx.clone();
                 Some(tokio::spawn(crate::gateway::serve(
                     listener,

@@ -251,9 +251,36 @@ pub struct StorageSettings {
     pub bind: String,
     /// Where buckets live (one directory each).
     pub root: PathBuf,
-    /// The buckets that exist; clients cannot create or delete buckets.
+    /// The buckets that exist on the local file system; clients cannot
+    /// create or delete buckets.
     #[serde(deserialize_with = "name_list")]
     pub buckets: Vec<String>,
+    /// Buckets kept in an upstream S3-compatible store (MinIO, Ceph RGW, AWS
+    /// S3…), reached with the server's own credentials.
+    pub upstream_buckets: Vec<UpstreamBucketSettings>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamBucketSettings {
+    /// The name clients use (and policies name).
+    pub name: String,
+    /// e.g. `https://s3.eu-west-1.amazonaws.com` or `http://minio:9000`.
+    pub endpoint: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+    /// The bucket's name upstream; defaults to `name`.
+    #[serde(default)]
+    pub upstream_bucket: Option<String>,
+    /// `http://host/bucket/key` (MinIO, Ceph) instead of virtual hosts.
+    #[serde(default)]
+    pub path_style: bool,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
 }
 
 impl Default for StorageSettings {
@@ -263,6 +290,7 @@ impl Default for StorageSettings {
             bind: "127.0.0.1:9000".into(),
             root: "./data/s3".into(),
             buckets: vec![],
+            upstream_buckets: vec![],
         }
     }
 }
@@ -608,7 +636,12 @@ impl Settings {
         if self.storage.enabled && self.storage.bind.parse::<std::net::SocketAddr>().is_err() {
             return bad("storage.bind", "must be an address like 0.0.0.0:9000");
         }
-        for b in &self.storage.buckets {
+        for b in self
+            .storage
+            .buckets
+            .iter()
+            .chain(self.storage.upstream_buckets.iter().map(|u| &u.name))
+        {
             if !s3s::path::check_bucket_name(b) {
                 return bad(
                     "storage.buckets",

@@ -11,11 +11,13 @@ pub fn init_logging(format: &str, level: &str) {
     ONCE.get_or_init(|| {
         // s3s logs every refused S3 request (a client error) at ERROR under
         // `s3s::ops`; those answers are S3 XML errors and counted in the
-        // metrics, so that target is off unless the filter names it.
+        // metrics, so that target is off unless the filter names it. The AWS
+        // SDK warns on every multipart object whose part checksums it cannot
+        // validate (upstream buckets); that is expected.
         let level = if level.contains("s3s") {
             level.to_owned()
         } else {
-            format!("{level},s3s::ops=off")
+            format!("{level},s3s::ops=off,aws_sdk_s3::http_response_checksum=error")
         };
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&level));
         let builder = tracing_subscriber::fmt()

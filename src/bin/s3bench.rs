@@ -203,10 +203,7 @@ async fn main() -> anyhow::Result<()> {
     let bare = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let (g_addr, b_addr) = (gateway.local_addr()?, bare.local_addr()?);
     let service = poolgate::gateway::build(
-        &poolgate::gateway::GatewaySettings {
-            root: settings.storage.root.clone(),
-            buckets: settings.storage.buckets.clone(),
-        },
+        &poolgate::gateway::settings(&settings.storage),
         state.identity.clone(),
     )?;
     tokio::spawn(poolgate::gateway::serve(

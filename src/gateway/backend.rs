@@ -193,7 +193,7 @@ fn check_copy_conditions(
     Ok(())
 }
 
-fn no_such_upload() -> S3Error {
+pub(super) fn no_such_upload() -> S3Error {
     s3_error!(
         NoSuchUpload,
         "The specified multipart upload does not exist."
@@ -227,11 +227,11 @@ fn bind_upload_owner<T>(req: &mut S3Request<T>, grant: &SessionGrant) {
     }
 }
 
-fn list_limit(max_keys: Option<i32>) -> i32 {
+pub(super) fn list_limit(max_keys: Option<i32>) -> i32 {
     max_keys.map_or(MAX_LIST_KEYS, |n| n.clamp(0, MAX_LIST_KEYS))
 }
 
-fn check_part_number(part_number: i32) -> S3Result<()> {
+pub(super) fn check_part_number(part_number: i32) -> S3Result<()> {
     if (1..=MAX_PARTS).contains(&part_number) {
         Ok(())
     } else {
@@ -298,7 +298,7 @@ impl Algorithm {
 }
 
 /// What the client declared about a body.
-struct Declared {
+pub(super) struct Declared {
     md5: Option<[u8; 16]>,
     /// Checksums given as headers.
     checksums: Vec<(Algorithm, String)>,
@@ -308,7 +308,7 @@ struct Declared {
 
 impl Declared {
     #[allow(clippy::too_many_arguments)]
-    fn new(
+    pub(super) fn new(
         content_md5: Option<&str>,
         crc32: Option<&str>,
         crc32c: Option<&str>,
@@ -355,7 +355,7 @@ impl Declared {
 
 /// The first error a verified body ran into, in S3 terms; read after the backend returns.
 #[derive(Clone, Default)]
-struct Failure(Arc<Mutex<Option<S3Error>>>);
+pub(super) struct Failure(Arc<Mutex<Option<S3Error>>>);
 
 impl Failure {
     fn record(&self, error: S3Error) {
@@ -365,7 +365,7 @@ impl Failure {
     }
 
     /// The backend's result, with a body failure replacing the generic error s3s-fs reports.
-    fn settle<T>(&self, result: S3Result<T>) -> S3Result<T> {
+    pub(super) fn settle<T>(&self, result: S3Result<T>) -> S3Result<T> {
         result.map_err(|error| {
             let recorded = self.0.lock().ok().and_then(|mut slot| slot.take());
             recorded.unwrap_or(error)
@@ -402,7 +402,7 @@ fn classify_body_error(error: &StdError) -> Option<S3Error> {
 /// A body that computes the declared digests as it streams and, at the end, turns into an
 /// error instead of ending when one does not match. s3s-fs writes bodies to a temporary file
 /// and renames it into place only after the stream ended without error.
-struct VerifiedBody {
+pub(super) struct VerifiedBody {
     inner: StreamingBlob,
     md5: Option<(Md5, [u8; 16])>,
     hasher: ChecksumHasher,
@@ -414,7 +414,7 @@ struct VerifiedBody {
 }
 
 impl VerifiedBody {
-    fn guard(body: &mut Option<StreamingBlob>, declared: Declared) -> Failure {
+    pub(super) fn guard(body: &mut Option<StreamingBlob>, declared: Declared) -> Failure {
         // Always wrapped, even with nothing to verify: body errors (e.g. a bad chunk
         // signature) are then reported as what they are instead of as InternalError.
         let failure = Failure::default();

@@ -12,12 +12,16 @@
 //!    and evaluates the grant's IAM policy. Operations whose policy inputs are only known after
 //!    parsing (list prefix, copy source, multi-object delete) are evaluated in s3s's typed
 //!    per-operation hooks instead.
-//! 3. `backend::Backend` serves the allowed operations from an `s3s-fs` file system, and
-//!    refuses any request that was not marked authorized in step 2.
+//! 3. `upstream::Router` sends each allowed operation to the backend of its bucket:
+//!    `backend::Backend` serves local buckets from an `s3s-fs` file system; buckets configured
+//!    in [`GatewaySettings::upstream_buckets`] are forwarded to an upstream S3-compatible store
+//!    with the server's own credentials. Both refuse any request that was not marked
+//!    authorized in step 2.
 
 mod authz;
 mod backend;
 pub mod sign;
+mod upstream;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -67,10 +71,69 @@ pub trait CredentialAuthority: Send + Sync + 'static {
     ) -> Result<SessionGrant, TokenProblem>;
 }
 
-/// Where objects live and which buckets exist. Each bucket is a directory under `root`.
+/// Where objects live and which buckets exist.
 pub struct GatewaySettings {
+    /// Local buckets are directories under `root`.
     pub root: PathBuf,
+    /// Local buckets.
     pub buckets: Vec<String>,
+    /// Buckets stored in an upstream S3-compatible service. Names must differ from `buckets`.
+    pub upstream_buckets: Vec<UpstreamBucket>,
+}
+
+/// A bucket of the gateway stored in an upstream S3-compatible service (AWS S3, MinIO, Ceph
+/// RGW, ...), reached with the server's own credentials. Clients never see these credentials
+/// or the upstream bucket name; their own policy is evaluated first, as for local buckets.
+#[derive(Clone)]
+pub struct UpstreamBucket {
+    /// The bucket name clients use (and policies name).
+    pub name: String,
+    /// e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`.
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    /// Also keys the binding of multipart upload ids to identities: every node serving the
+    /// bucket must have the same value.
+    pub secret_access_key: String,
+    /// The bucket's name at the upstream; defaults to `name`.
+    pub upstream_bucket: Option<String>,
+    /// `http://host/bucket/key` (MinIO, Ceph, moto) instead of `http://bucket.host/key`.
+    pub path_style: bool,
+}
+
+impl std::fmt::Debug for UpstreamBucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamBucket")
+            .field("name", &self.name)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("upstream_bucket", &self.upstream_bucket)
+            .field("path_style", &self.path_style)
+            .finish()
+    }
+}
+
+/// The gateway's settings from the `storage` section of the config.
+pub fn settings(s: &crate::config::StorageSettings) -> GatewaySettings {
+    GatewaySettings {
+        root: s.root.clone(),
+        buckets: s.buckets.clone(),
+        upstream_buckets: s
+            .upstream_buckets
+            .iter()
+            .map(|u| UpstreamBucket {
+                name: u.name.clone(),
+                endpoint: u.endpoint.clone(),
+                region: u.region.clone(),
+                access_key_id: u.access_key_id.clone(),
+                secret_access_key: u.secret_access_key.expose().to_owned(),
+                upstream_bucket: u.upstream_bucket.clone(),
+                path_style: u.path_style,
+            })
+            .collect(),
+    }
 }
 
 /// Most clock difference accepted between a signed request's `x-amz-date` and this server.
@@ -82,7 +145,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Time a client has to send a request's headers (slow-loris guard, HTTP/1).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Builds the S3 service. Creates `root` and the bucket directories if missing.
+/// Builds the S3 service. Creates `root` and the local bucket directories if missing.
+/// Does not contact upstream stores.
 pub fn build(
     settings: &GatewaySettings,
     authority: Arc<dyn CredentialAuthority>,
@@ -95,6 +159,19 @@ pub fn build(
         );
         buckets.insert(bucket.clone());
     }
+    let mut all_buckets = buckets.clone();
+    for bucket in &settings.upstream_buckets {
+        let name = &bucket.name;
+        anyhow::ensure!(
+            s3s::path::check_bucket_name(name),
+            "invalid bucket name {name:?}"
+        );
+        anyhow::ensure!(
+            all_buckets.insert(name.clone()),
+            "bucket {name:?} is configured twice"
+        );
+    }
+    let upstreams = upstream::build_upstreams(&settings.upstream_buckets)?;
     std::fs::create_dir_all(&settings.root)
         .with_context(|| format!("creating {}", settings.root.display()))?;
     for bucket in &buckets {
@@ -103,10 +180,11 @@ pub fn build(
     }
     let buckets = Arc::new(buckets);
 
-    let backend = backend::Backend::new(&settings.root, Arc::clone(&buckets))?;
-    let mut builder = S3ServiceBuilder::new(backend);
+    let backend = backend::Backend::new(&settings.root, buckets)?;
+    let router = upstream::Router::new(backend, upstreams);
+    let mut builder = S3ServiceBuilder::new(router);
     builder.set_auth(authz::GatewayAuth::new(Arc::clone(&authority)));
-    builder.set_access(authz::GatewayAccess::new(authority, buckets));
+    builder.set_access(authz::GatewayAccess::new(authority, Arc::new(all_buckets)));
     let mut config = S3Config::default();
     config.presigned_url_max_skew_time_secs = MAX_CLOCK_SKEW_SECS;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(config))));

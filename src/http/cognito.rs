@@ -148,11 +148,171 @@ fn input<T: for<'de> Deserialize<'de>>(m: Map<String, Value>) -> Result<T, Fault
         .map_err(|e| Fault::new("InvalidParameterException", e.to_string()))
 }
 
+/// Cognito's user-pool operations (AWSCognitoIdentityProviderService).
+const USER_POOL_OPERATIONS: &[&str] = &[
+    "AddCustomAttributes",
+    "AdminAddUserToGroup",
+    "AdminConfirmSignUp",
+    "AdminCreateUser",
+    "AdminDeleteUser",
+    "AdminDeleteUserAttributes",
+    "AdminDisableProviderForUser",
+    "AdminDisableUser",
+    "AdminEnableUser",
+    "AdminForgetDevice",
+    "AdminGetDevice",
+    "AdminGetUser",
+    "AdminInitiateAuth",
+    "AdminLinkProviderForUser",
+    "AdminListDevices",
+    "AdminListGroupsForUser",
+    "AdminListUserAuthEvents",
+    "AdminRemoveUserFromGroup",
+    "AdminResetUserPassword",
+    "AdminRespondToAuthChallenge",
+    "AdminSetUserMFAPreference",
+    "AdminSetUserPassword",
+    "AdminSetUserSettings",
+    "AdminUpdateAuthEventFeedback",
+    "AdminUpdateDeviceStatus",
+    "AdminUpdateUserAttributes",
+    "AdminUserGlobalSignOut",
+    "AssociateSoftwareToken",
+    "ChangePassword",
+    "CompleteWebAuthnRegistration",
+    "ConfirmDevice",
+    "ConfirmForgotPassword",
+    "ConfirmSignUp",
+    "CreateGroup",
+    "CreateIdentityProvider",
+    "CreateManagedLoginBranding",
+    "CreateResourceServer",
+    "CreateTerms",
+    "CreateUserImportJob",
+    "CreateUserPool",
+    "CreateUserPoolClient",
+    "CreateUserPoolDomain",
+    "DeleteGroup",
+    "DeleteIdentityProvider",
+    "DeleteManagedLoginBranding",
+    "DeleteResourceServer",
+    "DeleteTerms",
+    "DeleteUser",
+    "DeleteUserAttributes",
+    "DeleteUserPool",
+    "DeleteUserPoolClient",
+    "DeleteUserPoolDomain",
+    "DeleteWebAuthnCredential",
+    "DescribeIdentityProvider",
+    "DescribeManagedLoginBranding",
+    "DescribeManagedLoginBrandingByClient",
+    "DescribeResourceServer",
+    "DescribeRiskConfiguration",
+    "DescribeTerms",
+    "DescribeUserImportJob",
+    "DescribeUserPool",
+    "DescribeUserPoolClient",
+    "DescribeUserPoolDomain",
+    "ForgetDevice",
+    "ForgotPassword",
+    "GetCSVHeader",
+    "GetDevice",
+    "GetGroup",
+    "GetIdentityProviderByIdentifier",
+    "GetLogDeliveryConfiguration",
+    "GetSigningCertificate",
+    "GetTokensFromRefreshToken",
+    "GetUICustomization",
+    "GetUser",
+    "GetUserAttributeVerificationCode",
+    "GetUserAuthFactors",
+    "GetUserPoolMfaConfig",
+    "GlobalSignOut",
+    "InitiateAuth",
+    "ListDevices",
+    "ListGroups",
+    "ListIdentityProviders",
+    "ListResourceServers",
+    "ListTagsForResource",
+    "ListTerms",
+    "ListUserImportJobs",
+    "ListUserPoolClients",
+    "ListUserPools",
+    "ListUsers",
+    "ListUsersInGroup",
+    "ListWebAuthnCredentials",
+    "ResendConfirmationCode",
+    "RespondToAuthChallenge",
+    "RevokeToken",
+    "SetLogDeliveryConfiguration",
+    "SetRiskConfiguration",
+    "SetUICustomization",
+    "SetUserMFAPreference",
+    "SetUserPoolMfaConfig",
+    "SetUserSettings",
+    "SignUp",
+    "StartUserImportJob",
+    "StartWebAuthnRegistration",
+    "StopUserImportJob",
+    "TagResource",
+    "UntagResource",
+    "UpdateAuthEventFeedback",
+    "UpdateDeviceStatus",
+    "UpdateGroup",
+    "UpdateIdentityProvider",
+    "UpdateManagedLoginBranding",
+    "UpdateResourceServer",
+    "UpdateTerms",
+    "UpdateUserAttributes",
+    "UpdateUserPool",
+    "UpdateUserPoolClient",
+    "UpdateUserPoolDomain",
+    "VerifySoftwareToken",
+    "VerifyUserAttribute",
+];
+
+/// Cognito's identity-pool operations (AWSCognitoIdentityService).
+const IDENTITY_OPERATIONS: &[&str] = &[
+    "CreateIdentityPool",
+    "DeleteIdentities",
+    "DeleteIdentityPool",
+    "DescribeIdentity",
+    "DescribeIdentityPool",
+    "GetCredentialsForIdentity",
+    "GetId",
+    "GetIdentityPoolRoles",
+    "GetOpenIdToken",
+    "GetOpenIdTokenForDeveloperIdentity",
+    "GetPrincipalTagAttributeMap",
+    "ListIdentities",
+    "ListIdentityPools",
+    "ListTagsForResource",
+    "LookupDeveloperIdentity",
+    "MergeDeveloperIdentities",
+    "SetIdentityPoolRoles",
+    "SetPrincipalTagAttributeMap",
+    "TagResource",
+    "UnlinkDeveloperIdentity",
+    "UnlinkIdentity",
+    "UntagResource",
+    "UpdateIdentityPool",
+];
+
+/// A real Cognito operation not implemented here, or a name Cognito does
+/// not have.
 fn unsupported(op: &str) -> Answer {
-    Err(Fault::new(
-        "UnsupportedOperationException",
-        format!("{op} is not supported by this server yet (see docs/compatibility.md)"),
-    ))
+    let name = op.split_whitespace().next().unwrap_or(op);
+    if USER_POOL_OPERATIONS.contains(&name) || IDENTITY_OPERATIONS.contains(&name) {
+        Err(Fault::new(
+            "UnsupportedOperationException",
+            format!("{op} is not supported by this server yet (see docs/compatibility.md)"),
+        ))
+    } else {
+        Err(Fault::new(
+            "UnknownOperationException",
+            format!("Unknown operation {op}"),
+        ))
+    }
 }
 
 // ---- user pools -------------------------------------------------------------
@@ -443,7 +603,7 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             }
             let i: In = input(m)?;
             if i.challenge_name != "NEW_PASSWORD_REQUIRED" {
-                return unsupported(&format!("challenge {}", i.challenge_name));
+                return unsupported(&format!("RespondToAuthChallenge {}", i.challenge_name));
             }
             let mut responses = i.challenge_responses;
             let (pool, secret) = client_secret(

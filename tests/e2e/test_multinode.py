@@ -8,6 +8,8 @@ own port.
 
 from __future__ import annotations
 
+import time
+
 import jwt
 
 from e2e_support import (
@@ -138,18 +140,31 @@ def test_protections_hold_across_nodes(pg_database, server, smtp_sink):
     expect_problem(node_b.get("/v1/me", token=tokens["access_token"]), status=401)
     expect_problem(signin_request(node_b, pool_id, client_id, erin, PASSWORD), status=401)
 
-    # Failures spread over both nodes add up to one throttle: five of them,
-    # alternating, lock the account, and the right password waits on either.
+    # Failures spread over both nodes add up to one throttle. From the fifth
+    # on, each failure locks the account for twice as long (1 s, 2 s, 4 s,
+    # 8 s); a locked attempt is refused without counting, so the test waits
+    # out each lock (Retry-After) and fails again, alternating nodes, until
+    # the lock is long enough (8 s) to observe on both nodes without racing
+    # the clock.
     fay = new_user("fay")
-    for i in range(5):
-        node = node_a if i % 2 == 0 else node_b
-        doc = expect_problem(signin_request(node, pool_id, client_id, fay, "wrong " + PASSWORD), status=401)
+    failures, attempt = 0, 0
+    while failures < 8:
+        node = node_a if attempt % 2 == 0 else node_b
+        attempt += 1
+        resp = signin_request(node, pool_id, client_id, fay, "wrong " + PASSWORD)
+        doc = expect_problem(resp, status=401)
+        if doc["detail"] == "Password attempts exceeded":
+            # Counted on the other node too: wait out the lock.
+            time.sleep(int(resp.headers["Retry-After"]) + 0.2)
+            continue
         assert doc["detail"] == "Incorrect username or password.", doc
+        failures += 1
+        assert attempt < 40, "the throttle never engaged"
     for node in (node_a, node_b):
         resp = signin_request(node, pool_id, client_id, fay, PASSWORD)
         doc = expect_problem(resp, status=401)
         assert doc["detail"] == "Password attempts exceeded", doc
-        assert "Retry-After" in resp.headers
+        assert int(resp.headers["Retry-After"]) > 0
 
     # One rate-limit budget: four code sends, spread over both nodes, use it
     # up (sign-ups are counted apart, so only these resends count).
