@@ -178,3 +178,54 @@ def test_protections_hold_across_nodes(pg_database, server, smtp_sink):
         resp = node.post(f"/v1/pools/{pool_id}/signup/resend", resend)
         expect_problem(resp, "TooManyRequests", status=429)
         assert int(resp.headers["Retry-After"]) > 0
+
+
+def test_storage_credentials_and_the_deny_list_hold_across_nodes(pg_database, server, smtp_sink):
+    """Credentials minted by node A work on node B's gateway (no shared state
+    but the master key), and disabling the identity through A stops them on
+    B within the deny list's one-second cache."""
+    from botocore.exceptions import ClientError
+
+    from test_storage import (
+        OWNER_POLICY,
+        confirmed_user_id_token,
+        create_identity_pool,
+        create_role,
+        get_credentials,
+        get_id,
+        s3_client,
+        user_pool_provider,
+    )
+
+    port_a, port_b = free_ports(2)
+    public_url = f"http://127.0.0.1:{port_a}"
+    node_a = server(pg_database, port=port_a, public_url=public_url, wait=False)
+    node_b = server(pg_database, port=port_b, public_url=public_url, wait=False)
+    node_a.wait_ready()
+    node_b.wait_ready()
+    create_role(node_a, "owner", OWNER_POLICY)
+    pool_id = create_pool(node_a, "e2e-storage-nodes")["id"]
+    client_id = create_client(node_a, pool_id, "web")["client_id"]
+    ipool = create_identity_pool(
+        node_a,
+        "photos",
+        providers=[{"type": "user_pool", "pool_id": pool_id, "client_ids": [client_id]}],
+        authenticated_role="owner",
+    )
+    logins = {user_pool_provider(pool_id): confirmed_user_id_token(node_a, smtp_sink, pool_id, client_id)}
+    identity = get_id(node_b, ipool, logins)
+    creds = get_credentials(node_a, ipool, identity, logins)
+    on_b = s3_client(node_b, creds)
+    on_b.put_object(Bucket="photos", Key=f"{identity}/n.txt", Body=b"minted on A, used on B")
+    expect(
+        node_a.post(f"/v1/admin/identity-pools/{ipool}/identities/{identity}/disable", admin=True),
+        204,
+        body=False,
+    )
+    time.sleep(1.5)  # the gateway's per-node deny-list cache holds an answer 1 s
+    try:
+        on_b.put_object(Bucket="photos", Key=f"{identity}/n2.txt", Body=b"x")
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "AccessDenied", exc.response
+    else:
+        raise AssertionError("a disabled identity's credentials still worked on the other node")
