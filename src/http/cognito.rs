@@ -7,8 +7,8 @@
 //!
 //! Implemented so far: the public user-pool operations without SRP (sign-up,
 //! confirmation, password and refresh-token sign-in, the new-password
-//! challenge, the signed-in user's operations, forgotten passwords, token
-//! revocation) and the identity operations apps call (GetId,
+//! challenge, the signed-in user's operations and attributes, forgotten
+//! passwords, token revocation) and the identity operations apps call (GetId,
 //! GetCredentialsForIdentity, GetOpenIdToken). Everything else answers a
 //! clear `__type` error. See docs/compatibility.md.
 
@@ -672,6 +672,75 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                         )
                         .await?;
                     Ok(json!({}))
+                }
+            }
+        }
+        "UpdateUserAttributes"
+        | "DeleteUserAttributes"
+        | "VerifyUserAttribute"
+        | "GetUserAttributeVerificationCode" => {
+            // Members Cognito accepts that this server ignores are read and dropped.
+            #[derive(Deserialize)]
+            #[allow(dead_code)]
+            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+            struct In {
+                access_token: String,
+                #[serde(default)]
+                user_attributes: Vec<AttributeType>,
+                #[serde(default)]
+                user_attribute_names: Vec<String>,
+                #[serde(default)]
+                attribute_name: Option<String>,
+                #[serde(default)]
+                code: Option<String>,
+                #[serde(default)]
+                client_metadata: Option<Value>,
+            }
+            let i: In = input(m)?;
+            let a = pools.authenticate_access_token(&i.access_token).await?;
+            let name = || {
+                i.attribute_name.clone().ok_or_else(|| {
+                    Fault::new("InvalidParameterException", "AttributeName is required")
+                })
+            };
+            match op {
+                "UpdateUserAttributes" | "DeleteUserAttributes" => {
+                    let attrs: crate::user_pools::model::Attributes =
+                        if op == "UpdateUserAttributes" {
+                            attributes(i.user_attributes)
+                        } else {
+                            // The native update deletes an attribute given as "".
+                            i.user_attribute_names
+                                .into_iter()
+                                .map(|n| (n, String::new()))
+                                .collect()
+                        };
+                    let r = pools
+                        .update_my_attributes(&a, from_native(json!({"attributes": attrs}))?)
+                        .await?;
+                    if op == "DeleteUserAttributes" {
+                        return Ok(json!({}));
+                    }
+                    Ok(json!({"CodeDeliveryDetailsList":
+                        r.code_deliveries.iter().map(code_delivery).collect::<Vec<_>>()}))
+                }
+                "VerifyUserAttribute" => {
+                    let code = i.code.clone().ok_or_else(|| {
+                        Fault::new("InvalidParameterException", "Code is required")
+                    })?;
+                    pools
+                        .verify_my_attribute(
+                            &a,
+                            from_native(json!({"attribute": name()?, "code": code}))?,
+                        )
+                        .await?;
+                    Ok(json!({}))
+                }
+                _ => {
+                    let d = pools
+                        .send_attribute_code(&a, from_native(json!({"attribute": name()?}))?)
+                        .await?;
+                    Ok(json!({"CodeDeliveryDetails": code_delivery(&d)}))
                 }
             }
         }

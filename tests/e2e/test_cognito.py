@@ -452,6 +452,41 @@ def test_client_with_a_secret_needs_the_secret_hash(server, smtp_sink):
     check_result(refreshed, refresh_required=False)
 
 
+def test_attributes_through_cognito_idp(server, smtp_sink):
+    """UpdateUserAttributes (a new email waits for its code, the old one stays
+    the sign-in address), VerifyUserAttribute, DeleteUserAttributes and
+    GetUserAttributeVerificationCode."""
+    node = server()
+    pool_id = create_pool(node, "cognito-attrs")["id"]
+    client_id = create_client(node, pool_id, "web")["client_id"]
+    idp = idp_client(node)
+    username, email = confirmed_user(node, smtp_sink, idp, client_id, "attr")
+    at = password_auth(idp, client_id, username, PASSWORD)["AccessToken"]
+    new_email = email_for(unique_username("moved"))
+    out = idp.update_user_attributes(
+        AccessToken=at,
+        UserAttributes=[{"Name": "email", "Value": new_email}, {"Name": "given_name", "Value": "Ada"}],
+    )
+    deliveries = out.get("CodeDeliveryDetailsList") or []
+    assert [d.get("AttributeName") for d in deliveries] == ["email"], out
+    attrs = user_attributes(idp.get_user(AccessToken=at))
+    assert attrs.get("email") == email and attrs.get("given_name") == "Ada", attrs
+    code = extract_code(smtp_sink.wait_for(new_email))
+    raises(
+        idp,
+        "CodeMismatchException",
+        lambda: idp.verify_user_attribute(AccessToken=at, AttributeName="email", Code=other_code(code)),
+        "a wrong verification code",
+    )
+    idp.verify_user_attribute(AccessToken=at, AttributeName="email", Code=code)
+    attrs = user_attributes(idp.get_user(AccessToken=at))
+    assert attrs.get("email") == new_email and attrs.get("email_verified") == "true", attrs
+    idp.delete_user_attributes(AccessToken=at, UserAttributeNames=["given_name"])
+    assert "given_name" not in user_attributes(idp.get_user(AccessToken=at))
+    out = idp.get_user_attribute_verification_code(AccessToken=at, AttributeName="email")
+    assert out["CodeDeliveryDetails"].get("DeliveryMedium") == "EMAIL", out
+
+
 def test_forgot_password_through_cognito_idp(server, smtp_sink):
     node = server()
     pool_id = create_pool(node, "cognito-forgot")["id"]
