@@ -6,6 +6,7 @@ pub mod keys;
 pub mod legacy;
 pub mod password;
 pub mod random;
+pub mod srp;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};

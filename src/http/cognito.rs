@@ -74,6 +74,7 @@ impl From<Error> for Fault {
             TooManyFailedAttempts => "TooManyFailedAttemptsException",
             Conflict => "ResourceConflictException",
             Internal => {
+                tracing::error!(error = %e.message, "internal error on the Cognito protocol");
                 return Self {
                     status: StatusCode::INTERNAL_SERVER_ERROR,
                     kind: "InternalErrorException".into(),
@@ -573,7 +574,21 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                         json!({"AuthenticationResult": authentication_result(&t), "ChallengeParameters": {}}),
                     )
                 }
-                "USER_SRP_AUTH" | "CUSTOM_AUTH" | "USER_AUTH" => {
+                "USER_SRP_AUTH" => {
+                    let (Some(user), Some(a)) = (p("USERNAME"), p("SRP_A")) else {
+                        return Err(Fault::new(
+                            "InvalidParameterException",
+                            "Missing required parameter USERNAME or SRP_A",
+                        ));
+                    };
+                    let (pool, secret) =
+                        client_secret(s, &i.client_id, Some(user), p("SECRET_HASH")).await?;
+                    let c = pools
+                        .start_srp(&pool, &i.client_id, secret.as_deref(), user, a)
+                        .await?;
+                    Ok(json!({"ChallengeName": c.name, "ChallengeParameters": c.parameters}))
+                }
+                "CUSTOM_AUTH" | "USER_AUTH" => {
                     unsupported(&format!("InitiateAuth {}", i.auth_flow))
                 }
                 other => Err(Fault::new(
@@ -602,6 +617,20 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                 user_context_data: Option<Value>,
             }
             let i: In = input(m)?;
+            if i.challenge_name == "PASSWORD_VERIFIER" {
+                let r = &i.challenge_responses;
+                let (pool, secret) = client_secret(
+                    s,
+                    &i.client_id,
+                    r.get("USERNAME").map(String::as_str),
+                    r.get("SECRET_HASH").map(String::as_str),
+                )
+                .await?;
+                let out = pools
+                    .answer_srp(&pool, &i.client_id, secret.as_deref(), r)
+                    .await?;
+                return Ok(sign_in_answer(out));
+            }
             if i.challenge_name != "NEW_PASSWORD_REQUIRED" {
                 return unsupported(&format!("RespondToAuthChallenge {}", i.challenge_name));
             }
@@ -787,6 +816,9 @@ fn sign_in_answer(r: crate::user_pools::auth::SignInResult) -> Value {
     match (r.tokens, r.challenge) {
         (Some(t), _) => {
             json!({"AuthenticationResult": authentication_result(&t), "ChallengeParameters": {}})
+        }
+        (None, Some(c)) if c.session.is_empty() => {
+            json!({"ChallengeName": c.name, "ChallengeParameters": c.parameters})
         }
         (None, Some(c)) => {
             json!({"ChallengeName": c.name, "Session": c.session, "ChallengeParameters": c.parameters})

@@ -131,12 +131,14 @@ pub trait UserStore: Send + Sync {
     /// Consumes the reset code `code_hash` and sets the new password hash and
     /// status, revoking every refresh family of the user, in one
     /// transaction. `Ok(false)`: the code was already used or replaced.
+    #[allow(clippy::too_many_arguments)]
     async fn reset_password(
         &self,
         pool_id: &str,
         sub: &str,
         code_hash: &str,
         password_hash: &str,
+        srp_sealed: Option<&[u8]>,
         status: UserStatus,
         now: i64,
     ) -> Result<bool>;

@@ -863,12 +863,14 @@ macro_rules! impl_store {
                 tx.commit().await?;
                 Ok(true)
             }
+            #[allow(clippy::too_many_arguments)]
             async fn reset_password(
                 &self,
                 pool_id: &str,
                 sub: &str,
                 code_hash: &str,
                 password_hash: &str,
+                srp_sealed: Option<&[u8]>,
                 status: UserStatus,
                 now: i64,
             ) -> Result<bool> {
@@ -876,12 +878,13 @@ macro_rules! impl_store {
                 if !Self::consume_code_tx(&mut tx, pool_id, sub, CodePurpose::ResetPassword, code_hash).await? {
                     return Ok(false);
                 }
-                sqlx::query::<$db>("UPDATE users SET password_hash = $3, status = $4, updated_at = $5 WHERE pool_id = $1 AND sub = $2")
+                sqlx::query::<$db>("UPDATE users SET password_hash = $3, status = $4, updated_at = $5, srp_sealed = $6 WHERE pool_id = $1 AND sub = $2")
                     .bind(pool_id)
                     .bind(sub)
                     .bind(password_hash)
                     .bind(status.as_str())
                     .bind(now)
+                    .bind(srp_sealed)
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query::<$db>("UPDATE token_families SET revoked_at = $3 WHERE pool_id = $1 AND sub = $2 AND revoked_at IS NULL")

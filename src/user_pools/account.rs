@@ -449,6 +449,7 @@ impl UserPools {
         let context: Vec<&str> = context.iter().map(String::as_str).collect();
         policy::check(&pool.settings.password_policy, &req.password, &context)?;
         let hash = self.hasher.hash(&req.password).await?;
+        let srp = self.srp_record(&pool, &user, &req.password);
         let status = match user.status {
             UserStatus::ResetRequired | UserStatus::ForceChangePassword => UserStatus::Confirmed,
             s => s,
@@ -460,6 +461,7 @@ impl UserPools {
                 &user.sub,
                 &code_hash,
                 &hash,
+                srp.as_deref(),
                 status,
                 self.clock.now(),
             )
@@ -502,6 +504,7 @@ impl UserPools {
         let hash = self.hasher.hash(&req.proposed_password).await?;
         let mut user = a.user.clone();
         user.password_hash = Some(hash);
+        user.srp_sealed = self.srp_record(&a.pool, &user, &req.proposed_password);
         user.updated_at = self.clock.now();
         if !self.store.update_user(&user).await? {
             return Err(Error::not_authorized("Invalid or expired access token"));

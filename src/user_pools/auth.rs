@@ -125,7 +125,14 @@ pub fn account_lock_until(now: i64, n: i32) -> i64 {
     }
 }
 
-fn bad_credentials() -> Error {
+/// The plaintext of a successful password sign-in, for upgrades.
+pub(crate) struct PasswordUpgrade<'a> {
+    pub password: &'a str,
+    /// The stored hash has other parameters than the configured ones.
+    pub rehash: bool,
+}
+
+pub(crate) fn bad_credentials() -> Error {
     Error::not_authorized("Incorrect username or password.")
 }
 
@@ -167,29 +174,7 @@ impl UserPools {
         }
         let user = self.find_user(&pool, &req.username).await?;
         let exists = user.is_some();
-        // Failures throttle the account on every node, refused without
-        // hashing while locked: growing delays per (account, client network),
-        // so an attacker elsewhere cannot lock the owner out (G2), and the
-        // account-wide hard cap (G1).
-        let now = self.clock.now();
-        let source = super::limits::source_of(crate::audit::request().ip.as_deref());
-        let throttle = match &user {
-            Some(u) => {
-                let t = self
-                    .store
-                    .signin_failures(&pool.id, &u.sub, &source)
-                    .await?;
-                let locked_until = t.account_locked_until.max(t.source_locked_until);
-                if locked_until > now {
-                    metrics::counter!("poolgate_signin_total", "outcome" => "throttled")
-                        .increment(1);
-                    return Err(Error::not_authorized("Password attempts exceeded")
-                        .with_retry_after((locked_until - now) as u64));
-                }
-                t
-            }
-            None => SigninThrottle::default(),
-        };
+        let (throttle, source) = self.throttle_check(&pool, user.as_ref()).await?;
         // Unknown users verify against the dummy hash: same work, same answer.
         let verified = self
             .hasher
@@ -199,23 +184,81 @@ impl UserPools {
             )
             .await?;
         if let (Some(u), false) = (&user, verified.ok) {
-            self.store
-                .record_signin_failure(
-                    &pool.id,
-                    &u.sub,
-                    &source,
-                    &|n| account_lock_until(now, n),
-                    &|n| lock_until(now, n),
-                )
-                .await?;
+            self.record_signin_failure(&pool, u, &source).await?;
         }
-        let Some(mut user) = user.filter(|_| verified.ok) else {
+        let Some(user) = user.filter(|_| verified.ok) else {
             metrics::counter!("poolgate_signin_total", "outcome" => "failed").increment(1);
             if !exists && !pool.settings.prevent_user_existence_errors {
                 return Err(Error::new(ErrorKind::UserNotFound, "User does not exist."));
             }
             return Err(bad_credentials());
         };
+        let upgrade = PasswordUpgrade {
+            password: &req.password,
+            rehash: verified.needs_rehash,
+        };
+        self.finish_sign_in(&pool, &client, user, throttle, Some(upgrade))
+            .await
+    }
+
+    /// The sign-in throttle of a known user from this client's network:
+    /// refused without any password work while locked. Failures lock with
+    /// growing delays per (account, client network), so an attacker
+    /// elsewhere cannot lock the owner out (G2), and account-wide at the
+    /// hard cap (G1).
+    pub(crate) async fn throttle_check(
+        &self,
+        pool: &Pool,
+        user: Option<&User>,
+    ) -> Result<(SigninThrottle, String)> {
+        let now = self.clock.now();
+        let source = super::limits::source_of(crate::audit::request().ip.as_deref());
+        let Some(u) = user else {
+            return Ok((SigninThrottle::default(), source));
+        };
+        let t = self
+            .store
+            .signin_failures(&pool.id, &u.sub, &source)
+            .await?;
+        let locked_until = t.account_locked_until.max(t.source_locked_until);
+        if locked_until > now {
+            metrics::counter!("poolgate_signin_total", "outcome" => "throttled").increment(1);
+            return Err(Error::not_authorized("Password attempts exceeded")
+                .with_retry_after((locked_until - now) as u64));
+        }
+        Ok((t, source))
+    }
+
+    pub(crate) async fn record_signin_failure(
+        &self,
+        pool: &Pool,
+        user: &User,
+        source: &str,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        self.store
+            .record_signin_failure(
+                &pool.id,
+                &user.sub,
+                source,
+                &|n| account_lock_until(now, n),
+                &|n| lock_until(now, n),
+            )
+            .await
+    }
+
+    /// After the password (or the SRP proof) checked out: the user's state
+    /// decides — tokens, the NEW_PASSWORD_REQUIRED challenge, or a refusal.
+    /// With the plaintext at hand, an old-parameter hash is upgraded and a
+    /// missing SRP verifier is stored.
+    pub(crate) async fn finish_sign_in(
+        &self,
+        pool: &Pool,
+        client: &AppClient,
+        mut user: User,
+        throttle: SigninThrottle,
+        upgrade: Option<PasswordUpgrade<'_>>,
+    ) -> Result<SignInResult> {
         if !user.enabled {
             metrics::counter!("poolgate_signin_total", "outcome" => "disabled").increment(1);
             return Err(Error::not_authorized("User is disabled."));
@@ -245,7 +288,7 @@ impl UserPools {
                     ));
                 }
                 let challenge = self
-                    .start_challenge(&pool, &client, &user, "NEW_PASSWORD_REQUIRED")
+                    .start_challenge(pool, client, &user, "NEW_PASSWORD_REQUIRED")
                     .await?;
                 return Ok(SignInResult {
                     tokens: None,
@@ -255,15 +298,28 @@ impl UserPools {
             UserStatus::ExternalProvider => return Err(bad_credentials()),
             UserStatus::Confirmed => {}
         }
-        if verified.needs_rehash {
-            // Transparent upgrade to the configured parameters.
-            match self.hasher.hash(&req.password).await {
-                Ok(h) => {
-                    user.password_hash = Some(h);
-                    user.updated_at = self.clock.now();
-                    self.store.update_user(&user).await?;
+        if let Some(up) = upgrade {
+            let mut changed = false;
+            if up.rehash {
+                // Transparent upgrade to the configured parameters.
+                match self.hasher.hash(up.password).await {
+                    Ok(h) => {
+                        user.password_hash = Some(h);
+                        changed = true;
+                    }
+                    Err(e) => tracing::warn!(error = ?e, "password hash upgrade skipped"),
                 }
-                Err(e) => tracing::warn!(error = ?e, "password hash upgrade skipped"),
+            }
+            if user.srp_sealed.is_none()
+                && let Some(v) = self.srp_record(pool, &user, up.password)
+            {
+                // Imported users get SRP at their first password sign-in.
+                user.srp_sealed = Some(v);
+                changed = true;
+            }
+            if changed {
+                user.updated_at = self.clock.now();
+                self.store.update_user(&user).await?;
             }
         }
         if throttle.account_failures > 0 || throttle.source_failures > 0 {
@@ -271,7 +327,7 @@ impl UserPools {
                 .clear_signin_failures(&pool.id, &user.sub)
                 .await?;
         }
-        let tokens = self.start_session(&pool, &client, &user).await?;
+        let tokens = self.start_session(pool, client, &user).await?;
         metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
         tracing::info!(sub = %user.sub, "user signed in");
         Ok(SignInResult {
@@ -408,6 +464,7 @@ impl UserPools {
                 user.attributes.extend(attrs);
                 user.attributes.remove(super::users::TEMP_PASSWORD_EXPIRES);
                 user.password_hash = Some(hash);
+                user.srp_sealed = self.srp_record(&pool, &user, new_password);
                 user.status = UserStatus::Confirmed;
                 user.updated_at = self.clock.now();
                 self.store.update_user(&user).await?;

@@ -12,6 +12,7 @@ pub mod limits;
 pub mod model;
 pub mod policy;
 pub mod signup;
+pub mod srp;
 pub mod transfer;
 pub mod users;
 
@@ -48,6 +49,10 @@ pub struct UserPools {
     pub(crate) reuse_grace_secs: i64,
     /// `rate_limits`.
     pub(crate) rate_limits: crate::config::RateLimitSettings,
+    /// Seals SRP verifiers and challenge state.
+    pub(crate) srp_sealer: Sealer,
+    /// Keys the dummy SRP verifiers of users without one.
+    pub(crate) srp_dummy: Keyed,
 }
 
 /// How long a node trusts its cached copy of a pool or client changed on
@@ -116,6 +121,8 @@ impl UserPools {
             clients: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
             reuse_grace_secs: crate::config::TokenSettings::default().refresh_reuse_grace_secs,
             rate_limits: crate::config::RateLimitSettings::default(),
+            srp_sealer: Sealer::new(master, "poolgate/srp-verifier"),
+            srp_dummy: Keyed::new(master, "poolgate/srp-dummy"),
         }
     }
 

@@ -250,7 +250,7 @@ impl UserPools {
                 attrs.insert(format!("{k}_verified"), "false".into());
             }
         }
-        let user = User {
+        let mut user = User {
             pool_id: pool.id.clone(),
             sub: sub.clone(),
             username: if username.is_empty() {
@@ -266,6 +266,7 @@ impl UserPools {
             created_at: now,
             updated_at: now,
         };
+        user.srp_sealed = self.srp_record(&pool, &user, &req.password);
         let target = Self::delivery_target(&pool, &user.attributes);
         let code = target
             .as_ref()

@@ -150,7 +150,7 @@ impl UserPools {
                 .temporary_password_validity_days,
         ) * 86_400;
         attrs.insert(TEMP_PASSWORD_EXPIRES.into(), (now + validity).to_string());
-        let user = User {
+        let mut user = User {
             pool_id: pool.id.clone(),
             username: if username.is_empty() {
                 sub.clone()
@@ -166,6 +166,7 @@ impl UserPools {
             created_at: now,
             updated_at: now,
         };
+        user.srp_sealed = self.srp_record(&pool, &user, &temp);
         match self.store.create_user(&user, &aliases, None).await {
             Err(e) if e.kind == crate::error::ErrorKind::AliasExists => {
                 return Err(Error::new(
@@ -408,6 +409,7 @@ impl UserPools {
         policy::check(&pool.settings.password_policy, &req.password, &context)?;
         let now = self.clock.now();
         user.password_hash = Some(self.hasher.hash(&req.password).await?);
+        user.srp_sealed = self.srp_record(&pool, &user, &req.password);
         if user.status != UserStatus::ExternalProvider {
             if req.permanent {
                 user.status = UserStatus::Confirmed;

@@ -245,3 +245,52 @@ async fn pool_templates_shape_the_message() {
             .starts_with("Code: ")
     );
 }
+
+#[tokio::test]
+async fn an_srp_verifier_is_stored_sealed_at_every_password_set_unless_the_pool_refuses_srp() {
+    let app = spawn_app().await;
+    app.confirmed_user("vera@example.com").await;
+    let stored = |app: &TestApp, email: &'static str| {
+        let (store, pool) = (app.store.clone(), app.pool_id.clone());
+        async move {
+            let sub = store
+                .find_alias(&pool, "email", email)
+                .await
+                .unwrap()
+                .unwrap();
+            store
+                .get_user(&pool, &sub)
+                .await
+                .unwrap()
+                .unwrap()
+                .srp_sealed
+        }
+    };
+    let first = stored(&app, "vera@example.com")
+        .await
+        .expect("a verifier at sign-up");
+    assert!(
+        first.len() > 16 + 384,
+        "salt and a 3072-bit verifier, sealed"
+    );
+    let (_, t) = app.sign_in("vera@example.com", PASSWORD).await;
+    let (st, b) = app
+        .request(
+            "POST",
+            "/v1/me/password",
+            Some(json!({"previous_password": PASSWORD, "proposed_password": "another long passphrase 2"})),
+            t["tokens"]["access_token"].as_str(),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let second = stored(&app, "vera@example.com").await.unwrap();
+    assert_ne!(first, second, "a new password, a new verifier");
+    app.admin(
+        "PATCH",
+        &format!("/v1/admin/pools/{}", app.pool_id),
+        Some(json!({"allow_srp": false})),
+    )
+    .await;
+    app.sign_up("nosrp@example.com", PASSWORD).await;
+    assert_eq!(stored(&app, "nosrp@example.com").await, None);
+}

@@ -332,6 +332,7 @@ async fn contract_password_reset_is_atomic_and_single_use() {
             "s1",
             "wrong",
             "$new",
+            None,
             UserStatus::Confirmed,
             5
         )
@@ -348,9 +349,17 @@ async fn contract_password_reset_is_atomic_and_single_use() {
         "nothing changed"
     );
     assert!(
-        s.reset_password("r_AAAAAAAAA", "s1", "r1", "$new", UserStatus::Confirmed, 5)
-            .await
-            .unwrap()
+        s.reset_password(
+            "r_AAAAAAAAA",
+            "s1",
+            "r1",
+            "$new",
+            Some(&[9u8, 9][..]),
+            UserStatus::Confirmed,
+            5
+        )
+        .await
+        .unwrap()
     );
     assert!(
         !s.reset_password(
@@ -358,6 +367,7 @@ async fn contract_password_reset_is_atomic_and_single_use() {
             "s1",
             "r1",
             "$newer",
+            None,
             UserStatus::Confirmed,
             6
         )
@@ -367,8 +377,13 @@ async fn contract_password_reset_is_atomic_and_single_use() {
     );
     let after = s.get_user("r_AAAAAAAAA", "s1").await.unwrap().unwrap();
     assert_eq!(
-        (after.status, after.password_hash.as_deref()),
-        (UserStatus::Confirmed, Some("$new"))
+        (
+            after.status,
+            after.password_hash.as_deref(),
+            after.srp_sealed.as_deref()
+        ),
+        (UserStatus::Confirmed, Some("$new"), Some(&[9u8, 9][..])),
+        "the SRP verifier changes with the password, in the same transaction"
     );
     assert_eq!(
         s.get_family("f1").await.unwrap().unwrap().revoked_at,
