@@ -392,10 +392,18 @@ def test_errors_raise_the_sdk_exceptions(server, smtp_sink):
     client_error(lambda: idp.list_user_pools(MaxResults=10), "UnsupportedOperationException",
                  "ListUserPools")
     client_error(
-        lambda: idp.initiate_auth(ClientId=client_id, AuthFlow="USER_SRP_AUTH",
-                                  AuthParameters={"USERNAME": username, "SRP_A": "ab" * 128}),
+        lambda: idp.initiate_auth(ClientId=client_id, AuthFlow="CUSTOM_AUTH",
+                                  AuthParameters={"USERNAME": username}),
         "UnsupportedOperationException",
-        "InitiateAuth USER_SRP_AUTH",
+        "InitiateAuth CUSTOM_AUTH",
+    )
+    # USER_SRP_AUTH is implemented (test_srp.py); a malformed SRP_A is a
+    # parameter error, not a 500.
+    client_error(
+        lambda: idp.initiate_auth(ClientId=client_id, AuthFlow="USER_SRP_AUTH",
+                                  AuthParameters={"USERNAME": username, "SRP_A": "not hex"}),
+        "InvalidParameterException",
+        "InitiateAuth USER_SRP_AUTH with a malformed SRP_A",
     )
 
 
