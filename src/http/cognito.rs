@@ -112,13 +112,54 @@ fn respond(request_id: &str, answer: Answer) -> Response {
     resp
 }
 
-async fn dispatch(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn dispatch(
+    State(s): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request_id = crate::crypto::random::uuid();
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    // Admin operations need a SigV4 signature with the admin credential.
+    if let Some(op) = target.strip_prefix(USER_POOLS)
+        && ADMIN_OPERATIONS.contains(&op)
+    {
+        let secrets: Vec<&str> = s.admin_keys.iter().map(|k| k.expose()).collect();
+        let now = s.pools.clock.now();
+        if let Err(e) = super::sigv4::verify(
+            "POST",
+            uri.path(),
+            uri.query().unwrap_or(""),
+            &headers,
+            &body,
+            &secrets,
+            now,
+        ) {
+            let (kind, message) = match e {
+                super::sigv4::SigError::Missing => (
+                    "MissingAuthenticationTokenException",
+                    "Admin operations need AWS SigV4 credentials (access key id poolgate-admin, an admin API key as the secret)",
+                ),
+                super::sigv4::SigError::UnknownKey => (
+                    "UnrecognizedClientException",
+                    "The security token included in the request is invalid.",
+                ),
+                super::sigv4::SigError::Skew => (
+                    "InvalidSignatureException",
+                    "Signature expired: the request time is too far from the server's.",
+                ),
+                _ => (
+                    "InvalidSignatureException",
+                    "The request signature we calculated does not match the signature you provided.",
+                ),
+            };
+            return respond(&request_id, Err(Fault::new(kind, message)));
+        }
+    }
     let answer = match serde_json::from_slice::<Value>(if body.is_empty() { b"{}" } else { &body })
     {
         Ok(Value::Object(input)) => run(&s, &target, input).await,
@@ -270,6 +311,21 @@ const USER_POOL_OPERATIONS: &[&str] = &[
     "UpdateUserPoolDomain",
     "VerifySoftwareToken",
     "VerifyUserAttribute",
+];
+
+/// The user-pool operations implemented here that need the admin credential.
+const ADMIN_OPERATIONS: &[&str] = &[
+    "AdminGetUser",
+    "AdminCreateUser",
+    "AdminDeleteUser",
+    "AdminSetUserPassword",
+    "AdminConfirmSignUp",
+    "AdminDisableUser",
+    "AdminEnableUser",
+    "AdminUserGlobalSignOut",
+    "AdminAddUserToGroup",
+    "AdminRemoveUserFromGroup",
+    "ListUsers",
 ];
 
 /// Cognito's identity-pool operations (AWSCognitoIdentityService).
@@ -773,6 +829,7 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                 }
             }
         }
+        op if ADMIN_OPERATIONS.contains(&op) => admin_op(s, op, m).await,
         "RevokeToken" => {
             // Members Cognito accepts that this server ignores are read and dropped.
             #[derive(Deserialize)]
@@ -809,6 +866,182 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             Ok(json!({}))
         }
         _ => unsupported(op),
+    }
+}
+
+/// Cognito's `UserType`.
+fn user_type(u: &crate::user_pools::model::User) -> Value {
+    json!({
+        "Username": u.username,
+        "Attributes": attribute_list(&crate::user_pools::attributes::public(&u.attributes)),
+        "UserCreateDate": u.created_at,
+        "UserLastModifiedDate": u.updated_at,
+        "Enabled": u.enabled,
+        "UserStatus": u.status.as_str(),
+    })
+}
+
+// Members Cognito accepts that this server ignores are read and dropped.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct AdminIn {
+    user_pool_id: String,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    user_attributes: Vec<AttributeType>,
+    #[serde(default)]
+    temporary_password: Option<String>,
+    #[serde(default)]
+    message_action: Option<String>,
+    #[serde(default)]
+    desired_delivery_mediums: Option<Value>,
+    #[serde(default)]
+    force_alias_creation: Option<bool>,
+    #[serde(default)]
+    validation_data: Option<Value>,
+    #[serde(default)]
+    client_metadata: Option<Value>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    permanent: Option<bool>,
+    #[serde(default)]
+    group_name: Option<String>,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    pagination_token: Option<String>,
+    #[serde(default)]
+    attributes_to_get: Option<Value>,
+}
+
+/// The Admin* operations and ListUsers (already authenticated by SigV4).
+async fn admin_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
+    let i: AdminIn = input(m)?;
+    admin_user_op(s, op, i).await.map_err(|f| {
+        // The services say "User not found" as a ResourceNotFound; Cognito
+        // has its own exception for it.
+        if f.kind == "ResourceNotFoundException" && f.message.starts_with("User not found") {
+            Fault::new("UserNotFoundException", "User does not exist.")
+        } else {
+            f
+        }
+    })
+}
+
+async fn admin_user_op(s: &AppState, op: &str, i: AdminIn) -> Answer {
+    let pools = &s.pools;
+    let pool = i.user_pool_id.as_str();
+    let user = || {
+        i.username
+            .clone()
+            .ok_or_else(|| Fault::new("InvalidParameterException", "Username is required"))
+    };
+    let group = || {
+        i.group_name
+            .clone()
+            .ok_or_else(|| Fault::new("InvalidParameterException", "GroupName is required"))
+    };
+    match op {
+        "AdminGetUser" => {
+            let u = pools.admin_get_user(pool, &user()?).await?;
+            let mut v = user_type(&u);
+            let o = v.as_object_mut().expect("an object");
+            if let Some(a) = o.remove("Attributes") {
+                o.insert("UserAttributes".into(), a);
+            }
+            o.insert("MFAOptions".into(), json!([]));
+            Ok(v)
+        }
+        "AdminCreateUser" => {
+            if i.message_action.as_deref() == Some("RESEND") {
+                return unsupported("AdminCreateUser MessageAction=RESEND");
+            }
+            let u = pools
+                .admin_create_user(
+                    pool,
+                    crate::user_pools::users::AdminCreateUser {
+                        username: user()?,
+                        attributes: attributes(i.user_attributes),
+                        temporary_password: i.temporary_password,
+                        suppress_invitation: i.message_action.as_deref() == Some("SUPPRESS"),
+                    },
+                )
+                .await?;
+            Ok(json!({"User": user_type(&u)}))
+        }
+        "AdminDeleteUser" => {
+            pools.admin_delete_user(pool, &user()?).await?;
+            Ok(json!({}))
+        }
+        "AdminSetUserPassword" => {
+            let password = i
+                .password
+                .clone()
+                .ok_or_else(|| Fault::new("InvalidParameterException", "Password is required"))?;
+            pools
+                .admin_set_password(
+                    pool,
+                    &user()?,
+                    crate::user_pools::users::SetPassword {
+                        password,
+                        // Cognito's default is a temporary password.
+                        permanent: i.permanent.unwrap_or(false),
+                    },
+                )
+                .await?;
+            Ok(json!({}))
+        }
+        "AdminConfirmSignUp" => {
+            pools.admin_confirm(pool, &user()?).await?;
+            Ok(json!({}))
+        }
+        "AdminDisableUser" | "AdminEnableUser" => {
+            pools
+                .admin_set_enabled(pool, &user()?, op == "AdminEnableUser")
+                .await?;
+            Ok(json!({}))
+        }
+        "AdminUserGlobalSignOut" => {
+            pools.admin_sign_out(pool, &user()?).await?;
+            Ok(json!({}))
+        }
+        "AdminAddUserToGroup" => {
+            pools.add_to_group(pool, &group()?, &user()?).await?;
+            Ok(json!({}))
+        }
+        "AdminRemoveUserFromGroup" => {
+            pools.remove_from_group(pool, &group()?, &user()?).await?;
+            Ok(json!({}))
+        }
+        _ => {
+            let limit = i.limit.unwrap_or(60);
+            if !(1..=60).contains(&limit) {
+                return Err(Fault::new(
+                    "InvalidParameterException",
+                    "Limit must be 1-60",
+                ));
+            }
+            let users = pools
+                .admin_find_users(
+                    pool,
+                    i.filter.as_deref(),
+                    i.pagination_token.as_deref(),
+                    limit,
+                )
+                .await?;
+            let mut out = json!({"Users": users.iter().map(user_type).collect::<Vec<_>>()});
+            if users.len() as i64 == limit
+                && let Some(last) = users.last()
+            {
+                out["PaginationToken"] = last.sub.clone().into();
+            }
+            Ok(out)
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod identity;
 pub mod oidc;
 pub mod ops;
 pub mod public;
+pub mod sigv4;
 
 use crate::app::AppState;
 use crate::error::ErrorKind;

@@ -663,3 +663,69 @@ def test_raw_protocol_errors(server):
     doc = expect(resp, 200)
     assert doc.get("UserConfirmed") is False and doc.get("UserSub"), doc
     assert resp.headers.get("x-amzn-RequestId"), dict(resp.headers)
+
+
+def admin_idp(node: Node, secret: Optional[str] = None):
+    """cognito-idp signed with the admin credential: access key id
+    `poolgate-admin`, an admin API key as the secret."""
+    return boto3.client(
+        "cognito-idp",
+        endpoint_url=node.url,
+        region_name=REGION,
+        aws_access_key_id="poolgate-admin",
+        aws_secret_access_key=secret or node.admin_key,
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def test_admin_operations_need_the_signed_admin_credential(server, smtp_sink):
+    node = server()
+    pool_id = expect(
+        node.post("/v1/admin/pools", {"name": "admin-ops", "username_attributes": ["email"]}, admin=True), 201
+    )["id"]
+    client_id = create_client(node, pool_id, "web")["client_id"]
+    admin = admin_idp(node)
+    email = email_for(unique_username("adm"))
+
+    created = admin.admin_create_user(
+        UserPoolId=pool_id, Username=email, TemporaryPassword="temporary passphrase 99",
+        MessageAction="SUPPRESS", UserAttributes=[{"Name": "email", "Value": email}],
+    )["User"]
+    assert created["UserStatus"] == "FORCE_CHANGE_PASSWORD" and created["Enabled"], created
+    got = admin.admin_get_user(UserPoolId=pool_id, Username=email)
+    assert got["UserStatus"] == "FORCE_CHANGE_PASSWORD", got
+    assert {a["Name"]: a["Value"] for a in got["UserAttributes"]}["email"] == email, got
+
+    admin.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=PASSWORD, Permanent=True)
+    assert admin.admin_get_user(UserPoolId=pool_id, Username=email)["UserStatus"] == "CONFIRMED"
+    idp = idp_client(node)
+    tokens = password_auth(idp, client_id, email, PASSWORD)
+
+    listed = admin.list_users(UserPoolId=pool_id, Filter=f'email = "{email}"')
+    assert [u["Username"] for u in listed["Users"]] == [got["Username"]], listed
+
+    expect(node.post(f"/v1/admin/pools/{pool_id}/groups", {"name": "staff"}, admin=True), 201)
+    admin.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName="staff")
+    members = expect(node.get(f"/v1/admin/pools/{pool_id}/groups/staff/members", admin=True), 200)
+    assert len(members.get("users", members.get("members", []))) == 1, members
+    admin.admin_remove_user_from_group(UserPoolId=pool_id, Username=email, GroupName="staff")
+
+    admin.admin_user_global_sign_out(UserPoolId=pool_id, Username=email)
+    raises(idp, "NotAuthorizedException", lambda: idp.get_user(AccessToken=tokens["AccessToken"]),
+           "GetUser after AdminUserGlobalSignOut")
+    admin.admin_disable_user(UserPoolId=pool_id, Username=email)
+    raises(idp, "NotAuthorizedException", lambda: password_auth(idp, client_id, email, PASSWORD),
+           "sign-in of a disabled user")
+    admin.admin_enable_user(UserPoolId=pool_id, Username=email)
+    password_auth(idp, client_id, email, PASSWORD)
+    admin.admin_delete_user(UserPoolId=pool_id, Username=email)
+    raises(admin, "UserNotFoundException", lambda: admin.admin_get_user(UserPoolId=pool_id, Username=email),
+           "AdminGetUser after delete")
+
+    # Unsigned, or signed with anything but an admin key: refused.
+    unsigned = idp_client(node)
+    client_error(lambda: unsigned.admin_get_user(UserPoolId=pool_id, Username=email),
+                 "UnrecognizedClientException", "AdminGetUser with a non-admin access key")
+    wrong = admin_idp(node, secret="not-the-admin-key-000000")
+    client_error(lambda: wrong.admin_get_user(UserPoolId=pool_id, Username=email),
+                 "InvalidSignatureException", "AdminGetUser with a wrong secret")
