@@ -125,9 +125,15 @@ async fn dispatch(
         .unwrap_or("")
         .to_owned();
     // Admin operations need a SigV4 signature with the admin credential.
-    if let Some(op) = target.strip_prefix(USER_POOLS)
-        && ADMIN_OPERATIONS.contains(&op)
-    {
+    let admin = match (
+        target.strip_prefix(USER_POOLS),
+        target.strip_prefix(IDENTITY),
+    ) {
+        (Some(op), _) => ADMIN_OPERATIONS.contains(&op),
+        (_, Some(op)) => IDENTITY_ADMIN_OPERATIONS.contains(&op),
+        _ => false,
+    };
+    if admin {
         let secrets: Vec<&str> = s.admin_keys.iter().map(|k| k.expose()).collect();
         let now = s.pools.clock.now();
         if let Err(e) = super::sigv4::verify(
@@ -326,6 +332,16 @@ const ADMIN_OPERATIONS: &[&str] = &[
     "AdminAddUserToGroup",
     "AdminRemoveUserFromGroup",
     "ListUsers",
+];
+
+/// The identity-pool operations implemented here that need the admin credential.
+const IDENTITY_ADMIN_OPERATIONS: &[&str] = &[
+    "CreateIdentityPool",
+    "DescribeIdentityPool",
+    "ListIdentityPools",
+    "DeleteIdentityPool",
+    "SetIdentityPoolRoles",
+    "GetIdentityPoolRoles",
 ];
 
 /// Cognito's identity-pool operations (AWSCognitoIdentityService).
@@ -1062,7 +1078,205 @@ fn sign_in_answer(r: crate::user_pools::auth::SignInResult) -> Value {
 
 // ---- identity pools ---------------------------------------------------------
 
+/// Cognito's `IdentityPool` shape for a pool of this server.
+fn identity_pool_type(s: &AppState, p: &crate::identity::model::IdentityPool) -> Value {
+    use crate::identity::model::Provider;
+    let region = s.pools.region();
+    let mut cognito = vec![];
+    let mut developer = None;
+    for pr in &p.settings.providers {
+        match pr {
+            Provider::UserPool {
+                pool_id,
+                client_ids,
+                ..
+            } => {
+                for c in client_ids {
+                    cognito.push(json!({
+                        "ProviderName": format!("cognito-idp.{region}.amazonaws.com/{pool_id}"),
+                        "ClientId": c,
+                        "ServerSideTokenCheck": true,
+                    }));
+                }
+            }
+            Provider::Developer { name } => developer = Some(name.clone()),
+            _ => {}
+        }
+    }
+    let mut v = json!({
+        "IdentityPoolId": p.id,
+        "IdentityPoolName": p.name,
+        "AllowUnauthenticatedIdentities": p.settings.allow_unauthenticated,
+        "AllowClassicFlow": false,
+        "CognitoIdentityProviders": cognito,
+    });
+    if let Some(d) = developer {
+        v["DeveloperProviderName"] = d.into();
+    }
+    v
+}
+
+/// Identity-pool settings from Cognito's create/update shape. OIDC, SAML
+/// and social providers are configured through the native admin API (they
+/// need an issuer or URL that these members do not carry).
+fn identity_pool_settings(
+    input: &Map<String, Value>,
+    old: Option<crate::identity::model::IdentityPoolSettings>,
+) -> Result<(String, crate::identity::model::IdentityPoolSettings), Fault> {
+    use crate::identity::model::Provider;
+    let bad = |m: &str| Fault::new("InvalidParameterException", m.to_owned());
+    let name = input
+        .get("IdentityPoolName")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("IdentityPoolName is required"))?
+        .to_owned();
+    for unsupported in [
+        "OpenIdConnectProviderARNs",
+        "SamlProviderARNs",
+        "SupportedLoginProviders",
+    ] {
+        if input
+            .get(unsupported)
+            .is_some_and(|v| !(v.is_null() || v == &json!([]) || v == &json!({})))
+        {
+            return Err(bad(&format!(
+                "{unsupported} is not supported on this protocol; configure the provider with the native admin API"
+            )));
+        }
+    }
+    let mut settings = old.unwrap_or_default();
+    settings.allow_unauthenticated = input
+        .get("AllowUnauthenticatedIdentities")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| bad("AllowUnauthenticatedIdentities is required"))?;
+    settings
+        .providers
+        .retain(|p| !matches!(p, Provider::UserPool { .. } | Provider::Developer { .. }));
+    let mut by_pool: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in input
+        .get("CognitoIdentityProviders")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let provider = p.get("ProviderName").and_then(Value::as_str).unwrap_or("");
+        let client = p.get("ClientId").and_then(Value::as_str).unwrap_or("");
+        let pool_id = provider.rsplit('/').next().unwrap_or("");
+        if pool_id.is_empty() || client.is_empty() {
+            return Err(bad(
+                "CognitoIdentityProviders need ProviderName and ClientId",
+            ));
+        }
+        by_pool
+            .entry(pool_id.to_owned())
+            .or_default()
+            .push(client.to_owned());
+    }
+    for (pool_id, client_ids) in by_pool {
+        settings.providers.push(Provider::UserPool {
+            pool_id,
+            client_ids,
+            role_mapping: None,
+        });
+    }
+    if let Some(d) = input.get("DeveloperProviderName").and_then(Value::as_str) {
+        settings
+            .providers
+            .push(Provider::Developer { name: d.to_owned() });
+    }
+    Ok((name, settings))
+}
+
+/// CreateIdentityPool … GetIdentityPoolRoles (already authenticated by SigV4).
+async fn identity_admin_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
+    use crate::identity::model::role_arn;
+    let ids = &s.identity;
+    let pool_id = || {
+        m.get("IdentityPoolId")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| Fault::new("InvalidParameterException", "IdentityPoolId is required"))
+    };
+    match op {
+        "CreateIdentityPool" => {
+            let (name, settings) = identity_pool_settings(&m, None)?;
+            let p = ids
+                .create_pool(crate::identity::CreateIdentityPool { name, settings })
+                .await?;
+            Ok(identity_pool_type(s, &p))
+        }
+        "DescribeIdentityPool" => Ok(identity_pool_type(s, &ids.get_pool(&pool_id()?).await?)),
+        "ListIdentityPools" => {
+            let max = m.get("MaxResults").and_then(Value::as_i64).unwrap_or(60);
+            if !(1..=60).contains(&max) {
+                return Err(Fault::new(
+                    "InvalidParameterException",
+                    "MaxResults must be 1-60",
+                ));
+            }
+            let after = m.get("NextToken").and_then(Value::as_str);
+            let pools = ids.list_pools(after, max).await?;
+            let mut out = json!({"IdentityPools": pools.iter().map(|p| json!({
+                "IdentityPoolId": p.id, "IdentityPoolName": p.name})).collect::<Vec<_>>()});
+            if pools.len() as i64 == max
+                && let Some(last) = pools.last()
+            {
+                out["NextToken"] = last.id.clone().into();
+            }
+            Ok(out)
+        }
+        "DeleteIdentityPool" => {
+            ids.delete_pool(&pool_id()?).await?;
+            Ok(json!({}))
+        }
+        "SetIdentityPoolRoles" => {
+            if m.get("RoleMappings").is_some_and(|v| v != &json!({})) {
+                return unsupported("SetIdentityPoolRoles RoleMappings (use the native admin API)");
+            }
+            let p = ids.get_pool(&pool_id()?).await?;
+            let roles = m
+                .get("Roles")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let mut settings = p.settings.clone();
+            settings.authenticated_role = roles
+                .get("authenticated")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            settings.unauthenticated_role = roles
+                .get("unauthenticated")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            ids.update_pool(
+                &p.id,
+                crate::identity::CreateIdentityPool {
+                    name: p.name.clone(),
+                    settings,
+                },
+            )
+            .await?;
+            Ok(json!({}))
+        }
+        _ => {
+            let p = ids.get_pool(&pool_id()?).await?;
+            let mut roles = Map::new();
+            let arn = |r: &String| role_arn(crate::identity::model::role_name(r));
+            if let Some(r) = &p.settings.authenticated_role {
+                roles.insert("authenticated".into(), arn(r).into());
+            }
+            if let Some(r) = &p.settings.unauthenticated_role {
+                roles.insert("unauthenticated".into(), arn(r).into());
+            }
+            Ok(json!({"IdentityPoolId": p.id, "Roles": roles}))
+        }
+    }
+}
+
 async fn identity_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
+    if IDENTITY_ADMIN_OPERATIONS.contains(&op) {
+        return identity_admin_op(s, op, m).await;
+    }
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase", deny_unknown_fields)]
     struct In {

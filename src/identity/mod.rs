@@ -361,10 +361,18 @@ impl IdentityPools {
                     let aad = format!("{pool_id}\n{name}");
                     *app_token_sealed =
                         Some(b64.encode(self.secrets.seal(plain.as_bytes(), aad.as_bytes())));
-                } else if app_token_sealed.is_some() {
-                    return Err(Error::invalid(
-                        "app_token_sealed cannot be set; give app_token",
-                    ));
+                } else if let Some(sealed) = app_token_sealed.as_ref() {
+                    // Only the stored value may come back (a settings update
+                    // that carries the pool's own providers along).
+                    let kept = old.into_iter().flat_map(|o| &o.providers).any(|o| {
+                        matches!(o, Provider::Introspection { name: n, app_token_sealed: Some(s), .. }
+                            if n == name && s == sealed)
+                    });
+                    if !kept {
+                        return Err(Error::invalid(
+                            "app_token_sealed cannot be set; give app_token",
+                        ));
+                    }
                 } else {
                     *app_token_sealed =
                         old.into_iter()

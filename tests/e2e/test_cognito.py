@@ -729,3 +729,57 @@ def test_admin_operations_need_the_signed_admin_credential(server, smtp_sink):
     wrong = admin_idp(node, secret="not-the-admin-key-000000")
     client_error(lambda: wrong.admin_get_user(UserPoolId=pool_id, Username=email),
                  "InvalidSignatureException", "AdminGetUser with a wrong secret")
+
+
+def test_identity_pool_control_plane_with_the_signed_admin_credential(server, smtp_sink):
+    node = server()
+    pool_id = create_pool(node, "idp-control")["id"]
+    client_id = create_client(node, pool_id, "web")["client_id"]
+    create_role(node, "owner", OWNER_POLICY)
+    admin = boto3.client(
+        "cognito-identity",
+        endpoint_url=node.url,
+        region_name=REGION,
+        aws_access_key_id="poolgate-admin",
+        aws_secret_access_key=node.admin_key,
+        config=Config(retries={"max_attempts": 1}),
+    )
+    provider = user_pool_provider(pool_id)
+    created = admin.create_identity_pool(
+        IdentityPoolName="sdk-made",
+        AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[{"ProviderName": provider, "ClientId": client_id}],
+    )
+    ipool = created["IdentityPoolId"]
+    assert created["CognitoIdentityProviders"][0]["ClientId"] == client_id, created
+    assert admin.describe_identity_pool(IdentityPoolId=ipool)["IdentityPoolName"] == "sdk-made"
+    listed = admin.list_identity_pools(MaxResults=60)["IdentityPools"]
+    assert any(p["IdentityPoolId"] == ipool for p in listed), listed
+    role = "arn:aws:iam::000000000000:role/owner"
+    admin.set_identity_pool_roles(IdentityPoolId=ipool, Roles={"authenticated": role})
+    assert admin.get_identity_pool_roles(IdentityPoolId=ipool)["Roles"] == {"authenticated": role}
+
+    # The pool made through the SDK issues credentials to a user-pool login.
+    idp = idp_client(node)
+    username, _ = confirmed_user(node, smtp_sink, idp, client_id, "ctl")
+    id_token = password_auth(idp, client_id, username, PASSWORD)["IdToken"]
+    ids = identity_client(node)
+    identity = ids.get_id(IdentityPoolId=ipool, Logins={provider: id_token})["IdentityId"]
+    creds = ids.get_credentials_for_identity(IdentityId=identity, Logins={provider: id_token})["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA"), creds
+
+    # Providers these members cannot describe are refused clearly.
+    client_error(
+        lambda: admin.create_identity_pool(
+            IdentityPoolName="oidc", AllowUnauthenticatedIdentities=False,
+            OpenIdConnectProviderARNs=["arn:aws:iam::000000000000:oidc-provider/example.com"],
+        ),
+        "InvalidParameterException",
+        "CreateIdentityPool with an OIDC provider ARN",
+    )
+    admin.delete_identity_pool(IdentityPoolId=ipool)
+    client_error(lambda: admin.describe_identity_pool(IdentityPoolId=ipool),
+                 "ResourceNotFoundException", "DescribeIdentityPool after delete")
+    # Unsigned: refused.
+    client_error(lambda: ids.list_identity_pools(MaxResults=10),
+                 "UnrecognizedClientException", "ListIdentityPools with a non-admin key")
