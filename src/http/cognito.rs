@@ -331,6 +331,10 @@ const ADMIN_OPERATIONS: &[&str] = &[
     "AdminUserGlobalSignOut",
     "AdminAddUserToGroup",
     "AdminRemoveUserFromGroup",
+    "AdminResetUserPassword",
+    "AdminUpdateUserAttributes",
+    "AdminDeleteUserAttributes",
+    "AdminListGroupsForUser",
     "ListUsers",
 ];
 
@@ -846,6 +850,42 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             }
         }
         op if ADMIN_OPERATIONS.contains(&op) => admin_op(s, op, m).await,
+        "GetTokensFromRefreshToken" => {
+            // Members Cognito accepts that this server ignores are read and dropped.
+            #[derive(Deserialize)]
+            #[allow(dead_code)]
+            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+            struct In {
+                refresh_token: String,
+                client_id: String,
+                #[serde(default)]
+                client_secret: Option<String>,
+                #[serde(default)]
+                client_metadata: Option<Value>,
+            }
+            let i: In = input(m)?;
+            let pool = s
+                .pools
+                .store
+                .client_pool_id(&i.client_id)
+                .await?
+                .ok_or_else(|| {
+                    Fault::new(
+                        "ResourceNotFoundException",
+                        "User pool client does not exist.",
+                    )
+                })?;
+            let t = pools
+                .refresh(
+                    &pool,
+                    from_native(
+                        json!({"client_id": i.client_id, "client_secret": i.client_secret,
+                        "refresh_token": i.refresh_token}),
+                    )?,
+                )
+                .await?;
+            Ok(json!({"AuthenticationResult": authentication_result(&t)}))
+        }
         "RevokeToken" => {
             // Members Cognito accepts that this server ignores are read and dropped.
             #[derive(Deserialize)]
@@ -933,6 +973,10 @@ struct AdminIn {
     pagination_token: Option<String>,
     #[serde(default)]
     attributes_to_get: Option<Value>,
+    #[serde(default)]
+    user_attribute_names: Vec<String>,
+    #[serde(default)]
+    next_token: Option<String>,
 }
 
 /// The Admin* operations and ListUsers (already authenticated by SigV4).
@@ -1029,6 +1073,43 @@ async fn admin_user_op(s: &AppState, op: &str, i: AdminIn) -> Answer {
         "AdminAddUserToGroup" => {
             pools.add_to_group(pool, &group()?, &user()?).await?;
             Ok(json!({}))
+        }
+        "AdminResetUserPassword" => {
+            pools.admin_reset_password(pool, &user()?).await?;
+            Ok(json!({}))
+        }
+        "AdminUpdateUserAttributes" | "AdminDeleteUserAttributes" => {
+            let attrs: crate::user_pools::model::Attributes = if op == "AdminUpdateUserAttributes" {
+                attributes(i.user_attributes)
+            } else {
+                // The native update deletes an attribute given as "".
+                i.user_attribute_names
+                    .into_iter()
+                    .map(|n| (n, String::new()))
+                    .collect()
+            };
+            pools
+                .admin_update_attributes(
+                    pool,
+                    &user()?,
+                    crate::user_pools::users::AdminUpdateAttributes { attributes: attrs },
+                )
+                .await?;
+            Ok(json!({}))
+        }
+        "AdminListGroupsForUser" => {
+            if i.next_token.is_some() {
+                return Err(Fault::new(
+                    "InvalidParameterException",
+                    "NextToken is not valid",
+                ));
+            }
+            let groups = pools.user_groups(pool, &user()?).await?;
+            Ok(json!({"Groups": groups.iter().map(|g| json!({
+                "GroupName": g.name, "UserPoolId": g.pool_id, "Description": g.description,
+                "RoleArn": g.role_arn, "Precedence": g.precedence,
+                "CreationDate": g.created_at, "LastModifiedDate": g.updated_at,
+            })).collect::<Vec<_>>()}))
         }
         "AdminRemoveUserFromGroup" => {
             pools.remove_from_group(pool, &group()?, &user()?).await?;

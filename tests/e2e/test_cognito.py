@@ -708,7 +708,22 @@ def test_admin_operations_need_the_signed_admin_credential(server, smtp_sink):
     admin.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName="staff")
     members = expect(node.get(f"/v1/admin/pools/{pool_id}/groups/staff/members", admin=True), 200)
     assert len(members.get("users", members.get("members", []))) == 1, members
+    groups = admin.admin_list_groups_for_user(UserPoolId=pool_id, Username=email)["Groups"]
+    assert [g["GroupName"] for g in groups] == ["staff"], groups
     admin.admin_remove_user_from_group(UserPoolId=pool_id, Username=email, GroupName="staff")
+    assert admin.admin_list_groups_for_user(UserPoolId=pool_id, Username=email)["Groups"] == []
+
+    admin.admin_update_user_attributes(UserPoolId=pool_id, Username=email,
+                                       UserAttributes=[{"Name": "given_name", "Value": "Grace"}])
+    attrs = {a["Name"]: a["Value"] for a in admin.admin_get_user(UserPoolId=pool_id, Username=email)["UserAttributes"]}
+    assert attrs.get("given_name") == "Grace", attrs
+    admin.admin_delete_user_attributes(UserPoolId=pool_id, Username=email, UserAttributeNames=["given_name"])
+    attrs = {a["Name"]: a["Value"] for a in admin.admin_get_user(UserPoolId=pool_id, Username=email)["UserAttributes"]}
+    assert "given_name" not in attrs, attrs
+
+    # GetTokensFromRefreshToken renews the session (public, unsigned).
+    renewed = idp.get_tokens_from_refresh_token(RefreshToken=tokens["RefreshToken"], ClientId=client_id)
+    assert renewed["AuthenticationResult"]["AccessToken"], renewed
 
     admin.admin_user_global_sign_out(UserPoolId=pool_id, Username=email)
     raises(idp, "NotAuthorizedException", lambda: idp.get_user(AccessToken=tokens["AccessToken"]),
@@ -718,6 +733,10 @@ def test_admin_operations_need_the_signed_admin_credential(server, smtp_sink):
            "sign-in of a disabled user")
     admin.admin_enable_user(UserPoolId=pool_id, Username=email)
     password_auth(idp, client_id, email, PASSWORD)
+    admin.admin_reset_user_password(UserPoolId=pool_id, Username=email)
+    assert admin.admin_get_user(UserPoolId=pool_id, Username=email)["UserStatus"] == "RESET_REQUIRED"
+    raises(idp, "PasswordResetRequiredException", lambda: password_auth(idp, client_id, email, PASSWORD),
+           "sign-in after AdminResetUserPassword")
     admin.admin_delete_user(UserPoolId=pool_id, Username=email)
     raises(admin, "UserNotFoundException", lambda: admin.admin_get_user(UserPoolId=pool_id, Username=email),
            "AdminGetUser after delete")
