@@ -440,6 +440,24 @@ fn authentication_result(t: &TokenSet) -> Value {
     r
 }
 
+/// The pool an app client belongs to (client ids are unique across pools).
+async fn client_pool(s: &AppState, client_id: &str) -> Result<String, Fault> {
+    let not_found = || {
+        Fault::new(
+            "ResourceNotFoundException",
+            "User pool client does not exist.",
+        )
+    };
+    if client_id.len() > 128 {
+        return Err(not_found());
+    }
+    s.pools
+        .store
+        .client_pool_id(client_id)
+        .await?
+        .ok_or_else(not_found)
+}
+
 /// The pool of a client and its secret when it has one, after checking the
 /// request's `SECRET_HASH` = Base64(HMAC-SHA256(secret, username ‖ client id)).
 async fn client_secret(
@@ -454,15 +472,7 @@ async fn client_secret(
             "User pool client does not exist.",
         )
     };
-    if client_id.len() > 128 {
-        return Err(not_found());
-    }
-    let pool_id = s
-        .pools
-        .store
-        .client_pool_id(client_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let pool_id = client_pool(s, client_id).await?;
     let client = s
         .pools
         .store
@@ -864,17 +874,7 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                 client_metadata: Option<Value>,
             }
             let i: In = input(m)?;
-            let pool = s
-                .pools
-                .store
-                .client_pool_id(&i.client_id)
-                .await?
-                .ok_or_else(|| {
-                    Fault::new(
-                        "ResourceNotFoundException",
-                        "User pool client does not exist.",
-                    )
-                })?;
+            let pool = client_pool(s, &i.client_id).await?;
             let t = pools
                 .refresh(
                     &pool,
@@ -899,17 +899,7 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             }
             let i: In = input(m)?;
             // The native revocation checks the client (and its secret).
-            let pool = s
-                .pools
-                .store
-                .client_pool_id(&i.client_id)
-                .await?
-                .ok_or_else(|| {
-                    Fault::new(
-                        "ResourceNotFoundException",
-                        "User pool client does not exist.",
-                    )
-                })?;
+            let pool = client_pool(s, &i.client_id).await?;
             pools
                 .revoke(
                     &pool,

@@ -802,3 +802,24 @@ def test_identity_pool_control_plane_with_the_signed_admin_credential(server, sm
     # Unsigned: refused.
     client_error(lambda: ids.list_identity_pools(MaxResults=10),
                  "UnrecognizedClientException", "ListIdentityPools with a non-admin key")
+
+
+def test_revoke_token_and_delete_user_through_cognito_idp(server, smtp_sink):
+    node = server()
+    pool_id = create_pool(node, "cognito-revoke")["id"]
+    client_id = create_client(node, pool_id, "web")["client_id"]
+    idp = idp_client(node)
+    username, _ = confirmed_user(node, smtp_sink, idp, client_id, "rev")
+    first = password_auth(idp, client_id, username, PASSWORD)
+    idp.revoke_token(Token=first["RefreshToken"], ClientId=client_id)
+    raises(
+        idp,
+        "NotAuthorizedException",
+        lambda: idp.initiate_auth(ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+                                  AuthParameters={"REFRESH_TOKEN": first["RefreshToken"]}),
+        "refresh with a revoked token",
+    )
+    second = password_auth(idp, client_id, username, PASSWORD)
+    idp.delete_user(AccessToken=second["AccessToken"])
+    raises(idp, "NotAuthorizedException", lambda: password_auth(idp, client_id, username, PASSWORD),
+           "sign-in after DeleteUser")
