@@ -7,7 +7,8 @@ use crate::app::AppState;
 use crate::error::{Error, ErrorKind};
 use crate::user_pools::admin::{ClientView, CreateClient, CreatePool, PoolView};
 use crate::user_pools::groups::{AddMember, CreateGroup, UpdateGroup};
-use crate::user_pools::model::{AuditEvent, Group, OutboxMessage};
+use crate::user_pools::model::{AuditEvent, Group, OutboxMessage, ResourceServer};
+use crate::user_pools::resource_servers::PutResourceServer;
 use crate::user_pools::signup::CodeDelivery;
 use crate::user_pools::transfer::{ExportedUser, ImportReport};
 use crate::user_pools::users::{AdminCreateUser, AdminUpdateAttributes, SetPassword, UserView};
@@ -94,6 +95,16 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/admin/pools/{pool_id}/users/{username}/signout",
             post(sign_out_user),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/resource-servers",
+            post(create_resource_server).get(list_resource_servers),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/resource-servers/{identifier}",
+            get(get_resource_server)
+                .put(update_resource_server)
+                .delete(delete_resource_server),
         )
         .route("/v1/admin/outbox", get(outbox))
         .route("/v1/admin/pools/{pool_id}/export", get(export_users))
@@ -586,6 +597,101 @@ pub async fn sign_out_user(
     Ok(ApiJson(SessionsRevoked {
         revoked_sessions: s.pools.admin_sign_out(&pool_id, &username).await?,
     }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResourceServerList {
+    pub resource_servers: Vec<ResourceServer>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// Create a resource server (an API) with its custom scopes.
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/resource-servers", tag = "admin", params(("pool_id" = String, Path)),
+    request_body = PutResourceServer,
+    responses((status = 201, body = ResourceServer), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn create_resource_server(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<PutResourceServer>,
+) -> ApiResult<(StatusCode, ApiJson<ResourceServer>)> {
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(s.pools.create_resource_server(&pool_id, req).await?),
+    ))
+}
+
+/// List resource servers by identifier.
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/resource-servers", tag = "admin", params(("pool_id" = String, Path), Page),
+    responses((status = 200, body = ResourceServerList)), security(("admin_key" = [])))]
+pub async fn list_resource_servers(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiQuery(page): ApiQuery<Page>,
+) -> ApiResult<ApiJson<ResourceServerList>> {
+    let limit = page.limit.unwrap_or(60).clamp(1, 60);
+    let resource_servers = s
+        .pools
+        .list_resource_servers(&pool_id, page.after.as_deref(), limit)
+        .await?;
+    let next = (resource_servers.len() as i64 == limit)
+        .then(|| resource_servers.last().map(|r| r.identifier.clone()))
+        .flatten();
+    Ok(ApiJson(ResourceServerList {
+        resource_servers,
+        next,
+    }))
+}
+
+/// One resource server (percent-encode the identifier in the path).
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/resource-servers/{identifier}", tag = "admin",
+    params(("pool_id" = String, Path), ("identifier" = String, Path)),
+    responses((status = 200, body = ResourceServer), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn get_resource_server(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, identifier)): Path<(String, String)>,
+) -> ApiResult<ApiJson<ResourceServer>> {
+    Ok(ApiJson(
+        s.pools.get_resource_server(&pool_id, &identifier).await?,
+    ))
+}
+
+/// Replace a resource server's name and scopes.
+#[utoipa::path(put, path = "/v1/admin/pools/{pool_id}/resource-servers/{identifier}", tag = "admin",
+    params(("pool_id" = String, Path), ("identifier" = String, Path)), request_body = PutResourceServer,
+    responses((status = 200, body = ResourceServer), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn update_resource_server(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, identifier)): Path<(String, String)>,
+    ApiJson(req): ApiJson<PutResourceServer>,
+) -> ApiResult<ApiJson<ResourceServer>> {
+    Ok(ApiJson(
+        s.pools
+            .update_resource_server(&pool_id, &identifier, req)
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/admin/pools/{pool_id}/resource-servers/{identifier}", tag = "admin",
+    params(("pool_id" = String, Path), ("identifier" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn delete_resource_server(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, identifier)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.pools
+        .delete_resource_server(&pool_id, &identifier)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Serialize, ToSchema)]

@@ -6,7 +6,7 @@ use super::extract::{Admin, ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::identity::{
     CreateIdentityPool, CredentialsView, DeveloperIdentity, GetCredentials, GetId, GetOpenIdToken,
-    IdentityIdView, IdentityPoolView, OpenIdTokenView, PutRole, RoleView,
+    IdentityDescription, IdentityIdView, IdentityPoolView, OpenIdTokenView, PutRole, RoleView,
 };
 use axum::Router;
 use axum::extract::{Path, State};
@@ -24,6 +24,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/admin/identity-pools/{id}",
             get(get_pool).put(update_pool).delete(delete_pool),
+        )
+        .route(
+            "/v1/admin/identity-pools/{id}/identities",
+            get(list_identities),
+        )
+        .route(
+            "/v1/admin/identity-pools/{id}/identities/{identity_id}",
+            get(get_identity).delete(delete_identity),
         )
         .route(
             "/v1/admin/identity-pools/{id}/identities/{identity_id}/disable",
@@ -178,6 +186,77 @@ pub async fn delete_pool(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     s.identity.delete_pool(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IdentityList {
+    pub identities: Vec<IdentityDescription>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// List a pool's identities (with the providers each is linked to).
+#[utoipa::path(get, path = "/v1/admin/identity-pools/{id}/identities", tag = "identity pools",
+    params(("id" = String, Path), super::admin::Page),
+    responses((status = 200, body = IdentityList), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn list_identities(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(page): ApiQuery<super::admin::Page>,
+) -> ApiResult<ApiJson<IdentityList>> {
+    let limit = page.limit.unwrap_or(60).clamp(1, 60);
+    let identities = s
+        .identity
+        .list_identities(&id, page.after.as_deref(), limit, false)
+        .await?;
+    let next = (identities.len() as i64 == limit)
+        .then(|| identities.last().map(|i| i.identity_id.clone()))
+        .flatten();
+    Ok(ApiJson(IdentityList { identities, next }))
+}
+
+#[utoipa::path(get, path = "/v1/admin/identity-pools/{id}/identities/{identity_id}", tag = "identity pools",
+    params(("id" = String, Path), ("identity_id" = String, Path)),
+    responses((status = 200, body = IdentityDescription), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn get_identity(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((id, identity_id)): Path<(String, String)>,
+) -> ApiResult<ApiJson<IdentityDescription>> {
+    Ok(ApiJson(identity_in(&s, &id, &identity_id).await?))
+}
+
+async fn identity_in(
+    s: &AppState,
+    pool_id: &str,
+    identity_id: &str,
+) -> crate::error::Result<IdentityDescription> {
+    let d = s.identity.describe_identity(identity_id).await?;
+    if d.identity_pool_id != pool_id {
+        return Err(crate::error::Error::new(
+            crate::error::ErrorKind::ResourceNotFound,
+            "Identity not found",
+        ));
+    }
+    Ok(d)
+}
+
+/// Delete an identity: its credentials stop working, its logins are free.
+#[utoipa::path(delete, path = "/v1/admin/identity-pools/{id}/identities/{identity_id}", tag = "identity pools",
+    params(("id" = String, Path), ("identity_id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn delete_identity(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((id, identity_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    identity_in(&s, &id, &identity_id).await?;
+    s.identity.delete_identities(&[identity_id]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

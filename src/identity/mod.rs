@@ -187,6 +187,17 @@ pub struct DeveloperIdentity {
     pub identity_id: Option<String>,
 }
 
+/// An identity and the providers it is linked to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IdentityDescription {
+    pub identity_id: String,
+    pub identity_pool_id: String,
+    /// Canonical provider names (no tokens, no subjects).
+    pub logins: Vec<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OpenIdTokenView {
     pub identity_id: String,
@@ -480,6 +491,120 @@ impl IdentityPools {
             .set_identity_disabled(&identity.identity_id, at)
             .await?;
         self.denied.remove(&identity.identity_id);
+        Ok(())
+    }
+
+    /// An identity with the providers it is linked to (Cognito's
+    /// DescribeIdentity).
+    pub async fn describe_identity(&self, identity_id: &str) -> Result<IdentityDescription> {
+        let pool_id = self.pool_of_identity(identity_id).await?;
+        let i = self
+            .store
+            .get_identity(identity_id)
+            .await?
+            .filter(|i| i.identity_pool_id == pool_id)
+            .ok_or_else(|| Error::new(ErrorKind::ResourceNotFound, "Identity not found"))?;
+        self.description(i).await
+    }
+
+    async fn description(&self, i: Identity) -> Result<IdentityDescription> {
+        let mut logins: Vec<String> = self
+            .store
+            .identity_logins(&i.identity_id)
+            .await?
+            .into_iter()
+            .map(|(provider, _)| provider)
+            .collect();
+        logins.dedup();
+        Ok(IdentityDescription {
+            identity_id: i.identity_id,
+            identity_pool_id: i.identity_pool_id,
+            logins,
+            disabled: i.disabled_at.is_some(),
+            created_at: i.created_at,
+        })
+    }
+
+    /// A pool's identities in id order, after `after` (Cognito's
+    /// ListIdentities).
+    pub async fn list_identities(
+        &self,
+        pool_id: &str,
+        after: Option<&str>,
+        limit: i64,
+        hide_disabled: bool,
+    ) -> Result<Vec<IdentityDescription>> {
+        self.get_pool(pool_id).await?;
+        let mut out = vec![];
+        for i in self
+            .store
+            .list_identities(pool_id, after, limit.clamp(1, 60), hide_disabled)
+            .await?
+        {
+            out.push(self.description(i).await?);
+        }
+        Ok(out)
+    }
+
+    /// UnlinkIdentity: with logins proving the caller owns the identity,
+    /// removes its links to the named providers. A login seen again later
+    /// makes a new identity; removing the last one disables the identity
+    /// (it must not turn into a guest).
+    pub async fn unlink_identity(
+        &self,
+        identity_id: &str,
+        logins: &BTreeMap<String, String>,
+        providers: &[String],
+    ) -> Result<()> {
+        let pool = self
+            .get_pool(&self.pool_of_identity(identity_id).await?)
+            .await?;
+        if logins.is_empty() {
+            return Err(not_authorized("Logins are required to unlink an identity."));
+        }
+        self.authorize(&pool, identity_id, logins).await?;
+        if providers.is_empty() || providers.len() > MAX_LOGINS {
+            return Err(Error::invalid("LoginsToRemove must name 1-10 providers"));
+        }
+        let canonical: Vec<String> = providers
+            .iter()
+            .map(|name| {
+                pool.settings
+                    .providers
+                    .iter()
+                    .find_map(|p| match p {
+                        Provider::UserPool { pool_id, .. } => {
+                            let names = self.user_pool_provider_names(pool_id);
+                            names.iter().any(|n| n == name).then(|| names[0].clone())
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| name.clone())
+            })
+            .collect();
+        self.store.unlink_providers(identity_id, &canonical).await?;
+        if self.store.identity_logins(identity_id).await?.is_empty() {
+            self.store
+                .set_identity_disabled(identity_id, Some(self.clock.now()))
+                .await?;
+            self.denied.remove(&identity_id.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Deletes identities (their credentials stop working); unknown ids are
+    /// skipped, as already gone.
+    pub async fn delete_identities(&self, identity_ids: &[String]) -> Result<()> {
+        if identity_ids.is_empty() || identity_ids.len() > 60 {
+            return Err(Error::invalid("Give 1-60 identity ids to delete"));
+        }
+        for id in identity_ids {
+            if id.len() > 128 {
+                continue;
+            }
+            self.store.delete_identity(id).await?;
+            self.denied.remove(id);
+        }
         Ok(())
     }
 

@@ -32,6 +32,23 @@ pub trait PoolStore: Send + Sync {
     async fn list_clients(&self, pool_id: &str) -> Result<Vec<AppClient>>;
     async fn update_client(&self, client: &AppClient) -> Result<bool>;
     async fn delete_client(&self, pool_id: &str, client_id: &str) -> Result<bool>;
+
+    /// `Conflict` when the pool has a resource server with this identifier.
+    async fn insert_resource_server(&self, rs: &ResourceServer) -> Result<()>;
+    async fn get_resource_server(
+        &self,
+        pool_id: &str,
+        identifier: &str,
+    ) -> Result<Option<ResourceServer>>;
+    /// A pool's resource servers ordered by identifier, after `after`.
+    async fn list_resource_servers(
+        &self,
+        pool_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ResourceServer>>;
+    async fn update_resource_server(&self, rs: &ResourceServer) -> Result<bool>;
+    async fn delete_resource_server(&self, pool_id: &str, identifier: &str) -> Result<bool>;
 }
 
 #[async_trait]
@@ -307,6 +324,19 @@ pub trait IdentityStore: Send + Sync {
         now: i64,
     ) -> Result<()>;
     async fn set_identity_disabled(&self, identity_id: &str, at: Option<i64>) -> Result<bool>;
+    /// A pool's identities ordered by id, after `after`; disabled ones
+    /// left out when `hide_disabled`.
+    async fn list_identities(
+        &self,
+        pool_id: &str,
+        after: Option<&str>,
+        limit: i64,
+        hide_disabled: bool,
+    ) -> Result<Vec<crate::identity::model::Identity>>;
+    /// Removes the identity's logins from these providers; how many went.
+    async fn unlink_providers(&self, identity_id: &str, providers: &[String]) -> Result<u64>;
+    /// Deletes the identity and its logins, in one transaction.
+    async fn delete_identity(&self, identity_id: &str) -> Result<bool>;
 }
 
 /// Fixed-window rate-limit counters shared by every node.

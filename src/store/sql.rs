@@ -97,6 +97,26 @@ fn role_from_row(
     })
 }
 
+fn resource_server_from_row(
+    (pool_id, identifier, name, scopes, created_at, updated_at): (
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+    ),
+) -> Result<ResourceServer> {
+    Ok(ResourceServer {
+        pool_id,
+        identifier,
+        name,
+        scopes: from_json(&scopes)?,
+        created_at,
+        updated_at,
+    })
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(Error::internal)
 }
@@ -480,6 +500,72 @@ macro_rules! impl_store {
                 Ok(r.rows_affected() == 1)
             }
 
+            async fn insert_resource_server(&self, rs: &ResourceServer) -> Result<()> {
+                let r = sqlx::query::<$db>(
+                    "INSERT INTO resource_servers (pool_id, identifier, name, scopes, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&rs.pool_id)
+                .bind(&rs.identifier)
+                .bind(&rs.name)
+                .bind(to_json(&rs.scopes)?)
+                .bind(rs.created_at)
+                .bind(rs.updated_at)
+                .execute(&self.pool)
+                .await;
+                match r {
+                    Err(e) if is_unique_violation(&e) => Err(Error::new(ErrorKind::Conflict, "A resource server with this identifier exists")),
+                    r => r.map(|_| ()).map_err(Into::into),
+                }
+            }
+            async fn get_resource_server(&self, pool_id: &str, identifier: &str) -> Result<Option<ResourceServer>> {
+                sqlx::query_as::<$db, (String, String, String, String, i64, i64)>(
+                    "SELECT pool_id, identifier, name, scopes, created_at, updated_at FROM resource_servers \
+                     WHERE pool_id = $1 AND identifier = $2",
+                )
+                .bind(pool_id)
+                .bind(identifier)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(resource_server_from_row)
+                .transpose()
+            }
+            async fn list_resource_servers(&self, pool_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<ResourceServer>> {
+                sqlx::query_as::<$db, (String, String, String, String, i64, i64)>(
+                    "SELECT pool_id, identifier, name, scopes, created_at, updated_at FROM resource_servers \
+                     WHERE pool_id = $1 AND identifier > $2 ORDER BY identifier LIMIT $3",
+                )
+                .bind(pool_id)
+                .bind(after.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(resource_server_from_row)
+                .collect()
+            }
+            async fn update_resource_server(&self, rs: &ResourceServer) -> Result<bool> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE resource_servers SET name = $3, scopes = $4, updated_at = $5 WHERE pool_id = $1 AND identifier = $2",
+                )
+                .bind(&rs.pool_id)
+                .bind(&rs.identifier)
+                .bind(&rs.name)
+                .bind(to_json(&rs.scopes)?)
+                .bind(rs.updated_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+            async fn delete_resource_server(&self, pool_id: &str, identifier: &str) -> Result<bool> {
+                let r = sqlx::query::<$db>("DELETE FROM resource_servers WHERE pool_id = $1 AND identifier = $2")
+                    .bind(pool_id)
+                    .bind(identifier)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
             async fn insert_client(&self, c: &AppClient) -> Result<()> {
                 let r = sqlx::query::<$db>(
                     "INSERT INTO app_clients (id, pool_id, name, secret_sealed, settings, created_at, updated_at) \
@@ -752,6 +838,10 @@ macro_rules! impl_store {
                             n += 1;
                             sql.push_str(&format!(" AND enabled = ${n}"));
                         }
+                        FilterField::Username => {
+                            n += 1;
+                            sql.push_str(&format!(" AND username {op} ${n}{esc}"));
+                        }
                         FilterField::Attribute(_) => {
                             n += 2;
                             sql.push_str(&format!(" AND {} {op} ${}{esc}", $json_attr(n - 1), n));
@@ -764,7 +854,7 @@ macro_rules! impl_store {
                 for f in filters {
                     let value = if f.prefix { like_prefix(&f.value) } else { f.value.clone() };
                     q = match &f.field {
-                        FilterField::Status => q.bind(value),
+                        FilterField::Status | FilterField::Username => q.bind(value),
                         FilterField::Enabled => q.bind(f.value == "true"),
                         FilterField::Attribute(name) => q.bind($json_key(name)).bind(value),
                     };
@@ -1547,6 +1637,48 @@ macro_rules! impl_store {
                     .bind(at)
                     .execute(&self.pool)
                     .await?;
+                Ok(r.rows_affected() == 1)
+            }
+            async fn list_identities(&self, pool_id: &str, after: Option<&str>, limit: i64, hide_disabled: bool) -> Result<Vec<crate::identity::model::Identity>> {
+                Ok(sqlx::query_as::<$db, (String, String, Option<i64>, i64)>(
+                    "SELECT identity_id, identity_pool_id, disabled_at, created_at FROM identities \
+                     WHERE identity_pool_id = $1 AND identity_id > $2 AND (disabled_at IS NULL OR NOT $3) \
+                     ORDER BY identity_id LIMIT $4",
+                )
+                .bind(pool_id)
+                .bind(after.unwrap_or(""))
+                .bind(hide_disabled)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|(identity_id, identity_pool_id, disabled_at, created_at)| crate::identity::model::Identity {
+                    identity_id,
+                    identity_pool_id,
+                    disabled_at,
+                    created_at,
+                })
+                .collect())
+            }
+            async fn unlink_providers(&self, identity_id: &str, providers: &[String]) -> Result<u64> {
+                let mut tx = self.pool.begin().await?;
+                let mut n = 0;
+                for p in providers {
+                    n += sqlx::query::<$db>("DELETE FROM identity_logins WHERE identity_id = $1 AND provider = $2")
+                        .bind(identity_id)
+                        .bind(p)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(n)
+            }
+            async fn delete_identity(&self, identity_id: &str) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                let r = sqlx::query::<$db>("DELETE FROM identities WHERE identity_id = $1").bind(identity_id).execute(&mut *tx).await?;
+                sqlx::query::<$db>("DELETE FROM identity_logins WHERE identity_id = $1").bind(identity_id).execute(&mut *tx).await?;
+                tx.commit().await?;
                 Ok(r.rows_affected() == 1)
             }
         }

@@ -146,27 +146,48 @@ impl UserPools {
             "SignIn",
             Some(&username),
             Some(&client_id),
-            self.sign_in_flow(pool_id, req),
+            self.sign_in_flow(pool_id, req, false),
         )
         .await
     }
 
-    async fn sign_in_flow(&self, pool_id: &str, req: SignIn) -> Result<SignInResult> {
+    /// A password sign-in made by a trusted back end with the admin
+    /// credential (Cognito's `ADMIN_USER_PASSWORD_AUTH`): the client must
+    /// allow `ALLOW_ADMIN_USER_PASSWORD_AUTH`; the same throttles, rate
+    /// limits and audit apply.
+    pub async fn admin_sign_in(&self, pool_id: &str, req: SignIn) -> Result<SignInResult> {
+        let (username, client_id) = (req.username.clone(), req.client_id.clone());
+        self.audited(
+            pool_id,
+            "AdminSignIn",
+            Some(&username),
+            Some(&client_id),
+            self.sign_in_flow(pool_id, req, true),
+        )
+        .await
+    }
+
+    async fn sign_in_flow(&self, pool_id: &str, req: SignIn, admin: bool) -> Result<SignInResult> {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::SignIn).await?;
         let client = self
             .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
-        let flow = req.flow.as_deref().unwrap_or("USER_PASSWORD_AUTH");
-        if flow != "USER_PASSWORD_AUTH" {
+        let (flow, allow) = if admin {
+            ("ADMIN_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH")
+        } else {
+            ("USER_PASSWORD_AUTH", "ALLOW_USER_PASSWORD_AUTH")
+        };
+        if req.flow.as_deref().is_some_and(|f| f != flow) {
             return Err(Error::invalid(format!(
-                "Unsupported flow {flow}; this endpoint takes USER_PASSWORD_AUTH"
+                "Unsupported flow {}; this endpoint takes {flow}",
+                req.flow.as_deref().unwrap_or_default()
             )));
         }
-        if !client.allows_flow("ALLOW_USER_PASSWORD_AUTH") {
-            return Err(Error::invalid(
-                "USER_PASSWORD_AUTH flow not enabled for this client",
-            ));
+        if !client.allows_flow(allow) {
+            return Err(Error::invalid(format!(
+                "{flow} flow not enabled for this client"
+            )));
         }
         if req.password.chars().count() > policy_max() {
             // Refused before hashing, with the answer of a wrong password.

@@ -11,6 +11,7 @@ pub mod groups;
 pub mod limits;
 pub mod model;
 pub mod policy;
+pub mod resource_servers;
 pub mod signup;
 pub mod srp;
 pub mod transfer;

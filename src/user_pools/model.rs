@@ -458,6 +458,8 @@ pub struct AuthSession {
 pub enum FilterField {
     /// A standard or `custom:` attribute (validated against the schema).
     Attribute(String),
+    /// The username (compared in its stored, normalised form).
+    Username,
     Status,
     Enabled,
 }
@@ -480,4 +482,24 @@ pub struct SigninThrottle {
     /// Consecutive failures from this source (the growing delays).
     pub source_failures: i32,
     pub source_locked_until: i64,
+}
+
+/// A custom scope of a resource server (`<identifier>/<name>` in tokens).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceServerScope {
+    pub name: String,
+    pub description: String,
+}
+
+/// An OAuth resource server of a pool: an API whose custom scopes app
+/// clients may be granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ResourceServer {
+    pub pool_id: String,
+    pub identifier: String,
+    pub name: String,
+    pub scopes: Vec<ResourceServerScope>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }

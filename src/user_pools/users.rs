@@ -527,6 +527,10 @@ pub fn parse_filter(pool: &Pool, input: &str) -> Result<Vec<UserFilter>> {
                 }
                 FilterField::Status
             }
+            "username" => {
+                value = super::UserPools::normalize_username(pool, &value);
+                FilterField::Username
+            }
             "enabled" => {
                 if prefix || (value != "true" && value != "false") {
                     return Err(bad("enabled is \"true\" or \"false\""));

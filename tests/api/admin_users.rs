@@ -544,6 +544,28 @@ async fn users_are_listed_with_filters_combined_with_and() {
         Vec::<String>::new(),
         "exact is exact"
     );
+    // Cognito's `username` filter matches the username as stored.
+    let (_, alice) = app
+        .admin(
+            "GET",
+            &format!("/v1/admin/pools/{}/users/alice@example.com", app.pool_id),
+            None,
+        )
+        .await;
+    let username = alice["username"].as_str().unwrap().to_owned();
+    assert_eq!(
+        list(&app, &format!(r#"username = "{username}""#)).await,
+        ["alice@example.com"]
+    );
+    assert_eq!(
+        list(
+            &app,
+            &format!(r#"username = "{}""#, username.to_uppercase())
+        )
+        .await,
+        ["alice@example.com"],
+        "compared as the pool normalises usernames (case-insensitive here)"
+    );
 
     // Paging keeps the filter.
     let url = format!(

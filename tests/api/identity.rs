@@ -976,3 +976,80 @@ async fn introspection_providers_check_opaque_tokens_and_keep_their_app_token_se
         a
     );
 }
+
+#[tokio::test]
+async fn identities_are_listed_and_a_deleted_one_loses_its_credentials() {
+    let app = spawn_app().await;
+    let ip = setup(&app, json!({})).await;
+    let tokens = app.confirmed_user("lee@example.com").await;
+    let logins = json!({provider(&app): tokens["id_token"]});
+    let identity = get_id(&app, &ip, logins.clone()).await.1["identity_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, cr) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": identity, "logins": logins}),
+    )
+    .await;
+    let (ak, tok) = (
+        cr["credentials"]["access_key_id"].as_str().unwrap(),
+        cr["credentials"]["session_token"].as_str().unwrap(),
+    );
+    let (st, list) = app
+        .admin(
+            "GET",
+            &format!("/v1/admin/identity-pools/{ip}/identities"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{list}");
+    assert_eq!(list["identities"][0]["identity_id"], identity, "{list}");
+    assert_eq!(
+        list["identities"][0]["logins"],
+        json!([provider(&app)]),
+        "{list}"
+    );
+    let path = format!("/v1/admin/identity-pools/{ip}/identities/{identity}");
+    let (st, one) = app.admin("GET", &path, None).await;
+    assert_eq!((st, one["disabled"].as_bool()), (200, Some(false)), "{one}");
+    // Another pool's path does not reach it.
+    let other = app
+        .admin(
+            "POST",
+            "/v1/admin/identity-pools",
+            Some(json!({"name": "other", "allow_unauthenticated": true, "unauthenticated_role": "reader"})),
+        )
+        .await
+        .1["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (st, b) = app
+        .admin(
+            "DELETE",
+            &format!("/v1/admin/identity-pools/{other}/identities/{identity}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (404, Some("ResourceNotFound")),
+        "{b}"
+    );
+
+    assert_eq!(app.admin("DELETE", &path, None).await.0, 204);
+    assert_eq!(
+        app.state.identity.check_session(ak, tok).await.unwrap_err(),
+        SessionProblem::Revoked,
+        "the deleted identity's credentials stop working"
+    );
+    assert_eq!(app.admin("GET", &path, None).await.0, 404);
+    // The login is free: it gets a new identity.
+    let again = get_id(&app, &ip, logins).await.1["identity_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(again, identity);
+}

@@ -17,6 +17,7 @@ mod groups;
 mod identity;
 mod limits;
 mod ops;
+mod resource_servers;
 mod signin;
 mod signup;
 mod storage;

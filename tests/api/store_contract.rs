@@ -850,3 +850,196 @@ async fn contract_sign_in_throttle_counts_per_source_and_per_account() {
         SigninThrottle::default()
     );
 }
+
+#[tokio::test]
+async fn contract_resource_servers() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    s.insert_pool(&pool("r_BBBBBBBBB")).await.unwrap();
+    let rs = |pool: &str, id: &str, scopes: &[&str]| ResourceServer {
+        pool_id: pool.into(),
+        identifier: id.into(),
+        name: "API".into(),
+        scopes: scopes
+            .iter()
+            .map(|n| ResourceServerScope {
+                name: (*n).into(),
+                description: format!("{n} access"),
+            })
+            .collect(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    let a = rs("r_AAAAAAAAA", "https://a.example", &["read", "write"]);
+    s.insert_resource_server(&a).await.unwrap();
+    assert_eq!(
+        s.insert_resource_server(&a).await.unwrap_err().kind,
+        ErrorKind::Conflict
+    );
+    s.insert_resource_server(&rs("r_AAAAAAAAA", "https://b.example", &[]))
+        .await
+        .unwrap();
+    s.insert_resource_server(&rs("r_BBBBBBBBB", "https://a.example", &["x"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_resource_server("r_AAAAAAAAA", "https://a.example")
+            .await
+            .unwrap()
+            .unwrap(),
+        a
+    );
+    let ids = |v: Vec<ResourceServer>| v.into_iter().map(|r| r.identifier).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s
+            .list_resource_servers("r_AAAAAAAAA", None, 10)
+            .await
+            .unwrap()),
+        ["https://a.example", "https://b.example"]
+    );
+    assert_eq!(
+        ids(s
+            .list_resource_servers("r_AAAAAAAAA", Some("https://a.example"), 10)
+            .await
+            .unwrap()),
+        ["https://b.example"]
+    );
+    let mut changed = rs("r_AAAAAAAAA", "https://a.example", &["read"]);
+    changed.name = "Renamed".into();
+    changed.updated_at = 5;
+    assert!(s.update_resource_server(&changed).await.unwrap());
+    let got = s
+        .get_resource_server("r_AAAAAAAAA", "https://a.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.name.as_str(), got.scopes.len(), got.created_at),
+        ("Renamed", 1, 1)
+    );
+    assert!(
+        !s.update_resource_server(&rs("r_AAAAAAAAA", "https://none.example", &[]))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.delete_resource_server("r_AAAAAAAAA", "https://b.example")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.delete_resource_server("r_AAAAAAAAA", "https://b.example")
+            .await
+            .unwrap()
+    );
+    // A deleted pool takes its resource servers; other pools keep theirs.
+    assert!(s.delete_pool("r_AAAAAAAAA").await.unwrap());
+    assert!(
+        s.get_resource_server("r_AAAAAAAAA", "https://a.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        s.list_resource_servers("r_BBBBBBBBB", None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn contract_identities_list_unlink_and_delete() {
+    use poolgate::identity::model::{IdentityPool, IdentityPoolSettings};
+    let (s, _d) = store().await;
+    for id in ["r:pool-1", "r:pool-2"] {
+        s.insert_identity_pool(&IdentityPool {
+            id: id.into(),
+            name: "ids".into(),
+            settings: IdentityPoolSettings::default(),
+            created_at: 1,
+            updated_at: 1,
+        })
+        .await
+        .unwrap();
+    }
+    let login = |p: &str, sub: &str| (p.to_owned(), sub.to_owned());
+    s.link_logins(
+        "r:pool-1",
+        "r:a",
+        true,
+        &[login("idp", "alice"), login("dev", "u1")],
+        2,
+    )
+    .await
+    .unwrap();
+    s.link_logins("r:pool-1", "r:b", true, &[login("idp", "bob")], 3)
+        .await
+        .unwrap();
+    s.link_logins("r:pool-1", "r:c", true, &[], 4)
+        .await
+        .unwrap();
+    s.link_logins("r:pool-2", "r:d", true, &[login("idp", "alice")], 5)
+        .await
+        .unwrap();
+    s.set_identity_disabled("r:c", Some(9)).await.unwrap();
+    let ids = |v: Vec<poolgate::identity::model::Identity>| {
+        v.into_iter().map(|i| i.identity_id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(s
+            .list_identities("r:pool-1", None, 10, false)
+            .await
+            .unwrap()),
+        ["r:a", "r:b", "r:c"]
+    );
+    assert_eq!(
+        ids(s.list_identities("r:pool-1", None, 10, true).await.unwrap()),
+        ["r:a", "r:b"],
+        "disabled identities hidden on request"
+    );
+    assert_eq!(
+        ids(s
+            .list_identities("r:pool-1", Some("r:a"), 1, false)
+            .await
+            .unwrap()),
+        ["r:b"]
+    );
+
+    assert_eq!(
+        s.unlink_providers("r:a", &["dev".into(), "none".into()])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.identity_logins("r:a").await.unwrap(),
+        [login("idp", "alice")]
+    );
+    assert_eq!(
+        s.login_identity("r:pool-1", "dev", "u1").await.unwrap(),
+        None,
+        "an unlinked login is free"
+    );
+
+    assert!(s.delete_identity("r:a").await.unwrap());
+    assert!(!s.delete_identity("r:a").await.unwrap());
+    assert!(s.get_identity("r:a").await.unwrap().is_none());
+    assert_eq!(
+        s.login_identity("r:pool-1", "idp", "alice").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.login_identity("r:pool-2", "idp", "alice")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("r:d"),
+        "the same login in another pool is untouched"
+    );
+    // The login can be linked again (to a new identity).
+    s.link_logins("r:pool-1", "r:e", true, &[login("idp", "alice")], 6)
+        .await
+        .unwrap();
+}

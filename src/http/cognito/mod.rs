@@ -5,12 +5,11 @@
 //! A thin adapter: every operation calls the same services as the native API,
 //! so throttles, rate limits and the audit trail are shared.
 //!
-//! Implemented so far: the public user-pool operations without SRP (sign-up,
-//! confirmation, password and refresh-token sign-in, the new-password
-//! challenge, the signed-in user's operations and attributes, forgotten
-//! passwords, token revocation) and the identity operations apps call (GetId,
-//! GetCredentialsForIdentity, GetOpenIdToken). Everything else answers a
-//! clear `__type` error. See docs/compatibility.md.
+//! Public operations are unsigned, as in Cognito; Admin* and control-plane
+//! operations need SigV4 with the admin credential (`sigv4.rs`). The
+//! control plane lives in `control.rs`, the back-end sign-in operations in
+//! `admin_auth.rs`. What is not implemented answers a clear `__type` error.
+//! See docs/compatibility.md.
 
 use crate::app::AppState;
 use crate::error::{Error, ErrorKind};
@@ -24,6 +23,9 @@ use hmac::{KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+
+mod admin_auth;
+mod control;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/", axum::routing::post(dispatch))
@@ -129,7 +131,11 @@ async fn dispatch(
         target.strip_prefix(USER_POOLS),
         target.strip_prefix(IDENTITY),
     ) {
-        (Some(op), _) => ADMIN_OPERATIONS.contains(&op),
+        (Some(op), _) => {
+            ADMIN_OPERATIONS.contains(&op)
+                || control::CONTROL_OPERATIONS.contains(&op)
+                || admin_auth::ADMIN_AUTH_OPERATIONS.contains(&op)
+        }
         (_, Some(op)) => IDENTITY_ADMIN_OPERATIONS.contains(&op),
         _ => false,
     };
@@ -188,6 +194,29 @@ async fn run(s: &AppState, target: &str, input: Map<String, Value>) -> Answer {
             format!("Unknown X-Amz-Target {target:?}"),
         ))
     }
+}
+
+/// One page of a list answer: `{items_key: [...]}`, with `token_key` set to
+/// the cursor of the last item when the page is full (there may be more).
+fn page<T>(
+    items_key: &str,
+    list: &[T],
+    max: i64,
+    shape: impl Fn(&T) -> Value,
+    token_key: &str,
+    cursor: impl Fn(&T) -> String,
+) -> Value {
+    let mut out = Map::new();
+    out.insert(
+        items_key.into(),
+        Value::Array(list.iter().map(shape).collect()),
+    );
+    if list.len() as i64 == max
+        && let Some(last) = list.last()
+    {
+        out.insert(token_key.into(), cursor(last).into());
+    }
+    Value::Object(out)
 }
 
 /// Decodes an operation's input (PascalCase, unknown members refused).
@@ -342,10 +371,15 @@ const ADMIN_OPERATIONS: &[&str] = &[
 const IDENTITY_ADMIN_OPERATIONS: &[&str] = &[
     "CreateIdentityPool",
     "DescribeIdentityPool",
+    "UpdateIdentityPool",
     "ListIdentityPools",
     "DeleteIdentityPool",
     "SetIdentityPoolRoles",
     "GetIdentityPoolRoles",
+    "DescribeIdentity",
+    "ListIdentities",
+    "DeleteIdentities",
+    "GetOpenIdTokenForDeveloperIdentity",
 ];
 
 /// Cognito's identity-pool operations (AWSCognitoIdentityService).
@@ -860,6 +894,10 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             }
         }
         op if ADMIN_OPERATIONS.contains(&op) => admin_op(s, op, m).await,
+        op if control::CONTROL_OPERATIONS.contains(&op) => control::control_op(s, op, m).await,
+        op if admin_auth::ADMIN_AUTH_OPERATIONS.contains(&op) => {
+            admin_auth::admin_auth_op(s, op, m).await
+        }
         "GetTokensFromRefreshToken" => {
             // Members Cognito accepts that this server ignores are read and dropped.
             #[derive(Deserialize)]
@@ -1121,13 +1159,14 @@ async fn admin_user_op(s: &AppState, op: &str, i: AdminIn) -> Answer {
                     limit,
                 )
                 .await?;
-            let mut out = json!({"Users": users.iter().map(user_type).collect::<Vec<_>>()});
-            if users.len() as i64 == limit
-                && let Some(last) = users.last()
-            {
-                out["PaginationToken"] = last.sub.clone().into();
-            }
-            Ok(out)
+            Ok(page(
+                "Users",
+                &users,
+                limit,
+                user_type,
+                "PaginationToken",
+                |u| u.sub.clone(),
+            ))
         }
     }
 }
@@ -1150,6 +1189,15 @@ fn sign_in_answer(r: crate::user_pools::auth::SignInResult) -> Value {
 // ---- identity pools ---------------------------------------------------------
 
 /// Cognito's `IdentityPool` shape for a pool of this server.
+fn identity_description(d: &crate::identity::IdentityDescription) -> Value {
+    json!({
+        "IdentityId": d.identity_id,
+        "Logins": d.logins,
+        "CreationDate": d.created_at,
+        "LastModifiedDate": d.created_at,
+    })
+}
+
 fn identity_pool_type(s: &AppState, p: &crate::identity::model::IdentityPool) -> Value {
     use crate::identity::model::Provider;
     let region = s.pools.region();
@@ -1277,6 +1325,101 @@ async fn identity_admin_op(s: &AppState, op: &str, m: Map<String, Value>) -> Ans
             Ok(identity_pool_type(s, &p))
         }
         "DescribeIdentityPool" => Ok(identity_pool_type(s, &ids.get_pool(&pool_id()?).await?)),
+        "UpdateIdentityPool" => {
+            let old = ids.get_pool(&pool_id()?).await?;
+            let (name, settings) = identity_pool_settings(&m, Some(old.settings))?;
+            let p = ids
+                .update_pool(
+                    &old.id,
+                    crate::identity::CreateIdentityPool { name, settings },
+                )
+                .await?;
+            Ok(identity_pool_type(s, &p))
+        }
+        "DescribeIdentity" => {
+            let id = m
+                .get("IdentityId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Fault::new("InvalidParameterException", "IdentityId is required"))?;
+            Ok(identity_description(&ids.describe_identity(id).await?))
+        }
+        "ListIdentities" => {
+            let max = m
+                .get("MaxResults")
+                .and_then(Value::as_i64)
+                .filter(|n| (1..=60).contains(n))
+                .ok_or_else(|| {
+                    Fault::new("InvalidParameterException", "MaxResults must be 1-60")
+                })?;
+            let pool = pool_id()?;
+            let list = ids
+                .list_identities(
+                    &pool,
+                    m.get("NextToken").and_then(Value::as_str),
+                    max,
+                    m.get("HideDisabled").and_then(Value::as_bool) == Some(true),
+                )
+                .await?;
+            let mut out = json!({"IdentityPoolId": pool,
+                "Identities": list.iter().map(identity_description).collect::<Vec<_>>()});
+            if list.len() as i64 == max
+                && let Some(last) = list.last()
+            {
+                out["NextToken"] = last.identity_id.clone().into();
+            }
+            Ok(out)
+        }
+        "DeleteIdentities" => {
+            let list: Vec<String> = m
+                .get("IdentityIdsToDelete")
+                .cloned()
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|_| {
+                    Fault::new(
+                        "InvalidParameterException",
+                        "IdentityIdsToDelete must be a list of identity ids",
+                    )
+                })?
+                .unwrap_or_default();
+            ids.delete_identities(&list).await?;
+            Ok(json!({"UnprocessedIdentityIds": []}))
+        }
+        "GetOpenIdTokenForDeveloperIdentity" => {
+            let pool = ids.get_pool(&pool_id()?).await?;
+            let logins = m
+                .get("Logins")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let developer = pool.settings.providers.iter().find_map(|p| match p {
+                crate::identity::model::Provider::Developer { name } => Some(name.clone()),
+                _ => None,
+            });
+            let user = match (developer, logins.len()) {
+                (Some(d), 1) => logins.get(&d).and_then(Value::as_str).map(str::to_owned),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                Fault::new(
+                    "InvalidParameterException",
+                    "Logins must hold exactly one entry, keyed by the pool's DeveloperProviderName",
+                )
+            })?;
+            let r = ids
+                .developer_identity(
+                    &pool.id,
+                    crate::identity::DeveloperIdentity {
+                        user_identifier: user,
+                        identity_id: m
+                            .get("IdentityId")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                    },
+                )
+                .await?;
+            Ok(json!({"IdentityId": r.identity_id, "Token": r.token}))
+        }
         "ListIdentityPools" => {
             let max = m.get("MaxResults").and_then(Value::as_i64).unwrap_or(60);
             if !(1..=60).contains(&max) {
@@ -1397,6 +1540,21 @@ async fn identity_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             Ok(json!({"IdentityId": r.identity_id, "Credentials": {
                 "AccessKeyId": c.access_key_id, "SecretKey": c.secret_access_key,
                 "SessionToken": c.session_token, "Expiration": c.expiration}}))
+        }
+        "UnlinkIdentity" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+            struct Unlink {
+                identity_id: String,
+                #[serde(default)]
+                logins: BTreeMap<String, String>,
+                #[serde(default)]
+                logins_to_remove: Vec<String>,
+            }
+            let i: Unlink = input(m)?;
+            ids.unlink_identity(&i.identity_id, &i.logins, &i.logins_to_remove)
+                .await?;
+            Ok(json!({}))
         }
         "GetOpenIdToken" => {
             let i: In = input(m)?;
