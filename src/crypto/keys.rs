@@ -332,6 +332,55 @@ impl KeyRing {
             .ok_or_else(|| Error::internal(anyhow::anyhow!("pool {pool_id} has no signing key")))
     }
 
+    /// A self-signed X.509 certificate (DER, Base64) of the pool's signing
+    /// key, as Cognito's GetSigningCertificate answers. The subject is the
+    /// pool's issuer; the serial number and dates derive from the key, so the
+    /// certificate names the same key every time.
+    pub async fn signing_certificate(&self, pool_id: &str, issuer: &str) -> Result<String> {
+        use base64::Engine;
+        let key = self.signing_key(pool_id).await?;
+        let record = self
+            .store
+            .list_keys(pool_id)
+            .await?
+            .into_iter()
+            .find(|r| r.kid == key.kid)
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("signing key record missing")))?;
+        let der = self
+            .sealer
+            .open(&record.private_sealed, &aad(pool_id, &record.kid))
+            .map_err(Error::internal)?;
+        let alg = match record.alg {
+            SigningAlg::RS256 => &rcgen::PKCS_RSA_SHA256,
+            SigningAlg::ES256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+        };
+        let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
+            &rustls_pki_types::PrivatePkcs8KeyDer::from(der.as_slice()),
+            alg,
+        )
+        .map_err(|e| Error::internal(anyhow::anyhow!("certificate key: {e}")))?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| Error::internal(anyhow::anyhow!("certificate params: {e}")))?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, issuer);
+        let day = |t: i64| {
+            let (y, m, d) = crate::crypto::srp::civil_from_days(t.div_euclid(86400));
+            rcgen::date_time_ymd(y as i32, m as u8, d as u8)
+        };
+        params.not_before = day(record.created_at);
+        params.not_after = day(record.created_at + 10 * 365 * 86400);
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(record.kid.as_bytes());
+        let mut serial = digest[..16].to_vec();
+        serial[0] &= 0x7f; // a positive INTEGER
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+        let cert = params
+            .self_signed(&pair)
+            .map_err(|e| Error::internal(anyhow::anyhow!("certificate: {e}")))?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(cert.der()))
+    }
+
     pub async fn jwks(&self, pool_id: &str) -> Result<serde_json::Value> {
         Ok(self.pool_keys(pool_id).await?.jwks(self.clock.now()))
     }

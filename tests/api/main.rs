@@ -10,6 +10,7 @@ mod admin_users;
 mod audit;
 mod bad_input;
 mod cli;
+mod cognito;
 mod concurrency;
 mod config;
 mod crash;

@@ -9,6 +9,7 @@ Cognito with boto3 or ``aws cognito-idp`` can script poolgate the same way.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import os
@@ -17,9 +18,12 @@ import subprocess
 
 import boto3
 import jwt
+import requests
 from botocore.config import Config
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 
-from e2e_support import PASSWORD, Node, email_for, extract_code, unique_username
+from e2e_support import PASSWORD, Node, email_for, expect, extract_code, unique_username
 from test_cognito import (
     OWNER_POLICY,
     REGION,
@@ -96,6 +100,27 @@ def test_user_pool_control_plane_through_boto3(server, smtp_sink):
         {"Name": "plan", "AttributeDataType": "String", "Mutable": True}])
     schema = {a["Name"] for a in admin.describe_user_pool(UserPoolId=pool_id)["UserPool"]["SchemaAttributes"]}
     assert {"custom:tier", "custom:plan"} <= schema, schema
+
+    # GetSigningCertificate: an X.509 certificate of the key that signs the
+    # pool's tokens (the same public key the JWKS publishes).
+    cert_b64 = admin.get_signing_certificate(UserPoolId=pool_id)["Certificate"]
+    cert = x509.load_der_x509_certificate(base64.b64decode(cert_b64))
+    jwk = requests.get(f"{node.url}/{pool_id}/.well-known/jwks.json", timeout=30).json()["keys"][0]
+    numbers = cert.public_key().public_numbers()
+    as_int = lambda b64: int.from_bytes(base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)), "big")  # noqa: E731
+    assert (numbers.n, numbers.e) == (as_int(jwk["n"]), as_int(jwk["e"])), "the certificate holds the JWKS key"
+    cert.public_key().verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(),
+                             cert.signature_hash_algorithm)
+    assert admin.get_signing_certificate(UserPoolId=pool_id)["Certificate"] == cert_b64, "stable"
+    # An ES256 pool (made natively: the algorithm is not a Cognito member).
+    es_pool = expect(node.post("/v1/admin/pools", {"name": "es", "signing_algorithm": "ES256"}, admin=True), 201)
+    es_cert = x509.load_der_x509_certificate(
+        base64.b64decode(admin.get_signing_certificate(UserPoolId=es_pool["id"])["Certificate"]))
+    es_jwk = requests.get(f"{node.url}/{es_pool['id']}/.well-known/jwks.json", timeout=30).json()["keys"][0]
+    point = es_cert.public_key().public_numbers()
+    assert (point.x, point.y) == (as_int(es_jwk["x"]), as_int(es_jwk["y"])), "the certificate holds the ES256 key"
+    es_cert.public_key().verify(es_cert.signature, es_cert.tbs_certificate_bytes,
+                                ec.ECDSA(es_cert.signature_hash_algorithm))
 
     # MFA and Lambda triggers do not exist here: refused, not ignored.
     client_error(lambda: admin.update_user_pool(UserPoolId=pool_id, MfaConfiguration="ON"),
@@ -393,3 +418,22 @@ def test_aws_cli_cognito_idp_admin_calls(server, smtp_sink, tmp_path):
     err = aws_cli_fails(node, tmp_path, "admin-get-user", "--user-pool-id", pool_id, "--username", user)
     assert "UserNotFoundException" in err, err
     aws_cli(node, tmp_path, "delete-user-pool", "--user-pool-id", pool_id)
+
+
+def test_rate_limits_raise_the_exceptions_apps_catch(server, smtp_sink):
+    node = server(extra_env={"POOLGATE_RATE_LIMITS__SIGNIN__PER_IP": "2",
+                             "POOLGATE_RATE_LIMITS__CODE_SEND__PER_IP": "1"})
+    admin = signed(node, "cognito-idp")
+    pool_id = admin.create_user_pool(PoolName="limits", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+    client_id = admin.create_user_pool_client(UserPoolId=pool_id, ClientName="web",
+                                              ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])["UserPoolClient"]["ClientId"]
+    idp = idp_client(node)
+    attempt = lambda: idp.initiate_auth(  # noqa: E731
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "nobody", "PASSWORD": "not the password 1"})
+    for _ in range(2):
+        raises(idp, "NotAuthorizedException", attempt, "a wrong password under the limit")
+    raises(idp, "TooManyRequestsException", attempt, "a sign-in over the per-address limit")
+    idp.forgot_password(ClientId=client_id, Username="nobody")
+    raises(idp, "LimitExceededException", lambda: idp.forgot_password(ClientId=client_id, Username="nobody"),
+           "a second code request over the limit")

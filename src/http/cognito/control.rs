@@ -40,6 +40,7 @@ pub(super) const CONTROL_OPERATIONS: &[&str] = &[
     "DeleteResourceServer",
     "ListResourceServers",
     "GetUserPoolMfaConfig",
+    "GetSigningCertificate",
 ];
 
 fn bad(message: impl Into<String>) -> Fault {
@@ -951,6 +952,14 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
                 "NextToken",
                 |x| x.identifier.clone(),
             ))
+        }
+        "GetSigningCertificate" => {
+            let p = pools.pool(pool_id()?).await?;
+            let cert = pools
+                .keys
+                .signing_certificate(&p.id, &pools.issuer(&p.id))
+                .await?;
+            Ok(json!({"Certificate": cert}))
         }
         "GetUserPoolMfaConfig" => {
             pools.pool(pool_id()?).await?;

@@ -185,7 +185,20 @@ async fn dispatch(
 
 async fn run(s: &AppState, target: &str, input: Map<String, Value>) -> Answer {
     if let Some(op) = target.strip_prefix(USER_POOLS) {
-        user_pool_op(s, op, input).await
+        user_pool_op(s, op, input).await.map_err(|f| {
+            // Cognito answers a rate-limited code operation with
+            // LimitExceededException ("Attempt limit exceeded"), which apps
+            // catch by that name; sign-in stays TooManyRequestsException.
+            if f.kind == "TooManyRequestsException" && CODE_OPERATIONS.contains(&op) {
+                Fault {
+                    kind: "LimitExceededException".into(),
+                    message: "Attempt limit exceeded, please try after some time.".into(),
+                    ..f
+                }
+            } else {
+                f
+            }
+        })
     } else if let Some(op) = target.strip_prefix(IDENTITY) {
         identity_op(s, op, input).await
     } else {
@@ -224,6 +237,18 @@ fn input<T: for<'de> Deserialize<'de>>(m: Map<String, Value>) -> Result<T, Fault
     serde_json::from_value(Value::Object(m))
         .map_err(|e| Fault::new("InvalidParameterException", e.to_string()))
 }
+
+/// Operations that send or check a code (or change a password): their rate
+/// limit is Cognito's LimitExceededException.
+const CODE_OPERATIONS: &[&str] = &[
+    "ConfirmSignUp",
+    "ResendConfirmationCode",
+    "ForgotPassword",
+    "ConfirmForgotPassword",
+    "GetUserAttributeVerificationCode",
+    "VerifyUserAttribute",
+    "ChangePassword",
+];
 
 /// Cognito's user-pool operations (AWSCognitoIdentityProviderService).
 const USER_POOL_OPERATIONS: &[&str] = &[
