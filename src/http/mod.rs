@@ -8,6 +8,7 @@ pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod identity;
+pub mod oauth;
 pub mod oidc;
 pub mod ops;
 pub mod public;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(identity::router())
         .merge(cognito::router())
         .merge(oidc::router())
+        .merge(oauth::router())
         .merge(ops::router())
         .fallback(|| async { problem_response(ErrorKind::NotFound, "No such endpoint", None) })
         .method_not_allowed_fallback(|| async {

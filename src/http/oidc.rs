@@ -1,5 +1,6 @@
 //! Each pool is an OpenID Provider at `{public_url}/{pool_id}`: discovery and
-//! JWKS. (The OAuth endpoints arrive with the hosted UI.)
+//! JWKS; the token and revocation endpoints are in `oauth.rs` (the
+//! authorization endpoint arrives with the hosted pages).
 
 use super::error::ApiResult;
 use crate::app::AppState;
@@ -46,6 +47,11 @@ pub async fn discovery(
     Ok(axum::Json(serde_json::json!({
         "issuer": iss,
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "token_endpoint": format!("{iss}/oauth2/token"),
+        "revocation_endpoint": format!("{iss}/oauth2/revoke"),
+        "grant_types_supported": ["client_credentials", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [alg],
         "response_types_supported": ["code"],

@@ -100,6 +100,21 @@ pub struct PoolView {
     pub updated_at: i64,
 }
 
+/// The client-credentials grant is for confidential clients only (RFC 6749
+/// section 4.4, Cognito's rule).
+fn check_confidential(s: &ClientSettings, has_secret: bool) -> Result<()> {
+    if s.allowed_oauth_flows
+        .iter()
+        .any(|f| f == "client_credentials")
+        && !has_secret
+    {
+        return Err(Error::invalid(
+            "allowed_oauth_flows: client_credentials needs a client with a secret",
+        ));
+    }
+    Ok(())
+}
+
 fn check_name(name: &str) -> Result<()> {
     if name.trim().is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
         return Err(Error::invalid("name must be 1-128 printable characters"));
@@ -251,6 +266,7 @@ impl UserPools {
         super::validate_client_settings(&req.settings)?;
         self.pool(pool_id).await?;
         let secret = secret.or_else(|| req.generate_secret.then(random::client_secret));
+        check_confidential(&req.settings, secret.is_some())?;
         let now = self.clock.now();
         let client = AppClient {
             secret_sealed: secret.map(|s| self.seal_client_secret(&id, &s)),
@@ -307,6 +323,7 @@ impl UserPools {
         client.settings = serde_json::from_value(doc)
             .map_err(|e| Error::invalid(format!("invalid settings: {e}")))?;
         super::validate_client_settings(&client.settings)?;
+        check_confidential(&client.settings, client.secret_sealed.is_some())?;
         client.updated_at = self.clock.now();
         if !self.store.update_client(&client).await? {
             return Err(Error::not_found("App client"));

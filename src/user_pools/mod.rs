@@ -10,6 +10,7 @@ pub mod auth;
 pub mod groups;
 pub mod limits;
 pub mod model;
+pub mod oauth;
 pub mod policy;
 pub mod resource_servers;
 pub mod signup;
@@ -475,7 +476,53 @@ pub fn validate_settings(s: &PoolSettings) -> Result<()> {
     Ok(())
 }
 
+/// OAuth scopes every pool knows; custom ones are `<resource server>/<scope>`.
+pub const STANDARD_SCOPES: &[&str] = &[
+    "openid",
+    "email",
+    "phone",
+    "profile",
+    "aws.cognito.signin.user.admin",
+];
+
 pub fn validate_client_settings(s: &ClientSettings) -> Result<()> {
+    for f in &s.allowed_oauth_flows {
+        match f.as_str() {
+            "client_credentials" => {}
+            "code" => {
+                return Err(Error::invalid(
+                    "allowed_oauth_flows: `code` needs the hosted sign-in pages, which this server does not have yet",
+                ));
+            }
+            "implicit" => {
+                return Err(Error::invalid(
+                    "allowed_oauth_flows: the implicit grant is not offered (RFC 9700); use `code` with PKCE",
+                ));
+            }
+            other => {
+                return Err(Error::invalid(format!(
+                    "allowed_oauth_flows: unknown flow `{other}`"
+                )));
+            }
+        }
+    }
+    if s.allowed_oauth_scopes.len() > 50 {
+        return Err(Error::invalid("allowed_oauth_scopes: at most 50"));
+    }
+    for sc in &s.allowed_oauth_scopes {
+        let custom = sc
+            .rsplit_once('/')
+            .is_some_and(|(rs, name)| !rs.is_empty() && !name.is_empty());
+        if !(STANDARD_SCOPES.contains(&sc.as_str()) || custom)
+            || sc.len() > 512
+            || sc.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Error::invalid(format!(
+                "allowed_oauth_scopes: `{sc}` is neither a standard scope nor `<resource server>/<scope>`"
+            )));
+        }
+    }
+
     for f in &s.explicit_auth_flows {
         if !AUTH_FLOWS.contains(&f.as_str()) {
             return Err(Error::invalid(format!(

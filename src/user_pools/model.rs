@@ -255,6 +255,13 @@ pub struct ClientSettings {
     /// presenting it again revokes the whole family.
     pub refresh_token_rotation: bool,
     pub enable_token_revocation: bool,
+    /// OAuth 2.0 grants at `/oauth2/token` besides `refresh_token`
+    /// (Cognito's `AllowedOAuthFlows`): `client_credentials`.
+    pub allowed_oauth_flows: Vec<String>,
+    /// Scopes the client may be granted: `openid`, `email`, `phone`,
+    /// `profile`, `aws.cognito.signin.user.admin`, or a resource server's
+    /// `<identifier>/<scope>`.
+    pub allowed_oauth_scopes: Vec<String>,
 }
 
 impl Default for ClientSettings {
@@ -271,6 +278,8 @@ impl Default for ClientSettings {
             allowed_origins: vec![],
             refresh_token_rotation: false,
             enable_token_revocation: true,
+            allowed_oauth_flows: vec![],
+            allowed_oauth_scopes: vec![],
         }
     }
 }

@@ -17,6 +17,7 @@ mod crash;
 mod groups;
 mod identity;
 mod limits;
+mod oauth;
 mod ops;
 mod resource_servers;
 mod signin;

@@ -244,6 +244,19 @@ def test_user_pool_control_plane_through_boto3(server, smtp_sink):
     assert [r["Identifier"] for r in listed] == ["https://api.example.com"], listed
     client_error(lambda: admin.create_resource_server(UserPoolId=pool_id, Identifier="bad id", Name="x"),
                  "InvalidParameterException", "a resource server identifier with a space")
+    # A machine client made the Cognito way gets client-credentials tokens
+    # with the resource server's scopes at the pool's /oauth2/token.
+    machine = admin.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="machine", GenerateSecret=True,
+        AllowedOAuthFlows=["client_credentials"], AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthScopes=["https://api.example.com/orders.read"])["UserPoolClient"]
+    assert machine["AllowedOAuthFlows"] == ["client_credentials"], machine
+    discovery = requests.get(f"{node.url}/{pool_id}/.well-known/openid-configuration", timeout=30).json()
+    granted = requests.post(discovery["token_endpoint"], data={"grant_type": "client_credentials"},
+                            auth=(machine["ClientId"], machine["ClientSecret"]), timeout=30)
+    assert granted.status_code == 200, granted.text
+    access = claims(granted.json()["access_token"])
+    assert access["scope"] == "https://api.example.com/orders.read" and access["sub"] == machine["ClientId"], access
     admin.delete_resource_server(UserPoolId=pool_id, Identifier="https://api.example.com")
     assert admin.list_resource_servers(UserPoolId=pool_id, MaxResults=10)["ResourceServers"] == []
 

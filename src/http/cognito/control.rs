@@ -431,7 +431,9 @@ fn client_type(s: &AppState, p: &Pool, c: &AppClient) -> Result<Value, Fault> {
         "WriteAttributes": c.settings.write_attributes,
         "ExplicitAuthFlows": c.settings.explicit_auth_flows,
         "SupportedIdentityProviders": ["COGNITO"],
-        "AllowedOAuthFlowsUserPoolClient": false,
+        "AllowedOAuthFlowsUserPoolClient": !c.settings.allowed_oauth_flows.is_empty(),
+        "AllowedOAuthFlows": c.settings.allowed_oauth_flows,
+        "AllowedOAuthScopes": c.settings.allowed_oauth_scopes,
         "EnableTokenRevocation": c.settings.enable_token_revocation,
         "EnablePropagateAdditionalUserContextData": false,
         "AuthSessionValidity": 3,
@@ -503,21 +505,11 @@ fn client_settings(
                 }
             }
             "EnablePropagateAdditionalUserContextData" | "AnalyticsConfiguration" if empty => {}
-            "CallbackURLs"
-            | "LogoutURLs"
-            | "DefaultRedirectURI"
-            | "AllowedOAuthFlows"
-            | "AllowedOAuthScopes"
-            | "AllowedOAuthFlowsUserPoolClient"
-                if empty => {}
-            "CallbackURLs"
-            | "LogoutURLs"
-            | "DefaultRedirectURI"
-            | "AllowedOAuthFlows"
-            | "AllowedOAuthScopes"
-            | "AllowedOAuthFlowsUserPoolClient" => {
+            "AllowedOAuthFlows" | "AllowedOAuthScopes" | "AllowedOAuthFlowsUserPoolClient" => {}
+            "CallbackURLs" | "LogoutURLs" | "DefaultRedirectURI" if empty => {}
+            "CallbackURLs" | "LogoutURLs" | "DefaultRedirectURI" => {
                 return Err(bad(format!(
-                    "{key}: the OAuth 2.0 endpoints are not available on this server yet"
+                    "{key}: the authorization endpoint and hosted pages are not available on this server yet"
                 )));
             }
             k => return Err(bad(format!("{k} is not supported by this server"))),
@@ -548,6 +540,12 @@ fn client_settings(
             );
         }
         None => {}
+    }
+    if let Some(v) = strings("AllowedOAuthFlows")? {
+        out.insert("allowed_oauth_flows".into(), json!(v));
+    }
+    if let Some(v) = strings("AllowedOAuthScopes")? {
+        out.insert("allowed_oauth_scopes".into(), json!(v));
     }
     if let Some(v) = strings("ReadAttributes")? {
         out.insert("read_attributes".into(), json!(v));
