@@ -352,7 +352,8 @@ impl Application {
     }
 }
 
-/// Periodic housekeeping: drops rate-limit counters of finished windows.
+/// Periodic housekeeping: drops rate-limit counters of finished windows,
+/// and authorization codes and hosted sign-in sessions long expired.
 async fn janitor(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -361,6 +362,16 @@ async fn janitor(state: AppState) {
             Ok(n) if n > 0 => tracing::debug!(purged = n, "old rate-limit counters dropped"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = ?e, "rate-limit purge failed"),
+        }
+        let now = state.pools.clock.now();
+        // Kept a day past expiry, so a late replay still finds its code
+        // and revokes what it issued.
+        match state.pools.store.purge_auth_codes(now - 86400).await {
+            Ok(n) if n > 0 => {
+                tracing::debug!(purged = n, "expired codes and sign-in sessions dropped")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = ?e, "code purge failed"),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod cognito;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod hosted;
 pub mod identity;
 pub mod oauth;
 pub mod oidc;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(cognito::router())
         .merge(oidc::router())
         .merge(oauth::router())
+        .merge(hosted::router())
         .merge(ops::router())
         .fallback(|| async { problem_response(ErrorKind::NotFound, "No such endpoint", None) })
         .method_not_allowed_fallback(|| async {

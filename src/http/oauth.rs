@@ -155,7 +155,8 @@ fn respond(answer: Result<Response, OAuthError>) -> Response {
     }
 }
 
-/// The token endpoint: `client_credentials` and `refresh_token` grants.
+/// The token endpoint: `authorization_code`, `client_credentials` and
+/// `refresh_token` grants.
 pub async fn token(
     State(s): State<AppState>,
     Path(pool_id): Path<String>,
@@ -180,10 +181,20 @@ pub async fn token(
                 })?;
                 s.pools.refresh_grant(&pool_id, &auth, rt).await
             }
-            "authorization_code" => Err(OAuthError::new(
-                "unsupported_grant_type",
-                "The authorization code grant needs the hosted sign-in pages, which this server does not have yet",
-            )),
+            "authorization_code" => {
+                let code = f
+                    .get("code")
+                    .ok_or_else(|| OAuthError::new("invalid_request", "code is required"))?;
+                s.pools
+                    .code_grant(
+                        &pool_id,
+                        &auth,
+                        code,
+                        f.get("redirect_uri").map(String::as_str),
+                        f.get("code_verifier").map(String::as_str),
+                    )
+                    .await
+            }
             other => Err(OAuthError::new(
                 "unsupported_grant_type",
                 format!("Unsupported grant_type {other}"),

@@ -1,6 +1,6 @@
 //! Each pool is an OpenID Provider at `{public_url}/{pool_id}`: discovery and
-//! JWKS; the token and revocation endpoints are in `oauth.rs` (the
-//! authorization endpoint arrives with the hosted pages).
+//! JWKS; the token and revocation endpoints are in `oauth.rs`, the
+//! authorization endpoint and hosted pages in `hosted.rs`.
 
 use super::error::ApiResult;
 use crate::app::AppState;
@@ -47,16 +47,22 @@ pub async fn discovery(
     Ok(axum::Json(serde_json::json!({
         "issuer": iss,
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "authorization_endpoint": format!("{iss}/oauth2/authorize"),
         "token_endpoint": format!("{iss}/oauth2/token"),
+        "userinfo_endpoint": format!("{iss}/oauth2/userInfo"),
         "revocation_endpoint": format!("{iss}/oauth2/revoke"),
-        "grant_types_supported": ["client_credentials", "refresh_token"],
+        "end_session_endpoint": format!("{iss}/logout"),
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [alg],
         "response_types_supported": ["code"],
         "scopes_supported": ["openid", "email", "phone", "profile", "aws.cognito.signin.user.admin"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "email", "email_verified",
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "email", "email_verified",
             "phone_number", "phone_number_verified", "cognito:username", "cognito:groups"],
     })))
 }

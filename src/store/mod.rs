@@ -194,6 +194,23 @@ pub trait TokenStore: Send + Sync {
     async fn revoke_user_families(&self, pool_id: &str, sub: &str, now: i64) -> Result<u64>;
 }
 
+/// Authorization codes and the hosted pages' sign-in sessions.
+#[async_trait]
+pub trait OAuthStore: Send + Sync {
+    async fn insert_auth_code(&self, code: &AuthCode) -> Result<()>;
+    /// Marks the code used and returns it, with `true` for the first use
+    /// (exactly one caller gets it); a replay returns the stored code and
+    /// `false`.
+    async fn take_auth_code(&self, code_hash: &str, now: i64) -> Result<Option<(AuthCode, bool)>>;
+    /// Records the refresh family the code's exchange created.
+    async fn set_code_family(&self, code_hash: &str, family_id: &str) -> Result<()>;
+    /// Drops codes and sign-in sessions that expired before `before`.
+    async fn purge_auth_codes(&self, before: i64) -> Result<u64>;
+    async fn insert_login_session(&self, session: &LoginSession) -> Result<()>;
+    async fn get_login_session(&self, id_hash: &str) -> Result<Option<LoginSession>>;
+    async fn delete_login_session(&self, id_hash: &str) -> Result<bool>;
+}
+
 /// What a refresh needs, read in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshSession {
@@ -372,6 +389,7 @@ pub trait Store:
     + AuditStore
     + IdentityStore
     + LimitStore
+    + OAuthStore
     + MetaStore
 {
 }
@@ -386,6 +404,7 @@ impl<T> Store for T where
         + AuditStore
         + IdentityStore
         + LimitStore
+        + OAuthStore
         + MetaStore
 {
 }

@@ -235,6 +235,7 @@ struct FamilyRow {
     created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    scope: Option<String>,
 }
 
 impl From<FamilyRow> for TokenFamily {
@@ -248,6 +249,7 @@ impl From<FamilyRow> for TokenFamily {
             created_at: r.created_at,
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
+            scope: r.scope,
         }
     }
 }
@@ -390,7 +392,7 @@ macro_rules! user_cols {
 }
 macro_rules! family_cols {
     () => {
-        "id, pool_id, sub, client_id, auth_time, created_at, expires_at, revoked_at"
+        "id, pool_id, sub, client_id, auth_time, created_at, expires_at, revoked_at, scope"
     };
 }
 
@@ -983,6 +985,11 @@ macro_rules! impl_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query::<$db>("DELETE FROM login_sessions WHERE pool_id = $1 AND sub = $2")
+                    .bind(pool_id)
+                    .bind(sub)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -1022,7 +1029,7 @@ macro_rules! impl_store {
         impl TokenStore for SqlStore<$db> {
             async fn create_family(&self, f: &TokenFamily, first: &RefreshTokenRecord) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query::<$db>(concat!("INSERT INTO token_families (", family_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                sqlx::query::<$db>(concat!("INSERT INTO token_families (", family_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
                     .bind(&f.id)
                     .bind(&f.pool_id)
                     .bind(&f.sub)
@@ -1031,6 +1038,7 @@ macro_rules! impl_store {
                     .bind(f.created_at)
                     .bind(f.expires_at)
                     .bind(f.revoked_at)
+                    .bind(&f.scope)
                     .execute(&mut *tx)
                     .await?;
                 insert_refresh(&mut *tx, first).await?;
@@ -1040,7 +1048,7 @@ macro_rules! impl_store {
             async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<(RefreshTokenRecord, TokenFamily)>> {
                 let row = sqlx::query_as::<$db, RefreshJoinRow>(
                     "SELECT t.token_hash, t.family_id, t.created_at AS t_created_at, t.used_at, \
-                     f.id, f.pool_id, f.sub, f.client_id, f.auth_time, f.created_at, f.expires_at, f.revoked_at \
+                     f.id, f.pool_id, f.sub, f.client_id, f.auth_time, f.created_at, f.expires_at, f.revoked_at, f.scope \
                      FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id WHERE t.token_hash = $1",
                 )
                 .bind(token_hash)
@@ -1063,7 +1071,7 @@ macro_rules! impl_store {
                 // columns): token, family, user and groups in one round trip.
                 let rows = sqlx::query_as::<$db, RefreshSessionRow>(
                     "SELECT t.token_hash, t.family_id, t.created_at AS t_created_at, t.used_at, \
-                     f.id, f.pool_id, f.sub, f.client_id, f.auth_time, f.created_at, f.expires_at, f.revoked_at, \
+                     f.id, f.pool_id, f.sub, f.client_id, f.auth_time, f.created_at, f.expires_at, f.revoked_at, f.scope, \
                      u.username AS u_username, u.status AS u_status, u.enabled AS u_enabled, u.password_hash AS u_password_hash, \
                      u.srp_sealed AS u_srp_sealed, u.attributes AS u_attributes, u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
                      g.name AS g_name, g.description AS g_description, g.precedence AS g_precedence, g.role_arn AS g_role_arn, \
@@ -1143,15 +1151,111 @@ macro_rules! impl_store {
                 Ok(r.rows_affected() == 1)
             }
             async fn revoke_user_families(&self, pool_id: &str, sub: &str, now: i64) -> Result<u64> {
+                let mut tx = self.pool.begin().await?;
                 let r = sqlx::query::<$db>(
                     "UPDATE token_families SET revoked_at = $3 WHERE pool_id = $1 AND sub = $2 AND revoked_at IS NULL",
                 )
                 .bind(pool_id)
                 .bind(sub)
                 .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                // The hosted pages' sign-in sessions end with the tokens.
+                sqlx::query::<$db>("DELETE FROM login_sessions WHERE pool_id = $1 AND sub = $2")
+                    .bind(pool_id)
+                    .bind(sub)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(r.rows_affected())
+            }
+        }
+
+        #[async_trait]
+        impl OAuthStore for SqlStore<$db> {
+            async fn insert_auth_code(&self, c: &AuthCode) -> Result<()> {
+                sqlx::query::<$db>(
+                    "INSERT INTO oauth_codes (code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, \
+                     auth_time, expires_at, used_at, family_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&c.code_hash)
+                .bind(&c.pool_id)
+                .bind(&c.client_id)
+                .bind(&c.sub)
+                .bind(&c.redirect_uri)
+                .bind(&c.scope)
+                .bind(&c.nonce)
+                .bind(&c.code_challenge)
+                .bind(c.auth_time)
+                .bind(c.expires_at)
+                .bind(c.used_at)
+                .bind(&c.family_id)
                 .execute(&self.pool)
                 .await?;
-                Ok(r.rows_affected())
+                Ok(())
+            }
+            async fn take_auth_code(&self, code_hash: &str, now: i64) -> Result<Option<(AuthCode, bool)>> {
+                let first = sqlx::query::<$db>("UPDATE oauth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL")
+                    .bind(code_hash)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                let row = sqlx::query_as::<$db, (String, String, String, String, String, String, Option<String>, Option<String>, i64, i64, Option<i64>, Option<String>)>(
+                    "SELECT code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at, \
+                     used_at, family_id FROM oauth_codes WHERE code_hash = $1",
+                )
+                .bind(code_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at, used_at, family_id)| {
+                    (
+                        AuthCode { code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at, used_at, family_id },
+                        first,
+                    )
+                }))
+            }
+            async fn set_code_family(&self, code_hash: &str, family_id: &str) -> Result<()> {
+                sqlx::query::<$db>("UPDATE oauth_codes SET family_id = $2 WHERE code_hash = $1")
+                    .bind(code_hash)
+                    .bind(family_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+            async fn purge_auth_codes(&self, before: i64) -> Result<u64> {
+                let a = sqlx::query::<$db>("DELETE FROM oauth_codes WHERE expires_at < $1").bind(before).execute(&self.pool).await?.rows_affected();
+                let b = sqlx::query::<$db>("DELETE FROM login_sessions WHERE expires_at < $1").bind(before).execute(&self.pool).await?.rows_affected();
+                Ok(a + b)
+            }
+            async fn insert_login_session(&self, l: &LoginSession) -> Result<()> {
+                sqlx::query::<$db>("INSERT INTO login_sessions (id_hash, pool_id, sub, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&l.id_hash)
+                    .bind(&l.pool_id)
+                    .bind(&l.sub)
+                    .bind(l.auth_time)
+                    .bind(l.expires_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+            async fn get_login_session(&self, id_hash: &str) -> Result<Option<LoginSession>> {
+                Ok(sqlx::query_as::<$db, (String, String, String, i64, i64)>(
+                    "SELECT id_hash, pool_id, sub, auth_time, expires_at FROM login_sessions WHERE id_hash = $1",
+                )
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|(id_hash, pool_id, sub, auth_time, expires_at)| LoginSession { id_hash, pool_id, sub, auth_time, expires_at }))
+            }
+            async fn delete_login_session(&self, id_hash: &str) -> Result<bool> {
+                Ok(sqlx::query::<$db>("DELETE FROM login_sessions WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    == 1)
             }
         }
 

@@ -126,6 +126,13 @@ pub fn account_lock_until(now: i64, n: i32) -> i64 {
 }
 
 /// The plaintext of a successful password sign-in, for upgrades.
+/// A verified sign-in, settled: a challenge to answer, or a user ready for
+/// a session.
+pub(crate) enum Settled {
+    Challenge(Challenge),
+    Ready(User),
+}
+
 pub(crate) struct PasswordUpgrade<'a> {
     pub password: &'a str,
     /// The stored hash has other parameters than the configured ones.
@@ -189,23 +196,39 @@ impl UserPools {
                 "{flow} flow not enabled for this client"
             )));
         }
-        if req.password.chars().count() > policy_max() {
+        let (user, throttle, upgrade) = self
+            .verify_password(&pool, &req.username, &req.password)
+            .await?;
+        self.finish_sign_in(&pool, &client, user, throttle, Some(upgrade))
+            .await
+    }
+
+    /// The user a name and password designate, with the throttle and the
+    /// rehash decision: unknown users cost the same work and get the same
+    /// answer as a wrong password; failures count toward the throttle.
+    pub(crate) async fn verify_password<'a>(
+        &self,
+        pool: &Pool,
+        username: &str,
+        password: &'a str,
+    ) -> Result<(User, SigninThrottle, PasswordUpgrade<'a>)> {
+        if password.chars().count() > policy_max() {
             // Refused before hashing, with the answer of a wrong password.
             return Err(bad_credentials());
         }
-        let user = self.find_user(&pool, &req.username).await?;
+        let user = self.find_user(pool, username).await?;
         let exists = user.is_some();
-        let (throttle, source) = self.throttle_check(&pool, user.as_ref()).await?;
+        let (throttle, source) = self.throttle_check(pool, user.as_ref()).await?;
         // Unknown users verify against the dummy hash: same work, same answer.
         let verified = self
             .hasher
             .verify(
-                &req.password,
+                password,
                 user.as_ref().and_then(|u| u.password_hash.as_deref()),
             )
             .await?;
         if let (Some(u), false) = (&user, verified.ok) {
-            self.record_signin_failure(&pool, u, &source).await?;
+            self.record_signin_failure(pool, u, &source).await?;
         }
         let Some(user) = user.filter(|_| verified.ok) else {
             metrics::counter!("poolgate_signin_total", "outcome" => "failed").increment(1);
@@ -215,11 +238,10 @@ impl UserPools {
             return Err(bad_credentials());
         };
         let upgrade = PasswordUpgrade {
-            password: &req.password,
+            password,
             rehash: verified.needs_rehash,
         };
-        self.finish_sign_in(&pool, &client, user, throttle, Some(upgrade))
-            .await
+        Ok((user, throttle, upgrade))
     }
 
     /// The sign-in throttle of a known user from this client's network:
@@ -276,10 +298,42 @@ impl UserPools {
         &self,
         pool: &Pool,
         client: &AppClient,
-        mut user: User,
+        user: User,
         throttle: SigninThrottle,
         upgrade: Option<PasswordUpgrade<'_>>,
     ) -> Result<SignInResult> {
+        let user = match self
+            .settle_sign_in(pool, client, user, throttle, upgrade)
+            .await?
+        {
+            Settled::Challenge(c) => {
+                return Ok(SignInResult {
+                    tokens: None,
+                    challenge: Some(c),
+                });
+            }
+            Settled::Ready(u) => u,
+        };
+        let tokens = self.start_session(pool, client, &user).await?;
+        metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
+        tracing::info!(sub = %user.sub, "user signed in");
+        Ok(SignInResult {
+            tokens: Some(tokens),
+            challenge: None,
+        })
+    }
+
+    /// Everything between a verified credential and a session: the user's
+    /// state (disabled, unconfirmed, reset or new password required), the
+    /// hash upgrade and SRP verifier, the throttle reset.
+    pub(crate) async fn settle_sign_in(
+        &self,
+        pool: &Pool,
+        client: &AppClient,
+        mut user: User,
+        throttle: SigninThrottle,
+        upgrade: Option<PasswordUpgrade<'_>>,
+    ) -> Result<Settled> {
         if !user.enabled {
             metrics::counter!("poolgate_signin_total", "outcome" => "disabled").increment(1);
             return Err(Error::not_authorized("User is disabled."));
@@ -311,10 +365,7 @@ impl UserPools {
                 let challenge = self
                     .start_challenge(pool, client, &user, "NEW_PASSWORD_REQUIRED")
                     .await?;
-                return Ok(SignInResult {
-                    tokens: None,
-                    challenge: Some(challenge),
-                });
+                return Ok(Settled::Challenge(challenge));
             }
             UserStatus::ExternalProvider => return Err(bad_credentials()),
             UserStatus::Confirmed => {}
@@ -348,13 +399,7 @@ impl UserPools {
                 .clear_signin_failures(&pool.id, &user.sub)
                 .await?;
         }
-        let tokens = self.start_session(pool, client, &user).await?;
-        metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
-        tracing::info!(sub = %user.sub, "user signed in");
-        Ok(SignInResult {
-            tokens: Some(tokens),
-            challenge: None,
-        })
+        Ok(Settled::Ready(user))
     }
 
     async fn start_challenge(
@@ -507,6 +552,24 @@ impl UserPools {
         user: &User,
     ) -> Result<TokenSet> {
         let now = self.clock.now();
+        self.start_session_with(pool, client, user, now, None, None)
+            .await
+            .map(|(set, _)| set)
+    }
+
+    /// A new refresh family and its first tokens; `scope` and `nonce` come
+    /// from an authorization request (the ID token then carries `nonce`
+    /// and `at_hash`). Returns the family id too.
+    pub(crate) async fn start_session_with(
+        &self,
+        pool: &Pool,
+        client: &AppClient,
+        user: &User,
+        auth_time: i64,
+        scope: Option<String>,
+        nonce: Option<&str>,
+    ) -> Result<(TokenSet, String)> {
+        let now = self.clock.now();
         let validity = client
             .settings
             .token_validity
@@ -516,10 +579,11 @@ impl UserPools {
             pool_id: pool.id.clone(),
             sub: user.sub.clone(),
             client_id: client.id.clone(),
-            auth_time: now,
+            auth_time,
             created_at: now,
             expires_at: now + validity.refresh_token_secs,
             revoked_at: None,
+            scope,
         };
         let refresh = random::token();
         let record = RefreshTokenRecord {
@@ -530,9 +594,11 @@ impl UserPools {
         };
         self.store.create_family(&family, &record).await?;
         let groups = self.store.groups_of_user(&pool.id, &user.sub).await?;
-        let mut set = self.issue(pool, client, user, &family, &groups).await?;
+        let mut set = self
+            .issue(pool, client, user, &family, &groups, nonce)
+            .await?;
         set.refresh_token = Some(refresh);
-        Ok(set)
+        Ok((set, family.id))
     }
 
     async fn issue(
@@ -542,6 +608,7 @@ impl UserPools {
         user: &User,
         family: &TokenFamily,
         groups: &[Group],
+        nonce: Option<&str>,
     ) -> Result<TokenSet> {
         let validity = client
             .settings
@@ -558,13 +625,34 @@ impl UserPools {
             access_ttl: validity.access_token_secs,
             id_ttl: validity.id_token_secs,
             groups,
-            scope: "aws.cognito.signin.user.admin".into(),
+            scope: family
+                .scope
+                .clone()
+                .unwrap_or_else(|| "aws.cognito.signin.user.admin".into()),
         };
         let event_id = random::uuid();
         let key = self.keys.signing_key(&pool.id).await?;
+        let access_token = key.sign(&issue.access_claims(&event_id))?;
+        let mut id_claims = issue.id_claims(&event_id);
+        if family.scope.is_some() {
+            // OpenID Connect Core 3.1.3.6: the left half of SHA-256 of the
+            // access token (RS256 and ES256 both hash with SHA-256).
+            use base64::Engine;
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(access_token.as_bytes());
+            id_claims.insert(
+                "at_hash".into(),
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(&digest[..16])
+                    .into(),
+            );
+        }
+        if let Some(n) = nonce {
+            id_claims.insert("nonce".into(), n.into());
+        }
         Ok(TokenSet {
-            id_token: key.sign(&issue.id_claims(&event_id))?,
-            access_token: key.sign(&issue.access_claims(&event_id))?,
+            id_token: key.sign(&id_claims)?,
+            access_token,
             refresh_token: None,
             token_type: "Bearer".into(),
             expires_in: validity.access_token_secs,
@@ -634,10 +722,14 @@ impl UserPools {
                 // Lost the race against a concurrent refresh of the same token.
                 return Err(invalid());
             }
-            set = self.issue(&pool, &client, &user, &family, &groups).await?;
+            set = self
+                .issue(&pool, &client, &user, &family, &groups, None)
+                .await?;
             set.refresh_token = Some(next);
         } else {
-            set = self.issue(&pool, &client, &user, &family, &groups).await?;
+            set = self
+                .issue(&pool, &client, &user, &family, &groups, None)
+                .await?;
         }
         metrics::counter!("poolgate_refresh_total").increment(1);
         Ok(set)

@@ -7,6 +7,7 @@ pub mod account;
 pub mod admin;
 pub mod attributes;
 pub mod auth;
+pub mod authorize;
 pub mod groups;
 pub mod limits;
 pub mod model;
@@ -476,6 +477,34 @@ pub fn validate_settings(s: &PoolSettings) -> Result<()> {
     Ok(())
 }
 
+/// A registered redirect (callback or logout) URL: absolute, no fragment;
+/// `https`, `http` only for a loopback host, or an app's own scheme (RFC
+/// 8252); never a scheme that runs code.
+fn check_redirect_url(what: &str, u: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::invalid(format!("{what}: `{u}` {why}")));
+    let Ok(url) = reqwest::Url::parse(u) else {
+        return bad("is not an absolute URL");
+    };
+    if u.len() > 1024 || u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("is too long or has spaces");
+    }
+    if url.fragment().is_some() || u.contains('#') {
+        return bad("has a fragment");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return bad("has user information");
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")) => Ok(()),
+        "http" => bad("must use https (http only for localhost)"),
+        "javascript" | "data" | "file" | "vbscript" | "about" | "blob" | "ftp" | "ws" | "wss" => {
+            bad("uses a scheme that cannot be a redirect")
+        }
+        _ => Ok(()),
+    }
+}
+
 /// OAuth scopes every pool knows; custom ones are `<resource server>/<scope>`.
 pub const STANDARD_SCOPES: &[&str] = &[
     "openid",
@@ -490,9 +519,11 @@ pub fn validate_client_settings(s: &ClientSettings) -> Result<()> {
         match f.as_str() {
             "client_credentials" => {}
             "code" => {
-                return Err(Error::invalid(
-                    "allowed_oauth_flows: `code` needs the hosted sign-in pages, which this server does not have yet",
-                ));
+                if s.callback_urls.is_empty() {
+                    return Err(Error::invalid(
+                        "allowed_oauth_flows: `code` needs at least one callback_urls entry",
+                    ));
+                }
             }
             "implicit" => {
                 return Err(Error::invalid(
@@ -504,6 +535,17 @@ pub fn validate_client_settings(s: &ClientSettings) -> Result<()> {
                     "allowed_oauth_flows: unknown flow `{other}`"
                 )));
             }
+        }
+    }
+    for (what, list) in [
+        ("callback_urls", &s.callback_urls),
+        ("logout_urls", &s.logout_urls),
+    ] {
+        if list.len() > 100 {
+            return Err(Error::invalid(format!("{what}: at most 100")));
+        }
+        for u in list {
+            check_redirect_url(what, u)?;
         }
     }
     if s.allowed_oauth_scopes.len() > 50 {

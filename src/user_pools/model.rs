@@ -262,6 +262,10 @@ pub struct ClientSettings {
     /// `profile`, `aws.cognito.signin.user.admin`, or a resource server's
     /// `<identifier>/<scope>`.
     pub allowed_oauth_scopes: Vec<String>,
+    /// Redirect URIs of the authorization-code flow, matched exactly.
+    pub callback_urls: Vec<String>,
+    /// Where `/logout` may send the browser back to, matched exactly.
+    pub logout_urls: Vec<String>,
 }
 
 impl Default for ClientSettings {
@@ -280,6 +284,8 @@ impl Default for ClientSettings {
             enable_token_revocation: true,
             allowed_oauth_flows: vec![],
             allowed_oauth_scopes: vec![],
+            callback_urls: vec![],
+            logout_urls: vec![],
         }
     }
 }
@@ -380,6 +386,9 @@ pub struct TokenFamily {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The OAuth scope granted by the authorization-code flow; `None`:
+    /// the native sign-in's (`aws.cognito.signin.user.admin`).
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -511,4 +520,35 @@ pub struct ResourceServer {
     pub scopes: Vec<ResourceServerScope>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// An authorization code (stored by hash), bound to its client, redirect
+/// URI and PKCE challenge; single use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCode {
+    pub code_hash: String,
+    pub pool_id: String,
+    pub client_id: String,
+    pub sub: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    /// BASE64URL(SHA-256(code_verifier)).
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    /// The refresh family its exchange created (revoked on a replay).
+    pub family_id: Option<String>,
+}
+
+/// A signed-in browser on the hosted pages (the cookie holds the token;
+/// the store its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginSession {
+    pub id_hash: String,
+    pub pool_id: String,
+    pub sub: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
 }

@@ -8,6 +8,7 @@ mod account;
 mod admin;
 mod admin_users;
 mod audit;
+mod authorize;
 mod bad_input;
 mod cli;
 mod cognito;

@@ -196,7 +196,11 @@ async fn a4_a5_a8_client_credentials_grant_the_allowed_custom_scopes() {
         (vec![("grant_type", "implicit")], "unsupported_grant_type"),
         (
             vec![("grant_type", "authorization_code"), ("code", "x")],
-            "unsupported_grant_type",
+            "invalid_grant",
+        ),
+        (
+            vec![("grant_type", "authorization_code")],
+            "invalid_request",
         ),
         (vec![("scope", "x")], "invalid_request"),
         (

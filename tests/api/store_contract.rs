@@ -54,6 +54,7 @@ fn family(id: &str) -> TokenFamily {
         created_at: 1,
         expires_at: 1000,
         revoked_at: None,
+        scope: None,
     }
 }
 
@@ -1042,4 +1043,104 @@ async fn contract_identities_list_unlink_and_delete() {
     s.link_logins("r:pool-1", "r:e", true, &[login("idp", "alice")], 6)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn contract_authorization_codes_are_taken_once_and_sessions_expire() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    let code = AuthCode {
+        code_hash: "h1".into(),
+        pool_id: "r_AAAAAAAAA".into(),
+        client_id: "c1".into(),
+        sub: "s1".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        scope: "openid email".into(),
+        nonce: Some("n".into()),
+        code_challenge: Some("ch".into()),
+        auth_time: 5,
+        expires_at: 100,
+        used_at: None,
+        family_id: None,
+    };
+    s.insert_auth_code(&code).await.unwrap();
+    // Eight concurrent exchanges: exactly one first use.
+    let mut tasks = vec![];
+    for _ in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.take_auth_code("h1", 50).await.unwrap()
+        }));
+    }
+    let mut firsts = 0;
+    for t in tasks {
+        let (got, first) = t.await.unwrap().unwrap();
+        assert_eq!(got.redirect_uri, code.redirect_uri);
+        assert_eq!(got.used_at, Some(50));
+        firsts += first as usize;
+    }
+    assert_eq!(firsts, 1, "one winner");
+    s.set_code_family("h1", "fam-1").await.unwrap();
+    let (replayed, first) = s.take_auth_code("h1", 60).await.unwrap().unwrap();
+    assert!(!first);
+    assert_eq!(
+        (replayed.family_id.as_deref(), replayed.used_at),
+        (Some("fam-1"), Some(50))
+    );
+    assert!(s.take_auth_code("nope", 60).await.unwrap().is_none());
+
+    // A family keeps its granted scope.
+    let mut f = family("fam-1");
+    f.scope = Some("openid email".into());
+    s.create_user(&user("r_AAAAAAAAA", "s1", "alice"), &[], None)
+        .await
+        .unwrap();
+    s.create_family(
+        &f,
+        &RefreshTokenRecord {
+            token_hash: "rt1".into(),
+            family_id: "fam-1".into(),
+            created_at: 1,
+            used_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.get_family("fam-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .scope
+            .as_deref(),
+        Some("openid email")
+    );
+
+    let session = |id: &str, expires_at: i64| LoginSession {
+        id_hash: id.into(),
+        pool_id: "r_AAAAAAAAA".into(),
+        sub: "s1".into(),
+        auth_time: 1,
+        expires_at,
+    };
+    s.insert_login_session(&session("l1", 100)).await.unwrap();
+    s.insert_login_session(&session("l2", 10)).await.unwrap();
+    assert_eq!(
+        s.get_login_session("l1").await.unwrap(),
+        Some(session("l1", 100))
+    );
+    // Global sign-out ends the user's sign-in sessions with the tokens.
+    s.insert_login_session(&session("l3", 100)).await.unwrap();
+    s.revoke_user_families("r_AAAAAAAAA", "s1", 70)
+        .await
+        .unwrap();
+    assert!(s.get_login_session("l3").await.unwrap().is_none());
+    s.insert_login_session(&session("l4", 100)).await.unwrap();
+    s.insert_login_session(&session("l5", 10)).await.unwrap();
+    assert!(s.delete_login_session("l4").await.unwrap());
+    assert!(!s.delete_login_session("l4").await.unwrap());
+    // The purge drops what expired before the cut-off: code h1 (100) and
+    // session l5 (10), not later ones.
+    assert_eq!(s.purge_auth_codes(101).await.unwrap(), 2);
+    assert!(s.take_auth_code("h1", 200).await.unwrap().is_none());
 }

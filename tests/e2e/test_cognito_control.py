@@ -152,9 +152,14 @@ def test_user_pool_control_plane_through_boto3(server, smtp_sink):
     updated = admin.update_user_pool_client(UserPoolId=pool_id, ClientId=confidential["ClientId"],
                                             ClientName="backend-2")["UserPoolClient"]
     assert updated["ClientName"] == "backend-2" and updated["ClientSecret"] == confidential["ClientSecret"]
+    hosted = admin.update_user_pool_client(
+        UserPoolId=pool_id, ClientId=client_id, CallbackURLs=["https://app.example/cb"],
+        LogoutURLs=["https://app.example/"], AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email"],
+        AllowedOAuthFlowsUserPoolClient=True)["UserPoolClient"]
+    assert hosted["CallbackURLs"] == ["https://app.example/cb"] and hosted["AllowedOAuthFlows"] == ["code"], hosted
     client_error(lambda: admin.update_user_pool_client(UserPoolId=pool_id, ClientId=client_id,
-                                                       CallbackURLs=["https://app.example/cb"]),
-                 "InvalidParameterException", "OAuth callback URLs before the OAuth endpoints exist")
+                                                       CallbackURLs=["javascript:alert(1)"]),
+                 "InvalidParameterException", "a callback URL that runs code")
     admin.delete_user_pool_client(UserPoolId=pool_id, ClientId=confidential["ClientId"])
     raises(admin, "ResourceNotFoundException",
            lambda: admin.describe_user_pool_client(UserPoolId=pool_id, ClientId=confidential["ClientId"]),

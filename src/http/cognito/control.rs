@@ -434,6 +434,8 @@ fn client_type(s: &AppState, p: &Pool, c: &AppClient) -> Result<Value, Fault> {
         "AllowedOAuthFlowsUserPoolClient": !c.settings.allowed_oauth_flows.is_empty(),
         "AllowedOAuthFlows": c.settings.allowed_oauth_flows,
         "AllowedOAuthScopes": c.settings.allowed_oauth_scopes,
+        "CallbackURLs": c.settings.callback_urls,
+        "LogoutURLs": c.settings.logout_urls,
         "EnableTokenRevocation": c.settings.enable_token_revocation,
         "EnablePropagateAdditionalUserContextData": false,
         "AuthSessionValidity": 3,
@@ -506,11 +508,15 @@ fn client_settings(
             }
             "EnablePropagateAdditionalUserContextData" | "AnalyticsConfiguration" if empty => {}
             "AllowedOAuthFlows" | "AllowedOAuthScopes" | "AllowedOAuthFlowsUserPoolClient" => {}
-            "CallbackURLs" | "LogoutURLs" | "DefaultRedirectURI" if empty => {}
-            "CallbackURLs" | "LogoutURLs" | "DefaultRedirectURI" => {
-                return Err(bad(format!(
-                    "{key}: the authorization endpoint and hosted pages are not available on this server yet"
-                )));
+            "CallbackURLs" | "LogoutURLs" => {}
+            "DefaultRedirectURI" => {
+                let listed = m
+                    .get("CallbackURLs")
+                    .and_then(Value::as_array)
+                    .is_some_and(|l| l.contains(value));
+                if !(empty || listed) {
+                    return Err(bad("DefaultRedirectURI must be one of the CallbackURLs"));
+                }
             }
             k => return Err(bad(format!("{k} is not supported by this server"))),
         }
@@ -540,6 +546,12 @@ fn client_settings(
             );
         }
         None => {}
+    }
+    if let Some(v) = strings("CallbackURLs")? {
+        out.insert("callback_urls".into(), json!(v));
+    }
+    if let Some(v) = strings("LogoutURLs")? {
+        out.insert("logout_urls".into(), json!(v));
     }
     if let Some(v) = strings("AllowedOAuthFlows")? {
         out.insert("allowed_oauth_flows".into(), json!(v));

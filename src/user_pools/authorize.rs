@@ -1,0 +1,529 @@
+//! The authorization-code flow (RFC 6749 section 4.1, OpenID Connect Core
+//! 3.1) with PKCE (RFC 7636): authorization requests checked against the
+//! client's registration, single-use codes bound to client, redirect URI and
+//! challenge, the hosted pages' sign-in sessions (single sign-on across a
+//! pool's clients), the code exchange, and userInfo.
+
+use super::UserPools;
+use super::auth::Settled;
+use super::limits::Action;
+use super::model::*;
+use super::oauth::{ClientAuth, OAuthError, OAuthTokens};
+use crate::crypto::{ct_eq, random, sha256_hex};
+use crate::error::{Error, ErrorKind, Result};
+use base64::Engine;
+use sha2::Digest;
+use std::collections::BTreeMap;
+
+/// Authorization codes live 5 minutes (A3: at most 10).
+pub const CODE_TTL: i64 = 300;
+/// A hosted-pages sign-in lasts an hour, as Cognito's session cookie.
+pub const LOGIN_SESSION_TTL: i64 = 3600;
+
+/// Why an authorization request is refused.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// The client or its redirect URI cannot be trusted: the browser is
+    /// told on a page and never redirected (no open redirect, A1).
+    Page(String),
+    /// Reported to the client at its (verified) redirect URI.
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: &'static str,
+        description: String,
+    },
+}
+
+/// A checked authorization request.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    pub pool_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    /// `login` (sign in again) or `none` (never show a page).
+    pub prompt: Option<String>,
+    pub login_hint: Option<String>,
+}
+
+/// A hosted-pages sign-in that succeeded.
+pub struct HostedSession {
+    /// The cookie value (the store keeps its hash).
+    pub token: String,
+    pub sub: String,
+    pub auth_time: i64,
+}
+
+fn b64url_sha256(s: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+/// RFC 7636 section 4.1: 43-128 characters of `[A-Za-z0-9-._~]`.
+fn valid_pkce_string(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+}
+
+/// `redirect_uri` with the response parameters appended to its query.
+pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    let encoded = serde_urlencoded::to_string(params).unwrap_or_default();
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    format!("{redirect_uri}{sep}{encoded}")
+}
+
+impl UserPools {
+    /// Checks an authorization request (the query of `/oauth2/authorize`)
+    /// against the client's registration: exact redirect URI, the `code`
+    /// grant, response type, scopes, PKCE (S256 only; required for clients
+    /// without a secret).
+    pub async fn check_authorize(
+        &self,
+        pool_id: &str,
+        q: &BTreeMap<String, String>,
+    ) -> std::result::Result<Authorization, AuthorizeError> {
+        let page = |m: &str| AuthorizeError::Page(m.to_owned());
+        self.pool(pool_id)
+            .await
+            .map_err(|_| page("This sign-in page does not exist."))?;
+        let client_id = q
+            .get("client_id")
+            .ok_or_else(|| page("The application did not say who it is (client_id)."))?;
+        let client = self
+            .store
+            .get_client(pool_id, client_id)
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| page("The application is not known here."))?;
+        let redirect_uri = q
+            .get("redirect_uri")
+            .ok_or_else(|| page("The application did not say where to return (redirect_uri)."))?;
+        // A1: exact string match, nothing normalised.
+        if !client
+            .settings
+            .callback_urls
+            .iter()
+            .any(|u| u == redirect_uri)
+        {
+            return Err(page(
+                "The application asked to return to an address it has not registered.",
+            ));
+        }
+        let state = q.get("state").cloned();
+        let fail = |error: &'static str, description: &str| AuthorizeError::Redirect {
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
+            error,
+            description: description.to_owned(),
+        };
+        if !client
+            .settings
+            .allowed_oauth_flows
+            .iter()
+            .any(|f| f == "code")
+        {
+            return Err(fail(
+                "unauthorized_client",
+                "The client may not use the authorization code grant",
+            ));
+        }
+        match q.get("response_type").map(String::as_str) {
+            Some("code") => {}
+            None => return Err(fail("invalid_request", "response_type is required")),
+            Some(_) => {
+                return Err(fail(
+                    "unsupported_response_type",
+                    "Only response_type=code is supported",
+                ));
+            }
+        }
+        if q.get("response_mode").is_some_and(|m| m != "query") {
+            return Err(fail(
+                "invalid_request",
+                "Only response_mode=query is supported",
+            ));
+        }
+        if q.get("identity_provider").is_some_and(|p| p != "COGNITO") {
+            return Err(fail(
+                "invalid_request",
+                "Federated identity providers are not available on this server yet",
+            ));
+        }
+        let prompt = q.get("prompt").cloned();
+        if prompt
+            .as_deref()
+            .is_some_and(|p| !matches!(p, "login" | "none" | "consent"))
+        {
+            return Err(fail(
+                "invalid_request",
+                "prompt must be login, none or consent",
+            ));
+        }
+        let allowed = &client.settings.allowed_oauth_scopes;
+        let scopes: Vec<String> = match q.get("scope").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            None => allowed.clone(),
+            Some(s) => {
+                let mut out: Vec<String> = vec![];
+                for sc in s.split(' ').filter(|x| !x.is_empty()) {
+                    if !allowed.iter().any(|a| a == sc) {
+                        return Err(fail(
+                            "invalid_scope",
+                            &format!("The scope {sc} is not allowed for this client"),
+                        ));
+                    }
+                    if !out.iter().any(|o| o == sc) {
+                        out.push(sc.to_owned());
+                    }
+                }
+                out
+            }
+        };
+        if !scopes.iter().any(|s| s == "openid") {
+            return Err(fail("invalid_scope", "The openid scope is required"));
+        }
+        // A2: S256 only; required for public clients.
+        let challenge = q.get("code_challenge").cloned();
+        match (
+            challenge.as_deref(),
+            q.get("code_challenge_method").map(String::as_str),
+        ) {
+            (None, None) if client.secret_sealed.is_some() => {}
+            (None, _) => {
+                return Err(fail(
+                    "invalid_request",
+                    "PKCE is required: send code_challenge with code_challenge_method=S256",
+                ));
+            }
+            (Some(c), Some("S256")) if c.len() == 43 && valid_pkce_string_43(c) => {}
+            (Some(_), Some("S256")) => {
+                return Err(fail(
+                    "invalid_request",
+                    "code_challenge is not a S256 challenge",
+                ));
+            }
+            (Some(_), _) => {
+                return Err(fail(
+                    "invalid_request",
+                    "code_challenge_method must be S256",
+                ));
+            }
+        }
+        for (k, max) in [("state", 2048), ("nonce", 512), ("login_hint", 256)] {
+            if q.get(k).is_some_and(|v| v.len() > max) {
+                return Err(fail("invalid_request", &format!("{k} is too long")));
+            }
+        }
+        Ok(Authorization {
+            pool_id: pool_id.to_owned(),
+            client_id: client.id.clone(),
+            redirect_uri: redirect_uri.clone(),
+            scope: scopes.join(" "),
+            state,
+            nonce: q.get("nonce").cloned(),
+            code_challenge: challenge,
+            prompt,
+            login_hint: q.get("login_hint").cloned(),
+        })
+    }
+
+    /// A code for the signed-in user, and the redirect that carries it
+    /// (with `state` and `iss`, A6).
+    pub async fn issue_code(&self, a: &Authorization, sub: &str, auth_time: i64) -> Result<String> {
+        let code = random::token();
+        let now = self.clock.now();
+        self.store
+            .insert_auth_code(&AuthCode {
+                code_hash: sha256_hex(code.as_bytes()),
+                pool_id: a.pool_id.clone(),
+                client_id: a.client_id.clone(),
+                sub: sub.to_owned(),
+                redirect_uri: a.redirect_uri.clone(),
+                scope: a.scope.clone(),
+                nonce: a.nonce.clone(),
+                code_challenge: a.code_challenge.clone(),
+                auth_time,
+                expires_at: now + CODE_TTL,
+                used_at: None,
+                family_id: None,
+            })
+            .await?;
+        let iss = self.issuer(&a.pool_id);
+        let mut params = vec![("code", code.as_str())];
+        if let Some(s) = &a.state {
+            params.push(("state", s.as_str()));
+        }
+        params.push(("iss", iss.as_str()));
+        Ok(redirect_with(&a.redirect_uri, &params))
+    }
+
+    /// Signs a user in on the hosted pages for a client allowed the code
+    /// grant: the password path of every sign-in (throttle, rate limits,
+    /// audit), ending in a sign-in session instead of tokens.
+    pub async fn hosted_sign_in(
+        &self,
+        pool_id: &str,
+        client_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<HostedSession> {
+        let work = async {
+            let pool = self.pool(pool_id).await?;
+            self.rate_limit(pool_id, Action::SignIn).await?;
+            let client = self
+                .store
+                .get_client(pool_id, client_id)
+                .await?
+                .ok_or_else(|| Error::not_found("App client"))?;
+            let (user, throttle, upgrade) = self.verify_password(&pool, username, password).await?;
+            match self
+                .settle_sign_in(&pool, &client, user, throttle, Some(upgrade))
+                .await?
+            {
+                Settled::Challenge(_) => Err(Error::new(
+                    ErrorKind::PasswordResetRequired,
+                    "You must choose a new password before you can sign in here.",
+                )),
+                Settled::Ready(user) => {
+                    let token = random::token();
+                    let now = self.clock.now();
+                    self.store
+                        .insert_login_session(&LoginSession {
+                            id_hash: sha256_hex(token.as_bytes()),
+                            pool_id: pool_id.to_owned(),
+                            sub: user.sub.clone(),
+                            auth_time: now,
+                            expires_at: now + LOGIN_SESSION_TTL,
+                        })
+                        .await?;
+                    metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
+                    Ok(HostedSession {
+                        token,
+                        sub: user.sub,
+                        auth_time: now,
+                    })
+                }
+            }
+        };
+        self.audited(
+            pool_id,
+            "HostedSignIn",
+            Some(username),
+            Some(client_id),
+            work,
+        )
+        .await
+    }
+
+    /// The user of a hosted-pages session cookie: (sub, auth_time) while
+    /// the session lasts and the user is enabled and confirmed.
+    pub async fn login_session(&self, pool_id: &str, token: &str) -> Option<(String, i64)> {
+        if token.is_empty() || token.len() > 256 {
+            return None;
+        }
+        let s = self
+            .store
+            .get_login_session(&sha256_hex(token.as_bytes()))
+            .await
+            .ok()
+            .flatten()?;
+        if s.pool_id != pool_id || s.expires_at <= self.clock.now() {
+            return None;
+        }
+        let user = self.store.get_user(pool_id, &s.sub).await.ok().flatten()?;
+        (user.enabled && user.status == UserStatus::Confirmed).then_some((s.sub, s.auth_time))
+    }
+
+    pub async fn end_login_session(&self, token: &str) -> Result<()> {
+        if !token.is_empty() && token.len() <= 256 {
+            self.store
+                .delete_login_session(&sha256_hex(token.as_bytes()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// `grant_type=authorization_code`: the code, once, by its client, with
+    /// its redirect URI and PKCE verifier. A second use revokes what the
+    /// first issued (A3).
+    pub async fn code_grant(
+        &self,
+        pool_id: &str,
+        auth: &ClientAuth,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+    ) -> std::result::Result<OAuthTokens, OAuthError> {
+        let pool = self
+            .pool(pool_id)
+            .await
+            .map_err(|_| OAuthError::new("invalid_client", "Client authentication failed"))?;
+        let client = self.oauth_client(pool_id, auth).await?;
+        let invalid = |m: &str| OAuthError::new("invalid_grant", m);
+        if code.is_empty() || code.len() > 256 {
+            return Err(invalid("The authorization code is invalid"));
+        }
+        let now = self.clock.now();
+        let hash = sha256_hex(code.as_bytes());
+        let (stored, first) = self
+            .store
+            .take_auth_code(&hash, now)
+            .await
+            .map_err(server_error)?
+            .ok_or_else(|| invalid("The authorization code is invalid"))?;
+        if stored.pool_id != pool_id || stored.client_id != client.id {
+            return Err(invalid("The authorization code is invalid"));
+        }
+        if !first {
+            if let Some(f) = &stored.family_id {
+                self.store
+                    .revoke_family(f, now)
+                    .await
+                    .map_err(server_error)?;
+            }
+            tracing::warn!(pool_id, client_id = %client.id, "authorization code replayed; its tokens are revoked");
+            return Err(invalid("The authorization code was already used"));
+        }
+        if stored.expires_at <= now {
+            return Err(invalid("The authorization code has expired"));
+        }
+        if redirect_uri != Some(stored.redirect_uri.as_str()) {
+            return Err(invalid(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        match (&stored.code_challenge, verifier) {
+            (Some(challenge), Some(v)) => {
+                if !valid_pkce_string(v)
+                    || !ct_eq(b64url_sha256(v).as_bytes(), challenge.as_bytes())
+                {
+                    return Err(invalid("The code_verifier does not match the challenge"));
+                }
+            }
+            (Some(_), None) => return Err(invalid("code_verifier is required")),
+            // A verifier without a challenge: a PKCE downgrade (RFC 9700 4.8).
+            (None, Some(_)) => {
+                return Err(invalid("No code_challenge was sent with this code"));
+            }
+            (None, None) => {}
+        }
+        let user = self
+            .store
+            .get_user(pool_id, &stored.sub)
+            .await
+            .map_err(server_error)?
+            .filter(|u| u.enabled && u.status == UserStatus::Confirmed)
+            .ok_or_else(|| invalid("The user can no longer sign in"))?;
+        let (set, family) = self
+            .start_session_with(
+                &pool,
+                &client,
+                &user,
+                stored.auth_time,
+                Some(stored.scope.clone()),
+                stored.nonce.as_deref(),
+            )
+            .await
+            .map_err(server_error)?;
+        self.store
+            .set_code_family(&hash, &family)
+            .await
+            .map_err(server_error)?;
+        metrics::counter!("poolgate_oauth_tokens_total", "grant" => "authorization_code")
+            .increment(1);
+        Ok(OAuthTokens {
+            access_token: set.access_token,
+            id_token: Some(set.id_token),
+            refresh_token: set.refresh_token,
+            token_type: "Bearer",
+            expires_in: set.expires_in,
+            scope: None,
+        })
+    }
+
+    /// OpenID Connect userInfo: the claims the access token's scopes open
+    /// (`openid`: sub; `email`, `phone`, `profile`; the Cognito admin scope:
+    /// everything the client may read).
+    pub async fn userinfo(
+        &self,
+        access_token: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        let a = self.authenticate_access_token(access_token).await?;
+        let scopes: Vec<&str> = a.claims.scope.split(' ').collect();
+        if !scopes.contains(&"openid") && !scopes.contains(&"aws.cognito.signin.user.admin") {
+            return Err(Error::not_authorized(
+                "The access token has no openid scope",
+            ));
+        }
+        let client = self
+            .store
+            .get_client(&a.pool.id, &a.claims.client_id)
+            .await?;
+        let readable = super::attributes::readable(client.as_ref(), &a.user.attributes);
+        let everything = scopes.contains(&"aws.cognito.signin.user.admin");
+        let mut out = serde_json::Map::new();
+        for (k, v) in readable {
+            let open = everything
+                || match k.as_str() {
+                    "email" | "email_verified" => scopes.contains(&"email"),
+                    "phone_number" | "phone_number_verified" => scopes.contains(&"phone"),
+                    "sub" => true,
+                    _ => scopes.contains(&"profile"),
+                };
+            if open {
+                let value = match k.as_str() {
+                    "email_verified" | "phone_number_verified" => (v == "true").into(),
+                    _ => v.into(),
+                };
+                out.insert(k, value);
+            }
+        }
+        out.insert("sub".into(), a.user.sub.clone().into());
+        out.insert("username".into(), a.user.username.clone().into());
+        Ok(out)
+    }
+}
+
+fn valid_pkce_string_43(c: &str) -> bool {
+    c.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn server_error(e: Error) -> OAuthError {
+    tracing::error!(error = ?e.source, message = %e.message, "token endpoint failure");
+    OAuthError::new("server_error", "internal error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_an_independent_computation() {
+        let verifier = "M25iVXpKU3puUjFaYWg3T1NDTDQtcW1ROUY5YXlwalNoc0hhakxifmZHag";
+        assert!(valid_pkce_string(verifier));
+        assert_eq!(
+            b64url_sha256(verifier),
+            "qjrzSW9gMiUgpUvqgEPE4_-8swvyCtfOVvg55o5S_es"
+        );
+        assert!(!valid_pkce_string("short"));
+        assert!(!valid_pkce_string(&"a".repeat(129)));
+        assert!(!valid_pkce_string(&format!("{}!", "a".repeat(50))));
+    }
+
+    #[test]
+    fn redirects_keep_the_registered_query() {
+        assert_eq!(
+            redirect_with("https://app.example/cb", &[("code", "c"), ("state", "a b")]),
+            "https://app.example/cb?code=c&state=a+b"
+        );
+        assert_eq!(
+            redirect_with("https://app.example/cb?x=1", &[("code", "c")]),
+            "https://app.example/cb?x=1&code=c"
+        );
+    }
+}

@@ -1,0 +1,503 @@
+//! The authorization-code flow through the hosted sign-in page, driven
+//! like a browser (no redirect following, cookies by hand). Named after
+//! the checklist's OAuth items A1, A2, A3, A6 and A7.
+
+use crate::helpers::*;
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+const CB: &str = "https://app.example.com/cb";
+const BYE: &str = "https://app.example.com/bye";
+const VERIFIER: &str = "M25iVXpKU3puUjFaYWg3T1NDTDQtcW1ROUY5YXlwalNoc0hhakxifmZHag";
+
+/// A form-encoded body (this reqwest is built without its `form` feature).
+trait FormBody {
+    fn form_body<T: serde::Serialize + ?Sized>(self, form: &T) -> Self;
+}
+
+impl FormBody for reqwest::RequestBuilder {
+    fn form_body<T: serde::Serialize + ?Sized>(self, form: &T) -> Self {
+        self.header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(form).unwrap())
+    }
+}
+
+fn challenge(v: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(v.as_bytes()))
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn hosted_app() -> TestApp {
+    let app = spawn_app().await;
+    let (st, b) = app
+        .admin(
+            "PATCH",
+            &format!("/v1/admin/pools/{}/clients/{}", app.pool_id, app.client_id),
+            Some(json!({"allowed_oauth_flows": ["code"],
+                "allowed_oauth_scopes": ["openid", "email", "profile"],
+                "callback_urls": [CB, "http://localhost:3000/callback"],
+                "logout_urls": [BYE]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    app.confirmed_user("alice@example.com").await;
+    app
+}
+
+fn query(app: &TestApp, extra: &[(&str, &str)]) -> String {
+    let ch = challenge(VERIFIER);
+    let mut p: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", &app.client_id),
+        ("redirect_uri", CB),
+        ("scope", "openid email"),
+        ("state", "st-123"),
+        ("nonce", "n-456"),
+        ("code_challenge", &ch),
+        ("code_challenge_method", "S256"),
+    ];
+    for (k, v) in extra {
+        p.retain(|(pk, _)| pk != k);
+        if !v.is_empty() {
+            p.push((k, v));
+        }
+    }
+    serde_urlencoded::to_string(&p).unwrap()
+}
+
+async fn get(b: &reqwest::Client, url: String, cookie: Option<&str>) -> reqwest::Response {
+    let mut r = b.get(url);
+    if let Some(c) = cookie {
+        r = r.header("cookie", c);
+    }
+    r.send().await.unwrap()
+}
+
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+fn location(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+fn response_params(loc: &str) -> std::collections::BTreeMap<String, String> {
+    let q = loc.split_once('?').map(|(_, q)| q).unwrap_or("");
+    serde_urlencoded::from_str(q).unwrap()
+}
+
+/// Shows the sign-in page for `q` and posts the form: the login answer,
+/// and the session cookie it set.
+async fn sign_in(app: &TestApp, b: &reqwest::Client, q: &str, password: &str) -> reqwest::Response {
+    let page = get(
+        b,
+        format!("{}/{}/oauth2/authorize?{q}", app.base, app.pool_id),
+        None,
+    )
+    .await;
+    assert_eq!(page.status(), 200);
+    let csrf_cookie = set_cookie(&page, "poolgate_csrf").expect("csrf cookie");
+    let csrf = csrf_cookie.split_once('=').unwrap().1.to_owned();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("value=\"{csrf}\"")),
+        "csrf in the form"
+    );
+    assert!(html.contains("<label for=\"password\">"), "labelled fields");
+    b.post(format!("{}/{}/login", app.base, app.pool_id))
+        .header("cookie", csrf_cookie)
+        .form_body(&[
+            ("csrf", csrf.as_str()),
+            ("authorize", q),
+            ("username", "alice@example.com"),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn exchange(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
+    let r = app
+        .http
+        .post(format!("{}/{}/oauth2/token", app.base, app.pool_id))
+        .form_body(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn code_for(app: &TestApp, b: &reqwest::Client, q: &str) -> (String, Option<String>) {
+    let r = sign_in(app, b, q, PASSWORD).await;
+    assert_eq!(r.status(), 303, "A7: 303 after the credential POST");
+    let session = set_cookie(&r, "poolgate_session");
+    let p = response_params(&location(&r).unwrap());
+    (p["code"].clone(), session)
+}
+
+#[tokio::test]
+async fn a2_a3_a6_the_code_flow_with_pkce_issues_tokens_once() {
+    let app = hosted_app().await;
+    let b = browser();
+    let q = query(&app, &[]);
+    let r = sign_in(&app, &b, &q, "wrong password for alice").await;
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Incorrect username or password.")
+    );
+
+    let r = sign_in(&app, &b, &q, PASSWORD).await;
+    assert_eq!(r.status(), 303);
+    let loc = location(&r).unwrap();
+    assert!(loc.starts_with(&format!("{CB}?")), "{loc}");
+    let p = response_params(&loc);
+    assert_eq!(p["state"], "st-123", "A6: state echoed");
+    assert_eq!(p["iss"], app.issuer(), "A6: iss in the response (RFC 9207)");
+    let code = p["code"].clone();
+
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", app.client_id.as_str()),
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+        ("code_verifier", VERIFIER),
+    ];
+    let (st, t) = exchange(&app, &form).await;
+    assert_eq!(st, 200, "{t}");
+    let jwks = app.jwks().await;
+    let id = verify_with_jwks(t["id_token"].as_str().unwrap(), &jwks, &app.issuer());
+    assert_eq!(id["nonce"], "n-456", "A6: nonce echoed");
+    assert_eq!(id["aud"], app.client_id.as_str());
+    let access_token = t["access_token"].as_str().unwrap();
+    let digest = sha2::Sha256::digest(access_token.as_bytes());
+    assert_eq!(
+        id["at_hash"],
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+    );
+    let access = verify_with_jwks(access_token, &jwks, &app.issuer());
+    assert_eq!(access["scope"], "openid email");
+
+    // userInfo opens what the scopes allow.
+    let (st, info) = app
+        .request(
+            "GET",
+            &format!("/{}/oauth2/userInfo", app.pool_id),
+            None,
+            Some(access_token),
+        )
+        .await;
+    assert_eq!(st, 200, "{info}");
+    assert_eq!(info["email"], "alice@example.com");
+    assert_eq!(info["email_verified"], true);
+
+    // A refresh keeps the granted scope.
+    let (st, refreshed) = exchange(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", app.client_id.as_str()),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(st, 200, "{refreshed}");
+    let again = verify_with_jwks(
+        refreshed["access_token"].as_str().unwrap(),
+        &jwks,
+        &app.issuer(),
+    );
+    assert_eq!(again["scope"], "openid email");
+
+    // A3: the code works once; a replay revokes what it issued.
+    let (st, b2) = exchange(&app, &form).await;
+    assert_eq!(
+        (st, b2["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{b2}"
+    );
+    let (st, b3) = exchange(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", app.client_id.as_str()),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, b3["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{b3}"
+    );
+}
+
+#[tokio::test]
+async fn a1_the_redirect_uri_must_match_exactly_and_never_redirects_otherwise() {
+    let app = hosted_app().await;
+    let b = browser();
+    for bad in [
+        "https://app.example.com/cb/",
+        "https://app.example.com/c",
+        "https://APP.example.com/cb",
+        "https://app.example.com/CB",
+        "https://app.example.com/cb?x=1",
+        "https://app.example.com/cb/extra",
+        "https://app.example.com@evil.example/cb",
+        "https://evil.example/cb",
+        "https://app.example.com%2fcb",
+        "https://app.example.com:8443/cb",
+        "http://app.example.com/cb",
+        "https://app.example.com/cb#frag",
+        "http://localhost:3001/callback",
+    ] {
+        let q = query(&app, &[("redirect_uri", bad)]);
+        let r = get(
+            &b,
+            format!("{}/{}/oauth2/authorize?{q}", app.base, app.pool_id),
+            None,
+        )
+        .await;
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(location(&r).is_none(), "{bad}: no redirect");
+        assert!(
+            r.text().await.unwrap().contains("has not registered"),
+            "{bad}"
+        );
+    }
+    // Unknown client: a page too.
+    let q = query(&app, &[("client_id", "nosuchclient")]);
+    let r = get(
+        &b,
+        format!("{}/{}/oauth2/authorize?{q}", app.base, app.pool_id),
+        None,
+    )
+    .await;
+    assert_eq!((r.status().as_u16(), location(&r)), (400, None));
+    // The registered loopback URI works.
+    let q = query(&app, &[("redirect_uri", "http://localhost:3000/callback")]);
+    let r = get(
+        &b,
+        format!("{}/{}/oauth2/authorize?{q}", app.base, app.pool_id),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a2_pkce_is_required_with_s256_and_checked() {
+    let app = hosted_app().await;
+    let b = browser();
+    for (extra, what) in [
+        (
+            vec![("code_challenge", ""), ("code_challenge_method", "")],
+            "no challenge",
+        ),
+        (vec![("code_challenge_method", "plain")], "plain"),
+        (
+            vec![
+                ("code_challenge", "short"),
+                ("code_challenge_method", "S256"),
+            ],
+            "bad challenge",
+        ),
+        (vec![("response_type", "token")], "implicit"),
+        (
+            vec![("scope", "openid aws.cognito.signin.user.admin")],
+            "scope not allowed",
+        ),
+        (vec![("scope", "email")], "no openid"),
+    ] {
+        let q = query(&app, &extra);
+        let r = get(
+            &b,
+            format!("{}/{}/oauth2/authorize?{q}", app.base, app.pool_id),
+            None,
+        )
+        .await;
+        assert_eq!(r.status(), 302, "{what}");
+        let p = response_params(&location(&r).unwrap());
+        assert!(p.contains_key("error"), "{what}: {p:?}");
+        assert_eq!(p["state"], "st-123", "{what}");
+    }
+    for (verifier, what) in [
+        (Some("x".repeat(43)), "wrong verifier"),
+        (Some("short".into()), "too short"),
+        (None, "missing verifier"),
+    ] {
+        let (code, _) = code_for(&app, &b, &query(&app, &[])).await;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", app.client_id.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", CB),
+        ];
+        if let Some(v) = &verifier {
+            form.push(("code_verifier", v.as_str()));
+        }
+        let (st, e) = exchange(&app, &form).await;
+        assert_eq!(
+            (st, e["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{what}: {e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a3_codes_are_bound_to_redirect_uri_client_and_time() {
+    let app = hosted_app().await;
+    let b = browser();
+    let base = |code: &str| {
+        vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("client_id", app.client_id.clone()),
+            ("code", code.to_owned()),
+            ("redirect_uri", CB.to_owned()),
+            ("code_verifier", VERIFIER.to_owned()),
+        ]
+    };
+    // Another redirect URI than the authorization request's.
+    let (code, _) = code_for(&app, &b, &query(&app, &[])).await;
+    let mut f = base(&code);
+    f[3].1 = "http://localhost:3000/callback".into();
+    let r = app
+        .http
+        .post(format!("{}/{}/oauth2/token", app.base, app.pool_id))
+        .form_body(&f)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Expired (codes live 5 minutes).
+    let (code, _) = code_for(&app, &b, &query(&app, &[])).await;
+    app.clock.advance(301);
+    let r = app
+        .http
+        .post(format!("{}/{}/oauth2/token", app.base, app.pool_id))
+        .form_body(&base(&code))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    // Another client.
+    let (st, other) = app
+        .admin(
+            "POST",
+            &format!("/v1/admin/pools/{}/clients", app.pool_id),
+            Some(json!({"name": "other"})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let (code, _) = code_for(&app, &b, &query(&app, &[])).await;
+    let mut f = base(&code);
+    f[1].1 = other["client_id"].as_str().unwrap().to_owned();
+    let r = app
+        .http
+        .post(format!("{}/{}/oauth2/token", app.base, app.pool_id))
+        .form_body(&f)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+}
+
+#[tokio::test]
+async fn a7_csrf_frames_single_sign_on_and_logout() {
+    let app = hosted_app().await;
+    let b = browser();
+    let q = query(&app, &[]);
+    let authorize = format!("{}/{}/oauth2/authorize?{q}", app.base, app.pool_id);
+    let page = get(&b, authorize.clone(), None).await;
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    // No CSRF token: refused.
+    let r = b
+        .post(format!("{}/{}/login", app.base, app.pool_id))
+        .form_body(&[
+            ("authorize", q.as_str()),
+            ("username", "alice@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(location(&r).is_none());
+
+    // Signed in once: the next authorization is single sign-on.
+    let (_, session) = code_for(&app, &b, &q).await;
+    let session = session.expect("session cookie");
+    let r = get(&b, authorize.clone(), Some(&session)).await;
+    assert_eq!(r.status(), 302);
+    assert!(response_params(&location(&r).unwrap()).contains_key("code"));
+    // prompt=login asks again; prompt=none without a session is an error.
+    let login_again = format!("{authorize}&prompt=login");
+    assert_eq!(get(&b, login_again, Some(&session)).await.status(), 200);
+    let r = get(&b, format!("{authorize}&prompt=none"), None).await;
+    assert_eq!(
+        response_params(&location(&r).unwrap())["error"],
+        "login_required"
+    );
+
+    // Logout: the URI must be registered; without an id_token_hint the user
+    // confirms; the session then ends.
+    let logout = |uri: &str| {
+        format!(
+            "{}/{}/logout?{}",
+            app.base,
+            app.pool_id,
+            serde_urlencoded::to_string([
+                ("client_id", app.client_id.as_str()),
+                ("logout_uri", uri)
+            ])
+            .unwrap()
+        )
+    };
+    let r = get(&b, logout("https://evil.example/"), Some(&session)).await;
+    assert_eq!((r.status().as_u16(), location(&r)), (400, None));
+    let r = get(&b, logout(BYE), Some(&session)).await;
+    assert_eq!(r.status(), 200, "a confirmation page");
+    let csrf_cookie = set_cookie(&r, "poolgate_csrf").unwrap();
+    let csrf = csrf_cookie.split_once('=').unwrap().1.to_owned();
+    let r = b
+        .post(format!("{}/{}/logout", app.base, app.pool_id))
+        .header("cookie", format!("{csrf_cookie}; {session}"))
+        .form_body(&[
+            ("csrf", csrf.as_str()),
+            ("client_id", app.client_id.as_str()),
+            ("logout_uri", BYE),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r).as_deref(), Some(BYE));
+    let r = get(&b, authorize, Some(&session)).await;
+    assert_eq!(r.status(), 200, "signed out: the sign-in page again");
+}
