@@ -7,7 +7,7 @@
 
 use crate::app::AppState;
 use crate::crypto::{ct_eq, random};
-use crate::user_pools::authorize::{Authorization, AuthorizeError, redirect_with};
+use crate::user_pools::authorize::{Authorization, AuthorizeError, HostedSignIn, redirect_with};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -20,8 +20,45 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/{pool_id}/oauth2/authorize", get(authorize))
         .route("/{pool_id}/login", axum::routing::post(login))
+        .route("/{pool_id}/newPassword", axum::routing::post(new_password))
+        .route("/{pool_id}/signup", get(signup_page).post(signup))
+        .route("/{pool_id}/confirm", axum::routing::post(confirm))
+        .route("/{pool_id}/forgotPassword", get(forgot_page).post(forgot))
+        .route(
+            "/{pool_id}/confirmForgotPassword",
+            axum::routing::post(confirm_forgot),
+        )
         .route("/{pool_id}/oauth2/userInfo", get(userinfo).post(userinfo))
         .route("/{pool_id}/logout", get(logout).post(logout_confirmed))
+}
+
+/// The pool of a hosted path; an unknown pool is the API's 404 problem
+/// (these routes sit at the top level, beside every other path).
+pub struct KnownPool(pub String);
+
+impl axum::extract::FromRequestParts<AppState> for KnownPool {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let not_found = || {
+            super::error::problem_response(
+                crate::error::ErrorKind::NotFound,
+                "No such endpoint",
+                None,
+            )
+        };
+        let Path(params): Path<BTreeMap<String, String>> = Path::from_request_parts(parts, s)
+            .await
+            .map_err(|_| not_found())?;
+        let id = params.get("pool_id").cloned().ok_or_else(not_found)?;
+        if id.len() > 64 || s.pools.pool(&id).await.is_err() {
+            return Err(not_found());
+        }
+        Ok(KnownPool(id))
+    }
 }
 
 const SESSION_COOKIE: &str = "poolgate_session";
@@ -38,45 +75,122 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;background:#f4f5f
 main{max-width:24rem;margin:3rem auto;background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.12)}
 h1{font-size:1.4rem;margin-top:0}
 label{display:block;margin:1rem 0 .3rem;font-weight:600}
-input[type=text],input[type=password],input[type=email]{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border:1px solid #9aa1ad;border-radius:4px}
+input:not([type=hidden]){width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border:1px solid #9aa1ad;border-radius:4px}
 button{margin-top:1.5rem;width:100%;padding:.7rem;font-size:1rem;background:#1f5fd6;color:#fff;border:0;border-radius:4px;cursor:pointer}
+button.secondary{margin-top:.6rem;background:#fff;color:#1f5fd6;border:1px solid #1f5fd6}
 .error{background:#fdecea;color:#8a1c12;padding:.6rem;border-radius:4px}
+.info{background:#e8f1fd;color:#123a7a;padding:.6rem;border-radius:4px}
+a{color:#1f5fd6}
 @media (max-width:30rem){main{margin:0;border-radius:0;min-height:100vh}}
 </style>
 </head>
 <body><main>
 <h1>{{ title }}</h1>
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
-{% if form == "login" %}
-<form method="post" action="{{ action }}">
+{% if info %}<p class="info" role="status">{{ info }}</p>{% endif %}
+{% if message %}<p>{{ message }}</p>{% endif %}
+{% if form %}
+<form method="post" action="{{ form.action }}">
 <input type="hidden" name="csrf" value="{{ csrf }}">
-<input type="hidden" name="authorize" value="{{ authorize }}">
-<label for="username">Username or email</label>
-<input id="username" name="username" type="text" autocomplete="username" required value="{{ login_hint }}">
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
-</form>
-{% elif form == "logout" %}
-<form method="post" action="{{ action }}">
-<input type="hidden" name="csrf" value="{{ csrf }}">
-<input type="hidden" name="client_id" value="{{ client_id }}">
-<input type="hidden" name="logout_uri" value="{{ logout_uri }}">
-<p>Do you want to sign out?</p>
-<button type="submit">Sign out</button>
-</form>
-{% else %}
-<p>{{ message }}</p>
+{% for h in form.hidden %}<input type="hidden" name="{{ h.name }}" value="{{ h.value }}">
+{% endfor %}{% for f in form.fields %}<label for="{{ f.name }}">{{ f.label }}</label>
+<input id="{{ f.name }}" name="{{ f.name }}" type="{{ f.kind }}" autocomplete="{{ f.autocomplete }}"{% if f.required %} required{% endif %} value="{{ f.value }}">
+{% endfor %}<button type="submit" name="action" value="{{ form.submit_value }}">{{ form.submit }}</button>
+{% for b in form.secondary %}<button type="submit" name="action" value="{{ b.value }}" class="secondary" formnovalidate>{{ b.label }}</button>
+{% endfor %}</form>
 {% endif %}
+{% for l in links %}<p><a href="{{ l.href }}">{{ l.label }}</a></p>
+{% endfor %}
 </main></body></html>
 "#;
 
-fn render(status: StatusCode, ctx: minijinja::Value, cookies: &[String]) -> Response {
+/// One input of a hosted form.
+#[derive(serde::Serialize)]
+struct Field {
+    name: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    autocomplete: &'static str,
+    required: bool,
+    value: String,
+}
+
+fn field(
+    name: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    autocomplete: &'static str,
+) -> Field {
+    Field {
+        name,
+        label,
+        kind,
+        autocomplete,
+        required: true,
+        value: String::new(),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct NameValue {
+    name: &'static str,
+    value: String,
+}
+
+#[derive(serde::Serialize)]
+struct Button {
+    value: &'static str,
+    label: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct Form {
+    action: String,
+    hidden: Vec<NameValue>,
+    fields: Vec<Field>,
+    submit: &'static str,
+    submit_value: &'static str,
+    secondary: Vec<Button>,
+}
+
+#[derive(serde::Serialize)]
+struct Link {
+    href: String,
+    label: &'static str,
+}
+
+/// A hosted page: a title, an optional form (with its CSRF token and
+/// cookie), messages, links.
+#[derive(serde::Serialize, Default)]
+struct Page {
+    title: &'static str,
+    error: Option<String>,
+    info: Option<String>,
+    message: Option<String>,
+    form: Option<Form>,
+    links: Vec<Link>,
+    csrf: String,
+}
+
+impl Page {
+    fn show(mut self, s: &AppState, pool_id: &str, status: StatusCode) -> Response {
+        let mut cookies = vec![];
+        if self.form.is_some() {
+            self.csrf = random::token();
+            cookies.push(set_cookie(s, pool_id, CSRF_COOKIE, &self.csrf, 3600));
+        }
+        render(status, &self, &cookies)
+    }
+}
+
+fn render<C: serde::Serialize>(status: StatusCode, ctx: C, cookies: &[String]) -> Response {
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    let html = env.render_str(PAGE, ctx).unwrap_or_else(|_| {
-        "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
-    });
+    let html = env
+        .render_str(PAGE, minijinja::value::Serde(ctx))
+        .unwrap_or_else(|_| {
+            "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
+        });
     let mut r = (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -92,13 +206,14 @@ fn render(status: StatusCode, ctx: minijinja::Value, cookies: &[String]) -> Resp
     r
 }
 
-/// A7: never framed, never cached.
+/// A7: never framed, never cached. (No `form-action`: Chromium applies it
+/// to the 303 after the sign-in POST, which goes to the client's origin.)
 fn page_headers(h: &mut HeaderMap) {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'self'; frame-ancestors 'none'",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'",
         ),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -111,7 +226,11 @@ fn page_headers(h: &mut HeaderMap) {
 fn error_page(status: StatusCode, message: &str) -> Response {
     render(
         status,
-        minijinja::context! { title => "Sign-in problem", form => "message", message => message },
+        &Page {
+            title: "Sign-in problem",
+            message: Some(message.to_owned()),
+            ..Page::default()
+        },
         &[],
     )
 }
@@ -202,23 +321,58 @@ fn login_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let csrf = random::token();
-    render(
-        status,
-        minijinja::context! {
-            title => "Sign in", form => "login", error => error,
-            action => format!("/{pool_id}/login"), csrf => &csrf, authorize => raw_query,
-            login_hint => a.login_hint.clone().unwrap_or_default(),
-        },
-        &[set_cookie(s, pool_id, CSRF_COOKIE, &csrf, 3600)],
-    )
+    login_page_with(s, pool_id, a, raw_query, error, None, status)
+}
+
+fn login_page_with(
+    s: &AppState,
+    pool_id: &str,
+    a: &Authorization,
+    raw_query: &str,
+    error: Option<&str>,
+    info: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let mut user = field("username", "Username or email", "text", "username");
+    user.value = a.login_hint.clone().unwrap_or_default();
+    Page {
+        title: "Sign in",
+        error: error.map(str::to_owned),
+        info: info.map(str::to_owned),
+        form: Some(Form {
+            action: format!("/{pool_id}/login"),
+            hidden: vec![NameValue {
+                name: "authorize",
+                value: raw_query.to_owned(),
+            }],
+            fields: vec![
+                user,
+                field("password", "Password", "password", "current-password"),
+            ],
+            submit: "Sign in",
+            submit_value: "signin",
+            secondary: vec![],
+        }),
+        links: vec![
+            Link {
+                href: format!("/{pool_id}/forgotPassword?{raw_query}"),
+                label: "Forgot your password?",
+            },
+            Link {
+                href: format!("/{pool_id}/signup?{raw_query}"),
+                label: "Create an account",
+            },
+        ],
+        ..Page::default()
+    }
+    .show(s, pool_id, status)
 }
 
 /// `GET /oauth2/authorize`: a code at once for a signed-in browser (single
 /// sign-on), else the sign-in page.
 pub async fn authorize(
     State(s): State<AppState>,
-    Path(pool_id): Path<String>,
+    KnownPool(pool_id): KnownPool,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
@@ -259,7 +413,7 @@ pub async fn authorize(
 /// client with its code.
 pub async fn login(
     State(s): State<AppState>,
-    Path(pool_id): Path<String>,
+    KnownPool(pool_id): KnownPool,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -300,30 +454,10 @@ pub async fn login(
         .hosted_sign_in(&pool_id, &a.client_id, username, password)
         .await
     {
-        Ok(session) => match s
-            .pools
-            .issue_code(&a, &session.sub, session.auth_time)
-            .await
-        {
-            Ok(to) => redirect(
-                StatusCode::SEE_OTHER,
-                &to,
-                &[
-                    set_cookie(
-                        &s,
-                        &pool_id,
-                        SESSION_COOKIE,
-                        &session.token,
-                        crate::user_pools::authorize::LOGIN_SESSION_TTL,
-                    ),
-                    set_cookie(&s, &pool_id, CSRF_COOKIE, "", 0),
-                ],
-            ),
-            Err(_) => error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Signing in is not possible right now. Please try again.",
-            ),
-        },
+        Ok(HostedSignIn::Session(session)) => signed_in(&s, &pool_id, &a, session).await,
+        Ok(HostedSignIn::NewPasswordRequired(challenge)) => {
+            new_password_page(&s, &pool_id, &raw, username, &challenge, None)
+        }
         Err(e) => {
             use crate::error::ErrorKind::*;
             let (message, status) = match e.kind {
@@ -415,7 +549,7 @@ async fn logout_target(
 /// confirms on a page (A7).
 pub async fn logout(
     State(s): State<AppState>,
-    Path(pool_id): Path<String>,
+    KnownPool(pool_id): KnownPool,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
@@ -441,21 +575,35 @@ pub async fn logout(
     if hinted {
         return end_session(&s, &pool_id, &headers, &uri, StatusCode::FOUND).await;
     }
-    let csrf = random::token();
-    render(
-        StatusCode::OK,
-        minijinja::context! {
-            title => "Sign out", form => "logout", action => format!("/{pool_id}/logout"),
-            csrf => &csrf, client_id => client_id, logout_uri => uri,
-        },
-        &[set_cookie(&s, &pool_id, CSRF_COOKIE, &csrf, 3600)],
-    )
+    Page {
+        title: "Sign out",
+        message: Some("Do you want to sign out?".into()),
+        form: Some(Form {
+            action: format!("/{pool_id}/logout"),
+            hidden: vec![
+                NameValue {
+                    name: "client_id",
+                    value: client_id,
+                },
+                NameValue {
+                    name: "logout_uri",
+                    value: uri,
+                },
+            ],
+            fields: vec![],
+            submit: "Sign out",
+            submit_value: "signout",
+            secondary: vec![],
+        }),
+        ..Page::default()
+    }
+    .show(&s, &pool_id, StatusCode::OK)
 }
 
 /// The sign-out confirmation's POST.
 pub async fn logout_confirmed(
     State(s): State<AppState>,
-    Path(pool_id): Path<String>,
+    KnownPool(pool_id): KnownPool,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -495,4 +643,528 @@ async fn end_session(
             set_cookie(s, pool_id, CSRF_COOKIE, "", 0),
         ],
     )
+}
+
+/// Signed in: the session cookie, and a 303 to the client with its code.
+async fn signed_in(
+    s: &AppState,
+    pool_id: &str,
+    a: &Authorization,
+    session: crate::user_pools::authorize::HostedSession,
+) -> Response {
+    match s.pools.issue_code(a, &session.sub, session.auth_time).await {
+        Ok(to) => redirect(
+            StatusCode::SEE_OTHER,
+            &to,
+            &[
+                set_cookie(
+                    s,
+                    pool_id,
+                    SESSION_COOKIE,
+                    &session.token,
+                    crate::user_pools::authorize::LOGIN_SESSION_TTL,
+                ),
+                set_cookie(s, pool_id, CSRF_COOKIE, "", 0),
+            ],
+        ),
+        Err(_) => error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Signing in is not possible right now. Please try again.",
+        ),
+    }
+}
+
+/// A domain error in words for the person at the page.
+fn say(e: &crate::error::Error) -> String {
+    use crate::error::ErrorKind::*;
+    match e.kind {
+        UsernameExists => "An account with this name already exists.",
+        AliasExists => "An account with this email already exists.",
+        InvalidPassword | InvalidParameter => return e.message.clone(),
+        CodeMismatch => "That code is not right. Check the message we sent you and try again.",
+        ExpiredCode => "That code has expired. Ask for a new one.",
+        TooManyFailedAttempts => "Too many wrong codes. Ask for a new one.",
+        LimitExceeded | TooManyRequests | ServiceUnavailable => {
+            "Too many attempts. Wait a minute and try again."
+        }
+        CodeDeliveryFailure => "We could not send you a code just now. Try again in a moment.",
+        NotAuthorized | UserNotFound | ResourceNotFound => {
+            "That did not work. Check what you entered and try again."
+        }
+        _ => "Something went wrong on our side. Please try again.",
+    }
+    .to_owned()
+}
+
+/// The client's secret, which the hosted pages use on its behalf (the
+/// authorization request already named the client).
+fn secret_of(s: &AppState, client: &crate::user_pools::model::AppClient) -> Option<String> {
+    client
+        .secret_sealed
+        .as_ref()
+        .and_then(|sealed| s.pools.open_client_secret(&client.id, sealed).ok())
+}
+
+/// A hosted form's POST: parsed, CSRF checked, its authorization request
+/// checked again; (form, request, raw request, client secret).
+type HostedPost = (
+    BTreeMap<String, String>,
+    Authorization,
+    String,
+    Option<String>,
+);
+
+async fn hosted_post(
+    s: &AppState,
+    pool_id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<HostedPost, Response> {
+    let form = std::str::from_utf8(body)
+        .ok()
+        .and_then(params)
+        .filter(|_| body.len() <= 16 * 1024)
+        .ok_or_else(|| error_page(StatusCode::BAD_REQUEST, "The form could not be read."))?;
+    if !csrf_ok(headers, &form) {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "This form has expired. Go back to the application and start again.",
+        ));
+    }
+    let raw = form.get("authorize").cloned().unwrap_or_default();
+    let q = params(&raw)
+        .ok_or_else(|| error_page(StatusCode::BAD_REQUEST, "The sign-in link is malformed."))?;
+    let a = s
+        .pools
+        .check_authorize(pool_id, &q)
+        .await
+        .map_err(refusal)?;
+    let client = s
+        .pools
+        .store
+        .get_client(pool_id, &a.client_id)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            error_page(
+                StatusCode::BAD_REQUEST,
+                "The application is not known here.",
+            )
+        })?;
+    let secret = secret_of(s, &client);
+    Ok((form, a, raw, secret))
+}
+
+/// A GET of a hosted page: its authorization request checked.
+async fn hosted_get(s: &AppState, pool_id: &str, raw: Option<String>) -> Result<String, Response> {
+    let raw = raw.unwrap_or_default();
+    let q = params(&raw)
+        .ok_or_else(|| error_page(StatusCode::BAD_REQUEST, "The sign-in link is malformed."))?;
+    s.pools
+        .check_authorize(pool_id, &q)
+        .await
+        .map_err(refusal)?;
+    Ok(raw)
+}
+
+fn hidden(name: &'static str, value: &str) -> NameValue {
+    NameValue {
+        name,
+        value: value.to_owned(),
+    }
+}
+
+fn form_page(
+    title: &'static str,
+    action: String,
+    hidden: Vec<NameValue>,
+    fields: Vec<Field>,
+    submit: (&'static str, &'static str),
+) -> Page {
+    Page {
+        title,
+        form: Some(Form {
+            action,
+            hidden,
+            fields,
+            submit: submit.0,
+            submit_value: submit.1,
+            secondary: vec![],
+        }),
+        ..Page::default()
+    }
+}
+
+fn new_password_page(
+    s: &AppState,
+    pool_id: &str,
+    raw: &str,
+    username: &str,
+    challenge: &str,
+    error: Option<String>,
+) -> Response {
+    Page {
+        error,
+        info: Some(
+            "Your password was set by an administrator. Choose your own to continue.".into(),
+        ),
+        ..form_page(
+            "Choose a new password",
+            format!("/{pool_id}/newPassword"),
+            vec![
+                hidden("authorize", raw),
+                hidden("username", username),
+                hidden("challenge", challenge),
+            ],
+            vec![field(
+                "new_password",
+                "New password",
+                "password",
+                "new-password",
+            )],
+            ("Set password and sign in", "set"),
+        )
+    }
+    .show(s, pool_id, StatusCode::OK)
+}
+
+/// The new-password form: the challenge answered, then a sign-in with the
+/// new password.
+pub async fn new_password(
+    State(s): State<AppState>,
+    KnownPool(pool_id): KnownPool,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, a, raw, secret) = match hosted_post(&s, &pool_id, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let (username, challenge, password) = (get("username"), get("challenge"), get("new_password"));
+    let mut responses = BTreeMap::new();
+    responses.insert("NEW_PASSWORD".to_owned(), password.clone());
+    let answer = s
+        .pools
+        .respond_to_challenge(
+            &pool_id,
+            crate::user_pools::auth::RespondToChallenge {
+                client_id: a.client_id.clone(),
+                client_secret: secret,
+                challenge_name: "NEW_PASSWORD_REQUIRED".into(),
+                session: challenge.clone(),
+                responses,
+            },
+        )
+        .await;
+    if let Err(e) = answer {
+        return new_password_page(&s, &pool_id, &raw, &username, &challenge, Some(say(&e)));
+    }
+    match s
+        .pools
+        .hosted_sign_in(&pool_id, &a.client_id, &username, &password)
+        .await
+    {
+        Ok(HostedSignIn::Session(session)) => signed_in(&s, &pool_id, &a, session).await,
+        _ => login_page_with(
+            &s,
+            &pool_id,
+            &a,
+            &raw,
+            None,
+            Some("Your password is set. Sign in with it."),
+            StatusCode::OK,
+        ),
+    }
+}
+
+fn signup_form(s: &AppState, pool_id: &str, raw: &str, error: Option<String>) -> Response {
+    Page {
+        error,
+        links: vec![Link {
+            href: format!("/{pool_id}/oauth2/authorize?{raw}"),
+            label: "Already have an account? Sign in",
+        }],
+        ..form_page(
+            "Create an account",
+            format!("/{pool_id}/signup"),
+            vec![hidden("authorize", raw)],
+            vec![
+                field("email", "Email", "email", "email"),
+                field("password", "Password", "password", "new-password"),
+            ],
+            ("Create account", "signup"),
+        )
+    }
+    .show(s, pool_id, StatusCode::OK)
+}
+
+fn confirm_form(
+    s: &AppState,
+    pool_id: &str,
+    raw: &str,
+    username: &str,
+    error: Option<String>,
+    info: Option<String>,
+) -> Response {
+    let mut page = form_page(
+        "Confirm your account",
+        format!("/{pool_id}/confirm"),
+        vec![hidden("authorize", raw), hidden("username", username)],
+        vec![field("code", "Confirmation code", "text", "one-time-code")],
+        ("Confirm", "confirm"),
+    );
+    if let Some(f) = &mut page.form {
+        f.secondary.push(Button {
+            value: "resend",
+            label: "Send a new code",
+        });
+    }
+    Page {
+        error,
+        info,
+        ..page
+    }
+    .show(s, pool_id, StatusCode::OK)
+}
+
+/// `GET /signup?{authorization request}`.
+pub async fn signup_page(
+    State(s): State<AppState>,
+    KnownPool(pool_id): KnownPool,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    match hosted_get(&s, &pool_id, raw).await {
+        Ok(raw) => signup_form(&s, &pool_id, &raw, None),
+        Err(r) => r,
+    }
+}
+
+/// The sign-up form: the account is created (unconfirmed) with the email
+/// as its name, and a code sent.
+pub async fn signup(
+    State(s): State<AppState>,
+    KnownPool(pool_id): KnownPool,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, a, raw, secret) = match hosted_post(&s, &pool_id, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let email = form.get("email").cloned().unwrap_or_default();
+    let mut attributes = crate::user_pools::model::Attributes::new();
+    attributes.insert("email".into(), email.clone());
+    match s
+        .pools
+        .sign_up(
+            &pool_id,
+            crate::user_pools::signup::SignUp {
+                client_id: a.client_id.clone(),
+                client_secret: secret,
+                username: email.clone(),
+                password: form.get("password").cloned().unwrap_or_default(),
+                attributes,
+            },
+        )
+        .await
+    {
+        Ok(r) => {
+            let info = r
+                .code_delivery
+                .map(|d| format!("We sent a code to {}.", d.destination));
+            confirm_form(&s, &pool_id, &raw, &email, None, info)
+        }
+        Err(e) => signup_form(&s, &pool_id, &raw, Some(say(&e))),
+    }
+}
+
+/// The confirmation form: confirm with the code, or send a new one.
+pub async fn confirm(
+    State(s): State<AppState>,
+    KnownPool(pool_id): KnownPool,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, a, raw, secret) = match hosted_post(&s, &pool_id, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let username = form.get("username").cloned().unwrap_or_default();
+    if form.get("action").map(String::as_str) == Some("resend") {
+        let r = s
+            .pools
+            .resend_code(
+                &pool_id,
+                crate::user_pools::signup::ResendCode {
+                    client_id: a.client_id.clone(),
+                    client_secret: secret,
+                    username: username.clone(),
+                },
+            )
+            .await;
+        let (error, info) = match r {
+            Ok(_) => (None, Some("We sent you a new code.".to_owned())),
+            Err(e) => (Some(say(&e)), None),
+        };
+        return confirm_form(&s, &pool_id, &raw, &username, error, info);
+    }
+    match s
+        .pools
+        .confirm_sign_up(
+            &pool_id,
+            crate::user_pools::signup::ConfirmSignUp {
+                client_id: a.client_id.clone(),
+                client_secret: secret,
+                username: username.clone(),
+                code: form.get("code").cloned().unwrap_or_default(),
+            },
+        )
+        .await
+    {
+        Ok(()) => login_page_with(
+            &s,
+            &pool_id,
+            &Authorization {
+                login_hint: Some(username),
+                ..a
+            },
+            &raw,
+            None,
+            Some("Your account is confirmed. Sign in."),
+            StatusCode::OK,
+        ),
+        Err(e) => confirm_form(&s, &pool_id, &raw, &username, Some(say(&e)), None),
+    }
+}
+
+fn forgot_form(s: &AppState, pool_id: &str, raw: &str, error: Option<String>) -> Response {
+    Page {
+        error,
+        ..form_page(
+            "Reset your password",
+            format!("/{pool_id}/forgotPassword"),
+            vec![hidden("authorize", raw)],
+            vec![field("username", "Username or email", "text", "username")],
+            ("Send a code", "send"),
+        )
+    }
+    .show(s, pool_id, StatusCode::OK)
+}
+
+fn reset_form(
+    s: &AppState,
+    pool_id: &str,
+    raw: &str,
+    username: &str,
+    error: Option<String>,
+    info: Option<String>,
+) -> Response {
+    Page {
+        error,
+        info,
+        ..form_page(
+            "Choose a new password",
+            format!("/{pool_id}/confirmForgotPassword"),
+            vec![hidden("authorize", raw), hidden("username", username)],
+            vec![
+                field("code", "Code", "text", "one-time-code"),
+                field("password", "New password", "password", "new-password"),
+            ],
+            ("Set password", "reset"),
+        )
+    }
+    .show(s, pool_id, StatusCode::OK)
+}
+
+/// `GET /forgotPassword?{authorization request}`.
+pub async fn forgot_page(
+    State(s): State<AppState>,
+    KnownPool(pool_id): KnownPool,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    match hosted_get(&s, &pool_id, raw).await {
+        Ok(raw) => forgot_form(&s, &pool_id, &raw, None),
+        Err(r) => r,
+    }
+}
+
+/// The forgotten-password form: a code is sent (unknown names get the same
+/// answer when the pool prevents user-existence errors).
+pub async fn forgot(
+    State(s): State<AppState>,
+    KnownPool(pool_id): KnownPool,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, a, raw, secret) = match hosted_post(&s, &pool_id, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let username = form.get("username").cloned().unwrap_or_default();
+    match s
+        .pools
+        .forgot_password(
+            &pool_id,
+            crate::user_pools::account::ForgotPassword {
+                client_id: a.client_id.clone(),
+                client_secret: secret,
+                username: username.clone(),
+            },
+        )
+        .await
+    {
+        Ok(d) => {
+            let info = format!(
+                "If the account exists, we sent a code to {}.",
+                d.destination
+            );
+            reset_form(&s, &pool_id, &raw, &username, None, Some(info))
+        }
+        Err(e) => forgot_form(&s, &pool_id, &raw, Some(say(&e))),
+    }
+}
+
+/// The reset form: the code and the new password.
+pub async fn confirm_forgot(
+    State(s): State<AppState>,
+    KnownPool(pool_id): KnownPool,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, a, raw, secret) = match hosted_post(&s, &pool_id, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let username = get("username");
+    match s
+        .pools
+        .reset_password(
+            &pool_id,
+            crate::user_pools::account::ResetPassword {
+                client_id: a.client_id.clone(),
+                client_secret: secret,
+                username: username.clone(),
+                code: get("code"),
+                password: get("password"),
+            },
+        )
+        .await
+    {
+        Ok(()) => login_page_with(
+            &s,
+            &pool_id,
+            &Authorization {
+                login_hint: Some(username),
+                ..a
+            },
+            &raw,
+            None,
+            Some("Your password is changed. Sign in with it."),
+            StatusCode::OK,
+        ),
+        Err(e) => reset_form(&s, &pool_id, &raw, &username, Some(say(&e)), None),
+    }
 }

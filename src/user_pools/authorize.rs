@@ -10,7 +10,7 @@ use super::limits::Action;
 use super::model::*;
 use super::oauth::{ClientAuth, OAuthError, OAuthTokens};
 use crate::crypto::{ct_eq, random, sha256_hex};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use base64::Engine;
 use sha2::Digest;
 use std::collections::BTreeMap;
@@ -48,6 +48,14 @@ pub struct Authorization {
     /// `login` (sign in again) or `none` (never show a page).
     pub prompt: Option<String>,
     pub login_hint: Option<String>,
+}
+
+/// What a hosted-pages sign-in led to.
+pub enum HostedSignIn {
+    Session(HostedSession),
+    /// An admin-set temporary password: the user chooses a new one first
+    /// (the challenge session's token).
+    NewPasswordRequired(String),
 }
 
 /// A hosted-pages sign-in that succeeded.
@@ -270,7 +278,7 @@ impl UserPools {
         client_id: &str,
         username: &str,
         password: &str,
-    ) -> Result<HostedSession> {
+    ) -> Result<HostedSignIn> {
         let work = async {
             let pool = self.pool(pool_id).await?;
             self.rate_limit(pool_id, Action::SignIn).await?;
@@ -284,10 +292,7 @@ impl UserPools {
                 .settle_sign_in(&pool, &client, user, throttle, Some(upgrade))
                 .await?
             {
-                Settled::Challenge(_) => Err(Error::new(
-                    ErrorKind::PasswordResetRequired,
-                    "You must choose a new password before you can sign in here.",
-                )),
+                Settled::Challenge(c) => Ok(HostedSignIn::NewPasswordRequired(c.session)),
                 Settled::Ready(user) => {
                     let token = random::token();
                     let now = self.clock.now();
@@ -301,11 +306,11 @@ impl UserPools {
                         })
                         .await?;
                     metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
-                    Ok(HostedSession {
+                    Ok(HostedSignIn::Session(HostedSession {
                         token,
                         sub: user.sub,
                         auth_time: now,
-                    })
+                    }))
                 }
             }
         };

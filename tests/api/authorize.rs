@@ -501,3 +501,177 @@ async fn a7_csrf_frames_single_sign_on_and_logout() {
     let r = get(&b, authorize, Some(&session)).await;
     assert_eq!(r.status(), 200, "signed out: the sign-in page again");
 }
+
+/// The hidden inputs of a hosted page (HTML-unescaped, as a browser sends them).
+fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    let unescape = |v: &str| {
+        v.replace("&#x2f;", "/")
+            .replace("&#x27;", "'")
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    html.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, rest) = rest.split_once('"')?;
+            let value = rest.split_once("value=\"")?.1.split_once('"')?.0;
+            Some((name.to_owned(), unescape(value)))
+        })
+        .collect()
+}
+
+/// Submits a hosted page's form with `fields` (and its hidden inputs and
+/// CSRF cookie) to `path`.
+async fn submit(
+    app: &TestApp,
+    b: &reqwest::Client,
+    page: reqwest::Response,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let cookie = set_cookie(&page, "poolgate_csrf").expect("a form page sets its csrf cookie");
+    let html = page.text().await.unwrap();
+    let mut form = hidden_inputs(&html);
+    form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    b.post(format!("{}/{}/{path}", app.base, app.pool_id))
+        .header("cookie", cookie)
+        .form_body(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn hosted_pages_sign_up_confirm_reset_and_choose_a_new_password() {
+    let app = hosted_app().await;
+    let b = browser();
+    let q = query(&app, &[]);
+
+    // Sign up, confirm with the mailed code, sign in: a code for the client.
+    let page = get(&b, format!("{}/{}/signup?{q}", app.base, app.pool_id), None).await;
+    assert_eq!(page.status(), 200);
+    let r = submit(
+        &app,
+        &b,
+        page,
+        "signup",
+        &[("email", "newbie@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let code = app.last_code("newbie@example.com").await;
+    let r = submit(
+        &app,
+        &b,
+        r,
+        "confirm",
+        &[("code", "000000"), ("action", "confirm")],
+    )
+    .await;
+    let html = r.text().await.unwrap();
+    assert!(html.contains("That code is not right"), "{html}");
+    let page = get(&b, format!("{}/{}/signup?{q}", app.base, app.pool_id), None).await;
+    let r = submit(
+        &app,
+        &b,
+        page,
+        "signup",
+        &[("email", "newbie@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    assert!(
+        r.text().await.unwrap().contains("already exists"),
+        "a taken email is said in words"
+    );
+    // The confirm form again (from a fresh page holding the right hidden fields).
+    let page = get(&b, format!("{}/{}/signup?{q}", app.base, app.pool_id), None).await;
+    let csrf = set_cookie(&page, "poolgate_csrf").unwrap();
+    let token = csrf.split_once('=').unwrap().1.to_owned();
+    let r = b
+        .post(format!("{}/{}/confirm", app.base, app.pool_id))
+        .header("cookie", csrf)
+        .form_body(&[
+            ("csrf", token.as_str()),
+            ("authorize", q.as_str()),
+            ("username", "newbie@example.com"),
+            ("code", code.as_str()),
+            ("action", "confirm"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Your account is confirmed"), "{html}");
+
+    // Forgotten password: a code by mail, a new password, then sign-in.
+    let page = get(
+        &b,
+        format!("{}/{}/forgotPassword?{q}", app.base, app.pool_id),
+        None,
+    )
+    .await;
+    let r = submit(
+        &app,
+        &b,
+        page,
+        "forgotPassword",
+        &[("username", "alice@example.com")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let code = app.last_code("alice@example.com").await;
+    let new = "a completely new passphrase 1";
+    let r = submit(
+        &app,
+        &b,
+        r,
+        "confirmForgotPassword",
+        &[("code", code.as_str()), ("password", new)],
+    )
+    .await;
+    assert!(r.text().await.unwrap().contains("Your password is changed"));
+    let r = sign_in(&app, &b, &q, new).await;
+    assert_eq!(r.status(), 303);
+
+    // An admin-set temporary password: the page asks for a new one, then
+    // the client gets its code.
+    let (st, u) = app
+        .admin(
+            "POST",
+            &format!("/v1/admin/pools/{}/users", app.pool_id),
+            Some(json!({"username": "temp@example.com", "temporary_password": "temporary passphrase 99",
+                "attributes": {"email": "temp@example.com", "email_verified": "true"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{u}");
+    let page = get(
+        &b,
+        format!("{}/{}/oauth2/authorize?{q}", app.base, app.pool_id),
+        None,
+    )
+    .await;
+    let r = submit(
+        &app,
+        &b,
+        page,
+        "login",
+        &[
+            ("username", "temp@example.com"),
+            ("password", "temporary passphrase 99"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = submit(
+        &app,
+        &b,
+        r,
+        "newPassword",
+        &[("new_password", "my own passphrase 77")],
+    )
+    .await;
+    assert_eq!(r.status(), 303, "signed in with the new password");
+    assert!(response_params(&location(&r).unwrap()).contains_key("code"));
+}
