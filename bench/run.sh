@@ -42,6 +42,8 @@ start sqlite 18090
 lg sqlite 18090 --users 32 --alg RS256 --phases signin,refresh
 lg sqlite 18090 --users 32 --alg ES256 --phases refresh
 lg sqlite 18090 --users 32 --alg ES256 --phases refresh --rotation
+lg sqlite 18090 --users 2 --alg RS256 --phases client_credentials
+lg sqlite 18090 --users 2 --alg ES256 --phases client_credentials
 lg sqlite 18090 --users 16 --alg RS256 --phases overload --server-pid "$(cat "$WORK/sqlite/pid")"
 
 echo "### PostgreSQL (sslmode=$PG_SSLMODE)"

@@ -1,5 +1,6 @@
 //! poolgate-loadgen: drives a running server with N concurrent clients and
-//! reports throughput and p50/p99 latency for password sign-in and refresh,
+//! reports throughput and p50/p99 latency for password sign-in, refresh and
+//! the OAuth client-credentials grant,
 //! next to the in-process ceilings measured in the same run on the same
 //! machine (raw argon2 hashes/s at the server's parameters; token signatures
 //! per second for the pool's algorithm), so results are ratios that a noisy
@@ -45,7 +46,7 @@ struct Args {
     /// Rotate refresh tokens (a store write per refresh).
     #[arg(long)]
     rotation: bool,
-    /// Phases: signin, refresh, overload (comma-separated).
+    /// Phases: signin, refresh, client_credentials, overload (comma-separated).
     #[arg(long, default_value = "signin,refresh")]
     phases: String,
     /// The server's argon2 parameters (for the in-process hash ceiling).
@@ -478,6 +479,65 @@ async fn main() -> anyhow::Result<()> {
         );
         println!(
             "RATIO refresh/ceiling = {:.3}   (per core: {:.1} refreshes/s)",
+            rate / ceiling,
+            rate / cores() as f64
+        );
+    }
+
+    if phases.contains(&"client_credentials") {
+        // A resource server and a confidential machine client.
+        let (st, b) = call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/v1/admin/pools/{pool_id}/resource-servers"),
+            Some(
+                json!({"identifier": "https://api.loadgen", "name": "loadgen",
+                "scopes": [{"name": "read", "description": "read"}]}),
+            ),
+            Some(&admin),
+        )
+        .await?;
+        anyhow::ensure!(st == 201, "creating the resource server failed: {st} {b}");
+        let (st, m) = call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/v1/admin/pools/{pool_id}/clients"),
+            Some(json!({"name": "machine", "generate_secret": true,
+                "allowed_oauth_flows": ["client_credentials"],
+                "allowed_oauth_scopes": ["https://api.loadgen/read"]})),
+            Some(&admin),
+        )
+        .await?;
+        anyhow::ensure!(st == 201, "creating the machine client failed: {st} {m}");
+        let (id, secret) = (
+            m["client_id"].as_str().unwrap().to_owned(),
+            m["client_secret"].as_str().unwrap().to_owned(),
+        );
+        let ceiling = tokio::task::spawn_blocking(move || signature_ceiling(alg, measure)).await?;
+        let (http2, url) = (http.clone(), format!("{base}/{pool_id}/oauth2/token"));
+        let mut p = drive("client_credentials", a.concurrency, a.seconds, move |_| {
+            let (http, url, id, secret) = (http2.clone(), url.clone(), id.clone(), secret.clone());
+            async move {
+                http.post(url)
+                    .basic_auth(id, Some(secret))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("grant_type=client_credentials")
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }
+        })
+        .await;
+        let rate = p.report();
+        println!(
+            "         signature ceiling (in-process, {} cores, {}, 1 signature per grant): {:.1} grants/s",
+            cores(),
+            a.alg,
+            ceiling
+        );
+        println!(
+            "RATIO client_credentials/ceiling = {:.3}   (per core: {:.1} grants/s)",
             rate / ceiling,
             rate / cores() as f64
         );
