@@ -417,23 +417,9 @@ pub async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = std::str::from_utf8(&body).ok().and_then(params);
-    let Some(form) = form.filter(|_| body.len() <= 16 * 1024) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
-    };
-    if !csrf_ok(&headers, &form) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "This form has expired. Go back to the application and start signing in again.",
-        );
-    }
-    let raw = form.get("authorize").cloned().unwrap_or_default();
-    let Some(q) = params(&raw) else {
-        return error_page(StatusCode::BAD_REQUEST, "The sign-in link is malformed.");
-    };
-    let a = match s.pools.check_authorize(&pool_id, &q).await {
-        Ok(a) => a,
-        Err(e) => return refusal(e),
+    let (form, a, raw) = match hosted_form(&s, &pool_id, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let (username, password) = (
         form.get("username").map(String::as_str).unwrap_or(""),
@@ -720,6 +706,32 @@ async fn hosted_post(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<HostedPost, Response> {
+    let (form, a, raw) = hosted_form(s, pool_id, headers, body).await?;
+    let client = s
+        .pools
+        .store
+        .get_client(pool_id, &a.client_id)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            error_page(
+                StatusCode::BAD_REQUEST,
+                "The application is not known here.",
+            )
+        })?;
+    let secret = secret_of(s, &client);
+    Ok((form, a, raw, secret))
+}
+
+/// A hosted form's POST without the client secret: (form, request, raw
+/// request). The sign-in form needs no more.
+async fn hosted_form(
+    s: &AppState,
+    pool_id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(BTreeMap<String, String>, Authorization, String), Response> {
     let form = std::str::from_utf8(body)
         .ok()
         .and_then(params)
@@ -739,21 +751,7 @@ async fn hosted_post(
         .check_authorize(pool_id, &q)
         .await
         .map_err(refusal)?;
-    let client = s
-        .pools
-        .store
-        .get_client(pool_id, &a.client_id)
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(|| {
-            error_page(
-                StatusCode::BAD_REQUEST,
-                "The application is not known here.",
-            )
-        })?;
-    let secret = secret_of(s, &client);
-    Ok((form, a, raw, secret))
+    Ok((form, a, raw))
 }
 
 /// A GET of a hosted page: its authorization request checked.
