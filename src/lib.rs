@@ -26,6 +26,8 @@ pub mod http;
 pub mod identity;
 /// Outgoing email: SMTP and the dev outbox; templates.
 pub mod mail;
+/// OpenID Connect relying party: provider discovery, JWKS, ID-token checks.
+pub mod oidc_rp;
 /// Persistence: traits in domain terms; SQLite and PostgreSQL.
 pub mod store;
 /// Logging and metrics.

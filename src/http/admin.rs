@@ -6,6 +6,7 @@ use super::extract::{Admin, ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::error::{Error, ErrorKind};
 use crate::user_pools::admin::{ClientView, CreateClient, CreatePool, PoolView};
+use crate::user_pools::federation::{IdentityProviderView, LinkIdentity, PutIdentityProvider};
 use crate::user_pools::groups::{AddMember, CreateGroup, UpdateGroup};
 use crate::user_pools::model::{AuditEvent, Group, OutboxMessage, ResourceServer};
 use crate::user_pools::resource_servers::PutResourceServer;
@@ -105,6 +106,24 @@ pub fn router() -> Router<AppState> {
             get(get_resource_server)
                 .put(update_resource_server)
                 .delete(delete_resource_server),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/identity-providers",
+            post(create_identity_provider).get(list_identity_providers),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/identity-providers/{name}",
+            get(get_identity_provider)
+                .put(update_identity_provider)
+                .delete(delete_identity_provider),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/users/{username}/identities",
+            post(link_identity),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/identities/{provider}/{subject}",
+            axum::routing::delete(unlink_identity),
         )
         .route("/v1/admin/outbox", get(outbox))
         .route("/v1/admin/pools/{pool_id}/export", get(export_users))
@@ -690,6 +709,118 @@ pub async fn delete_resource_server(
 ) -> ApiResult<StatusCode> {
     s.pools
         .delete_resource_server(&pool_id, &identifier)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IdentityProviderList {
+    pub identity_providers: Vec<IdentityProviderView>,
+}
+
+/// Add an external identity provider (OIDC, Google, Facebook,
+/// SignInWithApple) to a pool.
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/identity-providers", tag = "admin", params(("pool_id" = String, Path)),
+    request_body = PutIdentityProvider,
+    responses((status = 201, body = IdentityProviderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn create_identity_provider(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<PutIdentityProvider>,
+) -> ApiResult<(StatusCode, ApiJson<IdentityProviderView>)> {
+    let p = s.pools.create_identity_provider(&pool_id, req).await?;
+    Ok((StatusCode::CREATED, ApiJson(IdentityProviderView::from(&p))))
+}
+
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/identity-providers", tag = "admin", params(("pool_id" = String, Path)),
+    responses((status = 200, body = IdentityProviderList)), security(("admin_key" = [])))]
+pub async fn list_identity_providers(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+) -> ApiResult<ApiJson<IdentityProviderList>> {
+    let all = s.pools.list_identity_providers(&pool_id).await?;
+    Ok(ApiJson(IdentityProviderList {
+        identity_providers: all.iter().map(IdentityProviderView::from).collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/identity-providers/{name}", tag = "admin",
+    params(("pool_id" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = IdentityProviderView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn get_identity_provider(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, name)): Path<(String, String)>,
+) -> ApiResult<ApiJson<IdentityProviderView>> {
+    let p = s.pools.get_identity_provider(&pool_id, &name).await?;
+    Ok(ApiJson(IdentityProviderView::from(&p)))
+}
+
+/// Replace a provider's settings (and its secret when one is given).
+#[utoipa::path(put, path = "/v1/admin/pools/{pool_id}/identity-providers/{name}", tag = "admin",
+    params(("pool_id" = String, Path), ("name" = String, Path)), request_body = PutIdentityProvider,
+    responses((status = 200, body = IdentityProviderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn update_identity_provider(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, name)): Path<(String, String)>,
+    ApiJson(req): ApiJson<PutIdentityProvider>,
+) -> ApiResult<ApiJson<IdentityProviderView>> {
+    let p = s
+        .pools
+        .update_identity_provider(&pool_id, &name, req)
+        .await?;
+    Ok(ApiJson(IdentityProviderView::from(&p)))
+}
+
+/// Remove a provider; its users stay (and can be linked again).
+#[utoipa::path(delete, path = "/v1/admin/pools/{pool_id}/identity-providers/{name}", tag = "admin",
+    params(("pool_id" = String, Path), ("name" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn delete_identity_provider(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.pools.delete_identity_provider(&pool_id, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Link a provider subject to an existing user: signing in with it reaches
+/// this user (Cognito's AdminLinkProviderForUser).
+#[utoipa::path(post, path = "/v1/admin/pools/{pool_id}/users/{username}/identities", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)), request_body = LinkIdentity,
+    responses((status = 200, body = UserView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn link_identity(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+    ApiJson(req): ApiJson<LinkIdentity>,
+) -> ApiResult<ApiJson<UserView>> {
+    let user = s.pools.link_identity(&pool_id, &username, req).await?;
+    Ok(ApiJson(UserView::from(&user)))
+}
+
+/// Unlink a provider subject from its user (Cognito's
+/// AdminDisableProviderForUser).
+#[utoipa::path(delete, path = "/v1/admin/pools/{pool_id}/identities/{provider}/{subject}", tag = "admin",
+    params(("pool_id" = String, Path), ("provider" = String, Path), ("subject" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn unlink_identity(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, provider, subject)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    s.pools
+        .unlink_identity(&pool_id, &provider, &subject)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -29,6 +29,10 @@ pub fn router() -> Router<AppState> {
             axum::routing::post(confirm_forgot),
         )
         .route("/{pool_id}/oauth2/userInfo", get(userinfo).post(userinfo))
+        .route(
+            "/{pool_id}/oauth2/idpresponse",
+            get(idp_response_get).post(idp_response_post),
+        )
         .route("/{pool_id}/logout", get(logout).post(logout_confirmed))
 }
 
@@ -63,6 +67,8 @@ impl axum::extract::FromRequestParts<AppState> for KnownPool {
 
 const SESSION_COOKIE: &str = "poolgate_session";
 const CSRF_COOKIE: &str = "poolgate_csrf";
+/// Binds a redirect to an identity provider to the browser that started it.
+const FEDERATION_COOKIE: &str = "poolgate_fed";
 
 const PAGE: &str = r#"<!doctype html>
 <html lang="en">
@@ -81,6 +87,8 @@ button.secondary{margin-top:.6rem;background:#fff;color:#1f5fd6;border:1px solid
 .error{background:#fdecea;color:#8a1c12;padding:.6rem;border-radius:4px}
 .info{background:#e8f1fd;color:#123a7a;padding:.6rem;border-radius:4px}
 a{color:#1f5fd6}
+a.idp{display:block;text-align:center;padding:.7rem;border:1px solid #1d2330;border-radius:4px;color:#1d2330;text-decoration:none;font-weight:600}
+.or{text-align:center;color:#5b6270}
 @media (max-width:30rem){main{margin:0;border-radius:0;min-height:100vh}}
 </style>
 </head>
@@ -89,6 +97,8 @@ a{color:#1f5fd6}
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
 {% if info %}<p class="info" role="status">{{ info }}</p>{% endif %}
 {% if message %}<p>{{ message }}</p>{% endif %}
+{% for p in providers %}<p><a class="idp" href="{{ p.value }}">{{ p.label }}</a></p>
+{% endfor %}{% if providers and form %}<p class="or">or</p>{% endif %}
 {% if form %}
 <form method="post" action="{{ form.action }}">
 <input type="hidden" name="csrf" value="{{ csrf }}">
@@ -138,9 +148,9 @@ struct NameValue {
 }
 
 #[derive(serde::Serialize)]
-struct Button {
-    value: &'static str,
-    label: &'static str,
+struct Button<V = &'static str, L = &'static str> {
+    value: V,
+    label: L,
 }
 
 #[derive(serde::Serialize)]
@@ -169,6 +179,8 @@ struct Page {
     message: Option<String>,
     form: Option<Form>,
     links: Vec<Link>,
+    /// Sign-in buttons of external identity providers (`value`: the link).
+    providers: Vec<Button<String, String>>,
     csrf: String,
 }
 
@@ -313,7 +325,7 @@ fn refusal(e: AuthorizeError) -> Response {
     }
 }
 
-fn login_page(
+async fn login_page(
     s: &AppState,
     pool_id: &str,
     a: &Authorization,
@@ -321,10 +333,10 @@ fn login_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    login_page_with(s, pool_id, a, raw_query, error, None, status)
+    login_page_with(s, pool_id, a, raw_query, error, None, status).await
 }
 
-fn login_page_with(
+async fn login_page_with(
     s: &AppState,
     pool_id: &str,
     a: &Authorization,
@@ -335,10 +347,37 @@ fn login_page_with(
 ) -> Response {
     let mut user = field("username", "Username or email", "text", "username");
     user.value = a.login_hint.clone().unwrap_or_default();
+    let providers = s
+        .pools
+        .client_providers(pool_id, &a.client_id)
+        .await
+        .into_iter()
+        .map(|name| {
+            let href = format!(
+                "/{pool_id}/oauth2/authorize?{raw_query}&{}",
+                serde_urlencoded::to_string([("identity_provider", &name)]).unwrap_or_default()
+            );
+            Button {
+                label: format!("Continue with {name}"),
+                value: href,
+            }
+        })
+        .collect();
+    if !s.pools.client_offers_password(pool_id, &a.client_id).await {
+        return Page {
+            title: "Sign in",
+            error: error.map(str::to_owned),
+            info: info.map(str::to_owned),
+            providers,
+            ..Page::default()
+        }
+        .show(s, pool_id, status);
+    }
     Page {
         title: "Sign in",
         error: error.map(str::to_owned),
         info: info.map(str::to_owned),
+        providers,
         form: Some(Form {
             action: format!("/{pool_id}/login"),
             hidden: vec![NameValue {
@@ -384,6 +423,9 @@ pub async fn authorize(
         Ok(a) => a,
         Err(e) => return refusal(e),
     };
+    if a.identity_provider.is_some() && a.prompt.as_deref() != Some("none") {
+        return federate(&s, &pool_id, &a).await;
+    }
     let session = match cookie(&headers, SESSION_COOKIE) {
         Some(t) => s.pools.login_session(&pool_id, &t).await,
         None => None,
@@ -404,7 +446,100 @@ pub async fn authorize(
             error: "login_required",
             description: "The user is not signed in".into(),
         }),
-        _ => login_page(&s, &pool_id, &a, &raw, None, StatusCode::OK),
+        _ => login_page(&s, &pool_id, &a, &raw, None, StatusCode::OK).await,
+    }
+}
+
+/// Sends the browser to the external identity provider the authorization
+/// request named, with the cookie its answer must come back with.
+async fn federate(s: &AppState, pool_id: &str, a: &Authorization) -> Response {
+    match s.pools.start_federation(a).await {
+        Ok(start) => {
+            // Sign in with Apple answers with a cross-site form POST, which
+            // a SameSite=Lax cookie would not accompany.
+            let mut c = set_cookie(
+                s,
+                pool_id,
+                FEDERATION_COOKIE,
+                &start.binding,
+                crate::user_pools::federation::FEDERATION_TTL,
+            );
+            if c.ends_with("; Secure") {
+                c = c.replace("SameSite=Lax", "SameSite=None");
+            }
+            redirect(StatusCode::FOUND, &start.location, &[c])
+        }
+        Err(_) => refusal(AuthorizeError::Redirect {
+            redirect_uri: a.redirect_uri.clone(),
+            state: a.state.clone(),
+            error: "temporarily_unavailable",
+            description: "The identity provider cannot be reached".into(),
+        }),
+    }
+}
+
+/// `/oauth2/idpresponse`: the identity provider's answer, by redirect
+/// (query) ...
+pub async fn idp_response_get(
+    State(s): State<AppState>,
+    KnownPool(pool_id): KnownPool,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    idp_response(&s, &pool_id, raw.as_deref().unwrap_or(""), &headers).await
+}
+
+/// ... or by form POST (`response_mode=form_post`, Sign in with Apple).
+/// No CSRF token here: the single-use `state` and its browser-bound
+/// cookie stand for it.
+pub async fn idp_response_post(
+    State(s): State<AppState>,
+    KnownPool(pool_id): KnownPool,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match std::str::from_utf8(&body) {
+        Ok(raw) => idp_response(&s, &pool_id, raw, &headers).await,
+        Err(_) => error_page(StatusCode::BAD_REQUEST, "The sign-in answer is malformed."),
+    }
+}
+
+async fn idp_response(s: &AppState, pool_id: &str, raw: &str, headers: &HeaderMap) -> Response {
+    let Some(answer) = params(raw).filter(|_| raw.len() <= 16 * 1024) else {
+        return error_page(StatusCode::BAD_REQUEST, "The sign-in answer is malformed.");
+    };
+    let binding = cookie(headers, FEDERATION_COOKIE);
+    let clear = set_cookie(s, pool_id, FEDERATION_COOKIE, "", 0);
+    use crate::user_pools::federation::FederationError;
+    match s
+        .pools
+        .finish_federation(pool_id, &answer, binding.as_deref())
+        .await
+    {
+        Ok((a, session)) => {
+            let mut r = signed_in(s, pool_id, &a, session).await;
+            if let Ok(v) = HeaderValue::from_str(&clear) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(FederationError::Page(m)) => error_page(StatusCode::BAD_REQUEST, &m),
+        Err(FederationError::Redirect {
+            authorization,
+            error,
+            description,
+        }) => {
+            let mut r = refusal(AuthorizeError::Redirect {
+                redirect_uri: authorization.redirect_uri,
+                state: authorization.state,
+                error,
+                description,
+            });
+            if let Ok(v) = HeaderValue::from_str(&clear) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
     }
 }
 
@@ -421,6 +556,12 @@ pub async fn login(
         Ok(x) => x,
         Err(r) => return r,
     };
+    if !s.pools.client_offers_password(&pool_id, &a.client_id).await {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This application signs you in with another service.",
+        );
+    }
     let (username, password) = (
         form.get("username").map(String::as_str).unwrap_or(""),
         form.get("password").map(String::as_str).unwrap_or(""),
@@ -433,7 +574,8 @@ pub async fn login(
             &raw,
             Some("Enter your username and password."),
             StatusCode::BAD_REQUEST,
-        );
+        )
+        .await;
     }
     match s
         .pools
@@ -465,7 +607,7 @@ pub async fn login(
                 ),
                 _ => ("Incorrect username or password.", StatusCode::UNAUTHORIZED),
             };
-            login_page(&s, &pool_id, &a, &raw, Some(message), status)
+            login_page(&s, &pool_id, &a, &raw, Some(message), status).await
         }
     }
 }
@@ -865,15 +1007,18 @@ pub async fn new_password(
         .await
     {
         Ok(HostedSignIn::Session(session)) => signed_in(&s, &pool_id, &a, session).await,
-        _ => login_page_with(
-            &s,
-            &pool_id,
-            &a,
-            &raw,
-            None,
-            Some("Your password is set. Sign in with it."),
-            StatusCode::OK,
-        ),
+        _ => {
+            login_page_with(
+                &s,
+                &pool_id,
+                &a,
+                &raw,
+                None,
+                Some("Your password is set. Sign in with it."),
+                StatusCode::OK,
+            )
+            .await
+        }
     }
 }
 
@@ -1021,18 +1166,21 @@ pub async fn confirm(
         )
         .await
     {
-        Ok(()) => login_page_with(
-            &s,
-            &pool_id,
-            &Authorization {
-                login_hint: Some(username),
-                ..a
-            },
-            &raw,
-            None,
-            Some("Your account is confirmed. Sign in."),
-            StatusCode::OK,
-        ),
+        Ok(()) => {
+            login_page_with(
+                &s,
+                &pool_id,
+                &Authorization {
+                    login_hint: Some(username),
+                    ..a
+                },
+                &raw,
+                None,
+                Some("Your account is confirmed. Sign in."),
+                StatusCode::OK,
+            )
+            .await
+        }
         Err(e) => confirm_form(&s, &pool_id, &raw, &username, Some(say(&e)), None),
     }
 }
@@ -1151,18 +1299,21 @@ pub async fn confirm_forgot(
         )
         .await
     {
-        Ok(()) => login_page_with(
-            &s,
-            &pool_id,
-            &Authorization {
-                login_hint: Some(username),
-                ..a
-            },
-            &raw,
-            None,
-            Some("Your password is changed. Sign in with it."),
-            StatusCode::OK,
-        ),
+        Ok(()) => {
+            login_page_with(
+                &s,
+                &pool_id,
+                &Authorization {
+                    login_hint: Some(username),
+                    ..a
+                },
+                &raw,
+                None,
+                Some("Your password is changed. Sign in with it."),
+                StatusCode::OK,
+            )
+            .await
+        }
         Err(e) => reset_form(&s, &pool_id, &raw, &username, Some(say(&e)), None),
     }
 }

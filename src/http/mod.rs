@@ -187,6 +187,8 @@ async fn record_admin_action(
         admin::create_group, admin::list_groups, admin::get_group, admin::update_group, admin::delete_group,
         admin::create_resource_server, admin::list_resource_servers, admin::get_resource_server,
         admin::update_resource_server, admin::delete_resource_server,
+        admin::create_identity_provider, admin::list_identity_providers, admin::get_identity_provider,
+        admin::update_identity_provider, admin::delete_identity_provider, admin::link_identity, admin::unlink_identity,
         admin::add_member, admin::list_members, admin::remove_member, admin::user_groups,
         admin::pool_events, admin::user_events, admin::export_users, admin::import_users, admin::reset_user_password, admin::update_user_attributes,
         identity::create_pool, identity::list_pools, identity::get_pool, identity::update_pool, identity::delete_pool,

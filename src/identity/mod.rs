@@ -39,8 +39,8 @@ pub struct IdentityPools {
     clock: SharedClock,
     minter: Minter,
     http: reqwest::Client,
-    /// Provider JWKS documents by URL.
-    jwks: TtlCache<String, Value>,
+    /// Provider discovery and JWKS documents; ID-token verification.
+    rp: Arc<crate::oidc_rp::RelyingParty>,
     /// Disabled identities, as the gateway sees them (1 s per node).
     denied: TtlCache<String, bool>,
     openid: openid::OpenIdSigner,
@@ -256,6 +256,7 @@ impl IdentityPools {
         public_url: &str,
     ) -> Self {
         Self {
+            rp: Arc::new(crate::oidc_rp::RelyingParty::new(clock.clone())),
             store,
             users,
             clock,
@@ -264,7 +265,6 @@ impl IdentityPools {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("HTTP client"),
-            jwks: TtlCache::new(Duration::from_secs(600), 1000),
             denied: TtlCache::new(Duration::from_secs(1), 100_000),
             secrets: crate::crypto::Sealer::new(master, "poolgate/identity-provider-secret"),
             openid: openid::OpenIdSigner::new(
@@ -841,7 +841,8 @@ impl IdentityPools {
                         continue;
                     }
                     let claims = self
-                        .verify_oidc(token, issuer, audiences, jwks_uri.as_deref())
+                        .rp
+                        .verify_id_token(token, issuer, audiences, jwks_uri.as_deref())
                         .await
                         .map_err(|e| {
                             tracing::debug!(error = %e, provider = %pname, "login token refused");
@@ -955,88 +956,6 @@ impl IdentityPools {
             }
         }
         Err(untrusted())
-    }
-
-    async fn provider_jwks(&self, url: &str, refresh: bool) -> anyhow::Result<Arc<Value>> {
-        if !refresh && let Some(v) = self.jwks.get(&url.to_owned()) {
-            return Ok(v);
-        }
-        let doc: Value = self
-            .http
-            .get(url)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        Ok(self.jwks.put(url.to_owned(), doc))
-    }
-
-    /// Verifies an OIDC ID token against the provider's JWKS: the key by
-    /// `kid`, the algorithm fixed by the key, `iss` exact, `aud` allowed,
-    /// `exp`/`nbf` within 30 s.
-    async fn verify_oidc(
-        &self,
-        token: &str,
-        issuer: &str,
-        audiences: &[String],
-        jwks_uri: Option<&str>,
-    ) -> anyhow::Result<Value> {
-        let header = jsonwebtoken::decode_header(token)?;
-        let kid = header.kid.ok_or_else(|| anyhow::anyhow!("no kid"))?;
-        let jwks_url = match jwks_uri {
-            Some(u) => u.to_owned(),
-            None => {
-                let disco = self
-                    .provider_jwks(
-                        &format!(
-                            "{}/.well-known/openid-configuration",
-                            issuer.trim_end_matches('/')
-                        ),
-                        false,
-                    )
-                    .await?;
-                disco
-                    .get("jwks_uri")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| anyhow::anyhow!("discovery has no jwks_uri"))?
-                    .to_owned()
-            }
-        };
-        let find = |doc: &Value| -> Option<jsonwebtoken::jwk::Jwk> {
-            doc.get("keys")?
-                .as_array()?
-                .iter()
-                .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid.as_str()))
-                .and_then(|k| serde_json::from_value(k.clone()).ok())
-        };
-        let jwk = match find(&*self.provider_jwks(&jwks_url, false).await?) {
-            Some(k) => k,
-            None => find(&*self.provider_jwks(&jwks_url, true).await?)
-                .ok_or_else(|| anyhow::anyhow!("unknown kid"))?,
-        };
-        use jsonwebtoken::jwk::AlgorithmParameters;
-        let alg = match &jwk.algorithm {
-            AlgorithmParameters::RSA(_) => jsonwebtoken::Algorithm::RS256,
-            AlgorithmParameters::EllipticCurve(_) => jsonwebtoken::Algorithm::ES256,
-            _ => anyhow::bail!("unsupported key type"),
-        };
-        if header.alg != alg {
-            anyhow::bail!("algorithm not allowed for this key");
-        }
-        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk)?;
-        let mut v = jsonwebtoken::Validation::new(alg);
-        v.leeway = 30;
-        v.validate_nbf = true;
-        v.set_issuer(&[issuer]);
-        v.set_audience(audiences);
-        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Value>(token, &key, &v)?;
-        let exp = data.claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
-        if exp + 30 < self.clock.now() {
-            anyhow::bail!("expired");
-        }
-        Ok(data.claims)
     }
 
     async fn verify_logins(

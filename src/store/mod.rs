@@ -211,6 +211,42 @@ pub trait OAuthStore: Send + Sync {
     async fn delete_login_session(&self, id_hash: &str) -> Result<bool>;
 }
 
+/// Federated sign-in: a pool's identity providers, the provider subjects
+/// linked to users, and pending redirects to a provider.
+#[async_trait]
+pub trait FederationStore: Send + Sync {
+    /// A taken name answers `Conflict`.
+    async fn insert_identity_provider(&self, p: &IdentityProvider) -> Result<()>;
+    async fn get_identity_provider(
+        &self,
+        pool_id: &str,
+        name: &str,
+    ) -> Result<Option<IdentityProvider>>;
+    async fn list_identity_providers(&self, pool_id: &str) -> Result<Vec<IdentityProvider>>;
+    async fn update_identity_provider(&self, p: &IdentityProvider) -> Result<bool>;
+    async fn delete_identity_provider(&self, pool_id: &str, name: &str) -> Result<bool>;
+    /// Links a provider subject to a user; a subject already linked
+    /// answers `Conflict` (exactly one of two concurrent links wins).
+    async fn link_identity(&self, link: &UserIdentity) -> Result<()>;
+    /// The user (sub) a provider subject signs in as.
+    async fn find_identity(
+        &self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<String>>;
+    async fn identities_of_user(&self, pool_id: &str, sub: &str) -> Result<Vec<UserIdentity>>;
+    async fn unlink_identity(&self, pool_id: &str, provider: &str, subject: &str) -> Result<bool>;
+    async fn insert_federation_state(&self, st: &FederationState) -> Result<()>;
+    /// Removes and returns a pending redirect (exactly one caller gets
+    /// it), if it has not expired by `now`.
+    async fn take_federation_state(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<FederationState>>;
+}
+
 /// What a refresh needs, read in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshSession {
@@ -390,6 +426,7 @@ pub trait Store:
     + IdentityStore
     + LimitStore
     + OAuthStore
+    + FederationStore
     + MetaStore
 {
 }
@@ -405,6 +442,7 @@ impl<T> Store for T where
         + IdentityStore
         + LimitStore
         + OAuthStore
+        + FederationStore
         + MetaStore
 {
 }

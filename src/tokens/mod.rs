@@ -92,6 +92,10 @@ impl Issue<'_> {
                     .parse::<i64>()
                     .map(Value::from)
                     .unwrap_or_else(|_| Value::String(v.clone())),
+                // Cognito's list of linked provider identities.
+                "identities" => {
+                    serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.clone()))
+                }
                 _ => Value::String(v.clone()),
             };
             m.insert(k.clone(), value);

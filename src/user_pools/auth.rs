@@ -706,7 +706,7 @@ impl UserPools {
             }
             return Err(invalid());
         }
-        if !user.enabled || user.status != UserStatus::Confirmed {
+        if !user.enabled || !user.status.signs_in() {
             return Err(Error::not_authorized("User is disabled."));
         }
         let mut set;

@@ -36,7 +36,7 @@ pub enum AuthorizeError {
 }
 
 /// A checked authorization request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Authorization {
     pub pool_id: String,
     pub client_id: String,
@@ -48,6 +48,8 @@ pub struct Authorization {
     /// `login` (sign in again) or `none` (never show a page).
     pub prompt: Option<String>,
     pub login_hint: Option<String>,
+    /// An external identity provider to sign in with (not `COGNITO`).
+    pub identity_provider: Option<String>,
 }
 
 /// What a hosted-pages sign-in led to.
@@ -156,12 +158,31 @@ impl UserPools {
                 "Only response_mode=query is supported",
             ));
         }
-        if q.get("identity_provider").is_some_and(|p| p != "COGNITO") {
-            return Err(fail(
-                "invalid_request",
-                "Federated identity providers are not available on this server yet",
-            ));
-        }
+        let identity_provider = match q.get("identity_provider").map(String::as_str) {
+            None | Some("COGNITO") => None,
+            Some(p) => {
+                let supported = client
+                    .settings
+                    .supported_identity_providers
+                    .iter()
+                    .any(|s| s == p);
+                let exists = supported
+                    && self
+                        .store
+                        .get_identity_provider(pool_id, p)
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some();
+                if !exists {
+                    return Err(fail(
+                        "invalid_request",
+                        "The identity provider is not available to this client",
+                    ));
+                }
+                Some(p.to_owned())
+            }
+        };
         let prompt = q.get("prompt").cloned();
         if prompt
             .as_deref()
@@ -236,6 +257,7 @@ impl UserPools {
             code_challenge: challenge,
             prompt,
             login_hint: q.get("login_hint").cloned(),
+            identity_provider,
         })
     }
 
@@ -294,23 +316,10 @@ impl UserPools {
             {
                 Settled::Challenge(c) => Ok(HostedSignIn::NewPasswordRequired(c.session)),
                 Settled::Ready(user) => {
-                    let token = random::token();
-                    let now = self.clock.now();
-                    self.store
-                        .insert_login_session(&LoginSession {
-                            id_hash: sha256_hex(token.as_bytes()),
-                            pool_id: pool_id.to_owned(),
-                            sub: user.sub.clone(),
-                            auth_time: now,
-                            expires_at: now + LOGIN_SESSION_TTL,
-                        })
-                        .await?;
                     metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
-                    Ok(HostedSignIn::Session(HostedSession {
-                        token,
-                        sub: user.sub,
-                        auth_time: now,
-                    }))
+                    Ok(HostedSignIn::Session(
+                        self.new_login_session(pool_id, &user.sub).await?,
+                    ))
                 }
             }
         };
@@ -326,6 +335,31 @@ impl UserPools {
 
     /// The user of a hosted-pages session cookie: (sub, auth_time) while
     /// the session lasts and the user is enabled and confirmed.
+    /// Starts a hosted-pages sign-in session for a user who just proved
+    /// who they are.
+    pub(crate) async fn new_login_session(
+        &self,
+        pool_id: &str,
+        sub: &str,
+    ) -> Result<HostedSession> {
+        let token = random::token();
+        let now = self.clock.now();
+        self.store
+            .insert_login_session(&LoginSession {
+                id_hash: sha256_hex(token.as_bytes()),
+                pool_id: pool_id.to_owned(),
+                sub: sub.to_owned(),
+                auth_time: now,
+                expires_at: now + LOGIN_SESSION_TTL,
+            })
+            .await?;
+        Ok(HostedSession {
+            token,
+            sub: sub.to_owned(),
+            auth_time: now,
+        })
+    }
+
     pub async fn login_session(&self, pool_id: &str, token: &str) -> Option<(String, i64)> {
         if token.is_empty() || token.len() > 256 {
             return None;
@@ -340,7 +374,7 @@ impl UserPools {
             return None;
         }
         let user = self.store.get_user(pool_id, &s.sub).await.ok().flatten()?;
-        (user.enabled && user.status == UserStatus::Confirmed).then_some((s.sub, s.auth_time))
+        (user.enabled && user.status.signs_in()).then_some((s.sub, s.auth_time))
     }
 
     pub async fn end_login_session(&self, token: &str) -> Result<()> {
@@ -421,7 +455,7 @@ impl UserPools {
             .get_user(pool_id, &stored.sub)
             .await
             .map_err(server_error)?
-            .filter(|u| u.enabled && u.status == UserStatus::Confirmed)
+            .filter(|u| u.enabled && u.status.signs_in())
             .ok_or_else(|| invalid("The user can no longer sign in"))?;
         let (set, family) = self
             .start_session_with(

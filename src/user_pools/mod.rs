@@ -8,6 +8,7 @@ pub mod admin;
 pub mod attributes;
 pub mod auth;
 pub mod authorize;
+pub mod federation;
 pub mod groups;
 pub mod limits;
 pub mod model;
@@ -56,6 +57,10 @@ pub struct UserPools {
     pub(crate) srp_sealer: Sealer,
     /// Keys the dummy SRP verifiers of users without one.
     pub(crate) srp_dummy: Keyed,
+    /// Seals identity providers' client secrets.
+    pub(crate) idp_secrets: Sealer,
+    /// Talks to external identity providers.
+    pub(crate) rp: Arc<crate::oidc_rp::RelyingParty>,
 }
 
 /// How long a node trusts its cached copy of a pool or client changed on
@@ -115,7 +120,6 @@ impl UserPools {
             keys,
             hasher,
             mailer,
-            clock,
             codes: Keyed::new(master, "poolgate/codes"),
             client_secrets: Sealer::new(master, "poolgate/client-secret"),
             public_url: public_url.to_owned(),
@@ -126,6 +130,9 @@ impl UserPools {
             rate_limits: crate::config::RateLimitSettings::default(),
             srp_sealer: Sealer::new(master, "poolgate/srp-verifier"),
             srp_dummy: Keyed::new(master, "poolgate/srp-dummy"),
+            idp_secrets: Sealer::new(master, "poolgate/idp-secret"),
+            rp: Arc::new(crate::oidc_rp::RelyingParty::new(clock.clone())),
+            clock,
         }
     }
 
@@ -565,6 +572,16 @@ pub fn validate_client_settings(s: &ClientSettings) -> Result<()> {
         }
     }
 
+    if s.supported_identity_providers.len() > 50 {
+        return Err(Error::invalid("supported_identity_providers: at most 50"));
+    }
+    for p in &s.supported_identity_providers {
+        if p != "COGNITO" && federation::check_provider_name(p).is_err() {
+            return Err(Error::invalid(format!(
+                "supported_identity_providers: `{p}` is not a provider name"
+            )));
+        }
+    }
     for f in &s.explicit_auth_flows {
         if !AUTH_FLOWS.contains(&f.as_str()) {
             return Err(Error::invalid(format!(

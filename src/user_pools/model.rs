@@ -27,6 +27,11 @@ impl UserStatus {
             Self::ExternalProvider => "EXTERNAL_PROVIDER",
         }
     }
+    /// May hold tokens and sessions: confirmed, or created by a federated
+    /// sign-in.
+    pub fn signs_in(self) -> bool {
+        matches!(self, Self::Confirmed | Self::ExternalProvider)
+    }
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "UNCONFIRMED" => Self::Unconfirmed,
@@ -266,6 +271,10 @@ pub struct ClientSettings {
     pub callback_urls: Vec<String>,
     /// Where `/logout` may send the browser back to, matched exactly.
     pub logout_urls: Vec<String>,
+    /// Sign-in options on the hosted pages (Cognito's
+    /// `SupportedIdentityProviders`): `COGNITO` (the pool's own users) and
+    /// names of the pool's identity providers.
+    pub supported_identity_providers: Vec<String>,
 }
 
 impl Default for ClientSettings {
@@ -286,6 +295,7 @@ impl Default for ClientSettings {
             allowed_oauth_scopes: vec![],
             callback_urls: vec![],
             logout_urls: vec![],
+            supported_identity_providers: vec!["COGNITO".into()],
         }
     }
 }
@@ -550,5 +560,108 @@ pub struct LoginSession {
     pub pool_id: String,
     pub sub: String,
     pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+/// The kinds of external identity provider (Cognito's `ProviderType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum ProviderType {
+    /// Any OpenID Provider, configured from its issuer's discovery document.
+    #[serde(rename = "OIDC")]
+    Oidc,
+    /// Google (OpenID Connect at `https://accounts.google.com`).
+    Google,
+    /// Facebook Login (OAuth 2.0 and the Graph API's `/me`).
+    Facebook,
+    /// Sign in with Apple (OpenID Connect; the client secret is a JWT
+    /// signed with the developer's key).
+    SignInWithApple,
+}
+
+impl ProviderType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oidc => "OIDC",
+            Self::Google => "Google",
+            Self::Facebook => "Facebook",
+            Self::SignInWithApple => "SignInWithApple",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "OIDC" => Self::Oidc,
+            "Google" => Self::Google,
+            "Facebook" => Self::Facebook,
+            "SignInWithApple" => Self::SignInWithApple,
+            _ => return None,
+        })
+    }
+}
+
+/// How to reach and read an external identity provider. Unset members take
+/// the type's defaults (see `user_pools::federation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// The client id registered at the provider.
+    pub client_id: String,
+    /// The provider's issuer. Required for `OIDC`; Google and Apple have
+    /// theirs preset.
+    pub issuer: Option<String>,
+    /// Endpoint overrides (otherwise from discovery, or Facebook's).
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub jwks_uri: Option<String>,
+    /// Scopes asked of the provider.
+    pub scopes: Vec<String>,
+    /// Pool attribute → provider claim.
+    pub attribute_mapping: BTreeMap<String, String>,
+    /// `client_secret_basic` (default) or `client_secret_post`.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Sign in with Apple: the developer team and the key id of the private
+    /// key given as the client secret.
+    pub apple_team_id: Option<String>,
+    pub apple_key_id: Option<String>,
+}
+
+/// An external identity provider of a user pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityProvider {
+    pub pool_id: String,
+    /// Shown on the sign-in button, given as `identity_provider`, and the
+    /// prefix of its users' usernames.
+    pub name: String,
+    pub provider_type: ProviderType,
+    pub settings: ProviderSettings,
+    /// The client secret (Apple: the private key, PEM) sealed under the
+    /// master key.
+    pub secret_sealed: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A provider subject that signs in as a user of the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserIdentity {
+    pub pool_id: String,
+    pub provider: String,
+    pub subject: String,
+    pub sub: String,
+    pub created_at: i64,
+}
+
+/// A redirect to an external provider awaiting its answer at
+/// `/oauth2/idpresponse`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederationState {
+    /// SHA-256 of the `state` sent to the provider.
+    pub id_hash: String,
+    pub pool_id: String,
+    pub provider: String,
+    /// SHA-256 of the browser cookie that must come back with the answer.
+    pub binding_hash: String,
+    /// JSON: the authorization request, nonce and PKCE verifier.
+    pub state: String,
     pub expires_at: i64,
 }

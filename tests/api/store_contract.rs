@@ -1144,3 +1144,146 @@ async fn contract_authorization_codes_are_taken_once_and_sessions_expire() {
     assert_eq!(s.purge_auth_codes(101).await.unwrap(), 2);
     assert!(s.take_auth_code("h1", 200).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn contract_identity_providers_links_and_federation_states() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    let provider = IdentityProvider {
+        pool_id: "r_AAAAAAAAA".into(),
+        name: "Corp".into(),
+        provider_type: ProviderType::Oidc,
+        settings: ProviderSettings {
+            client_id: "rp".into(),
+            issuer: Some("https://idp.example".into()),
+            ..ProviderSettings::default()
+        },
+        secret_sealed: Some(vec![9, 8, 7]),
+        created_at: 1,
+        updated_at: 1,
+    };
+    s.insert_identity_provider(&provider).await.unwrap();
+    assert_eq!(
+        s.insert_identity_provider(&provider)
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::Conflict
+    );
+    let mut changed = provider.clone();
+    changed.settings.scopes = vec!["openid".into()];
+    changed.secret_sealed = None;
+    changed.updated_at = 2;
+    assert!(s.update_identity_provider(&changed).await.unwrap());
+    assert_eq!(
+        s.get_identity_provider("r_AAAAAAAAA", "Corp")
+            .await
+            .unwrap(),
+        Some(changed.clone())
+    );
+    assert_eq!(
+        s.list_identity_providers("r_AAAAAAAAA").await.unwrap(),
+        vec![changed]
+    );
+
+    // Links: one user per subject; concurrent links, one winner.
+    s.create_user(&user("r_AAAAAAAAA", "s1", "alice"), &[], None)
+        .await
+        .unwrap();
+    s.create_user(&user("r_AAAAAAAAA", "s2", "bob"), &[], None)
+        .await
+        .unwrap();
+    let link = |sub: &str, subject: &str| UserIdentity {
+        pool_id: "r_AAAAAAAAA".into(),
+        provider: "Corp".into(),
+        subject: subject.into(),
+        sub: sub.into(),
+        created_at: 5,
+    };
+    let mut tasks = vec![];
+    for sub in ["s1", "s2", "s1", "s2"] {
+        let (s, l) = (s.clone(), link(sub, "x-1"));
+        tasks.push(tokio::spawn(async move { s.link_identity(&l).await }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => wins += 1,
+            Err(e) => assert_eq!(e.kind, ErrorKind::Conflict),
+        }
+    }
+    assert_eq!(wins, 1, "one winner");
+    let owner = s
+        .find_identity("r_AAAAAAAAA", "Corp", "x-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.identities_of_user("r_AAAAAAAAA", &owner).await.unwrap(),
+        vec![link(&owner, "x-1")]
+    );
+    assert!(
+        s.find_identity("r_AAAAAAAAA", "Other", "x-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.unlink_identity("r_AAAAAAAAA", "Corp", "x-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.unlink_identity("r_AAAAAAAAA", "Corp", "x-1")
+            .await
+            .unwrap()
+    );
+    // A deleted user takes its links along.
+    s.link_identity(&link("s2", "x-2")).await.unwrap();
+    s.delete_user("r_AAAAAAAAA", "s2").await.unwrap();
+    assert!(
+        s.find_identity("r_AAAAAAAAA", "Corp", "x-2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Pending redirects: taken once, not after they expire, purged.
+    let st = |id: &str, expires_at: i64| FederationState {
+        id_hash: id.into(),
+        pool_id: "r_AAAAAAAAA".into(),
+        provider: "Corp".into(),
+        binding_hash: "b".into(),
+        state: "{}".into(),
+        expires_at,
+    };
+    s.insert_federation_state(&st("f1", 100)).await.unwrap();
+    s.insert_federation_state(&st("f2", 10)).await.unwrap();
+    s.insert_federation_state(&st("f3", 10)).await.unwrap();
+    let mut tasks = vec![];
+    for _ in 0..6 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.take_federation_state("f1", 50).await.unwrap()
+        }));
+    }
+    let mut got = vec![];
+    for t in tasks {
+        got.extend(t.await.unwrap());
+    }
+    assert_eq!(got, vec![st("f1", 100)], "exactly one taker");
+    assert!(s.take_federation_state("f2", 50).await.unwrap().is_none());
+    s.purge_auth_codes(50).await.unwrap();
+    assert!(s.take_federation_state("f3", 5).await.unwrap().is_none());
+
+    assert!(
+        s.delete_identity_provider("r_AAAAAAAAA", "Corp")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.delete_identity_provider("r_AAAAAAAAA", "Corp")
+            .await
+            .unwrap()
+    );
+}

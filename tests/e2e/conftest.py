@@ -19,7 +19,12 @@ Fixtures:
   its cwd, SQLite at ``<tmp>/data/poolgate.db`` unless a db_url is given, the
   SMTP sink as its mailer, and is stopped with SIGTERM at teardown. When a
   test fails, every node's stderr/stdout is attached to the report;
-- ``pg_database``: URL of a fresh PostgreSQL database (see above).
+- ``pg_database``: URL of a fresh PostgreSQL database (see above);
+- ``oidc_idp``: a starter, ``oidc_idp(clients, accounts, **options)`` -> ``OidcIdp``,
+  for an external OpenID Provider (oidc-provider, ``js/idp_server.mjs``; options
+  as for ``e2e_support.start_idp``); every IdP started is stopped at teardown and
+  its log is attached to the report of a failed test. Needs node and
+  ``npm ci --prefix tests/e2e/js``, not POOLGATE_BIN.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -39,8 +44,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_support import (  # noqa: E402
     ClusterSecrets,
     Node,
+    OidcIdp,
     SmtpSink,
     free_port,
+    start_idp,
 )
 
 # --------------------------------------------------------------------------- reporting
@@ -52,6 +59,8 @@ def pytest_runtest_makereport(item, call):
     if report.failed:
         for node in getattr(item, "_poolgate_nodes", []):
             report.sections.append((f"poolgate node {node.name} ({node.url})", node.log_tail()))
+        for idp in getattr(item, "_poolgate_idps", []):
+            report.sections.append((f"external IdP {idp.issuer or '(not started)'}", idp.log_tail()))
     return report
 
 
@@ -211,3 +220,23 @@ def pg_database():
             _psql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         except RuntimeError:
             _psql(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
+
+
+# --------------------------------------------------------------------------- external OpenID Provider
+
+
+@pytest.fixture
+def oidc_idp(request, tmp_path_factory):
+    idps: list[OidcIdp] = []
+    request.node._poolgate_idps = idps
+
+    def start(clients: list[dict], accounts: dict[str, dict], **options: Any) -> OidcIdp:
+        idp = start_idp(tmp_path_factory.mktemp("oidc-idp-"), clients, accounts, **options)
+        idps.append(idp)
+        return idp
+
+    try:
+        yield start
+    finally:
+        for idp in reversed(idps):
+            idp.stop()

@@ -6,7 +6,9 @@ imports the Rust code. conftest.py turns these pieces into fixtures:
 - ``SmtpSink``: an aiosmtpd server on 127.0.0.1 that keeps every message;
 - ``Node``: one ``poolgate serve`` process with its own port and working dir;
 - small API helpers (``create_pool``, ``signup``, ``expect``, ``expect_problem``,
-  ``verify_token``, ...) that assert the documented JSON contract.
+  ``verify_token``, ...) that assert the documented JSON contract;
+- ``OidcIdp`` / ``start_idp`` / ``idp_login``: an external OpenID Provider
+  (the npm package oidc-provider, ``js/idp_server.mjs``) for federation tests.
 """
 
 from __future__ import annotations
@@ -14,19 +16,24 @@ from __future__ import annotations
 import email
 import email.policy
 import html as html_lib
+import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import string
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from typing import Any, Callable, Optional
+from urllib.parse import urljoin, urlsplit
 
 import jwt
 import requests
@@ -232,6 +239,27 @@ def other_code(code: str) -> str:
 # --------------------------------------------------------------------------- server nodes
 
 
+def process_log_tail(name: str, proc: Any, stderr_path: Optional[str], stdout_path: Optional[str],
+                     max_bytes: int = 30_000) -> str:
+    """The end of a child process's stderr and stdout files, and its exit code if it ended."""
+    parts = []
+    for label, path in (("stderr", stderr_path), ("stdout", stdout_path)):
+        if not path or not os.path.exists(path):
+            continue
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read().decode("utf-8", "replace")
+        if data.strip():
+            cut = " (tail)" if size > max_bytes else ""
+            parts.append(f"----- {name} {label}{cut} -----\n{data}")
+    exit_note = ""
+    if proc is not None and proc.poll() is not None:
+        exit_note = f"----- {name} exit code: {proc.returncode} -----\n"
+    return exit_note + ("\n".join(parts) if parts else f"({name} wrote no output)")
+
+
 @dataclass
 class ClusterSecrets:
     """Secrets shared by every node of one test."""
@@ -339,22 +367,7 @@ class Node:
             self._files = []
 
     def log_tail(self, max_bytes: int = 30_000) -> str:
-        parts = []
-        for label, path in (("stderr", self.stderr_path), ("stdout", self.stdout_path)):
-            if not path or not os.path.exists(path):
-                continue
-            with open(path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                f.seek(max(0, size - max_bytes))
-                data = f.read().decode("utf-8", "replace")
-            if data.strip():
-                cut = " (tail)" if size > max_bytes else ""
-                parts.append(f"----- poolgate {self.name} {label}{cut} -----\n{data}")
-        exit_note = ""
-        if self.proc is not None and self.proc.poll() is not None:
-            exit_note = f"----- poolgate {self.name} exit code: {self.proc.returncode} -----\n"
-        return exit_note + ("\n".join(parts) if parts else f"(poolgate {self.name} wrote no output)")
+        return process_log_tail(f"poolgate {self.name}", self.proc, self.stderr_path, self.stdout_path, max_bytes)
 
     # -- HTTP -------------------------------------------------------------------------
 
@@ -590,3 +603,269 @@ def verify_access_token(token: str, *, jwks_uri: str, issuer: str, client_id: st
     claims = verify_token(token, jwks_uri=jwks_uri, issuer=issuer, token_use="access")
     assert claims.get("client_id") == client_id, claims
     return claims
+
+
+# --------------------------------------------------------------------------- external OpenID Provider
+
+JS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
+IDP_SCRIPT = os.path.join(JS_DIR, "idp_server.mjs")
+IDP_READY_TIMEOUT = 30.0  # seconds for idp_server.mjs to print its ready line
+IDP_STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
+IDP_MAX_REDIRECTS = 10  # redirects idp_login follows inside the IdP
+
+
+@dataclass
+class OidcIdp:
+    """One external OpenID Provider: oidc-provider (npm) run by ``js/idp_server.mjs``.
+
+    Plain HTTP on 127.0.0.1, issuer ``http://127.0.0.1:<port>``; see the script's
+    header for the configuration. Get a running one from ``start_idp`` (or the
+    ``oidc_idp`` fixture); it is a context manager that stops the process on exit.
+    """
+
+    workdir: str
+    config: dict
+    proc: Optional[subprocess.Popen] = None
+    issuer: str = ""
+    port: int = 0
+    config_path: str = ""
+    stdout_path: str = ""
+    stderr_path: str = ""
+    needed_kill: bool = False
+    _files: list = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"oidc-idp:{self.port}" if self.port else "oidc-idp"
+
+    def start(self, timeout: float = IDP_READY_TIMEOUT) -> None:
+        """Spawn the IdP and wait for its ready line (sets ``issuer`` and ``port``)."""
+        node = shutil.which("node")
+        if not node:
+            raise AssertionError("`node` is not on PATH: the external IdP needs Node.js (20+)")
+        if not os.path.isdir(os.path.join(JS_DIR, "node_modules", "oidc-provider")):
+            raise AssertionError(f"oidc-provider is not installed: run `npm ci --prefix {JS_DIR}`")
+        self.config_path = os.path.join(self.workdir, "idp.json")
+        self.stdout_path = os.path.join(self.workdir, "idp.stdout.log")
+        self.stderr_path = os.path.join(self.workdir, "idp.stderr.log")
+        with open(self.config_path, "w", encoding="utf-8") as f:
+            # exit_with_stdin: the IdP exits when this process (holding the pipe) dies.
+            json.dump({**self.config, "exit_with_stdin": True}, f, indent=2)
+        out = open(self.stdout_path, "wb")
+        err = open(self.stderr_path, "wb")
+        self._files = [out, err]
+        self.proc = subprocess.Popen(
+            [node, IDP_SCRIPT, self.config_path],
+            cwd=self.workdir,
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=err,
+        )
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.proc is not None, "IdP not started"
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(self.stdout_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            if "\n" in text:
+                line = text.split("\n", 1)[0]
+                try:
+                    ready = json.loads(line)
+                    self.issuer = str(ready["issuer"])
+                    self.port = int(ready["port"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise AssertionError(
+                        f"IdP printed {line!r} instead of its ready line\n{self.log_tail()}"
+                    ) from exc
+                assert self.issuer == f"http://127.0.0.1:{self.port}", ready
+                return
+            code = self.proc.poll()
+            if code is not None:
+                raise AssertionError(f"IdP exited with {code} before it was ready\n{self.log_tail()}")
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"IdP not ready after {timeout:.0f}s\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM (SIGKILL after IDP_STOP_TIMEOUT); safe to call twice."""
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=IDP_STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    self.needed_kill = True
+                    self.proc.kill()
+                    self.proc.wait(timeout=10)
+        finally:
+            if self.proc is not None and self.proc.stdin is not None and not self.proc.stdin.closed:
+                self.proc.stdin.close()
+            for f in self._files:
+                f.close()
+            self._files = []
+
+    def __enter__(self) -> "OidcIdp":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def log_tail(self, max_bytes: int = 30_000) -> str:
+        """The end of the IdP's stderr (access log, errors) and stdout."""
+        return process_log_tail(self.name, self.proc, self.stderr_path, self.stdout_path, max_bytes)
+
+    def discovery(self) -> dict:
+        """The IdP's OpenID Provider metadata (issuer checked)."""
+        resp = requests.get(self.issuer + "/.well-known/openid-configuration", timeout=HTTP_TIMEOUT)
+        doc = expect(resp, 200)
+        assert doc.get("issuer") == self.issuer, doc
+        return doc
+
+
+def start_idp(
+    tmp_path: Any,
+    clients: list[dict],
+    accounts: dict[str, dict],
+    *,
+    port: int = 0,
+    pkce_required: bool = True,
+    conform_id_token_claims: bool = False,
+    scopes: Optional[dict[str, list[str]]] = None,
+    timeout: float = IDP_READY_TIMEOUT,
+) -> OidcIdp:
+    """Start an external OpenID Provider and wait until it listens.
+
+    ``clients``: oidc-provider client metadata, e.g. ``{"client_id", "client_secret",
+    "redirect_uris": [...], "token_endpoint_auth_method": "client_secret_basic"}``
+    (grant types default to authorization_code + refresh_token, response type code).
+    ``accounts``: login -> claims (``sub`` is the login; e.g. email, email_verified,
+    name, given_name, family_name). Any password is accepted for these logins, other
+    logins are refused, consent is implicit. ``scopes`` adds scope -> claims
+    mappings; ``pkce_required=False`` makes PKCE optional; ``conform_id_token_claims``
+    keeps scope claims out of the ID token (userinfo only). The config and logs go
+    to a fresh directory under ``tmp_path``.
+    """
+    os.makedirs(str(tmp_path), exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="oidc-idp-", dir=str(tmp_path))
+    config: dict[str, Any] = {
+        "port": port,
+        "clients": clients,
+        "accounts": accounts,
+        "pkce_required": pkce_required,
+        "conform_id_token_claims": conform_id_token_claims,
+    }
+    if scopes:
+        config["scopes"] = scopes
+    idp = OidcIdp(workdir=workdir, config=config)
+    try:
+        idp.start(timeout)
+    except BaseException:
+        idp.stop()
+        raise
+    return idp
+
+
+class IdpLoginError(AssertionError):
+    """The IdP did not send the browser back to the relying party after the login form."""
+
+
+class _FormParser(HTMLParser):
+    """Collects every <form>: its action, method and successful input fields."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.forms: list[dict[str, Any]] = []
+        self._current: Optional[dict[str, Any]] = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
+        a = {k: (v if v is not None else "") for k, v in attrs}
+        if tag == "form":
+            self._current = {
+                "action": a.get("action", ""),
+                "method": (a.get("method") or "get").lower(),
+                "fields": [],
+            }
+            self.forms.append(self._current)
+        elif tag == "input" and self._current is not None and a.get("name"):
+            kind = a.get("type", "text").lower()
+            if kind in ("submit", "button", "image", "reset", "file"):
+                return
+            if kind in ("checkbox", "radio") and "checked" not in a:
+                return
+            self._current["fields"].append((a["name"], a.get("value", "")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._current = None
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
+def idp_login(
+    session: requests.Session,
+    resp: requests.Response,
+    login: str,
+    password: str = "any password will do",
+) -> str:
+    """Sign in at the external IdP; return the URL it sends the browser back to.
+
+    ``resp`` is the response of following the relying party's redirect into the
+    IdP: normally its sign-in page (what ``session.get(..., allow_redirects=True)``
+    ends on), or the redirect into the IdP itself (then it is followed first).
+    Submits the page's login form (hidden fields included) with ``login`` and
+    ``password`` through ``session``, follows the IdP's redirects while they stay
+    on its origin, and returns the first ``Location`` that leaves it (absolute):
+    the relying party's redirect_uri with ``code`` and ``state`` (or ``error``).
+    Raises IdpLoginError when the IdP answers with a page instead, e.g. 401 with
+    the form again for an unknown login.
+    """
+    if resp.is_redirect:
+        origin = _origin(urljoin(resp.url, resp.headers["Location"]))
+    else:
+        origin = _origin(resp.url)
+
+    hops = 0
+    while resp.is_redirect:
+        target = urljoin(resp.url, resp.headers["Location"])
+        if _origin(target) != origin:
+            raise IdpLoginError(
+                f"the IdP redirected to {target} without showing its sign-in page "
+                "(an IdP session exists already?)"
+            )
+        hops += 1
+        if hops > IDP_MAX_REDIRECTS:
+            raise IdpLoginError(f"more than {IDP_MAX_REDIRECTS} redirects before the sign-in page")
+        resp = session.get(target, allow_redirects=False, timeout=HTTP_TIMEOUT)
+
+    if resp.status_code != 200:
+        raise IdpLoginError(f"expected the IdP's sign-in page: {describe(resp)}")
+    parser = _FormParser()
+    parser.feed(resp.text)
+    parser.close()
+    forms = [f for f in parser.forms if any(name == "login" for name, _ in f["fields"])]
+    if len(forms) != 1:
+        raise IdpLoginError(f"expected one login form on the IdP's page: {describe(resp)}")
+    form = forms[0]
+    assert form["method"] == "post", f"the IdP's login form is not POST: {form!r}"
+    action = urljoin(resp.url, form["action"] or resp.url)
+    assert _origin(action) == origin, f"the IdP's login form posts elsewhere: {action}"
+    fields = [(name, value) for name, value in form["fields"] if name not in ("login", "password")]
+    fields += [("login", login), ("password", password)]
+
+    resp = session.post(action, data=fields, allow_redirects=False, timeout=HTTP_TIMEOUT)
+    hops = 0
+    while resp.is_redirect:
+        target = urljoin(resp.url, resp.headers["Location"])
+        if _origin(target) != origin:
+            return target
+        hops += 1
+        if hops > IDP_MAX_REDIRECTS:
+            raise IdpLoginError(f"more than {IDP_MAX_REDIRECTS} redirects after the sign-in form")
+        resp = session.get(target, allow_redirects=False, timeout=HTTP_TIMEOUT)
+    raise IdpLoginError(f"the IdP did not redirect back after signing in {login!r}: {describe(resp)}")

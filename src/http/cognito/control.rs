@@ -430,7 +430,7 @@ fn client_type(s: &AppState, p: &Pool, c: &AppClient) -> Result<Value, Fault> {
         "ReadAttributes": c.settings.read_attributes,
         "WriteAttributes": c.settings.write_attributes,
         "ExplicitAuthFlows": c.settings.explicit_auth_flows,
-        "SupportedIdentityProviders": ["COGNITO"],
+        "SupportedIdentityProviders": c.settings.supported_identity_providers,
         "AllowedOAuthFlowsUserPoolClient": !c.settings.allowed_oauth_flows.is_empty(),
         "AllowedOAuthFlows": c.settings.allowed_oauth_flows,
         "AllowedOAuthScopes": c.settings.allowed_oauth_scopes,
@@ -499,13 +499,7 @@ fn client_settings(
                     )));
                 }
             }
-            "SupportedIdentityProviders" => {
-                if !(empty || value == &json!(["COGNITO"])) {
-                    return Err(bad(
-                        "Federated identity providers are not available on this server yet",
-                    ));
-                }
-            }
+            "SupportedIdentityProviders" => {}
             "EnablePropagateAdditionalUserContextData" | "AnalyticsConfiguration" if empty => {}
             "AllowedOAuthFlows" | "AllowedOAuthScopes" | "AllowedOAuthFlowsUserPoolClient" => {}
             "CallbackURLs" | "LogoutURLs" => {}
@@ -552,6 +546,9 @@ fn client_settings(
     }
     if let Some(v) = strings("LogoutURLs")? {
         out.insert("logout_urls".into(), json!(v));
+    }
+    if let Some(v) = strings("SupportedIdentityProviders")? {
+        out.insert("supported_identity_providers".into(), json!(v));
     }
     if let Some(v) = strings("AllowedOAuthFlows")? {
         out.insert("allowed_oauth_flows".into(), json!(v));
