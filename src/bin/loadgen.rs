@@ -46,7 +46,8 @@ struct Args {
     /// Rotate refresh tokens (a store write per refresh).
     #[arg(long)]
     rotation: bool,
-    /// Phases: signin, refresh, client_credentials, overload (comma-separated).
+    /// Phases: signin, refresh, client_credentials, authorization_code,
+    /// overload (comma-separated).
     #[arg(long, default_value = "signin,refresh")]
     phases: String,
     /// The server's argon2 parameters (for the in-process hash ceiling).
@@ -98,6 +99,28 @@ async fn call(
     let resp = r.send().await?;
     let st = resp.status().as_u16();
     Ok((st, resp.json().await.unwrap_or(Value::Null)))
+}
+
+/// A form-encoded POST.
+fn form_post(http: &reqwest::Client, url: String, body: String) -> reqwest::RequestBuilder {
+    http.post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+}
+
+/// Prints a phase's in-process signature ceiling (`per_op` signatures per
+/// operation) and its ratio to it.
+fn signature_ratio(phase: &str, alg: &str, per_op: u32, ceiling: f64, rate: f64, unit: &str) {
+    let ops = ceiling / f64::from(per_op);
+    println!(
+        "         signature ceiling (in-process, {} cores, {alg}, {per_op} signature(s) per operation): {ops:.1}/s",
+        cores()
+    );
+    println!(
+        "RATIO {phase}/ceiling = {:.3}   (per core: {:.1} {unit}/s)",
+        rate / ops,
+        rate / cores() as f64
+    );
 }
 
 /// The status of a response, after reading its body: a body left unread
@@ -518,28 +541,138 @@ async fn main() -> anyhow::Result<()> {
         let mut p = drive("client_credentials", a.concurrency, a.seconds, move |_| {
             let (http, url, id, secret) = (http2.clone(), url.clone(), id.clone(), secret.clone());
             async move {
-                http.post(url)
-                    .basic_auth(id, Some(secret))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body("grant_type=client_credentials")
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
-                    .unwrap_or(0)
+                status_of(
+                    form_post(&http, url, "grant_type=client_credentials".into())
+                        .basic_auth(id, Some(secret))
+                        .send()
+                        .await,
+                )
+                .await
             }
         })
         .await;
         let rate = p.report();
-        println!(
-            "         signature ceiling (in-process, {} cores, {}, 1 signature per grant): {:.1} grants/s",
-            cores(),
-            a.alg,
-            ceiling
-        );
-        println!(
-            "RATIO client_credentials/ceiling = {:.3}   (per core: {:.1} grants/s)",
-            rate / ceiling,
-            rate / cores() as f64
+        signature_ratio("client_credentials", &a.alg, 1, ceiling, rate, "grants");
+    }
+
+    if phases.contains(&"authorization_code") {
+        // A public web client; the first user signs in once on the hosted
+        // page, then every operation is what a signed-in browser and its
+        // app do: /oauth2/authorize with the session cookie (single
+        // sign-on, a code at once) and the code exchanged with PKCE.
+        let cb = "https://loadgen.example/cb";
+        let (st, w) = call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/v1/admin/pools/{pool_id}/clients"),
+            Some(json!({"name": "web", "allowed_oauth_flows": ["code"],
+                "allowed_oauth_scopes": ["openid", "email"], "callback_urls": [cb]})),
+            Some(&admin),
+        )
+        .await?;
+        anyhow::ensure!(st == 201, "creating the web client failed: {st} {w}");
+        let web = w["client_id"].as_str().unwrap().to_owned();
+        let verifier = "loadgen-verifier-0123456789-abcdefghijklmnopqrstuvwxyz".to_owned();
+        let challenge = {
+            use base64::Engine;
+            use sha2::Digest;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(verifier.as_bytes()))
+        };
+        let query = serde_urlencoded::to_string([
+            ("response_type", "code"),
+            ("client_id", web.as_str()),
+            ("redirect_uri", cb),
+            ("scope", "openid email"),
+            ("state", "s"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])?;
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(a.concurrency * 2)
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        let authorize = format!("{base}/{pool_id}/oauth2/authorize?{query}");
+        let page = browser.get(&authorize).send().await?;
+        let cookie_of = |r: &reqwest::Response, name: &str| {
+            r.headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|v| v.strip_prefix(&format!("{name}=")))
+                .and_then(|v| v.split(';').next())
+                .map(str::to_owned)
+        };
+        let csrf = cookie_of(&page, "poolgate_csrf")
+            .ok_or_else(|| anyhow::anyhow!("the sign-in page set no CSRF cookie"))?;
+        let form = serde_urlencoded::to_string([
+            ("csrf", csrf.as_str()),
+            ("authorize", query.as_str()),
+            ("username", users[0].as_str()),
+            ("password", PASSWORD),
+            ("action", "signin"),
+        ])?;
+        let signed = browser
+            .post(format!("{base}/{pool_id}/login"))
+            .header("cookie", format!("poolgate_csrf={csrf}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await?;
+        let session = cookie_of(&signed, "poolgate_session")
+            .ok_or_else(|| anyhow::anyhow!("the hosted sign-in failed: {}", signed.status()))?;
+        let ceiling = tokio::task::spawn_blocking(move || signature_ceiling(alg, measure)).await?;
+        let token_url = format!("{base}/{pool_id}/oauth2/token");
+        let mut p = drive("authorization_code", a.concurrency, a.seconds, move |_| {
+            let (b, authorize, token_url, session, web, verifier) = (
+                browser.clone(),
+                authorize.clone(),
+                token_url.clone(),
+                session.clone(),
+                web.clone(),
+                verifier.clone(),
+            );
+            async move {
+                let r = match b
+                    .get(authorize)
+                    .header("cookie", format!("poolgate_session={session}"))
+                    .send()
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => return 0,
+                };
+                let code = r
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| l.split_once("code="))
+                    .map(|(_, c)| c.split('&').next().unwrap_or("").to_owned());
+                let Some(code) = code else {
+                    return status_of(Ok(r)).await;
+                };
+                let _ = r.bytes().await;
+                let body = serde_urlencoded::to_string([
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", cb),
+                    ("client_id", web.as_str()),
+                    ("code_verifier", verifier.as_str()),
+                ])
+                .unwrap_or_default();
+                status_of(form_post(&b, token_url, body).send().await).await
+            }
+        })
+        .await;
+        let rate = p.report();
+        signature_ratio(
+            "authorization_code",
+            &a.alg,
+            2,
+            ceiling,
+            rate,
+            "authorize+exchange",
         );
     }
 

@@ -8,6 +8,7 @@ use crate::error::{Error, ErrorKind};
 use crate::user_pools::admin::{ClientView, CreateClient, CreatePool, PoolView};
 use crate::user_pools::federation::{IdentityProviderView, LinkIdentity, PutIdentityProvider};
 use crate::user_pools::groups::{AddMember, CreateGroup, UpdateGroup};
+use crate::user_pools::mfa::{MfaPreference, MfaView};
 use crate::user_pools::model::{AuditEvent, Group, OutboxMessage, ResourceServer};
 use crate::user_pools::resource_servers::PutResourceServer;
 use crate::user_pools::signup::CodeDelivery;
@@ -120,6 +121,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/admin/pools/{pool_id}/users/{username}/identities",
             post(link_identity),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/users/{username}/mfa",
+            get(user_mfa).put(set_user_mfa),
         )
         .route(
             "/v1/admin/pools/{pool_id}/identities/{provider}/{subject}",
@@ -823,6 +828,38 @@ pub async fn unlink_identity(
         .unlink_identity(&pool_id, &provider, &subject)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user's second factors.
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/users/{username}/mfa", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)),
+    responses((status = 200, body = MfaView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn user_mfa(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+) -> ApiResult<ApiJson<MfaView>> {
+    Ok(ApiJson(s.pools.admin_mfa_view(&pool_id, &username).await?))
+}
+
+/// Change a user's factors, e.g. remove a lost authenticator
+/// (`{"totp_enabled": false}`; Cognito's AdminSetUserMFAPreference).
+#[utoipa::path(put, path = "/v1/admin/pools/{pool_id}/users/{username}/mfa", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)), request_body = MfaPreference,
+    responses((status = 200, body = MfaView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn set_user_mfa(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+    ApiJson(req): ApiJson<MfaPreference>,
+) -> ApiResult<ApiJson<MfaView>> {
+    Ok(ApiJson(
+        s.pools
+            .admin_set_mfa_preference(&pool_id, &username, req)
+            .await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]

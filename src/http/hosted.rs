@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/{pool_id}/oauth2/authorize", get(authorize))
         .route("/{pool_id}/login", axum::routing::post(login))
         .route("/{pool_id}/newPassword", axum::routing::post(new_password))
+        .route("/{pool_id}/mfa", axum::routing::post(mfa))
         .route("/{pool_id}/signup", get(signup_page).post(signup))
         .route("/{pool_id}/confirm", axum::routing::post(confirm))
         .route("/{pool_id}/forgotPassword", get(forgot_page).post(forgot))
@@ -70,33 +71,37 @@ const CSRF_COOKIE: &str = "poolgate_csrf";
 /// Binds a redirect to an identity provider to the browser that started it.
 const FEDERATION_COOKIE: &str = "poolgate_fed";
 
-const PAGE: &str = r#"<!doctype html>
+const PAGE: &str = r##"<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title>
 <style>
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;background:#f4f5f7;margin:0;color:#1d2330}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;background:{{ brand.background_color or "#f4f5f7" }};margin:0;color:{{ brand.text_color or "#1d2330" }}}
 main{max-width:24rem;margin:3rem auto;background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.12)}
 h1{font-size:1.4rem;margin-top:0}
 label{display:block;margin:1rem 0 .3rem;font-weight:600}
 input:not([type=hidden]){width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border:1px solid #9aa1ad;border-radius:4px}
-button{margin-top:1.5rem;width:100%;padding:.7rem;font-size:1rem;background:#1f5fd6;color:#fff;border:0;border-radius:4px;cursor:pointer}
-button.secondary{margin-top:.6rem;background:#fff;color:#1f5fd6;border:1px solid #1f5fd6}
+button{margin-top:1.5rem;width:100%;padding:.7rem;font-size:1rem;background:{{ brand.primary_color or "#1f5fd6" }};color:#fff;border:0;border-radius:4px;cursor:pointer}
+button.secondary{margin-top:.6rem;background:#fff;color:{{ brand.primary_color or "#1f5fd6" }};border:1px solid {{ brand.primary_color or "#1f5fd6" }}}
 .error{background:#fdecea;color:#8a1c12;padding:.6rem;border-radius:4px}
 .info{background:#e8f1fd;color:#123a7a;padding:.6rem;border-radius:4px}
-a{color:#1f5fd6}
+a{color:{{ brand.primary_color or "#1f5fd6" }}}
+img.logo{display:block;max-width:100%;max-height:4rem;margin:0 auto 1rem}
 a.idp{display:block;text-align:center;padding:.7rem;border:1px solid #1d2330;border-radius:4px;color:#1d2330;text-decoration:none;font-weight:600}
 .or{text-align:center;color:#5b6270}
 @media (max-width:30rem){main{margin:0;border-radius:0;min-height:100vh}}
 </style>
+{% if brand.custom_css %}<style>{{ brand.custom_css|safe }}</style>{% endif %}
 </head>
 <body><main>
+{% if brand.logo_url %}<img class="logo" src="{{ brand.logo_url }}" alt="">{% endif %}
 <h1>{{ title }}</h1>
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
 {% if info %}<p class="info" role="status">{{ info }}</p>{% endif %}
 {% if message %}<p>{{ message }}</p>{% endif %}
+{% if image %}<p><img class="qr" src="{{ image }}" alt="QR code of the authenticator key" width="200" height="200"></p>{% endif %}
 {% for p in providers %}<p><a class="idp" href="{{ p.value }}">{{ p.label }}</a></p>
 {% endfor %}{% if providers and form %}<p class="or">or</p>{% endif %}
 {% if form %}
@@ -104,7 +109,7 @@ a.idp{display:block;text-align:center;padding:.7rem;border:1px solid #1d2330;bor
 <input type="hidden" name="csrf" value="{{ csrf }}">
 {% for h in form.hidden %}<input type="hidden" name="{{ h.name }}" value="{{ h.value }}">
 {% endfor %}{% for f in form.fields %}<label for="{{ f.name }}">{{ f.label }}</label>
-<input id="{{ f.name }}" name="{{ f.name }}" type="{{ f.kind }}" autocomplete="{{ f.autocomplete }}"{% if f.required %} required{% endif %} value="{{ f.value }}">
+<input id="{{ f.name }}" name="{{ f.name }}" type="{{ f.kind }}" autocomplete="{{ f.autocomplete }}"{% if f.inputmode %} inputmode="{{ f.inputmode }}"{% endif %}{% if f.required %} required{% endif %} value="{{ f.value }}">
 {% endfor %}<button type="submit" name="action" value="{{ form.submit_value }}">{{ form.submit }}</button>
 {% for b in form.secondary %}<button type="submit" name="action" value="{{ b.value }}" class="secondary" formnovalidate>{{ b.label }}</button>
 {% endfor %}</form>
@@ -112,7 +117,7 @@ a.idp{display:block;text-align:center;padding:.7rem;border:1px solid #1d2330;bor
 {% for l in links %}<p><a href="{{ l.href }}">{{ l.label }}</a></p>
 {% endfor %}
 </main></body></html>
-"#;
+"##;
 
 /// One input of a hosted form.
 #[derive(serde::Serialize)]
@@ -123,6 +128,7 @@ struct Field {
     autocomplete: &'static str,
     required: bool,
     value: String,
+    inputmode: &'static str,
 }
 
 fn field(
@@ -138,6 +144,7 @@ fn field(
         autocomplete,
         required: true,
         value: String::new(),
+        inputmode: "",
     }
 }
 
@@ -179,13 +186,37 @@ struct Page {
     message: Option<String>,
     form: Option<Form>,
     links: Vec<Link>,
+    /// An image (a data: URL), e.g. the QR code of a TOTP key.
+    image: Option<String>,
     /// Sign-in buttons of external identity providers (`value`: the link).
     providers: Vec<Button<String, String>>,
     csrf: String,
+    /// The client whose branding applies (else the form's authorization
+    /// request names it).
+    #[serde(skip)]
+    client_id: Option<String>,
+    brand: crate::user_pools::model::Branding,
+}
+
+impl Form {
+    /// The client a form acts for: its `client_id`, or the one its
+    /// authorization request names.
+    fn client_id(&self) -> Option<String> {
+        self.hidden.iter().find_map(|h| match h.name {
+            "client_id" => Some(h.value.clone()),
+            "authorize" => params(&h.value).and_then(|q| q.get("client_id").cloned()),
+            _ => None,
+        })
+    }
 }
 
 impl Page {
-    fn show(mut self, s: &AppState, pool_id: &str, status: StatusCode) -> Response {
+    async fn show(mut self, s: &AppState, pool_id: &str, status: StatusCode) -> Response {
+        let client = self
+            .client_id
+            .clone()
+            .or_else(|| self.form.as_ref().and_then(Form::client_id));
+        self.brand = s.pools.branding(pool_id, client.as_deref()).await;
         let mut cookies = vec![];
         if self.form.is_some() {
             self.csrf = random::token();
@@ -371,7 +402,8 @@ async fn login_page_with(
             providers,
             ..Page::default()
         }
-        .show(s, pool_id, status);
+        .show(s, pool_id, status)
+        .await;
     }
     Page {
         title: "Sign in",
@@ -405,6 +437,7 @@ async fn login_page_with(
         ..Page::default()
     }
     .show(s, pool_id, status)
+    .await
 }
 
 /// `GET /oauth2/authorize`: a code at once for a signed-in browser (single
@@ -583,8 +616,8 @@ pub async fn login(
         .await
     {
         Ok(HostedSignIn::Session(session)) => signed_in(&s, &pool_id, &a, session).await,
-        Ok(HostedSignIn::NewPasswordRequired(challenge)) => {
-            new_password_page(&s, &pool_id, &raw, username, &challenge, None)
+        Ok(HostedSignIn::Challenge(c)) => {
+            challenge_page(&s, &pool_id, &raw, username, c, None).await
         }
         Err(e) => {
             use crate::error::ErrorKind::*;
@@ -726,6 +759,7 @@ pub async fn logout(
         ..Page::default()
     }
     .show(&s, &pool_id, StatusCode::OK)
+    .await
 }
 
 /// The sign-out confirmation's POST.
@@ -809,7 +843,7 @@ fn say(e: &crate::error::Error) -> String {
         UsernameExists => "An account with this name already exists.",
         AliasExists => "An account with this email already exists.",
         InvalidPassword | InvalidParameter => return e.message.clone(),
-        CodeMismatch => "That code is not right. Check the message we sent you and try again.",
+        CodeMismatch => "That code is not right. Check it and try again.",
         ExpiredCode => "That code has expired. Ask for a new one.",
         TooManyFailedAttempts => "Too many wrong codes. Ask for a new one.",
         LimitExceeded | TooManyRequests | ServiceUnavailable => {
@@ -936,7 +970,7 @@ fn form_page(
     }
 }
 
-fn new_password_page(
+async fn new_password_page(
     s: &AppState,
     pool_id: &str,
     raw: &str,
@@ -967,6 +1001,7 @@ fn new_password_page(
         )
     }
     .show(s, pool_id, StatusCode::OK)
+    .await
 }
 
 /// The new-password form: the challenge answered, then a sign-in with the
@@ -983,46 +1018,212 @@ pub async fn new_password(
     };
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();
     let (username, challenge, password) = (get("username"), get("challenge"), get("new_password"));
+    let _ = secret;
     let mut responses = BTreeMap::new();
-    responses.insert("NEW_PASSWORD".to_owned(), password.clone());
-    let answer = s
-        .pools
-        .respond_to_challenge(
-            &pool_id,
-            crate::user_pools::auth::RespondToChallenge {
-                client_id: a.client_id.clone(),
-                client_secret: secret,
-                challenge_name: "NEW_PASSWORD_REQUIRED".into(),
-                session: challenge.clone(),
-                responses,
-            },
-        )
-        .await;
-    if let Err(e) = answer {
-        return new_password_page(&s, &pool_id, &raw, &username, &challenge, Some(say(&e)));
-    }
+    responses.insert("NEW_PASSWORD".to_owned(), password);
+    answered(
+        &s,
+        &pool_id,
+        &a,
+        &raw,
+        &username,
+        &challenge,
+        "NEW_PASSWORD_REQUIRED",
+        &responses,
+    )
+    .await
+}
+
+/// After a challenge answer on the hosted pages: signed in, the next
+/// step, or the same step again with what went wrong.
+#[allow(clippy::too_many_arguments)]
+async fn answered(
+    s: &AppState,
+    pool_id: &str,
+    a: &Authorization,
+    raw: &str,
+    username: &str,
+    session: &str,
+    challenge_name: &str,
+    responses: &BTreeMap<String, String>,
+) -> Response {
     match s
         .pools
-        .hosted_sign_in(&pool_id, &a.client_id, &username, &password)
+        .hosted_answer(pool_id, &a.client_id, session, challenge_name, responses)
         .await
     {
-        Ok(HostedSignIn::Session(session)) => signed_in(&s, &pool_id, &a, session).await,
-        _ => {
-            login_page_with(
-                &s,
-                &pool_id,
-                &a,
-                &raw,
-                None,
-                Some("Your password is set. Sign in with it."),
-                StatusCode::OK,
-            )
-            .await
+        Ok(HostedSignIn::Session(session)) => signed_in(s, pool_id, a, session).await,
+        Ok(HostedSignIn::Challenge(c)) => challenge_page(s, pool_id, raw, username, c, None).await,
+        Err(e) if e.kind == crate::error::ErrorKind::CodeMismatch => {
+            // The session takes a few wrong codes; then sign in again.
+            let again = crate::user_pools::auth::Challenge {
+                name: challenge_name.to_owned(),
+                session: session.to_owned(),
+                parameters: BTreeMap::new(),
+            };
+            let still = s
+                .pools
+                .challenge_alive(pool_id, &a.client_id, session)
+                .await;
+            if still {
+                challenge_page(s, pool_id, raw, username, again, Some(say(&e))).await
+            } else {
+                login_page(
+                    s,
+                    pool_id,
+                    a,
+                    raw,
+                    Some("Too many wrong codes. Sign in again."),
+                    StatusCode::UNAUTHORIZED,
+                )
+                .await
+            }
         }
+        Err(e)
+            if challenge_name == "NEW_PASSWORD_REQUIRED"
+                && e.kind == crate::error::ErrorKind::InvalidPassword =>
+        {
+            new_password_page(s, pool_id, raw, username, session, Some(say(&e))).await
+        }
+        Err(e) => login_page(s, pool_id, a, raw, Some(&say(&e)), StatusCode::UNAUTHORIZED).await,
     }
 }
 
-fn signup_form(s: &AppState, pool_id: &str, raw: &str, error: Option<String>) -> Response {
+/// The page of a sign-in step.
+async fn challenge_page(
+    s: &AppState,
+    pool_id: &str,
+    raw: &str,
+    username: &str,
+    c: crate::user_pools::auth::Challenge,
+    error: Option<String>,
+) -> Response {
+    let hidden_fields = |name: &str| {
+        vec![
+            hidden("authorize", raw),
+            hidden("username", username),
+            hidden("challenge", &c.session),
+            NameValue {
+                name: "challenge_name",
+                value: name.to_owned(),
+            },
+        ]
+    };
+    let mut code = field("code", "Code", "text", "one-time-code");
+    code.inputmode = "numeric";
+    match c.name.as_str() {
+        "NEW_PASSWORD_REQUIRED" => {
+            new_password_page(s, pool_id, raw, username, &c.session, error).await
+        }
+        "SOFTWARE_TOKEN_MFA" | "EMAIL_OTP" => {
+            let info = if c.name == "EMAIL_OTP" {
+                match c.parameters.get("CODE_DELIVERY_DESTINATION") {
+                    Some(d) => format!("We emailed a sign-in code to {d}. Enter it here."),
+                    None => "Enter the sign-in code we emailed you.".to_owned(),
+                }
+            } else {
+                "Enter the 6-digit code from your authenticator app.".to_owned()
+            };
+            Page {
+                error,
+                info: Some(info),
+                ..form_page(
+                    "Enter your code",
+                    format!("/{pool_id}/mfa"),
+                    hidden_fields(&c.name),
+                    vec![code],
+                    ("Verify", "verify"),
+                )
+            }
+            .show(s, pool_id, StatusCode::OK)
+            .await
+        }
+        "MFA_SETUP" => {
+            let client = params(raw)
+                .and_then(|q| q.get("client_id").cloned())
+                .unwrap_or_default();
+            let secret = match s.pools.client(pool_id, &client).await {
+                Ok(cl) => secret_of(s, &cl),
+                Err(_) => None,
+            };
+            let assoc = match s
+                .pools
+                .associate_totp_in_session(pool_id, &client, secret.as_deref(), &c.session)
+                .await
+            {
+                Ok(x) => x,
+                Err(e) => return error_page(StatusCode::BAD_REQUEST, &say(&e)),
+            };
+            let qr = qrcode::QrCode::new(assoc.otpauth_uri.as_bytes())
+                .ok()
+                .map(|q| {
+                    let svg = q
+                        .render::<qrcode::render::svg::Color>()
+                        .min_dimensions(200, 200)
+                        .build();
+                    use base64::Engine;
+                    format!(
+                        "data:image/svg+xml;base64,{}",
+                        base64::engine::general_purpose::STANDARD.encode(svg)
+                    )
+                });
+            let mut device = field("device_name", "Device name (optional)", "text", "off");
+            device.required = false;
+            Page {
+                error,
+                info: Some(
+                    "This account needs a second sign-in step. Scan the QR code with an authenticator app, or enter the key below, then enter the 6-digit code it shows.".into(),
+                ),
+                message: Some(format!("Key: {}", assoc.secret_code)),
+                image: qr,
+                ..form_page(
+                    "Set up two-step sign-in",
+                    format!("/{pool_id}/mfa"),
+                    hidden_fields("MFA_SETUP"),
+                    vec![code, device],
+                    ("Verify and sign in", "verify"),
+                )
+            }
+            .show(s, pool_id, StatusCode::OK)
+            .await
+        }
+        _ => error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in step is not available here.",
+        ),
+    }
+}
+
+/// The code of a second factor (or of its setup).
+pub async fn mfa(
+    State(s): State<AppState>,
+    KnownPool(pool_id): KnownPool,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, a, raw) = match hosted_form(&s, &pool_id, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let (username, session, name) = (get("username"), get("challenge"), get("challenge_name"));
+    let key = match name.as_str() {
+        "EMAIL_OTP" => "EMAIL_OTP_CODE",
+        "SOFTWARE_TOKEN_MFA" | "MFA_SETUP" => "SOFTWARE_TOKEN_MFA_CODE",
+        _ => return error_page(StatusCode::BAD_REQUEST, "The form could not be read."),
+    };
+    let mut responses = BTreeMap::new();
+    responses.insert(key.to_owned(), get("code"));
+    if name == "MFA_SETUP" && !get("device_name").is_empty() {
+        responses.insert("DEVICE_NAME".to_owned(), get("device_name"));
+    }
+    answered(
+        &s, &pool_id, &a, &raw, &username, &session, &name, &responses,
+    )
+    .await
+}
+
+async fn signup_form(s: &AppState, pool_id: &str, raw: &str, error: Option<String>) -> Response {
     Page {
         error,
         links: vec![Link {
@@ -1041,9 +1242,10 @@ fn signup_form(s: &AppState, pool_id: &str, raw: &str, error: Option<String>) ->
         )
     }
     .show(s, pool_id, StatusCode::OK)
+    .await
 }
 
-fn confirm_form(
+async fn confirm_form(
     s: &AppState,
     pool_id: &str,
     raw: &str,
@@ -1070,6 +1272,7 @@ fn confirm_form(
         ..page
     }
     .show(s, pool_id, StatusCode::OK)
+    .await
 }
 
 /// `GET /signup?{authorization request}`.
@@ -1079,7 +1282,7 @@ pub async fn signup_page(
     RawQuery(raw): RawQuery,
 ) -> Response {
     match hosted_get(&s, &pool_id, raw).await {
-        Ok(raw) => signup_form(&s, &pool_id, &raw, None),
+        Ok(raw) => signup_form(&s, &pool_id, &raw, None).await,
         Err(r) => r,
     }
 }
@@ -1117,9 +1320,9 @@ pub async fn signup(
             let info = r
                 .code_delivery
                 .map(|d| format!("We sent a code to {}.", d.destination));
-            confirm_form(&s, &pool_id, &raw, &email, None, info)
+            confirm_form(&s, &pool_id, &raw, &email, None, info).await
         }
-        Err(e) => signup_form(&s, &pool_id, &raw, Some(say(&e))),
+        Err(e) => signup_form(&s, &pool_id, &raw, Some(say(&e))).await,
     }
 }
 
@@ -1151,7 +1354,7 @@ pub async fn confirm(
             Ok(_) => (None, Some("We sent you a new code.".to_owned())),
             Err(e) => (Some(say(&e)), None),
         };
-        return confirm_form(&s, &pool_id, &raw, &username, error, info);
+        return confirm_form(&s, &pool_id, &raw, &username, error, info).await;
     }
     match s
         .pools
@@ -1181,11 +1384,11 @@ pub async fn confirm(
             )
             .await
         }
-        Err(e) => confirm_form(&s, &pool_id, &raw, &username, Some(say(&e)), None),
+        Err(e) => confirm_form(&s, &pool_id, &raw, &username, Some(say(&e)), None).await,
     }
 }
 
-fn forgot_form(s: &AppState, pool_id: &str, raw: &str, error: Option<String>) -> Response {
+async fn forgot_form(s: &AppState, pool_id: &str, raw: &str, error: Option<String>) -> Response {
     Page {
         error,
         ..form_page(
@@ -1197,9 +1400,10 @@ fn forgot_form(s: &AppState, pool_id: &str, raw: &str, error: Option<String>) ->
         )
     }
     .show(s, pool_id, StatusCode::OK)
+    .await
 }
 
-fn reset_form(
+async fn reset_form(
     s: &AppState,
     pool_id: &str,
     raw: &str,
@@ -1222,6 +1426,7 @@ fn reset_form(
         )
     }
     .show(s, pool_id, StatusCode::OK)
+    .await
 }
 
 /// `GET /forgotPassword?{authorization request}`.
@@ -1231,7 +1436,7 @@ pub async fn forgot_page(
     RawQuery(raw): RawQuery,
 ) -> Response {
     match hosted_get(&s, &pool_id, raw).await {
-        Ok(raw) => forgot_form(&s, &pool_id, &raw, None),
+        Ok(raw) => forgot_form(&s, &pool_id, &raw, None).await,
         Err(r) => r,
     }
 }
@@ -1266,9 +1471,9 @@ pub async fn forgot(
                 "If the account exists, we sent a code to {}.",
                 d.destination
             );
-            reset_form(&s, &pool_id, &raw, &username, None, Some(info))
+            reset_form(&s, &pool_id, &raw, &username, None, Some(info)).await
         }
-        Err(e) => forgot_form(&s, &pool_id, &raw, Some(say(&e))),
+        Err(e) => forgot_form(&s, &pool_id, &raw, Some(say(&e))).await,
     }
 }
 
@@ -1314,6 +1519,6 @@ pub async fn confirm_forgot(
             )
             .await
         }
-        Err(e) => reset_form(&s, &pool_id, &raw, &username, Some(say(&e)), None),
+        Err(e) => reset_form(&s, &pool_id, &raw, &username, Some(say(&e)), None).await,
     }
 }

@@ -9,6 +9,7 @@ use crate::user_pools::account::{
     UpdateAttributes, VerifyAttribute,
 };
 use crate::user_pools::auth::{Me, Refresh, RespondToChallenge, Revoke, SignIn, SignInResult};
+use crate::user_pools::mfa::{MfaPreference, MfaView, TotpAssociation, VerifyTotp};
 use crate::user_pools::signup::{CodeDelivery, ConfirmSignUp, ResendCode, SignUp, SignUpResult};
 use axum::Router;
 use axum::extract::{Path, State};
@@ -35,6 +36,126 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me/verify/send", post(send_attribute_code))
         .route("/v1/me/password", post(change_password))
         .route("/v1/me/signout", post(sign_out))
+        .route("/v1/me/mfa", get(mfa).put(set_mfa))
+        .route("/v1/me/mfa/totp/associate", post(associate_totp))
+        .route("/v1/me/mfa/totp/verify", post(verify_totp))
+        .route(
+            "/v1/pools/{pool_id}/signin/mfa-setup/associate",
+            post(setup_associate_totp),
+        )
+        .route(
+            "/v1/pools/{pool_id}/signin/mfa-setup/verify",
+            post(setup_verify_totp),
+        )
+}
+
+/// The signed-in user's second factors.
+#[utoipa::path(get, path = "/v1/me/mfa", tag = "user pools",
+    responses((status = 200, body = MfaView), (status = 401, body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn mfa(State(s): State<AppState>, SignedIn(a): SignedIn) -> ApiResult<ApiJson<MfaView>> {
+    Ok(ApiJson(s.pools.mfa_view(&a).await?))
+}
+
+/// Enable/disable factors and choose the preferred one (needs a sign-in
+/// within 15 minutes).
+#[utoipa::path(put, path = "/v1/me/mfa", tag = "user pools", request_body = MfaPreference,
+    responses((status = 200, body = MfaView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn set_mfa(
+    State(s): State<AppState>,
+    SignedIn(a): SignedIn,
+    ApiJson(req): ApiJson<MfaPreference>,
+) -> ApiResult<ApiJson<MfaView>> {
+    Ok(ApiJson(s.pools.set_mfa_preference(&a, req).await?))
+}
+
+/// A new TOTP secret (pending until verified).
+#[utoipa::path(post, path = "/v1/me/mfa/totp/associate", tag = "user pools",
+    responses((status = 200, body = TotpAssociation), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn associate_totp(
+    State(s): State<AppState>,
+    SignedIn(a): SignedIn,
+) -> ApiResult<ApiJson<TotpAssociation>> {
+    Ok(ApiJson(s.pools.associate_totp(&a).await?))
+}
+
+/// The first code from the authenticator app: TOTP is on.
+#[utoipa::path(post, path = "/v1/me/mfa/totp/verify", tag = "user pools", request_body = VerifyTotp,
+    responses((status = 200, body = MfaView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn verify_totp(
+    State(s): State<AppState>,
+    SignedIn(a): SignedIn,
+    ApiJson(req): ApiJson<VerifyTotp>,
+) -> ApiResult<ApiJson<MfaView>> {
+    Ok(ApiJson(s.pools.verify_totp(&a, req).await?))
+}
+
+/// A challenge session setting up MFA (`MFA_SETUP`).
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetupSession {
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    pub session: String,
+    /// For verify: the first code, and a name for the device.
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub device_name: Option<String>,
+}
+
+/// `MFA_SETUP`: a TOTP secret for the user signing in.
+#[utoipa::path(post, path = "/v1/pools/{pool_id}/signin/mfa-setup/associate", tag = "user pools",
+    params(("pool_id" = String, Path)), request_body = SetupSession,
+    responses((status = 200, body = TotpAssociation), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn setup_associate_totp(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<SetupSession>,
+) -> ApiResult<ApiJson<TotpAssociation>> {
+    Ok(ApiJson(
+        s.pools
+            .associate_totp_in_session(
+                &pool_id,
+                &req.client_id,
+                req.client_secret.as_deref(),
+                &req.session,
+            )
+            .await?,
+    ))
+}
+
+/// `MFA_SETUP`: the first code turns TOTP on; then answer the
+/// `MFA_SETUP` challenge to get the tokens.
+#[utoipa::path(post, path = "/v1/pools/{pool_id}/signin/mfa-setup/verify", tag = "user pools",
+    params(("pool_id" = String, Path)), request_body = SetupSession,
+    responses((status = 200, body = Empty), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn setup_verify_totp(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<SetupSession>,
+) -> ApiResult<ApiJson<Empty>> {
+    let code = req
+        .code
+        .clone()
+        .ok_or_else(|| crate::error::Error::invalid("code is required"))?;
+    s.pools
+        .verify_totp_in_session(
+            &pool_id,
+            &req.client_id,
+            req.client_secret.as_deref(),
+            &req.session,
+            crate::user_pools::mfa::VerifyTotp {
+                code,
+                device_name: req.device_name,
+            },
+        )
+        .await?;
+    Ok(ApiJson(Empty {}))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -127,6 +127,8 @@ pub enum Template {
     Invitation,
     ResetPassword,
     AttributeVerification,
+    /// A sign-in code (email MFA).
+    SignInCode,
 }
 
 fn default_template(t: Template) -> MessageTemplate {
@@ -146,6 +148,10 @@ fn default_template(t: Template) -> MessageTemplate {
         Template::AttributeVerification => (
             "Verify your {{ pool_name }} contact address",
             "Hello,\n\nYour verification code is {{ code }}.\n",
+        ),
+        Template::SignInCode => (
+            "Your {{ pool_name }} sign-in code",
+            "Hello,\n\nYour sign-in code is {{ code }}.\n\nIt expires in 3 minutes. If you are not signing in, change your password.\n",
         ),
     };
     MessageTemplate {
@@ -167,6 +173,7 @@ pub fn render(
         Template::Invitation => &templates.invitation,
         Template::ResetPassword => &templates.reset_password,
         Template::AttributeVerification => &templates.attribute_verification,
+        Template::SignInCode => &templates.sign_in_code,
     };
     let tpl = custom.clone().unwrap_or_else(|| default_template(t));
     let env = minijinja::Environment::new();

@@ -247,6 +247,18 @@ pub trait FederationStore: Send + Sync {
     ) -> Result<Option<FederationState>>;
 }
 
+/// Users' second factors.
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    async fn get_user_mfa(&self, pool_id: &str, sub: &str) -> Result<Option<UserMfa>>;
+    /// Creates or replaces the row, except `totp_last_step`, which only
+    /// [`MfaStore::use_totp_step`] moves.
+    async fn put_user_mfa(&self, m: &UserMfa) -> Result<()>;
+    /// Accepts a TOTP code's time step once: `true` when `step` is later
+    /// than every step accepted before (exactly one of concurrent callers).
+    async fn use_totp_step(&self, pool_id: &str, sub: &str, step: i64) -> Result<bool>;
+}
+
 /// What a refresh needs, read in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshSession {
@@ -427,6 +439,7 @@ pub trait Store:
     + LimitStore
     + OAuthStore
     + FederationStore
+    + MfaStore
     + MetaStore
 {
 }
@@ -443,6 +456,7 @@ impl<T> Store for T where
         + LimitStore
         + OAuthStore
         + FederationStore
+        + MfaStore
         + MetaStore
 {
 }

@@ -399,6 +399,10 @@ impl UserPools {
                 .clear_signin_failures(&pool.id, &user.sub)
                 .await?;
         }
+        // The password is right; a second factor may be due.
+        if let Some(c) = self.mfa_challenge(pool, client, &user).await? {
+            return Ok(Settled::Challenge(c));
+        }
         Ok(Settled::Ready(user))
     }
 
@@ -409,6 +413,19 @@ impl UserPools {
         user: &User,
         name: &str,
     ) -> Result<Challenge> {
+        self.start_challenge_with(pool, client, user, name, serde_json::json!({}))
+            .await
+    }
+
+    /// A challenge session with flow state (e.g. an emailed code's MAC).
+    pub(crate) async fn start_challenge_with(
+        &self,
+        pool: &Pool,
+        client: &AppClient,
+        user: &User,
+        name: &str,
+        state: serde_json::Value,
+    ) -> Result<Challenge> {
         let token = random::token();
         let now = self.clock.now();
         self.store
@@ -418,7 +435,7 @@ impl UserPools {
                 client_id: client.id.clone(),
                 sub: user.sub.clone(),
                 challenge: name.to_owned(),
-                state: "{}".into(),
+                state: state.to_string(),
                 created_at: now,
                 expires_at: now + CHALLENGE_TTL_SECS,
             })
@@ -472,11 +489,44 @@ impl UserPools {
         let client = self
             .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
+        match self
+            .answer_challenge(
+                &pool,
+                &client,
+                &req.session,
+                &req.challenge_name,
+                &req.responses,
+            )
+            .await?
+        {
+            Settled::Challenge(c) => Ok(SignInResult {
+                tokens: None,
+                challenge: Some(c),
+            }),
+            Settled::Ready(user) => {
+                let tokens = self.start_session(&pool, &client, &user).await?;
+                metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
+                Ok(SignInResult {
+                    tokens: Some(tokens),
+                    challenge: None,
+                })
+            }
+        }
+    }
+
+    /// The challenge session a client presents: its own, for this pool,
+    /// unexpired (not taken).
+    pub(crate) async fn challenge_session(
+        &self,
+        pool: &Pool,
+        client: &AppClient,
+        token: &str,
+    ) -> Result<(String, AuthSession)> {
         let invalid = || Error::not_authorized("Invalid session for the user, session is expired.");
-        if req.session.len() > 512 {
+        if token.len() > 512 {
             return Err(invalid());
         }
-        let id = sha256_hex(req.session.as_bytes());
+        let id = sha256_hex(token.as_bytes());
         let session = self.store.get_session(&id).await?.ok_or_else(invalid)?;
         if session.pool_id != pool.id
             || session.client_id != client.id
@@ -484,7 +534,22 @@ impl UserPools {
         {
             return Err(invalid());
         }
-        if session.challenge != req.challenge_name {
+        Ok((id, session))
+    }
+
+    /// Answers a challenge session: the next challenge, or the user ready
+    /// for a session (tokens or a hosted sign-in).
+    pub(crate) async fn answer_challenge(
+        &self,
+        pool: &Pool,
+        client: &AppClient,
+        token: &str,
+        challenge_name: &str,
+        responses: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Settled> {
+        let invalid = || Error::not_authorized("Invalid session for the user, session is expired.");
+        let (id, session) = self.challenge_session(pool, client, token).await?;
+        if session.challenge != challenge_name {
             return Err(Error::invalid(format!(
                 "Expected the {} challenge",
                 session.challenge
@@ -496,21 +561,23 @@ impl UserPools {
             .await?
             .ok_or_else(invalid)?;
         crate::audit::note_subject(&user.sub);
+        if !user.enabled {
+            return Err(Error::not_authorized("User is disabled."));
+        }
         match session.challenge.as_str() {
             "NEW_PASSWORD_REQUIRED" => {
-                let new_password = req
-                    .responses
+                let new_password = responses
                     .get("NEW_PASSWORD")
                     .ok_or_else(|| Error::invalid("NEW_PASSWORD is required"))?;
                 let mut attrs = super::model::Attributes::new();
-                for (k, v) in &req.responses {
+                for (k, v) in responses {
                     if let Some(name) = k.strip_prefix("userAttributes.") {
                         attrs.insert(name.to_owned(), v.clone());
                     } else if k != "NEW_PASSWORD" && k != "USERNAME" {
                         return Err(Error::invalid(format!("Unexpected response {k}")));
                     }
                 }
-                super::attributes::validate_write(&pool, Some(&client), &attrs, false)?;
+                super::attributes::validate_write(pool, Some(client), &attrs, false)?;
                 for req_attr in &pool.settings.required_attributes {
                     if !user.attributes.contains_key(req_attr)
                         && attrs.get(req_attr).is_none_or(|v| v.is_empty())
@@ -530,15 +597,23 @@ impl UserPools {
                 user.attributes.extend(attrs);
                 user.attributes.remove(super::users::TEMP_PASSWORD_EXPIRES);
                 user.password_hash = Some(hash);
-                user.srp_sealed = self.srp_record(&pool, &user, new_password);
+                user.srp_sealed = self.srp_record(pool, &user, new_password);
                 user.status = UserStatus::Confirmed;
                 user.updated_at = self.clock.now();
                 self.store.update_user(&user).await?;
-                let tokens = self.start_session(&pool, &client, &user).await?;
-                Ok(SignInResult {
-                    tokens: Some(tokens),
-                    challenge: None,
-                })
+                // A new password does not skip the second factor (M3).
+                if let Some(c) = self.mfa_challenge(pool, client, &user).await? {
+                    return Ok(Settled::Challenge(c));
+                }
+                Ok(Settled::Ready(user))
+            }
+            "SOFTWARE_TOKEN_MFA" | "EMAIL_OTP" | "MFA_SETUP" => {
+                // Taken first: one answer per session state (M4); a wrong
+                // code puts it back with one attempt less.
+                let session = self.store.take_session(&id).await?.ok_or_else(invalid)?;
+                self.check_mfa_answer(pool, &user, &session, responses)
+                    .await?;
+                Ok(Settled::Ready(user))
             }
             other => Err(Error::invalid(format!("Unsupported challenge {other}"))),
         }

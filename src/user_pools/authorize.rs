@@ -55,9 +55,9 @@ pub struct Authorization {
 /// What a hosted-pages sign-in led to.
 pub enum HostedSignIn {
     Session(HostedSession),
-    /// An admin-set temporary password: the user chooses a new one first
-    /// (the challenge session's token).
-    NewPasswordRequired(String),
+    /// A further step first: a new password (an admin-set temporary one),
+    /// a second factor, or setting one up.
+    Challenge(super::auth::Challenge),
 }
 
 /// A hosted-pages sign-in that succeeded.
@@ -314,7 +314,7 @@ impl UserPools {
                 .settle_sign_in(&pool, &client, user, throttle, Some(upgrade))
                 .await?
             {
-                Settled::Challenge(c) => Ok(HostedSignIn::NewPasswordRequired(c.session)),
+                Settled::Challenge(c) => Ok(HostedSignIn::Challenge(c)),
                 Settled::Ready(user) => {
                     metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
                     Ok(HostedSignIn::Session(
@@ -335,6 +335,50 @@ impl UserPools {
 
     /// The user of a hosted-pages session cookie: (sub, auth_time) while
     /// the session lasts and the user is enabled and confirmed.
+    /// Whether a challenge session can still be answered.
+    pub async fn challenge_alive(&self, pool_id: &str, client_id: &str, session: &str) -> bool {
+        let (Ok(pool), Ok(client)) = (
+            self.pool(pool_id).await,
+            self.client(pool_id, client_id).await,
+        ) else {
+            return false;
+        };
+        self.challenge_session(&pool, &client, session)
+            .await
+            .is_ok()
+    }
+
+    /// Answers a challenge on the hosted pages: the next step, or a
+    /// sign-in session.
+    pub async fn hosted_answer(
+        &self,
+        pool_id: &str,
+        client_id: &str,
+        session: &str,
+        challenge_name: &str,
+        responses: &BTreeMap<String, String>,
+    ) -> Result<HostedSignIn> {
+        let work = async {
+            let pool = self.pool(pool_id).await?;
+            self.rate_limit(pool_id, Action::SignIn).await?;
+            let client = self.client(pool_id, client_id).await?;
+            match self
+                .answer_challenge(&pool, &client, session, challenge_name, responses)
+                .await?
+            {
+                Settled::Challenge(c) => Ok(HostedSignIn::Challenge(c)),
+                Settled::Ready(user) => {
+                    metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
+                    Ok(HostedSignIn::Session(
+                        self.new_login_session(pool_id, &user.sub).await?,
+                    ))
+                }
+            }
+        };
+        self.audited(pool_id, "RespondToChallenge", None, Some(client_id), work)
+            .await
+    }
+
     /// Starts a hosted-pages sign-in session for a user who just proved
     /// who they are.
     pub(crate) async fn new_login_session(

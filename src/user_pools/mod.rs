@@ -11,6 +11,7 @@ pub mod authorize;
 pub mod federation;
 pub mod groups;
 pub mod limits;
+pub mod mfa;
 pub mod model;
 pub mod oauth;
 pub mod policy;
@@ -61,6 +62,8 @@ pub struct UserPools {
     pub(crate) idp_secrets: Sealer,
     /// Talks to external identity providers.
     pub(crate) rp: Arc<crate::oidc_rp::RelyingParty>,
+    /// Seals users' TOTP secrets.
+    pub(crate) mfa_secrets: Sealer,
 }
 
 /// How long a node trusts its cached copy of a pool or client changed on
@@ -131,6 +134,7 @@ impl UserPools {
             srp_sealer: Sealer::new(master, "poolgate/srp-verifier"),
             srp_dummy: Keyed::new(master, "poolgate/srp-dummy"),
             idp_secrets: Sealer::new(master, "poolgate/idp-secret"),
+            mfa_secrets: Sealer::new(master, "poolgate/totp-secret"),
             rp: Arc::new(crate::oidc_rp::RelyingParty::new(clock.clone())),
             clock,
         }
@@ -189,6 +193,36 @@ impl UserPools {
             .remove(&(pool_id.to_owned(), client_id.to_owned()));
     }
 
+    /// An app client, from this node's cache when it is fresh.
+    pub async fn client(&self, pool_id: &str, client_id: &str) -> Result<Arc<AppClient>> {
+        let key = (pool_id.to_owned(), client_id.to_owned());
+        match self.clients.get(&key) {
+            Some(c) => Ok(c),
+            None => {
+                let c = self
+                    .store
+                    .get_client(pool_id, client_id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("App client"))?;
+                Ok(self.clients.put(key, c))
+            }
+        }
+    }
+
+    /// The hosted pages' branding of a pool, with a client's overrides.
+    pub async fn branding(&self, pool_id: &str, client_id: Option<&str>) -> Branding {
+        let Ok(pool) = self.pool(pool_id).await else {
+            return Branding::default();
+        };
+        match client_id {
+            Some(c) => match self.client(pool_id, c).await {
+                Ok(client) => pool.settings.branding.overlaid(&client.settings.branding),
+                Err(_) => pool.settings.branding.clone(),
+            },
+            None => pool.settings.branding.clone(),
+        }
+    }
+
     /// The app client named in a public request, with its secret checked
     /// when it has one (constant-time).
     pub async fn authenticate_client(
@@ -200,18 +234,7 @@ impl UserPools {
         if client_id.is_empty() || client_id.len() > 128 {
             return Err(Error::not_found("App client"));
         }
-        let key = (pool_id.to_owned(), client_id.to_owned());
-        let client = match self.clients.get(&key) {
-            Some(c) => c,
-            None => {
-                let c = self
-                    .store
-                    .get_client(pool_id, client_id)
-                    .await?
-                    .ok_or_else(|| Error::not_found("App client"))?;
-                self.clients.put(key, c)
-            }
-        };
+        let client = self.client(pool_id, client_id).await?;
         if let Some(sealed) = &client.secret_sealed {
             let expected = self.open_client_secret(&client.id, sealed)?;
             let given = secret.ok_or_else(|| {
@@ -401,6 +424,26 @@ fn check_validity(t: &TokenValidity) -> Result<()> {
 }
 
 pub fn validate_settings(s: &PoolSettings) -> Result<()> {
+    check_branding("branding", &s.branding)?;
+    for f in &s.mfa.factors {
+        if !MFA_FACTORS.contains(&f.as_str()) {
+            return Err(Error::invalid(format!(
+                "mfa.factors: `{f}` is not one of {MFA_FACTORS:?}"
+            )));
+        }
+    }
+    if s.mfa.mode != MfaMode::Off && s.mfa.factors.is_empty() {
+        return Err(Error::invalid(
+            "mfa.factors: MFA on needs at least one factor",
+        ));
+    }
+    if s.mfa.totp_issuer.as_ref().is_some_and(|i| {
+        i.is_empty() || i.len() > 64 || i.contains(':') || i.chars().any(char::is_control)
+    }) {
+        return Err(Error::invalid(
+            "mfa.totp_issuer: 1-64 characters without ':'",
+        ));
+    }
     let p = &s.password_policy;
     if !(8..=256).contains(&p.min_length) {
         return Err(Error::invalid(
@@ -475,6 +518,7 @@ pub fn validate_settings(s: &PoolSettings) -> Result<()> {
         &s.messages.invitation,
         &s.messages.reset_password,
         &s.messages.attribute_verification,
+        &s.messages.sign_in_code,
     ]
     .into_iter()
     .flatten()
@@ -521,7 +565,58 @@ pub const STANDARD_SCOPES: &[&str] = &[
     "aws.cognito.signin.user.admin",
 ];
 
+/// Branding: colours `#rgb`/`#rrggbb`, a logo URL that is https (http
+/// for localhost) or a data image, CSS that cannot leave its `<style>`.
+pub fn check_branding(what: &str, b: &Branding) -> Result<()> {
+    for (name, c) in [
+        ("primary_color", &b.primary_color),
+        ("background_color", &b.background_color),
+        ("text_color", &b.text_color),
+    ] {
+        if let Some(c) = c {
+            let hex = c.strip_prefix('#').unwrap_or("");
+            if !(hex.len() == 3 || hex.len() == 6) || !hex.chars().all(|x| x.is_ascii_hexdigit()) {
+                return Err(Error::invalid(format!(
+                    "{what}.{name}: `{c}` is not a colour like #1f5fd6"
+                )));
+            }
+        }
+    }
+    if let Some(u) = &b.logo_url {
+        let data_image = u.starts_with("data:image/")
+            && u.len() <= 64 * 1024
+            && !u.starts_with("data:image/svg");
+        let web = u.len() <= 1024
+            && reqwest::Url::parse(u).is_ok_and(|url| match url.scheme() {
+                "https" => true,
+                "http" => matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")),
+                _ => false,
+            });
+        if !(data_image || web) || u.chars().any(|c| c.is_whitespace() || c == '"') {
+            return Err(Error::invalid(format!(
+                "{what}.logo_url: an https URL or a data:image URL (not SVG)"
+            )));
+        }
+    }
+    if let Some(css) = &b.custom_css {
+        let lower = css.to_ascii_lowercase();
+        if css.len() > 16 * 1024
+            || css.contains('<')
+            || lower.contains("@import")
+            || css
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(Error::invalid(format!(
+                "{what}.custom_css: at most 16 KiB of CSS, without `<` or `@import`"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn validate_client_settings(s: &ClientSettings) -> Result<()> {
+    check_branding("branding", &s.branding)?;
     for f in &s.allowed_oauth_flows {
         match f.as_str() {
             "client_credentials" => {}

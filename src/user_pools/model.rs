@@ -175,6 +175,99 @@ pub struct MessageTemplates {
     pub reset_password: Option<MessageTemplate>,
     /// Attribute (email/phone) verification code.
     pub attribute_verification: Option<MessageTemplate>,
+    /// Sign-in code of email MFA.
+    pub sign_in_code: Option<MessageTemplate>,
+}
+
+/// Whether a pool asks for a second factor (Cognito's `MfaConfiguration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum MfaMode {
+    /// Never.
+    #[default]
+    Off,
+    /// From users who enabled a factor.
+    Optional,
+    /// From everyone; a user without a factor sets one up at sign-in
+    /// (`MFA_SETUP`).
+    On,
+}
+
+/// Second factors a pool can allow.
+pub const MFA_FACTORS: &[&str] = &["SOFTWARE_TOKEN", "EMAIL_OTP"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct MfaSettings {
+    pub mode: MfaMode,
+    /// Allowed factors: `SOFTWARE_TOKEN` (TOTP), `EMAIL_OTP`.
+    pub factors: Vec<String>,
+    /// The issuer shown by authenticator apps (default: the pool's name).
+    pub totp_issuer: Option<String>,
+}
+
+impl Default for MfaSettings {
+    fn default() -> Self {
+        Self {
+            mode: MfaMode::Off,
+            factors: vec!["SOFTWARE_TOKEN".into()],
+            totp_issuer: None,
+        }
+    }
+}
+
+impl MfaSettings {
+    pub fn allows(&self, factor: &str) -> bool {
+        self.factors.iter().any(|f| f == factor)
+    }
+}
+
+/// A user's second factors.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserMfa {
+    pub pool_id: String,
+    pub sub: String,
+    /// The TOTP secret, sealed under the master key.
+    pub totp_secret: Option<Vec<u8>>,
+    /// A code has confirmed the secret: TOTP is on.
+    pub totp_verified: bool,
+    pub totp_device: Option<String>,
+    /// The last 30-second step whose code was accepted.
+    pub totp_last_step: i64,
+    pub email_otp_enabled: bool,
+    /// `SOFTWARE_TOKEN` or `EMAIL_OTP`.
+    pub preferred: Option<String>,
+    pub updated_at: i64,
+}
+
+/// The hosted pages' look, changed without a rebuild.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Branding {
+    /// Shown above the form: an https URL (http only for localhost) or a
+    /// `data:image/...` URL.
+    pub logo_url: Option<String>,
+    /// Buttons and links, `#rgb` or `#rrggbb`.
+    pub primary_color: Option<String>,
+    pub background_color: Option<String>,
+    pub text_color: Option<String>,
+    /// Appended after the built-in styles (at most 16 KiB; no `<`, no
+    /// `@import`).
+    pub custom_css: Option<String>,
+}
+
+impl Branding {
+    /// `self` with the members `over` sets replaced.
+    pub fn overlaid(&self, over: &Branding) -> Branding {
+        let pick = |a: &Option<String>, b: &Option<String>| b.clone().or_else(|| a.clone());
+        Branding {
+            logo_url: pick(&self.logo_url, &over.logo_url),
+            primary_color: pick(&self.primary_color, &over.primary_color),
+            background_color: pick(&self.background_color, &over.background_color),
+            text_color: pick(&self.text_color, &over.text_color),
+            custom_css: pick(&self.custom_css, &over.custom_css),
+        }
+    }
 }
 
 /// Everything configurable about a user pool.
@@ -204,6 +297,10 @@ pub struct PoolSettings {
     pub messages: MessageTemplates,
     /// Store an SRP verifier at each password set (for `USER_SRP_AUTH`).
     pub allow_srp: bool,
+    /// The hosted pages' look (an app client can override each member).
+    pub branding: Branding,
+    /// Multi-factor authentication.
+    pub mfa: MfaSettings,
 }
 
 impl Default for PoolSettings {
@@ -221,6 +318,8 @@ impl Default for PoolSettings {
             signing_algorithm: SigningAlg::RS256,
             messages: MessageTemplates::default(),
             allow_srp: true,
+            branding: Branding::default(),
+            mfa: MfaSettings::default(),
         }
     }
 }
@@ -275,6 +374,8 @@ pub struct ClientSettings {
     /// `SupportedIdentityProviders`): `COGNITO` (the pool's own users) and
     /// names of the pool's identity providers.
     pub supported_identity_providers: Vec<String>,
+    /// Overrides of the pool's branding on this client's hosted pages.
+    pub branding: Branding,
 }
 
 impl Default for ClientSettings {
@@ -296,6 +397,7 @@ impl Default for ClientSettings {
             callback_urls: vec![],
             logout_urls: vec![],
             supported_identity_providers: vec!["COGNITO".into()],
+            branding: Branding::default(),
         }
     }
 }

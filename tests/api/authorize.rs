@@ -675,3 +675,80 @@ async fn hosted_pages_sign_up_confirm_reset_and_choose_a_new_password() {
     assert_eq!(r.status(), 303, "signed in with the new password");
     assert!(response_params(&location(&r).unwrap()).contains_key("code"));
 }
+
+#[tokio::test]
+async fn hosted_pages_wear_the_pool_branding_and_the_clients_overrides() {
+    let app = hosted_app().await;
+    let pool = format!("/v1/admin/pools/{}", app.pool_id);
+    let client = format!("{pool}/clients/{}", app.client_id);
+    let (st, b) = app
+        .admin(
+            "PATCH",
+            &pool,
+            Some(
+                json!({"branding": {"logo_url": "https://cdn.example.com/logo.png",
+                "primary_color": "#aa3300", "background_color": "#fafafa",
+                "custom_css": "main > h1 { letter-spacing: .05em }"}}),
+            ),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let b = browser();
+    let page = |b: reqwest::Client, url: String| async move {
+        let r = get(&b, url, None).await;
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    };
+    let url = format!(
+        "{}/{}/oauth2/authorize?{}",
+        app.base,
+        app.pool_id,
+        query(&app, &[])
+    );
+    let html = page(b.clone(), url.clone()).await;
+    assert!(
+        html.contains(r#"<img class="logo" src="https:&#x2f;&#x2f;cdn.example.com&#x2f;logo.png""#),
+        "{html}"
+    );
+    assert!(html.contains("background:#aa3300"), "{html}");
+    assert!(html.contains("background:#fafafa"), "{html}");
+    // Custom CSS goes in as written (it cannot contain `<`).
+    assert!(
+        html.contains("main > h1 { letter-spacing: .05em }"),
+        "{html}"
+    );
+
+    // The client overrides what it names; the rest stays the pool's.
+    let (st, _) = app
+        .admin(
+            "PATCH",
+            &client,
+            Some(json!({"branding": {"primary_color": "#007755"}})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let html = page(b.clone(), url.clone()).await;
+    assert!(html.contains("background:#007755") && !html.contains("#aa3300"));
+    assert!(html.contains("background:#fafafa") && html.contains("logo.png"));
+    // The other hosted pages too (the sign-up page acts for the client).
+    let signup = format!("{}/{}/signup?{}", app.base, app.pool_id, query(&app, &[]));
+    assert!(page(b.clone(), signup).await.contains("background:#007755"));
+
+    for bad in [
+        json!({"primary_color": "red; } body { display:none"}),
+        json!({"primary_color": "#12345"}),
+        json!({"logo_url": "javascript:alert(1)"}),
+        json!({"logo_url": "http://cdn.example.com/logo.png"}),
+        json!({"logo_url": "data:image/svg+xml;base64,PHN2Zz4="}),
+        json!({"custom_css": "</style><script>alert(1)</script>"}),
+        json!({"custom_css": "@import url(https://evil.example/x.css);"}),
+        json!({"unknown": "x"}),
+    ] {
+        for target in [&pool, &client] {
+            let (st, b) = app
+                .admin("PATCH", target, Some(json!({ "branding": bad })))
+                .await;
+            assert_eq!(st, 400, "{target} {bad} -> {b}");
+        }
+    }
+}

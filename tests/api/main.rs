@@ -19,6 +19,7 @@ mod federation;
 mod groups;
 mod identity;
 mod limits;
+mod mfa;
 mod oauth;
 mod ops;
 mod resource_servers;

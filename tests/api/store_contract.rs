@@ -1287,3 +1287,54 @@ async fn contract_identity_providers_links_and_federation_states() {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn contract_totp_steps_are_used_once_and_mfa_rows_go_with_their_user() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    s.create_user(&user("r_AAAAAAAAA", "s1", "alice"), &[], None)
+        .await
+        .unwrap();
+    assert!(s.get_user_mfa("r_AAAAAAAAA", "s1").await.unwrap().is_none());
+    let m = UserMfa {
+        pool_id: "r_AAAAAAAAA".into(),
+        sub: "s1".into(),
+        totp_secret: Some(vec![1, 2, 3]),
+        totp_verified: true,
+        totp_device: Some("phone".into()),
+        totp_last_step: 0,
+        email_otp_enabled: true,
+        preferred: Some("SOFTWARE_TOKEN".into()),
+        updated_at: 5,
+    };
+    s.put_user_mfa(&m).await.unwrap();
+    assert_eq!(
+        s.get_user_mfa("r_AAAAAAAAA", "s1").await.unwrap(),
+        Some(m.clone())
+    );
+    // Eight concurrent uses of one step: one winner; older steps never.
+    let mut tasks = vec![];
+    for _ in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.use_totp_step("r_AAAAAAAAA", "s1", 100).await.unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += t.await.unwrap() as usize;
+    }
+    assert_eq!(wins, 1, "one winner");
+    assert!(!s.use_totp_step("r_AAAAAAAAA", "s1", 99).await.unwrap());
+    assert!(s.use_totp_step("r_AAAAAAAAA", "s1", 101).await.unwrap());
+    // Rewriting the row keeps the step.
+    let mut off = m.clone();
+    off.totp_secret = None;
+    off.totp_verified = false;
+    off.preferred = None;
+    s.put_user_mfa(&off).await.unwrap();
+    let got = s.get_user_mfa("r_AAAAAAAAA", "s1").await.unwrap().unwrap();
+    assert_eq!((got.totp_last_step, got.totp_verified), (101, false));
+    s.delete_user("r_AAAAAAAAA", "s1").await.unwrap();
+    assert!(s.get_user_mfa("r_AAAAAAAAA", "s1").await.unwrap().is_none());
+}

@@ -122,9 +122,10 @@ def test_user_pool_control_plane_through_boto3(server, smtp_sink):
     es_cert.public_key().verify(es_cert.signature, es_cert.tbs_certificate_bytes,
                                 ec.ECDSA(es_cert.signature_hash_algorithm))
 
-    # MFA and Lambda triggers do not exist here: refused, not ignored.
-    client_error(lambda: admin.update_user_pool(UserPoolId=pool_id, MfaConfiguration="ON"),
-                 "InvalidParameterException", "UpdateUserPool MfaConfiguration=ON")
+    # MFA is a pool setting (tests/e2e/test_mfa.py uses it); an unknown mode
+    # and Lambda triggers are refused, not ignored.
+    client_error(lambda: admin.update_user_pool(UserPoolId=pool_id, MfaConfiguration="SOMETIMES"),
+                 "InvalidParameterException", "UpdateUserPool MfaConfiguration=SOMETIMES")
     client_error(lambda: admin.create_user_pool(PoolName="x", LambdaConfig={
         "PreSignUp": "arn:aws:lambda:us-east-1:000000000000:function:f"}),
         "InvalidParameterException", "CreateUserPool with a Lambda trigger")

@@ -40,8 +40,31 @@ pub(super) const CONTROL_OPERATIONS: &[&str] = &[
     "DeleteResourceServer",
     "ListResourceServers",
     "GetUserPoolMfaConfig",
+    "SetUserPoolMfaConfig",
     "GetSigningCertificate",
 ];
+
+fn mfa_mode(m: crate::user_pools::model::MfaMode) -> &'static str {
+    use crate::user_pools::model::MfaMode::*;
+    match m {
+        Off => "OFF",
+        Optional => "OPTIONAL",
+        On => "ON",
+    }
+}
+
+/// GetUserPoolMfaConfig's answer.
+fn mfa_config(p: &Pool) -> Value {
+    let mfa = &p.settings.mfa;
+    let mut out = json!({
+        "MfaConfiguration": mfa_mode(mfa.mode),
+        "SoftwareTokenMfaConfiguration": {"Enabled": mfa.allows("SOFTWARE_TOKEN")},
+    });
+    if mfa.allows("EMAIL_OTP") {
+        out["EmailMfaConfiguration"] = json!({});
+    }
+    out
+}
 
 fn bad(message: impl Into<String>) -> Fault {
     Fault::new("InvalidParameterException", message)
@@ -196,10 +219,8 @@ fn pool_settings(m: &Map<String, Value>, old: Option<&Pool>) -> Result<Map<Strin
             | "EmailVerificationSubject"
             | "AdminCreateUserConfig" => {}
             "MfaConfiguration" => {
-                if value != "OFF" {
-                    return Err(bad(
-                        "MfaConfiguration must be OFF: MFA is not available on this server yet",
-                    ));
+                if !matches!(value.as_str(), Some("OFF" | "ON" | "OPTIONAL")) {
+                    return Err(bad("MfaConfiguration must be OFF, ON or OPTIONAL"));
                 }
             }
             "LambdaConfig" => {
@@ -238,6 +259,10 @@ fn pool_settings(m: &Map<String, Value>, old: Option<&Pool>) -> Result<Map<Strin
     }
     if let Some(v) = strings("UsernameAttributes")? {
         out.insert("username_attributes".into(), json!(v));
+    }
+    if let Some(mode) = m.get("MfaConfiguration").and_then(Value::as_str) {
+        // Factors stay as configured; a new pool gets TOTP.
+        out.insert("mfa".into(), json!({"mode": mode}));
     }
     if let Some(v) = strings("AliasAttributes")? {
         out.insert("alias_attributes".into(), json!(v));
@@ -391,7 +416,7 @@ async fn user_pool_type(s: &AppState, p: &Pool) -> Result<Value, Fault> {
         "UsernameAttributes": st.username_attributes,
         "AliasAttributes": st.alias_attributes,
         "UsernameConfiguration": {"CaseSensitive": st.username_case_sensitive},
-        "MfaConfiguration": "OFF",
+        "MfaConfiguration": mfa_mode(st.mfa.mode),
         "EstimatedNumberOfUsers": users,
         "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": false},
         "DeletionProtection": "INACTIVE",
@@ -969,8 +994,70 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
             Ok(json!({"Certificate": cert}))
         }
         "GetUserPoolMfaConfig" => {
-            pools.pool(pool_id()?).await?;
-            Ok(json!({"MfaConfiguration": "OFF"}))
+            let p = pools.pool(pool_id()?).await?;
+            Ok(mfa_config(&p))
+        }
+        "SetUserPoolMfaConfig" => {
+            let p = pools.pool(pool_id()?).await?;
+            for k in m.keys() {
+                if !matches!(
+                    k.as_str(),
+                    "UserPoolId"
+                        | "MfaConfiguration"
+                        | "SoftwareTokenMfaConfiguration"
+                        | "EmailMfaConfiguration"
+                        | "SmsMfaConfiguration"
+                        | "WebAuthnConfiguration"
+                ) {
+                    return Err(bad(format!("{k} is not a member of SetUserPoolMfaConfig")));
+                }
+            }
+            let enabled = |k: &str| {
+                m.get(k)
+                    .and_then(|c| c.get("Enabled"))
+                    .and_then(Value::as_bool)
+            };
+            if m.get("SmsMfaConfiguration").is_some_and(|v| !v.is_null()) {
+                return Err(bad("SMS MFA is not available on this server yet"));
+            }
+            let mut factors: Vec<String> = p.settings.mfa.factors.clone();
+            for (k, f) in [
+                ("SoftwareTokenMfaConfiguration", "SOFTWARE_TOKEN"),
+                ("EmailMfaConfiguration", "EMAIL_OTP"),
+            ] {
+                let on = match k {
+                    // An EmailMfaConfiguration present turns email codes on.
+                    "EmailMfaConfiguration" => m.get(k).map(|v| !v.is_null()),
+                    _ => enabled(k),
+                };
+                match on {
+                    Some(true) if !factors.iter().any(|x| x == f) => factors.push(f.into()),
+                    Some(false) => factors.retain(|x| x != f),
+                    _ => {}
+                }
+            }
+            let mut mfa = json!({"factors": factors});
+            if let Some(mode) = m.get("MfaConfiguration") {
+                mfa["mode"] = mode.clone();
+            }
+            let mut patch = Map::new();
+            patch.insert("mfa".into(), mfa);
+            if let Some(e) = m.get("EmailMfaConfiguration").filter(|v| !v.is_null()) {
+                let body = e.get("Message").and_then(Value::as_str);
+                let subject = e.get("Subject").and_then(Value::as_str);
+                if body.is_some() || subject.is_some() {
+                    patch.insert(
+                        "messages".into(),
+                        json!({"sign_in_code": {
+                            "subject": placeholders(subject.unwrap_or("Your sign-in code"), "Subject")?,
+                            "body": placeholders(body.unwrap_or("Your sign-in code is {####}"), "Message")?,
+                        }}),
+                    );
+                }
+            }
+            pools.update_pool(&p.id, &Value::Object(patch)).await?;
+            let p = pools.pool(&p.id).await?;
+            Ok(mfa_config(&p))
         }
         _ => unsupported(op),
     }

@@ -376,6 +376,7 @@ const USER_POOL_OPERATIONS: &[&str] = &[
 /// The user-pool operations implemented here that need the admin credential.
 const ADMIN_OPERATIONS: &[&str] = &[
     "AdminGetUser",
+    "AdminSetUserMFAPreference",
     "AdminCreateUser",
     "AdminDeleteUser",
     "AdminSetUserPassword",
@@ -484,6 +485,60 @@ fn code_delivery(d: &crate::user_pools::signup::CodeDelivery) -> Value {
             })
         })
         .unwrap_or(Value::Null)
+}
+
+/// GetUser's `UserMFASettingList` and `PreferredMfaSetting`.
+fn mfa_members(out: &mut Value, v: &crate::user_pools::mfa::MfaView) {
+    let mut list = vec![];
+    if v.totp_enabled {
+        list.push("SOFTWARE_TOKEN_MFA");
+    }
+    if v.email_otp_enabled {
+        list.push("EMAIL_OTP");
+    }
+    out["UserMFASettingList"] = json!(list);
+    if let Some(p) = &v.preferred {
+        out["PreferredMfaSetting"] = json!(if p == "SOFTWARE_TOKEN" {
+            "SOFTWARE_TOKEN_MFA"
+        } else {
+            "EMAIL_OTP"
+        });
+    }
+}
+
+/// Cognito's `SoftwareTokenMfaSettings` / `EmailMfaSettings` as a
+/// native preference change.
+fn mfa_preference(m: &Map<String, Value>) -> Result<crate::user_pools::mfa::MfaPreference, Fault> {
+    let mut p = crate::user_pools::mfa::MfaPreference::default();
+    for (k, factor) in [
+        ("SoftwareTokenMfaSettings", "SOFTWARE_TOKEN"),
+        ("EmailMfaSettings", "EMAIL_OTP"),
+    ] {
+        let Some(s) = m.get(k).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let enabled = s.get("Enabled").and_then(Value::as_bool);
+        if factor == "SOFTWARE_TOKEN" {
+            p.totp_enabled = enabled;
+        } else {
+            p.email_otp_enabled = enabled;
+        }
+        if s.get("PreferredMfa").and_then(Value::as_bool) == Some(true) {
+            p.preferred = Some(Some(factor.to_owned()));
+        }
+    }
+    if ["SMSMfaSettings", "WebAuthnMfaSettings"].iter().any(|k| {
+        m.get(*k)
+            .and_then(|s| s.get("Enabled"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    }) {
+        return Err(Fault::new(
+            "InvalidParameterException",
+            "SMS and WebAuthn MFA are not available on this server yet",
+        ));
+    }
+    Ok(p)
 }
 
 fn authentication_result(t: &TokenSet) -> Value {
@@ -776,7 +831,10 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                     .await?;
                 return Ok(sign_in_answer(out));
             }
-            if i.challenge_name != "NEW_PASSWORD_REQUIRED" {
+            if !matches!(
+                i.challenge_name.as_str(),
+                "NEW_PASSWORD_REQUIRED" | "SOFTWARE_TOKEN_MFA" | "EMAIL_OTP" | "MFA_SETUP"
+            ) {
                 return unsupported(&format!("RespondToAuthChallenge {}", i.challenge_name));
             }
             let mut responses = i.challenge_responses;
@@ -816,10 +874,10 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             match op {
                 "GetUser" => {
                     let me = pools.me(&a);
-                    Ok(
-                        json!({"Username": me.username, "UserAttributes": attribute_list(&me.attributes),
-                        "MFAOptions": [], "UserMFASettingList": []}),
-                    )
+                    let mut out = json!({"Username": me.username,
+                        "UserAttributes": attribute_list(&me.attributes), "MFAOptions": []});
+                    mfa_members(&mut out, &pools.mfa_view(&a).await?);
+                    Ok(out)
                 }
                 "GlobalSignOut" => {
                     pools.global_sign_out(&a).await?;
@@ -848,6 +906,82 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                     Ok(json!({}))
                 }
             }
+        }
+        "AssociateSoftwareToken" | "VerifySoftwareToken" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+            struct In {
+                #[serde(default)]
+                access_token: Option<String>,
+                #[serde(default)]
+                session: Option<String>,
+                #[serde(default)]
+                user_code: Option<String>,
+                #[serde(default)]
+                friendly_device_name: Option<String>,
+            }
+            let i: In = input(m)?;
+            let verify = op == "VerifySoftwareToken";
+            let req = crate::user_pools::mfa::VerifyTotp {
+                code: i.user_code.clone().unwrap_or_default(),
+                device_name: i.friendly_device_name.clone(),
+            };
+            if verify && i.user_code.is_none() {
+                return Err(Fault::new(
+                    "InvalidParameterException",
+                    "UserCode is required",
+                ));
+            }
+            match (i.access_token, i.session) {
+                (Some(t), _) => {
+                    let a = pools.authenticate_access_token(&t).await?;
+                    if verify {
+                        pools.verify_totp(&a, req).await?;
+                        Ok(json!({"Status": "SUCCESS"}))
+                    } else {
+                        let x = pools.associate_totp(&a).await?;
+                        Ok(json!({"SecretCode": x.secret_code}))
+                    }
+                }
+                (None, Some(session)) => {
+                    if verify {
+                        pools.verify_totp_with_session(&session, req).await?;
+                        Ok(json!({"Status": "SUCCESS", "Session": session}))
+                    } else {
+                        let x = pools.associate_totp_with_session(&session).await?;
+                        Ok(json!({"SecretCode": x.secret_code, "Session": session}))
+                    }
+                }
+                (None, None) => Err(Fault::new(
+                    "InvalidParameterException",
+                    "AccessToken or Session is required",
+                )),
+            }
+        }
+        "SetUserMFAPreference" => {
+            let token = m
+                .get("AccessToken")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Fault::new("InvalidParameterException", "AccessToken is required"))?
+                .to_owned();
+            let a = pools.authenticate_access_token(&token).await?;
+            pools.set_mfa_preference(&a, mfa_preference(&m)?).await?;
+            Ok(json!({}))
+        }
+        "AdminSetUserMFAPreference" => {
+            let get = |k: &str| {
+                m.get(k)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        Fault::new("InvalidParameterException", format!("{k} is required"))
+                    })
+            };
+            let (pool, username) = (get("UserPoolId")?, get("Username")?);
+            pools
+                .admin_set_mfa_preference(&pool, &username, mfa_preference(&m)?)
+                .await?;
+            Ok(json!({}))
         }
         "UpdateUserAttributes"
         | "DeleteUserAttributes"
@@ -1068,6 +1202,7 @@ async fn admin_user_op(s: &AppState, op: &str, i: AdminIn) -> Answer {
                 o.insert("UserAttributes".into(), a);
             }
             o.insert("MFAOptions".into(), json!([]));
+            mfa_members(&mut v, &pools.admin_mfa_view(pool, &user()?).await?);
             Ok(v)
         }
         "AdminCreateUser" => {

@@ -18,6 +18,11 @@ try {
   const page = await context.newPage();
   await page.goto(authorizeUrl);
   out.signInTitle = await page.title();
+  // The client's branding, as Chromium renders it.
+  out.buttonColor = await page
+    .getByRole("button", { name: "Sign in" })
+    .evaluate((e) => getComputedStyle(e).backgroundColor);
+  out.logoShown = await page.locator("img.logo").evaluate((e) => e.complete && e.naturalWidth > 0);
   await page.screenshot({ path: screenshot, fullPage: true });
   await page.getByRole("link", { name: "Create an account" }).click();
   await page.getByLabel("Email").fill(email);
