@@ -186,6 +186,7 @@ pub async fn build_state_with(
         clock.clone(),
     ));
     let mailer = crate::mail::build(&settings.mailer, store.clone(), clock.clone())?;
+    let sms = crate::sms::build(&settings.sms, store.clone(), clock.clone())?;
     let pools = Arc::new(
         UserPools::new(
             store.clone(),
@@ -198,7 +199,8 @@ pub async fn build_state_with(
             &settings.server.region,
         )
         .with_reuse_grace(settings.tokens.refresh_reuse_grace_secs)
-        .with_rate_limits(settings.rate_limits.clone()),
+        .with_rate_limits(settings.rate_limits.clone())
+        .with_sms(sms),
     );
     pools
         .apply_declared(&settings.pools)

@@ -27,6 +27,7 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub argon2: Argon2Settings,
     pub mailer: MailerSettings,
+    pub sms: crate::sms::SmsSettings,
     pub log: LogSettings,
     pub tokens: TokenSettings,
     pub rate_limits: RateLimitSettings,
@@ -49,6 +50,7 @@ impl Default for Settings {
             security: SecuritySettings::default(),
             argon2: Argon2Settings::default(),
             mailer: MailerSettings::default(),
+            sms: crate::sms::SmsSettings::default(),
             log: LogSettings::default(),
             tokens: TokenSettings::default(),
             rate_limits: RateLimitSettings::default(),
@@ -596,6 +598,22 @@ impl Settings {
         if !["pretty", "json"].contains(&self.log.format.as_str()) {
             return bad("log.format", "must be `pretty` or `json`");
         }
+        if self.sms.kind == crate::sms::SmsKind::Webhook {
+            let ok = reqwest::Url::parse(&self.sms.webhook.url)
+                .is_ok_and(|u| u.scheme() == "https" || u.scheme() == "http");
+            if !ok {
+                return bad(
+                    "sms.webhook.url",
+                    "must be an http(s) URL when sms.kind = \"webhook\"",
+                );
+            }
+            if self.sms.webhook.secret.is_none() {
+                return bad(
+                    "sms.webhook.secret",
+                    "is required when sms.kind = \"webhook\"",
+                );
+            }
+        }
         if self.mailer.kind == MailerKind::Smtp && self.mailer.smtp.host.is_empty() {
             return bad(
                 "mailer.smtp.host",
@@ -630,6 +648,12 @@ impl Settings {
                 return bad(
                     "mailer.kind",
                     "the dev mailer is refused in production mode",
+                );
+            }
+            if self.sms.kind == crate::sms::SmsKind::Dev {
+                return bad(
+                    "sms.kind",
+                    "the dev SMS sender is refused in production mode (webhook or none)",
                 );
             }
         }

@@ -28,6 +28,8 @@ pub mod identity;
 pub mod mail;
 /// OpenID Connect relying party: provider discovery, JWKS, ID-token checks.
 pub mod oidc_rp;
+/// Outgoing text messages: the webhook and dev senders.
+pub mod sms;
 /// Persistence: traits in domain terms; SQLite and PostgreSQL.
 pub mod store;
 /// Logging and metrics.

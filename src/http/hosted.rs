@@ -1115,11 +1115,16 @@ async fn challenge_page(
         "NEW_PASSWORD_REQUIRED" => {
             new_password_page(s, pool_id, raw, username, &c.session, error).await
         }
-        "SOFTWARE_TOKEN_MFA" | "EMAIL_OTP" => {
-            let info = if c.name == "EMAIL_OTP" {
+        "SOFTWARE_TOKEN_MFA" | "EMAIL_OTP" | "SMS_MFA" => {
+            let sent = if c.name == "SMS_MFA" {
+                "texted"
+            } else {
+                "emailed"
+            };
+            let info = if c.name != "SOFTWARE_TOKEN_MFA" {
                 match c.parameters.get("CODE_DELIVERY_DESTINATION") {
-                    Some(d) => format!("We emailed a sign-in code to {d}. Enter it here."),
-                    None => "Enter the sign-in code we emailed you.".to_owned(),
+                    Some(d) => format!("We {sent} a sign-in code to {d}. Enter it here."),
+                    None => format!("Enter the sign-in code we {sent} you."),
                 }
             } else {
                 "Enter the 6-digit code from your authenticator app.".to_owned()
@@ -1209,6 +1214,7 @@ pub async fn mfa(
     let (username, session, name) = (get("username"), get("challenge"), get("challenge_name"));
     let key = match name.as_str() {
         "EMAIL_OTP" => "EMAIL_OTP_CODE",
+        "SMS_MFA" => "SMS_MFA_CODE",
         "SOFTWARE_TOKEN_MFA" | "MFA_SETUP" => "SOFTWARE_TOKEN_MFA_CODE",
         _ => return error_page(StatusCode::BAD_REQUEST, "The form could not be read."),
     };

@@ -179,7 +179,7 @@ async fn record_admin_action(
         public::forgot_password, public::reset_password, public::change_password, public::sign_out,
         public::update_me, public::delete_me, public::verify_attribute, public::send_attribute_code,
         public::respond_to_challenge, admin::create_user,
-        public::mfa, public::set_mfa, public::associate_totp, public::verify_totp,
+        public::mfa, public::set_mfa, public::start_user_auth, public::associate_totp, public::verify_totp,
         public::setup_associate_totp, public::setup_verify_totp, admin::user_mfa, admin::set_user_mfa,
         admin::create_pool, admin::list_pools, admin::get_pool, admin::update_pool, admin::delete_pool,
         admin::create_client, admin::list_clients, admin::get_client, admin::update_client, admin::delete_client,

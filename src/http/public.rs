@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me/password", post(change_password))
         .route("/v1/me/signout", post(sign_out))
         .route("/v1/me/mfa", get(mfa).put(set_mfa))
+        .route("/v1/pools/{pool_id}/signin/start", post(start_user_auth))
         .route("/v1/me/mfa/totp/associate", post(associate_totp))
         .route("/v1/me/mfa/totp/verify", post(verify_totp))
         .route(
@@ -47,6 +48,19 @@ pub fn router() -> Router<AppState> {
             "/v1/pools/{pool_id}/signin/mfa-setup/verify",
             post(setup_verify_totp),
         )
+}
+
+/// Choice-based sign-in (`USER_AUTH`): a `SELECT_CHALLENGE` listing the
+/// pool's first factors, or the preferred one at once.
+#[utoipa::path(post, path = "/v1/pools/{pool_id}/signin/start", tag = "user pools",
+    params(("pool_id" = String, Path)), request_body = crate::user_pools::user_auth::StartUserAuth,
+    responses((status = 200, body = SignInResult), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn start_user_auth(
+    State(s): State<AppState>,
+    Path(pool_id): Path<String>,
+    ApiJson(req): ApiJson<crate::user_pools::user_auth::StartUserAuth>,
+) -> ApiResult<ApiJson<SignInResult>> {
+    Ok(ApiJson(s.pools.start_user_auth(&pool_id, req).await?))
 }
 
 /// The signed-in user's second factors.

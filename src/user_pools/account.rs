@@ -59,7 +59,7 @@ pub struct AttributesUpdated {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyAttribute {
-    /// `email` (or `phone_number` once SMS exists).
+    /// `email` or `phone_number` (by SMS, when a sender is configured).
     pub attribute: String,
     pub code: String,
 }
@@ -76,9 +76,7 @@ pub const VERIFY_CODE_TTL: i64 = 24 * 3600;
 fn verify_purpose(attr: &str) -> Result<CodePurpose> {
     match attr {
         "email" => Ok(CodePurpose::VerifyEmail),
-        "phone_number" => Err(Error::invalid(
-            "Phone numbers cannot be verified until an SMS sender is configured",
-        )),
+        "phone_number" => Ok(CodePurpose::VerifyPhone),
         _ => Err(Error::invalid(format!(
             "{attr} is not a verifiable attribute"
         ))),
@@ -148,14 +146,15 @@ impl UserPools {
         for (k, v) in to_set {
             let is_contact = k == "email" || k == "phone_number";
             let changed = user.attributes.get(&k) != Some(&v);
-            if is_contact && changed && k == "email" {
+            let sign_in_name = a.pool.settings.username_attributes.contains(&k)
+                || a.pool.settings.alias_attributes.contains(&k);
+            let deliverable = k == "email" || self.sms.is_some();
+            if is_contact && changed && deliverable && (k == "email" || sign_in_name) {
                 // Held pending until verified; the old value stays in force.
                 user.attributes.insert(pending_key(&k), v.clone());
                 pending.push((k, v));
             } else if is_contact && changed {
-                if !a.pool.settings.username_attributes.is_empty()
-                    || a.pool.settings.alias_attributes.contains(&k)
-                {
+                if sign_in_name {
                     return Err(Error::invalid(format!(
                         "{k} is a sign-in name and can only change through verification"
                     )));

@@ -441,22 +441,28 @@ impl UserPools {
             })
             .await?;
         let mut parameters = std::collections::BTreeMap::new();
-        parameters.insert("USER_ID_FOR_SRP".to_owned(), user.username.clone());
-        let missing: Vec<&String> = pool
-            .settings
-            .required_attributes
-            .iter()
-            .filter(|a| !user.attributes.contains_key(a.as_str()))
-            .collect();
-        parameters.insert(
-            "requiredAttributes".to_owned(),
-            serde_json::to_string(&missing).map_err(Error::internal)?,
-        );
-        parameters.insert(
-            "userAttributes".to_owned(),
-            serde_json::to_string(&super::attributes::public(&user.attributes))
-                .map_err(Error::internal)?,
-        );
+        // USER_AUTH's choice says nothing about the user (it looks the same
+        // for a name without one).
+        if name != "SELECT_CHALLENGE" {
+            parameters.insert("USER_ID_FOR_SRP".to_owned(), user.username.clone());
+        }
+        if name == "NEW_PASSWORD_REQUIRED" {
+            let missing: Vec<&String> = pool
+                .settings
+                .required_attributes
+                .iter()
+                .filter(|a| !user.attributes.contains_key(a.as_str()))
+                .collect();
+            parameters.insert(
+                "requiredAttributes".to_owned(),
+                serde_json::to_string(&missing).map_err(Error::internal)?,
+            );
+            parameters.insert(
+                "userAttributes".to_owned(),
+                serde_json::to_string(&super::attributes::public(&user.attributes))
+                    .map_err(Error::internal)?,
+            );
+        }
         Ok(Challenge {
             name: name.to_owned(),
             session: token,
@@ -548,7 +554,18 @@ impl UserPools {
         responses: &std::collections::BTreeMap<String, String>,
     ) -> Result<Settled> {
         let invalid = || Error::not_authorized("Invalid session for the user, session is expired.");
-        let (id, session) = self.challenge_session(pool, client, token).await?;
+        let (id, session) = match self.challenge_session(pool, client, token).await {
+            Ok(found) => found,
+            // USER_AUTH for a name without a user has no stored session;
+            // its answers look like a real user's (no enumeration).
+            Err(_) if challenge_name == "SELECT_CHALLENGE" => {
+                return self.answer_unknown_select(pool, client, responses).await;
+            }
+            Err(_) if matches!(challenge_name, "EMAIL_OTP" | "SMS_OTP") => {
+                return Err(super::mfa::code_mismatch());
+            }
+            Err(e) => return Err(e),
+        };
         if session.challenge != challenge_name {
             return Err(Error::invalid(format!(
                 "Expected the {} challenge",
@@ -607,7 +624,8 @@ impl UserPools {
                 }
                 Ok(Settled::Ready(user))
             }
-            "SOFTWARE_TOKEN_MFA" | "EMAIL_OTP" | "MFA_SETUP" => {
+            "SELECT_CHALLENGE" => self.answer_select(pool, client, user, &id, responses).await,
+            "SOFTWARE_TOKEN_MFA" | "EMAIL_OTP" | "SMS_MFA" | "SMS_OTP" | "MFA_SETUP" => {
                 // Taken first: one answer per session state (M4); a wrong
                 // code puts it back with one attempt less.
                 let session = self.store.take_session(&id).await?.ok_or_else(invalid)?;

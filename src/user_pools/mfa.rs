@@ -47,7 +47,9 @@ pub struct MfaPreference {
     /// `false` removes the TOTP secret (`true` needs associate + verify).
     pub totp_enabled: Option<bool>,
     pub email_otp_enabled: Option<bool>,
-    /// `SOFTWARE_TOKEN`, `EMAIL_OTP`, or `null` for none.
+    /// Codes by text message to the verified phone number.
+    pub sms_otp_enabled: Option<bool>,
+    /// `SOFTWARE_TOKEN`, `EMAIL_OTP`, `SMS_OTP`, or `null` for none.
     #[serde(default, deserialize_with = "double_option")]
     pub preferred: Option<Option<String>>,
 }
@@ -64,6 +66,7 @@ pub struct MfaView {
     pub totp_enabled: bool,
     pub totp_device: Option<String>,
     pub email_otp_enabled: bool,
+    pub sms_otp_enabled: bool,
     pub preferred: Option<String>,
     /// The pool's setting and allowed factors.
     pub pool_mode: MfaMode,
@@ -103,7 +106,7 @@ pub fn totp_step_of(secret: &[u8], code: &str, now: i64) -> Option<i64> {
     found
 }
 
-fn code_mismatch() -> Error {
+pub(crate) fn code_mismatch() -> Error {
     Error::new(ErrorKind::CodeMismatch, "Invalid code received for user")
 }
 
@@ -352,6 +355,7 @@ impl UserPools {
             totp_enabled: m.totp_verified,
             totp_device: m.totp_device,
             email_otp_enabled: m.email_otp_enabled,
+            sms_otp_enabled: m.sms_otp_enabled,
             preferred: m.preferred,
             pool_mode: pool.settings.mfa.mode,
             allowed_factors: pool.settings.mfa.factors.clone(),
@@ -400,13 +404,13 @@ impl UserPools {
         req: MfaPreference,
     ) -> Result<MfaView> {
         let mut m = self.user_mfa(&pool.id, &user.sub).await?;
-        let mut notes = vec![];
+        let mut notes: Vec<String> = vec![];
         match req.totp_enabled {
             Some(false) if m.totp_secret.is_some() => {
                 m.totp_secret = None;
                 m.totp_verified = false;
                 m.totp_device = None;
-                notes.push("The authenticator app was removed from your sign-in steps.");
+                notes.push("The authenticator app was removed from your sign-in steps.".into());
             }
             Some(true) if !m.totp_verified => {
                 return Err(Error::invalid(
@@ -416,28 +420,21 @@ impl UserPools {
             _ => {}
         }
         if let Some(on) = req.email_otp_enabled {
-            if on && !pool.settings.mfa.allows("EMAIL_OTP") {
-                return Err(Error::invalid(
-                    "Email MFA is not enabled for this user pool",
-                ));
-            }
-            if on && user.attributes.get("email_verified").map(String::as_str) != Some("true") {
-                return Err(Error::invalid("Email MFA needs a verified email address"));
-            }
-            if on != m.email_otp_enabled {
-                notes.push(if on {
-                    "Codes by email were added as a second sign-in step."
-                } else {
-                    "Codes by email were removed from your sign-in steps."
-                });
-            }
-            m.email_otp_enabled = on;
+            let mut cur = m.email_otp_enabled;
+            self.set_code_factor(pool, user, "EMAIL_OTP", on, &mut cur, &mut notes)?;
+            m.email_otp_enabled = cur;
+        }
+        if let Some(on) = req.sms_otp_enabled {
+            let mut cur = m.sms_otp_enabled;
+            self.set_code_factor(pool, user, "SMS_OTP", on, &mut cur, &mut notes)?;
+            m.sms_otp_enabled = cur;
         }
         if let Some(p) = req.preferred {
             match p.as_deref() {
                 None => {}
                 Some("SOFTWARE_TOKEN") if m.totp_verified => {}
                 Some("EMAIL_OTP") if m.email_otp_enabled => {}
+                Some("SMS_OTP") if m.sms_otp_enabled => {}
                 Some(other) => {
                     return Err(Error::invalid(format!(
                         "{other} is not an enabled factor of the user"
@@ -449,15 +446,57 @@ impl UserPools {
         // A preference for a factor that went away goes with it.
         if (m.preferred.as_deref() == Some("SOFTWARE_TOKEN") && !m.totp_verified)
             || (m.preferred.as_deref() == Some("EMAIL_OTP") && !m.email_otp_enabled)
+            || (m.preferred.as_deref() == Some("SMS_OTP") && !m.sms_otp_enabled)
         {
             m.preferred = None;
         }
         m.updated_at = self.clock.now();
         self.store.put_user_mfa(&m).await?;
         for n in notes {
-            self.notify(pool, user, n).await;
+            self.notify(pool, user, &n).await;
         }
         self.mfa_view_of(pool, &user.sub).await
+    }
+
+    /// Turns a code factor (`EMAIL_OTP`, `SMS_OTP`) on or off: the pool must
+    /// allow it, SMS needs a sender, and the address must be verified.
+    fn set_code_factor(
+        &self,
+        pool: &Pool,
+        user: &User,
+        factor: &str,
+        on: bool,
+        current: &mut bool,
+        notes: &mut Vec<String>,
+    ) -> Result<()> {
+        let (attr, what) = if factor == "EMAIL_OTP" {
+            ("email", "Codes by email")
+        } else {
+            ("phone_number", "Codes by text message")
+        };
+        if on && !pool.settings.mfa.allows(factor) {
+            return Err(Error::invalid(format!(
+                "{factor} MFA is not enabled for this user pool"
+            )));
+        }
+        if on && factor == "SMS_OTP" && self.sms.is_none() {
+            return Err(Error::invalid("SMS MFA needs an SMS sender (sms.kind)"));
+        }
+        let verified = user.attributes.get(&format!("{attr}_verified"));
+        if on && verified.map(String::as_str) != Some("true") {
+            return Err(Error::invalid(format!(
+                "{factor} MFA needs a verified {attr}"
+            )));
+        }
+        if on != *current {
+            notes.push(if on {
+                format!("{what} were added as a second sign-in step.")
+            } else {
+                format!("{what} were removed from your sign-in steps.")
+            });
+        }
+        *current = on;
+        Ok(())
     }
 
     /// Tells the user about a change to their sign-in (M3); a delivery
@@ -497,16 +536,27 @@ impl UserPools {
             .attributes
             .get("email")
             .filter(|_| user.attributes.get("email_verified").map(String::as_str) == Some("true"));
+        let phone = user.attributes.get("phone_number").filter(|_| {
+            user.attributes
+                .get("phone_number_verified")
+                .map(String::as_str)
+                == Some("true")
+        });
         let totp = mfa.allows("SOFTWARE_TOKEN") && m.totp_verified;
         let mail = mfa.allows("EMAIL_OTP") && m.email_otp_enabled && email.is_some();
-        let factor = match (m.preferred.as_deref(), totp, mail) {
-            (Some("EMAIL_OTP"), _, true) => "EMAIL_OTP",
-            (_, true, _) => "SOFTWARE_TOKEN_MFA",
-            (_, false, true) => "EMAIL_OTP",
-            (_, false, false) if mfa.mode == MfaMode::Optional => return Ok(None),
+        let text =
+            mfa.allows("SMS_OTP") && m.sms_otp_enabled && phone.is_some() && self.sms.is_some();
+        let factor = match (m.preferred.as_deref(), totp, text, mail) {
+            (Some("EMAIL_OTP"), _, _, true) => "EMAIL_OTP",
+            (Some("SMS_OTP"), _, true, _) => "SMS_MFA",
+            (_, true, _, _) => "SOFTWARE_TOKEN_MFA",
+            (_, false, true, _) => "SMS_MFA",
+            (_, false, false, true) => "EMAIL_OTP",
+            (_, false, false, false) if mfa.mode == MfaMode::Optional => return Ok(None),
             // MFA is required of a user without a factor.
             _ if mfa.allows("SOFTWARE_TOKEN") => "MFA_SETUP",
             _ if mfa.allows("EMAIL_OTP") && email.is_some() => "EMAIL_OTP",
+            _ if mfa.allows("SMS_OTP") && phone.is_some() && self.sms.is_some() => "SMS_MFA",
             _ => {
                 return Err(Error::not_authorized(
                     "Multi-factor authentication is required, and the user has no factor that can be set up",
@@ -515,21 +565,25 @@ impl UserPools {
         };
         let mut state = serde_json::json!({ "attempts": 0 });
         let mut extra = vec![];
-        if factor == "EMAIL_OTP" {
-            let to = email.cloned().unwrap_or_default();
+        let target = match factor {
+            "EMAIL_OTP" => Some(("email", email.cloned().unwrap_or_default(), "EMAIL")),
+            "SMS_MFA" => Some(("phone_number", phone.cloned().unwrap_or_default(), "SMS")),
+            _ => None,
+        };
+        if let Some((attr, to, medium)) = target {
             let code = random::code();
-            state["code"] = self.codes.mac_hex(&[b"mfa-email", code.as_bytes()]).into();
+            state["code"] = self.codes.mac_hex(&[b"mfa-code", code.as_bytes()]).into();
             let delivery = self
                 .send_code(
                     pool,
                     user,
-                    "email",
+                    attr,
                     &to,
                     &code,
                     crate::mail::Template::SignInCode,
                 )
                 .await?;
-            extra.push(("CODE_DELIVERY_DELIVERY_MEDIUM", "EMAIL".to_owned()));
+            extra.push(("CODE_DELIVERY_DELIVERY_MEDIUM", medium.to_owned()));
             extra.push(("CODE_DELIVERY_DESTINATION", delivery.destination));
         }
         let mut c = self
@@ -563,12 +617,13 @@ impl UserPools {
                 }
                 self.check_totp(&m, code).await
             }
-            "EMAIL_OTP" => {
+            "EMAIL_OTP" | "SMS_MFA" | "SMS_OTP" => {
+                let key = format!("{}_CODE", session.challenge);
                 let code = responses
-                    .get("EMAIL_OTP_CODE")
-                    .ok_or_else(|| Error::invalid("EMAIL_OTP_CODE is required"))?;
+                    .get(&key)
+                    .ok_or_else(|| Error::invalid(format!("{key} is required")))?;
                 let expected = state.get("code").and_then(|v| v.as_str()).unwrap_or("");
-                let given = self.codes.mac_hex(&[b"mfa-email", code.trim().as_bytes()]);
+                let given = self.codes.mac_hex(&[b"mfa-code", code.trim().as_bytes()]);
                 if !expected.is_empty() && ct_eq(expected.as_bytes(), given.as_bytes()) {
                     Ok(())
                 } else {

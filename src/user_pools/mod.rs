@@ -19,6 +19,7 @@ pub mod resource_servers;
 pub mod signup;
 pub mod srp;
 pub mod transfer;
+pub mod user_auth;
 pub mod users;
 
 use crate::cache::TtlCache;
@@ -64,6 +65,8 @@ pub struct UserPools {
     pub(crate) rp: Arc<crate::oidc_rp::RelyingParty>,
     /// Seals users' TOTP secrets.
     pub(crate) mfa_secrets: Sealer,
+    /// Text messages, when configured.
+    pub sms: Option<crate::sms::SharedSms>,
 }
 
 /// How long a node trusts its cached copy of a pool or client changed on
@@ -135,6 +138,7 @@ impl UserPools {
             srp_dummy: Keyed::new(master, "poolgate/srp-dummy"),
             idp_secrets: Sealer::new(master, "poolgate/idp-secret"),
             mfa_secrets: Sealer::new(master, "poolgate/totp-secret"),
+            sms: None,
             rp: Arc::new(crate::oidc_rp::RelyingParty::new(clock.clone())),
             clock,
         }
@@ -143,6 +147,12 @@ impl UserPools {
     /// Sets the refresh-token reuse grace window (`tokens.refresh_reuse_grace_secs`).
     pub fn with_reuse_grace(mut self, secs: i64) -> Self {
         self.reuse_grace_secs = secs;
+        self
+    }
+
+    /// Sets the SMS sender (`sms`).
+    pub fn with_sms(mut self, sms: Option<crate::sms::SharedSms>) -> Self {
+        self.sms = sms;
         self
     }
 
@@ -431,6 +441,17 @@ pub fn validate_settings(s: &PoolSettings) -> Result<()> {
                 "mfa.factors: `{f}` is not one of {MFA_FACTORS:?}"
             )));
         }
+    }
+    for f in &s.first_auth_factors {
+        if !user_auth::FIRST_FACTORS.contains(&f.as_str()) {
+            return Err(Error::invalid(format!(
+                "first_auth_factors: `{f}` is not one of {:?}",
+                user_auth::FIRST_FACTORS
+            )));
+        }
+    }
+    if !s.first_auth_factors.iter().any(|f| f == "PASSWORD") {
+        return Err(Error::invalid("first_auth_factors must include PASSWORD"));
     }
     if s.mfa.mode != MfaMode::Off && s.mfa.factors.is_empty() {
         return Err(Error::invalid(

@@ -194,13 +194,13 @@ pub enum MfaMode {
 }
 
 /// Second factors a pool can allow.
-pub const MFA_FACTORS: &[&str] = &["SOFTWARE_TOKEN", "EMAIL_OTP"];
+pub const MFA_FACTORS: &[&str] = &["SOFTWARE_TOKEN", "EMAIL_OTP", "SMS_OTP"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MfaSettings {
     pub mode: MfaMode,
-    /// Allowed factors: `SOFTWARE_TOKEN` (TOTP), `EMAIL_OTP`.
+    /// Allowed factors: `SOFTWARE_TOKEN` (TOTP), `EMAIL_OTP`, `SMS_OTP`.
     pub factors: Vec<String>,
     /// The issuer shown by authenticator apps (default: the pool's name).
     pub totp_issuer: Option<String>,
@@ -235,7 +235,8 @@ pub struct UserMfa {
     /// The last 30-second step whose code was accepted.
     pub totp_last_step: i64,
     pub email_otp_enabled: bool,
-    /// `SOFTWARE_TOKEN` or `EMAIL_OTP`.
+    pub sms_otp_enabled: bool,
+    /// `SOFTWARE_TOKEN`, `EMAIL_OTP` or `SMS_OTP`.
     pub preferred: Option<String>,
     pub updated_at: i64,
 }
@@ -301,6 +302,10 @@ pub struct PoolSettings {
     pub branding: Branding,
     /// Multi-factor authentication.
     pub mfa: MfaSettings,
+    /// What `USER_AUTH` offers as the first (or only) factor: `PASSWORD`
+    /// (always), `EMAIL_OTP`, `SMS_OTP` (Cognito's
+    /// `SignInPolicy.AllowedFirstAuthFactors`).
+    pub first_auth_factors: Vec<String>,
 }
 
 impl Default for PoolSettings {
@@ -320,6 +325,7 @@ impl Default for PoolSettings {
             allow_srp: true,
             branding: Branding::default(),
             mfa: MfaSettings::default(),
+            first_auth_factors: vec!["PASSWORD".into()],
         }
     }
 }

@@ -86,14 +86,53 @@ fn validate_username(name: &str) -> Result<()> {
 
 impl UserPools {
     /// Where a code for this user goes: the first auto-verified attribute the
-    /// user has and the server can deliver to (email today; SMS arrives with
-    /// the SMS sender).
-    fn delivery_target(pool: &Pool, attrs: &Attributes) -> Option<(String, String)> {
+    /// user has and the server can deliver to (email; a phone number when an
+    /// SMS sender is configured).
+    fn delivery_target(&self, pool: &Pool, attrs: &Attributes) -> Option<(String, String)> {
         pool.settings
             .auto_verified_attributes
             .iter()
-            .filter(|a| a.as_str() == "email")
+            .filter(|a| {
+                a.as_str() == "email" || (a.as_str() == "phone_number" && self.sms.is_some())
+            })
             .find_map(|a| attrs.get(a).map(|v| (a.clone(), v.clone())))
+    }
+
+    /// A code by text message (short: the pool's name and the code).
+    async fn send_sms_code(
+        &self,
+        pool: &Pool,
+        to: &str,
+        code: &str,
+        t: Template,
+    ) -> Result<CodeDelivery> {
+        let sms = self.sms.as_ref().ok_or_else(|| {
+            Error::invalid("Phone numbers cannot get codes: no SMS sender is configured")
+        })?;
+        let what = match t {
+            Template::SignInCode => "sign-in code",
+            Template::ResetPassword => "password reset code",
+            _ => "verification code",
+        };
+        let message = crate::sms::Sms {
+            id: crate::crypto::random::uuid(),
+            pool_id: Some(pool.id.clone()),
+            to: to.to_owned(),
+            body: format!("Your {} {what} is {code}", pool.name).replace(['\r', '\n'], " "),
+        };
+        if let Err(e) = sms.send(&message).await {
+            tracing::warn!(pool_id = %pool.id, error = %e, "SMS delivery failed");
+            metrics::counter!("poolgate_messages_failed_total", "channel" => "sms").increment(1);
+            return Err(Error::new(
+                ErrorKind::CodeDeliveryFailure,
+                "The code could not be delivered; try resending it",
+            ));
+        }
+        Ok(CodeDelivery {
+            destination: mask_destination(to),
+            medium: "SMS".into(),
+            attribute: "phone_number".into(),
+        })
     }
 
     pub(crate) async fn send_code(
@@ -105,6 +144,9 @@ impl UserPools {
         code: &str,
         t: Template,
     ) -> Result<CodeDelivery> {
+        if attr == "phone_number" {
+            return self.send_sms_code(pool, dest, code, t).await;
+        }
         let display_name = user
             .attributes
             .get("email")
@@ -267,7 +309,7 @@ impl UserPools {
             updated_at: now,
         };
         user.srp_sealed = self.srp_record(&pool, &user, &req.password);
-        let target = Self::delivery_target(&pool, &user.attributes);
+        let target = self.delivery_target(&pool, &user.attributes);
         let code = target
             .as_ref()
             .map(|_| self.new_code(&pool.id, &sub, CodePurpose::Signup, SIGNUP_CODE_TTL));
@@ -350,7 +392,8 @@ impl UserPools {
         let code_hash = self
             .check_code(&pool.id, &user.sub, CodePurpose::Signup, &req.code)
             .await?;
-        let verified: Vec<String> = Self::delivery_target(&pool, &user.attributes)
+        let verified: Vec<String> = self
+            .delivery_target(&pool, &user.attributes)
             .map(|(a, _)| a)
             .into_iter()
             .collect();
@@ -410,7 +453,7 @@ impl UserPools {
         if user.status != UserStatus::Unconfirmed {
             return Err(Error::invalid("User is already confirmed."));
         }
-        let Some((attr, dest)) = Self::delivery_target(&pool, &user.attributes) else {
+        let Some((attr, dest)) = self.delivery_target(&pool, &user.attributes) else {
             return Err(Error::invalid(
                 "The user has no verified delivery address; an administrator must confirm them",
             ));

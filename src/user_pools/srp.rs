@@ -85,13 +85,25 @@ impl UserPools {
         let client = self
             .authenticate_client(pool_id, client_id, client_secret)
             .await?;
+        self.srp_challenge(&pool, &client, username, srp_a).await
+    }
+
+    /// The `PASSWORD_VERIFIER` challenge for a name and SRP_A (also the
+    /// `PASSWORD_SRP` choice of `USER_AUTH`).
+    pub(crate) async fn srp_challenge(
+        &self,
+        pool: &Pool,
+        client: &AppClient,
+        username: &str,
+        srp_a: &str,
+    ) -> Result<Challenge> {
         if !pool.settings.allow_srp || !client.allows_flow("ALLOW_USER_SRP_AUTH") {
             return Err(Error::invalid(
                 "USER_SRP_AUTH flow not enabled for this client",
             ));
         }
         let a = srp::parse_a(srp_a).map_err(|_| Error::invalid("SRP_A is not a valid value"))?;
-        let user = self.find_user(&pool, username).await?;
+        let user = self.find_user(pool, username).await?;
         // A user without a verifier (unknown, imported, or SRP-less) gets a
         // dummy one, stable per name: the answer looks the same. It is
         // computed for every request, so both paths do the same work.
@@ -107,11 +119,11 @@ impl UserPools {
                     .map(|u| u.to_string())
                     .unwrap_or_else(|_| username.to_owned())
             }
-            None => Self::normalize_username(&pool, username),
+            None => Self::normalize_username(pool, username),
         };
         let dummy_v = srp::verifier(pool_suffix(&pool.id), &dummy_id, &seed, &dummy_salt);
         let (user_id, sub, salt, v) = match user.as_ref().and_then(|u| {
-            self.srp_open(&pool, u)
+            self.srp_open(pool, u)
                 .map(|(salt, v)| (u.username.clone(), u.sub.clone(), salt, v))
         }) {
             Some(found) => found,

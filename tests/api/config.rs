@@ -150,6 +150,22 @@ fn production_mode_requires_keys_and_refuses_the_dev_mailer() {
     .err()
     .unwrap();
     assert!(err.to_string().contains("mailer.kind"), "{err}");
+    let err = load_from(
+        None,
+        env(&[
+            ("POOLGATE_MODE", "production"),
+            ("POOLGATE_SECURITY__MASTER_KEY", &key),
+            (
+                "POOLGATE_SECURITY__ADMIN_KEYS",
+                "a-long-enough-admin-key-123,another-admin-key-4567890",
+            ),
+            ("POOLGATE_MAILER__KIND", "smtp"),
+            ("POOLGATE_MAILER__SMTP__HOST", "smtp.example.com"),
+        ]),
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("sms.kind"), "{err}");
     let ok = load_from(
         None,
         env(&[
@@ -161,6 +177,7 @@ fn production_mode_requires_keys_and_refuses_the_dev_mailer() {
             ),
             ("POOLGATE_MAILER__KIND", "smtp"),
             ("POOLGATE_MAILER__SMTP__HOST", "smtp.example.com"),
+            ("POOLGATE_SMS__KIND", "none"),
         ]),
     )
     .unwrap();

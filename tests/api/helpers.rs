@@ -235,6 +235,21 @@ impl TestApp {
         .await
     }
 
+    /// Answers a sign-in challenge (`signin/challenge`).
+    pub async fn answer_challenge(
+        &self,
+        name: &str,
+        session: impl serde::Serialize,
+        responses: Value,
+    ) -> (u16, Value) {
+        self.post(
+            &self.pool_path("signin/challenge"),
+            json!({"client_id": self.client_id, "challenge_name": name, "session": session,
+                "responses": responses}),
+        )
+        .await
+    }
+
     pub async fn refresh(&self, token: &str) -> (u16, Value) {
         self.post(
             &self.pool_path("token/refresh"),

@@ -25,6 +25,7 @@ mod ops;
 mod resource_servers;
 mod signin;
 mod signup;
+mod sms;
 mod storage;
 mod store_contract;
 mod tokens;

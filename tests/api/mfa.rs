@@ -74,20 +74,10 @@ async fn totp_user(app: &TestApp, email: &str) -> (String, Vec<u8>) {
 }
 
 async fn totp_answer(app: &TestApp, session: &str, code: impl Into<Value>) -> (u16, Value) {
-    answer(
-        app,
+    app.answer_challenge(
         "SOFTWARE_TOKEN_MFA",
         session,
         json!({"SOFTWARE_TOKEN_MFA_CODE": code.into()}),
-    )
-    .await
-}
-
-async fn answer(app: &TestApp, name: &str, session: &str, responses: Value) -> (u16, Value) {
-    app.post(
-        &app.pool_path("signin/challenge"),
-        json!({"client_id": app.client_id, "challenge_name": name, "session": session,
-            "responses": responses}),
     )
     .await
 }
@@ -158,13 +148,13 @@ async fn m2_totp_drift_is_one_step_and_wrong_codes_spend_the_session() {
     // Two steps off: refused; three wrong answers end the session.
     let session = sign_in().await;
     for _ in 0..3 {
-        let (st, b) = answer(
-            &app,
-            "SOFTWARE_TOKEN_MFA",
-            &session,
-            json!({"SOFTWARE_TOKEN_MFA_CODE": totp_code(&secret, step - 2)}),
-        )
-        .await;
+        let (st, b) = app
+            .answer_challenge(
+                "SOFTWARE_TOKEN_MFA",
+                &session,
+                json!({"SOFTWARE_TOKEN_MFA_CODE": totp_code(&secret, step - 2)}),
+            )
+            .await;
         assert_eq!(st, 400, "{b}");
     }
     let (st, _) = totp_answer(&app, &session, totp_code(&secret, step)).await;
@@ -186,7 +176,7 @@ async fn mfa_on_leads_a_user_without_a_factor_through_setup() {
     assert_eq!(b["challenge"]["name"], "MFA_SETUP", "{b}");
     let session = b["challenge"]["session"].as_str().unwrap().to_owned();
     // Answering before a token is verified does not sign in.
-    let (st, _) = answer(&app, "MFA_SETUP", &session, json!({})).await;
+    let (st, _) = app.answer_challenge("MFA_SETUP", &session, json!({})).await;
     assert_eq!(st, 400);
     let (st, _) = app.sign_in("setup@example.com", PASSWORD).await;
     assert_eq!(st, 200);
@@ -204,7 +194,7 @@ async fn mfa_on_leads_a_user_without_a_factor_through_setup() {
         .post(&app.pool_path("signin/mfa-setup/verify"), verify)
         .await;
     assert_eq!(st, 200, "{b}");
-    let (st, b) = answer(&app, "MFA_SETUP", &session, json!({})).await;
+    let (st, b) = app.answer_challenge("MFA_SETUP", &session, json!({})).await;
     assert_eq!(st, 200, "{b}");
     assert!(b["tokens"]["id_token"].is_string(), "{b}");
     // From now on the factor is asked.
@@ -245,25 +235,23 @@ async fn email_codes_are_a_factor_and_m4_a_code_completes_only_its_session() {
     assert_ne!(first_code, second_code);
     // M4: the first session's code does not complete the second one.
     let s2 = second["challenge"]["session"].as_str().unwrap();
-    let (st, b) = answer(&app, "EMAIL_OTP", s2, json!({"EMAIL_OTP_CODE": first_code})).await;
+    let (st, b) = app
+        .answer_challenge("EMAIL_OTP", s2, json!({"EMAIL_OTP_CODE": first_code}))
+        .await;
     assert_eq!((st, b["code"].as_str()), (400, Some("CodeMismatch")), "{b}");
-    let (st, b) = answer(
-        &app,
-        "EMAIL_OTP",
-        s2,
-        json!({"EMAIL_OTP_CODE": second_code}),
-    )
-    .await;
+    let (st, b) = app
+        .answer_challenge("EMAIL_OTP", s2, json!({"EMAIL_OTP_CODE": second_code}))
+        .await;
     assert_eq!(st, 200, "{b}");
     // An answer for another challenge name is refused.
     let s1 = first["challenge"]["session"].as_str().unwrap();
-    let (st, _) = answer(
-        &app,
-        "SOFTWARE_TOKEN_MFA",
-        s1,
-        json!({"SOFTWARE_TOKEN_MFA_CODE": "123456"}),
-    )
-    .await;
+    let (st, _) = app
+        .answer_challenge(
+            "SOFTWARE_TOKEN_MFA",
+            s1,
+            json!({"SOFTWARE_TOKEN_MFA_CODE": "123456"}),
+        )
+        .await;
     assert_eq!(st, 400);
 }
 

@@ -1304,6 +1304,7 @@ async fn contract_totp_steps_are_used_once_and_mfa_rows_go_with_their_user() {
         totp_device: Some("phone".into()),
         totp_last_step: 0,
         email_otp_enabled: true,
+        sms_otp_enabled: false,
         preferred: Some("SOFTWARE_TOKEN".into()),
         updated_at: 5,
     };

@@ -63,6 +63,9 @@ fn mfa_config(p: &Pool) -> Value {
     if mfa.allows("EMAIL_OTP") {
         out["EmailMfaConfiguration"] = json!({});
     }
+    if mfa.allows("SMS_OTP") {
+        out["SmsMfaConfiguration"] = json!({});
+    }
     out
 }
 
@@ -260,6 +263,19 @@ fn pool_settings(m: &Map<String, Value>, old: Option<&Pool>) -> Result<Map<Strin
     if let Some(v) = strings("UsernameAttributes")? {
         out.insert("username_attributes".into(), json!(v));
     }
+    if let Some(f) = m
+        .get("Policies")
+        .and_then(|p| p.get("SignInPolicy"))
+        .and_then(|p| p.get("AllowedFirstAuthFactors"))
+    {
+        let list = f
+            .as_array()
+            .ok_or_else(|| bad("AllowedFirstAuthFactors must be a list"))?;
+        if list.iter().any(|x| x == "WEB_AUTHN") {
+            return Err(bad("WEB_AUTHN sign-in is not available on this server yet"));
+        }
+        out.insert("first_auth_factors".into(), f.clone());
+    }
     if let Some(mode) = m.get("MfaConfiguration").and_then(Value::as_str) {
         // Factors stay as configured; a new pool gets TOTP.
         out.insert("mfa".into(), json!({"mode": mode}));
@@ -407,7 +423,7 @@ async fn user_pool_type(s: &AppState, p: &Pool) -> Result<Value, Fault> {
             "RequireNumbers": pp.require_numbers,
             "RequireSymbols": pp.require_symbols,
             "TemporaryPasswordValidityDays": pp.temporary_password_validity_days,
-        }},
+        }, "SignInPolicy": {"AllowedFirstAuthFactors": st.first_auth_factors}},
         "LambdaConfig": {},
         "CreationDate": p.created_at,
         "LastModifiedDate": p.updated_at,
@@ -1017,17 +1033,17 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
                     .and_then(|c| c.get("Enabled"))
                     .and_then(Value::as_bool)
             };
-            if m.get("SmsMfaConfiguration").is_some_and(|v| !v.is_null()) {
-                return Err(bad("SMS MFA is not available on this server yet"));
-            }
             let mut factors: Vec<String> = p.settings.mfa.factors.clone();
             for (k, f) in [
                 ("SoftwareTokenMfaConfiguration", "SOFTWARE_TOKEN"),
                 ("EmailMfaConfiguration", "EMAIL_OTP"),
+                ("SmsMfaConfiguration", "SMS_OTP"),
             ] {
                 let on = match k {
-                    // An EmailMfaConfiguration present turns email codes on.
-                    "EmailMfaConfiguration" => m.get(k).map(|v| !v.is_null()),
+                    // An Email/SmsMfaConfiguration present turns the factor on.
+                    "EmailMfaConfiguration" | "SmsMfaConfiguration" => {
+                        m.get(k).map(|v| !v.is_null())
+                    }
                     _ => enabled(k),
                 };
                 match on {

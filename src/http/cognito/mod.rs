@@ -496,12 +496,15 @@ fn mfa_members(out: &mut Value, v: &crate::user_pools::mfa::MfaView) {
     if v.email_otp_enabled {
         list.push("EMAIL_OTP");
     }
+    if v.sms_otp_enabled {
+        list.push("SMS_MFA");
+    }
     out["UserMFASettingList"] = json!(list);
     if let Some(p) = &v.preferred {
-        out["PreferredMfaSetting"] = json!(if p == "SOFTWARE_TOKEN" {
-            "SOFTWARE_TOKEN_MFA"
-        } else {
-            "EMAIL_OTP"
+        out["PreferredMfaSetting"] = json!(match p.as_str() {
+            "SOFTWARE_TOKEN" => "SOFTWARE_TOKEN_MFA",
+            "SMS_OTP" => "SMS_MFA",
+            _ => "EMAIL_OTP",
         });
     }
 }
@@ -513,29 +516,29 @@ fn mfa_preference(m: &Map<String, Value>) -> Result<crate::user_pools::mfa::MfaP
     for (k, factor) in [
         ("SoftwareTokenMfaSettings", "SOFTWARE_TOKEN"),
         ("EmailMfaSettings", "EMAIL_OTP"),
+        ("SMSMfaSettings", "SMS_OTP"),
     ] {
         let Some(s) = m.get(k).filter(|v| !v.is_null()) else {
             continue;
         };
         let enabled = s.get("Enabled").and_then(Value::as_bool);
-        if factor == "SOFTWARE_TOKEN" {
-            p.totp_enabled = enabled;
-        } else {
-            p.email_otp_enabled = enabled;
+        match factor {
+            "SOFTWARE_TOKEN" => p.totp_enabled = enabled,
+            "EMAIL_OTP" => p.email_otp_enabled = enabled,
+            _ => p.sms_otp_enabled = enabled,
         }
         if s.get("PreferredMfa").and_then(Value::as_bool) == Some(true) {
             p.preferred = Some(Some(factor.to_owned()));
         }
     }
-    if ["SMSMfaSettings", "WebAuthnMfaSettings"].iter().any(|k| {
-        m.get(*k)
-            .and_then(|s| s.get("Enabled"))
-            .and_then(Value::as_bool)
-            == Some(true)
-    }) {
+    if m.get("WebAuthnMfaSettings")
+        .and_then(|s| s.get("Enabled"))
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
         return Err(Fault::new(
             "InvalidParameterException",
-            "SMS and WebAuthn MFA are not available on this server yet",
+            "WebAuthn MFA is not available on this server yet",
         ));
     }
     Ok(p)
@@ -788,9 +791,30 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                         .await?;
                     Ok(json!({"ChallengeName": c.name, "ChallengeParameters": c.parameters}))
                 }
-                "CUSTOM_AUTH" | "USER_AUTH" => {
-                    unsupported(&format!("InitiateAuth {}", i.auth_flow))
+                "USER_AUTH" => {
+                    let Some(user) = p("USERNAME") else {
+                        return Err(Fault::new(
+                            "InvalidParameterException",
+                            "Missing required parameter USERNAME",
+                        ));
+                    };
+                    let (pool, secret) =
+                        client_secret(s, &i.client_id, Some(user), p("SECRET_HASH")).await?;
+                    let r = pools
+                        .start_user_auth(
+                            &pool,
+                            crate::user_pools::user_auth::StartUserAuth {
+                                client_id: i.client_id.clone(),
+                                client_secret: secret,
+                                username: user.to_owned(),
+                                preferred_challenge: p("PREFERRED_CHALLENGE").map(str::to_owned),
+                                password: p("PASSWORD").map(str::to_owned),
+                            },
+                        )
+                        .await?;
+                    Ok(sign_in_answer(r))
                 }
+                "CUSTOM_AUTH" => unsupported(&format!("InitiateAuth {}", i.auth_flow)),
                 other => Err(Fault::new(
                     "InvalidParameterException",
                     format!("Unknown AuthFlow {other}"),
@@ -833,7 +857,13 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             }
             if !matches!(
                 i.challenge_name.as_str(),
-                "NEW_PASSWORD_REQUIRED" | "SOFTWARE_TOKEN_MFA" | "EMAIL_OTP" | "MFA_SETUP"
+                "NEW_PASSWORD_REQUIRED"
+                    | "SOFTWARE_TOKEN_MFA"
+                    | "EMAIL_OTP"
+                    | "SMS_MFA"
+                    | "SMS_OTP"
+                    | "MFA_SETUP"
+                    | "SELECT_CHALLENGE"
             ) {
                 return unsupported(&format!("RespondToAuthChallenge {}", i.challenge_name));
             }
@@ -1339,8 +1369,18 @@ fn sign_in_answer(r: crate::user_pools::auth::SignInResult) -> Value {
         (None, Some(c)) if c.session.is_empty() => {
             json!({"ChallengeName": c.name, "ChallengeParameters": c.parameters})
         }
-        (None, Some(c)) => {
-            json!({"ChallengeName": c.name, "Session": c.session, "ChallengeParameters": c.parameters})
+        (None, Some(mut c)) => {
+            // USER_AUTH's choices are a member of their own.
+            let available = c
+                .parameters
+                .remove("AvailableChallenges")
+                .and_then(|a| serde_json::from_str::<Value>(&a).ok());
+            let mut out = json!({"ChallengeName": c.name, "Session": c.session,
+                "ChallengeParameters": c.parameters});
+            if let Some(a) = available {
+                out["AvailableChallenges"] = a;
+            }
+            out
         }
         (None, None) => json!({}),
     }
