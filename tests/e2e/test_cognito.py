@@ -389,8 +389,8 @@ def test_errors_raise_the_sdk_exceptions(server, smtp_sink):
            "sign-up with an unknown ClientId")
 
     # Operations this server does not implement: a clear 400, not a 500.
-    client_error(lambda: idp.associate_software_token(AccessToken="x" * 40), "UnsupportedOperationException",
-                 "AssociateSoftwareToken")
+    client_error(lambda: idp.list_devices(AccessToken="x" * 40), "UnsupportedOperationException",
+                 "ListDevices")
     client_error(
         lambda: idp.initiate_auth(ClientId=client_id, AuthFlow="CUSTOM_AUTH",
                                   AuthParameters={"USERNAME": username}),

@@ -354,3 +354,62 @@ def test_federation_refuses_replayed_foreign_and_unknown_answers(server, oidc_id
     sent = parse_qs(urlsplit(r.headers["location"]).query)
     assert sent["code_challenge_method"] == ["S256"] and sent["nonce"][0] and sent["state"][0] != "s4", sent
     assert sent["redirect_uri"] == [f"{node.issuer(pool_id)}/oauth2/idpresponse"], sent
+
+
+def test_identity_providers_through_the_cognito_protocol(server, oidc_idp):
+    """CreateIdentityProvider and friends with boto3 (signed admin
+    credential), then a federated sign-in and an AdminLinkProviderForUser."""
+    from test_cognito import admin_idp
+
+    node = server()
+    admin = admin_idp(node)
+    pool_id = admin.create_user_pool(PoolName="fed-cognito")["UserPool"]["Id"]
+    client_id = admin.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="web", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["COGNITO", "Corp"])["UserPoolClient"]["ClientId"]
+    secret = secrets.token_urlsafe(32)
+    idp_client = {"client_id": "rp-" + pool_id, "client_secret": secret,
+                  "redirect_uris": [f"{node.issuer(pool_id)}/oauth2/idpresponse"],
+                  "token_endpoint_auth_method": "client_secret_basic"}
+    idp = oidc_idp([idp_client], {"alice": dict(ALICE), "bob": {"email": "bob@example.com", "name": "Bob"}})
+    details = {"client_id": idp_client["client_id"], "client_secret": secret, "oidc_issuer": idp.issuer,
+               "authorize_scopes": "openid email profile", "attributes_request_method": "GET"}
+    created = admin.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Corp", ProviderType="OIDC", ProviderDetails=details,
+        AttributeMapping={"username": "sub", "email": "email", "email_verified": "email_verified",
+                          "name": "name"})["IdentityProvider"]
+    assert created["ProviderType"] == "OIDC" and "client_secret" not in created["ProviderDetails"], created
+    with pytest.raises(admin.exceptions.DuplicateProviderException):
+        admin.create_identity_provider(UserPoolId=pool_id, ProviderName="Corp", ProviderType="OIDC",
+                                       ProviderDetails=details)
+    listed = admin.list_identity_providers(UserPoolId=pool_id, MaxResults=10)["Providers"]
+    assert [p["ProviderName"] for p in listed] == ["Corp"], listed
+    assert admin.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"][
+        "SupportedIdentityProviders"] == ["COGNITO", "Corp"]
+
+    claims = federated_sign_in(node, pool_id, client_id, "alice")["claims"]
+    assert claims["cognito:username"] == "corp_alice" and claims["name"] == "Alice Example", claims
+
+    # AdminLinkProviderForUser: the provider's "bob" reaches the native bob.
+    admin.admin_create_user(UserPoolId=pool_id, Username="bob", MessageAction="SUPPRESS",
+                            UserAttributes=[{"Name": "email", "Value": "bob@example.com"}])
+    admin.admin_set_user_password(UserPoolId=pool_id, Username="bob", Password=PASSWORD, Permanent=True)
+    admin.admin_link_provider_for_user(
+        UserPoolId=pool_id,
+        DestinationUser={"ProviderName": "Cognito", "ProviderAttributeValue": "bob"},
+        SourceUser={"ProviderName": "Corp", "ProviderAttributeName": "Cognito_Subject",
+                    "ProviderAttributeValue": "bob"})
+    bob = federated_sign_in(node, pool_id, client_id, "bob")["claims"]
+    assert bob["cognito:username"] == "bob", bob
+    admin.admin_disable_provider_for_user(
+        UserPoolId=pool_id, User={"ProviderName": "Corp", "ProviderAttributeName": "Cognito_Subject",
+                                  "ProviderAttributeValue": "bob"})
+    assert federated_sign_in(node, pool_id, client_id, "bob")["claims"]["cognito:username"] == "corp_bob"
+
+    updated = admin.update_identity_provider(UserPoolId=pool_id, ProviderName="Corp",
+                                             AttributeMapping={"email": "email"})["IdentityProvider"]
+    assert updated["AttributeMapping"] == {"username": "sub", "email": "email"}, updated
+    admin.delete_identity_provider(UserPoolId=pool_id, ProviderName="Corp")
+    with pytest.raises(admin.exceptions.ResourceNotFoundException):
+        admin.describe_identity_provider(UserPoolId=pool_id, ProviderName="Corp")

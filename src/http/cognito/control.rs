@@ -39,6 +39,13 @@ pub(super) const CONTROL_OPERATIONS: &[&str] = &[
     "UpdateResourceServer",
     "DeleteResourceServer",
     "ListResourceServers",
+    "CreateIdentityProvider",
+    "DescribeIdentityProvider",
+    "UpdateIdentityProvider",
+    "DeleteIdentityProvider",
+    "ListIdentityProviders",
+    "AdminLinkProviderForUser",
+    "AdminDisableProviderForUser",
     "GetUserPoolMfaConfig",
     "SetUserPoolMfaConfig",
     "GetSigningCertificate",
@@ -665,6 +672,129 @@ fn group_type(g: &Group) -> Value {
     })
 }
 
+/// Cognito's `ProviderDetails` and `AttributeMapping` as a native provider
+/// request (`old`: the provider being updated, whose members stay unless
+/// named).
+fn identity_provider_input(
+    m: &Map<String, Value>,
+    old: Option<&crate::user_pools::model::IdentityProvider>,
+) -> Result<crate::user_pools::federation::PutIdentityProvider, Fault> {
+    use crate::user_pools::model::ProviderType;
+    let provider_type = match m.get("ProviderType").and_then(Value::as_str) {
+        None => None,
+        Some(t) => Some(ProviderType::parse(t).ok_or_else(|| {
+            bad(format!(
+                "ProviderType {t} is not supported here (OIDC, Google, Facebook, SignInWithApple)"
+            ))
+        })?),
+    };
+    let mut settings = old.map(|p| p.settings.clone()).unwrap_or_default();
+    let mut client_secret = None;
+    if let Some(details) = m.get("ProviderDetails") {
+        let details = details
+            .as_object()
+            .ok_or_else(|| bad("ProviderDetails must be a map"))?;
+        for (k, v) in details {
+            let Some(v) = v.as_str() else {
+                return Err(bad(format!("ProviderDetails.{k} must be a string")));
+            };
+            match k.as_str() {
+                "client_id" => settings.client_id = v.to_owned(),
+                "client_secret" | "private_key" => client_secret = Some(v.to_owned()),
+                "oidc_issuer" => settings.issuer = Some(v.to_owned()),
+                "authorize_url" => settings.authorize_url = Some(v.to_owned()),
+                "token_url" => settings.token_url = Some(v.to_owned()),
+                "attributes_url" => settings.userinfo_url = Some(v.to_owned()),
+                "jwks_uri" => settings.jwks_uri = Some(v.to_owned()),
+                "team_id" => settings.apple_team_id = Some(v.to_owned()),
+                "key_id" => settings.apple_key_id = Some(v.to_owned()),
+                "authorize_scopes" => {
+                    settings.scopes = v
+                        .split([' ', ','])
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                }
+                // Read-only or fixed here: GET is the userinfo method used.
+                "attributes_request_method" | "attributes_url_add_attributes" | "api_version" => {}
+                other => return Err(bad(format!("ProviderDetails.{other} is not supported"))),
+            }
+        }
+    }
+    if let Some(map) = m.get("AttributeMapping") {
+        let map = map
+            .as_object()
+            .ok_or_else(|| bad("AttributeMapping must be a map"))?;
+        settings.attribute_mapping = map
+            .iter()
+            // The username is always <Provider>_<subject> here.
+            .filter(|(k, _)| k.as_str() != "username")
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+    }
+    if m.get("IdpIdentifiers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
+        return Err(bad("IdpIdentifiers are not supported by this server"));
+    }
+    Ok(crate::user_pools::federation::PutIdentityProvider {
+        name: m
+            .get("ProviderName")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        provider_type,
+        client_secret,
+        settings,
+    })
+}
+
+fn identity_provider_type(p: &crate::user_pools::model::IdentityProvider) -> Value {
+    let s = &p.settings;
+    let mut details = Map::new();
+    let mut put = |k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            details.insert(k.into(), json!(v));
+        }
+    };
+    put("client_id", &Some(s.client_id.clone()));
+    put("oidc_issuer", &s.issuer);
+    put("authorize_url", &s.authorize_url);
+    put("token_url", &s.token_url);
+    put("attributes_url", &s.userinfo_url);
+    put("jwks_uri", &s.jwks_uri);
+    put("team_id", &s.apple_team_id);
+    put("key_id", &s.apple_key_id);
+    if !s.scopes.is_empty() {
+        details.insert("authorize_scopes".into(), json!(s.scopes.join(" ")));
+    }
+    let mut mapping = Map::new();
+    mapping.insert("username".into(), json!("sub"));
+    for (k, v) in &s.attribute_mapping {
+        mapping.insert(k.clone(), json!(v));
+    }
+    json!({
+        "UserPoolId": p.pool_id, "ProviderName": p.name, "ProviderType": p.provider_type.as_str(),
+        "ProviderDetails": details, "AttributeMapping": mapping, "IdpIdentifiers": [],
+        "CreationDate": p.created_at, "LastModifiedDate": p.updated_at,
+    })
+}
+
+/// `{ProviderName, ProviderAttributeValue}` of a ProviderUserIdentifierType.
+fn provider_user(m: &Map<String, Value>, key: &str) -> Result<(String, String), Fault> {
+    let u = m
+        .get(key)
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad(format!("{key} is required")))?;
+    let get = |k: &str| {
+        u.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| bad(format!("{key}.{k} is required")))
+    };
+    Ok((get("ProviderName")?, get("ProviderAttributeValue")?))
+}
+
 fn resource_server_type(r: &ResourceServer) -> Value {
     json!({
         "UserPoolId": r.pool_id, "Identifier": r.identifier, "Name": r.name,
@@ -957,6 +1087,87 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
                 "NextToken",
                 |x| x.sub.clone(),
             ))
+        }
+        "CreateIdentityProvider" => {
+            let p = pools
+                .create_identity_provider(pool_id()?, identity_provider_input(&m, None)?)
+                .await
+                .map_err(|e| match e.kind {
+                    crate::error::ErrorKind::Conflict => {
+                        Fault::new("DuplicateProviderException", e.message)
+                    }
+                    _ => e.into(),
+                })?;
+            Ok(json!({"IdentityProvider": identity_provider_type(&p)}))
+        }
+        "DescribeIdentityProvider" => {
+            let p = pools
+                .get_identity_provider(pool_id()?, required(&m, "ProviderName")?)
+                .await?;
+            Ok(json!({"IdentityProvider": identity_provider_type(&p)}))
+        }
+        "UpdateIdentityProvider" => {
+            let name = required(&m, "ProviderName")?;
+            let old = pools.get_identity_provider(pool_id()?, name).await?;
+            let mut req = identity_provider_input(&m, Some(&old))?;
+            req.name = None;
+            let p = pools
+                .update_identity_provider(pool_id()?, name, req)
+                .await?;
+            Ok(json!({"IdentityProvider": identity_provider_type(&p)}))
+        }
+        "DeleteIdentityProvider" => {
+            pools
+                .delete_identity_provider(pool_id()?, required(&m, "ProviderName")?)
+                .await?;
+            Ok(json!({}))
+        }
+        "ListIdentityProviders" => {
+            let max = page_size(&m, "MaxResults", 60, false)?;
+            let all = pools.list_identity_providers(pool_id()?).await?;
+            let after = next_token(&m, "NextToken");
+            let list: Vec<_> = all
+                .into_iter()
+                .filter(|p| after.as_deref().is_none_or(|a| p.name.as_str() > a))
+                .take(max as usize)
+                .collect();
+            Ok(super::page(
+                "Providers",
+                &list,
+                max,
+                |p| {
+                    json!({"ProviderName": p.name, "ProviderType": p.provider_type.as_str(),
+                        "CreationDate": p.created_at, "LastModifiedDate": p.updated_at})
+                },
+                "NextToken",
+                |p| p.name.clone(),
+            ))
+        }
+        "AdminLinkProviderForUser" => {
+            let (dest_provider, username) = provider_user(&m, "DestinationUser")?;
+            if dest_provider != "Cognito" {
+                return Err(bad("DestinationUser.ProviderName must be Cognito"));
+            }
+            let (provider, subject) = provider_user(&m, "SourceUser")?;
+            pools
+                .link_identity(
+                    pool_id()?,
+                    &username,
+                    crate::user_pools::federation::LinkIdentity { provider, subject },
+                )
+                .await
+                .map_err(|e| match e.kind {
+                    crate::error::ErrorKind::Conflict => bad(e.message),
+                    _ => e.into(),
+                })?;
+            Ok(json!({}))
+        }
+        "AdminDisableProviderForUser" => {
+            let (provider, subject) = provider_user(&m, "User")?;
+            pools
+                .unlink_identity(pool_id()?, &provider, &subject)
+                .await?;
+            Ok(json!({}))
         }
         "CreateResourceServer" => {
             let r = pools
