@@ -67,6 +67,10 @@ async fn every_public_endpoint_answers_bad_bodies_with_a_problem() {
         "signin",
         "token/refresh",
         "token/revoke",
+        "signin/challenge",
+        "signin/start",
+        "signin/mfa-setup/associate",
+        "signin/mfa-setup/verify",
     ];
     let json_ct = Some("application/json");
     let huge = format!(
@@ -143,13 +147,19 @@ async fn bad_bearer_tokens_on_me_are_401_problems() {
         "eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.bm90IGpzb24.c2ln",
     ];
     for t in cases {
-        let r = raw(&app, "GET", "/v1/me", None, vec![], Some(t)).await;
-        assert_problem(
-            &r,
-            401,
-            "NotAuthorized",
-            &format!("token {}", &t[..t.len().min(20)]),
-        );
+        for (method, path) in [
+            ("GET", "/v1/me"),
+            ("GET", "/v1/me/mfa"),
+            ("POST", "/v1/me/mfa/totp/associate"),
+        ] {
+            let r = raw(&app, method, path, None, vec![], Some(t)).await;
+            assert_problem(
+                &r,
+                401,
+                "NotAuthorized",
+                &format!("{path} with token {}", &t[..t.len().min(20)]),
+            );
+        }
     }
     let r = raw(&app, "GET", "/v1/me", None, vec![], None).await;
     assert_problem(&r, 401, "NotAuthorized", "no token");
@@ -204,6 +214,21 @@ async fn admin_endpoints_need_the_admin_key() {
         (
             "POST",
             format!("/v1/admin/pools/{}/keys/rotate", app.pool_id),
+        ),
+        (
+            "POST",
+            format!("/v1/admin/pools/{}/identity-providers", app.pool_id),
+        ),
+        (
+            "GET",
+            format!("/v1/admin/pools/{}/users/a@example.com/mfa", app.pool_id),
+        ),
+        (
+            "POST",
+            format!(
+                "/v1/admin/pools/{}/users/a@example.com/identities",
+                app.pool_id
+            ),
         ),
     ] {
         for key in [
