@@ -198,12 +198,16 @@ pub trait TokenStore: Send + Sync {
 #[async_trait]
 pub trait OAuthStore: Send + Sync {
     async fn insert_auth_code(&self, code: &AuthCode) -> Result<()>;
-    /// Marks the code used and returns it, with `true` for the first use
-    /// (exactly one caller gets it); a replay returns the stored code and
-    /// `false`.
-    async fn take_auth_code(&self, code_hash: &str, now: i64) -> Result<Option<(AuthCode, bool)>>;
-    /// Records the refresh family the code's exchange created.
-    async fn set_code_family(&self, code_hash: &str, family_id: &str) -> Result<()>;
+    /// Marks the code used — with the refresh family its exchange will
+    /// create, for the revocation of a replay — and returns it, with `true`
+    /// for the first use (exactly one caller gets it, in one statement); a
+    /// replay returns the stored code and `false`.
+    async fn take_auth_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        family_id: &str,
+    ) -> Result<Option<(AuthCode, bool)>>;
     /// Drops codes and sign-in sessions that expired before `before`.
     async fn purge_auth_codes(&self, before: i64) -> Result<u64>;
     async fn insert_login_session(&self, session: &LoginSession) -> Result<()>;

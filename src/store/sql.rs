@@ -1211,35 +1211,33 @@ macro_rules! impl_store {
                 .await?;
                 Ok(())
             }
-            async fn take_auth_code(&self, code_hash: &str, now: i64) -> Result<Option<(AuthCode, bool)>> {
-                let first = sqlx::query::<$db>("UPDATE oauth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL")
-                    .bind(code_hash)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected()
-                    == 1;
-                let row = sqlx::query_as::<$db, (String, String, String, String, String, String, Option<String>, Option<String>, i64, i64, Option<i64>, Option<String>)>(
+            async fn take_auth_code(&self, code_hash: &str, now: i64, family_id: &str) -> Result<Option<(AuthCode, bool)>> {
+                type Row = (String, String, String, String, String, String, Option<String>, Option<String>, i64, i64, Option<i64>, Option<String>);
+                let code = |r: Row| {
+                    let (code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at, used_at, family_id) = r;
+                    AuthCode { code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at, used_at, family_id }
+                };
+                let first = sqlx::query_as::<$db, Row>(
+                    "UPDATE oauth_codes SET used_at = $2, family_id = $3 WHERE code_hash = $1 AND used_at IS NULL \
+                     RETURNING code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at, \
+                     used_at, family_id",
+                )
+                .bind(code_hash)
+                .bind(now)
+                .bind(family_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some(r) = first {
+                    return Ok(Some((code(r), true)));
+                }
+                let again = sqlx::query_as::<$db, Row>(
                     "SELECT code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at, \
                      used_at, family_id FROM oauth_codes WHERE code_hash = $1",
                 )
                 .bind(code_hash)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(|(code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at, used_at, family_id)| {
-                    (
-                        AuthCode { code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at, used_at, family_id },
-                        first,
-                    )
-                }))
-            }
-            async fn set_code_family(&self, code_hash: &str, family_id: &str) -> Result<()> {
-                sqlx::query::<$db>("UPDATE oauth_codes SET family_id = $2 WHERE code_hash = $1")
-                    .bind(code_hash)
-                    .bind(family_id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+                Ok(again.map(|r| (code(r), false)))
             }
             async fn purge_auth_codes(&self, before: i64) -> Result<u64> {
                 let a = sqlx::query::<$db>("DELETE FROM oauth_codes WHERE expires_at < $1").bind(before).execute(&self.pool).await?.rows_affected();

@@ -662,13 +662,29 @@ impl UserPools {
         scope: Option<String>,
         nonce: Option<&str>,
     ) -> Result<(TokenSet, String)> {
+        self.start_session_in(pool, client, user, auth_time, scope, nonce, random::uuid())
+            .await
+    }
+
+    /// The same, with the family id chosen by the caller.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn start_session_in(
+        &self,
+        pool: &Pool,
+        client: &AppClient,
+        user: &User,
+        auth_time: i64,
+        scope: Option<String>,
+        nonce: Option<&str>,
+        family_id: String,
+    ) -> Result<(TokenSet, String)> {
         let now = self.clock.now();
         let validity = client
             .settings
             .token_validity
             .unwrap_or(pool.settings.token_validity);
         let family = TokenFamily {
-            id: random::uuid(),
+            id: family_id,
             pool_id: pool.id.clone(),
             sub: user.sub.clone(),
             client_id: client.id.clone(),

@@ -104,12 +104,9 @@ impl UserPools {
             .get("client_id")
             .ok_or_else(|| page("The application did not say who it is (client_id)."))?;
         let client = self
-            .store
-            .get_client(pool_id, client_id)
+            .client(pool_id, client_id)
             .await
-            .ok()
-            .flatten()
-            .ok_or_else(|| page("The application is not known here."))?;
+            .map_err(|_| page("The application is not known here."))?;
         let redirect_uri = q
             .get("redirect_uri")
             .ok_or_else(|| page("The application did not say where to return (redirect_uri)."))?;
@@ -452,9 +449,12 @@ impl UserPools {
         }
         let now = self.clock.now();
         let hash = sha256_hex(code.as_bytes());
+        // The family this exchange creates is named up front, so marking
+        // the code used also records what a replay must revoke.
+        let family_id = random::uuid();
         let (stored, first) = self
             .store
-            .take_auth_code(&hash, now)
+            .take_auth_code(&hash, now, &family_id)
             .await
             .map_err(server_error)?
             .ok_or_else(|| invalid("The authorization code is invalid"))?;
@@ -501,19 +501,16 @@ impl UserPools {
             .map_err(server_error)?
             .filter(|u| u.enabled && u.status.signs_in())
             .ok_or_else(|| invalid("The user can no longer sign in"))?;
-        let (set, family) = self
-            .start_session_with(
+        let (set, _) = self
+            .start_session_in(
                 &pool,
                 &client,
                 &user,
                 stored.auth_time,
                 Some(stored.scope.clone()),
                 stored.nonce.as_deref(),
+                family_id,
             )
-            .await
-            .map_err(server_error)?;
-        self.store
-            .set_code_family(&hash, &family)
             .await
             .map_err(server_error)?;
         metrics::counter!("poolgate_oauth_tokens_total", "grant" => "authorization_code")

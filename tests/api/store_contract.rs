@@ -1064,30 +1064,43 @@ async fn contract_authorization_codes_are_taken_once_and_sessions_expire() {
         family_id: None,
     };
     s.insert_auth_code(&code).await.unwrap();
-    // Eight concurrent exchanges: exactly one first use.
+    // Eight concurrent exchanges: exactly one first use, whose family is
+    // the one recorded.
     let mut tasks = vec![];
-    for _ in 0..8 {
+    for i in 0..8 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.take_auth_code("h1", 50).await.unwrap()
+            (
+                i,
+                s.take_auth_code("h1", 50, &format!("fam-{i}"))
+                    .await
+                    .unwrap(),
+            )
         }));
     }
-    let mut firsts = 0;
+    let mut winners = vec![];
     for t in tasks {
-        let (got, first) = t.await.unwrap().unwrap();
+        let (i, got) = t.await.unwrap();
+        let (got, first) = got.unwrap();
         assert_eq!(got.redirect_uri, code.redirect_uri);
         assert_eq!(got.used_at, Some(50));
-        firsts += first as usize;
+        if first {
+            winners.push(i);
+        }
     }
-    assert_eq!(firsts, 1, "one winner");
-    s.set_code_family("h1", "fam-1").await.unwrap();
-    let (replayed, first) = s.take_auth_code("h1", 60).await.unwrap().unwrap();
+    assert_eq!(winners.len(), 1, "one winner");
+    let (replayed, first) = s.take_auth_code("h1", 60, "fam-x").await.unwrap().unwrap();
     assert!(!first);
     assert_eq!(
-        (replayed.family_id.as_deref(), replayed.used_at),
-        (Some("fam-1"), Some(50))
+        (replayed.family_id, replayed.used_at),
+        (Some(format!("fam-{}", winners[0])), Some(50))
     );
-    assert!(s.take_auth_code("nope", 60).await.unwrap().is_none());
+    assert!(
+        s.take_auth_code("nope", 60, "fam-y")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // A family keeps its granted scope.
     let mut f = family("fam-1");
@@ -1142,7 +1155,12 @@ async fn contract_authorization_codes_are_taken_once_and_sessions_expire() {
     // The purge drops what expired before the cut-off: code h1 (100) and
     // session l5 (10), not later ones.
     assert_eq!(s.purge_auth_codes(101).await.unwrap(), 2);
-    assert!(s.take_auth_code("h1", 200).await.unwrap().is_none());
+    assert!(
+        s.take_auth_code("h1", 200, "fam-z")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
