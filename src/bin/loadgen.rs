@@ -482,9 +482,11 @@ async fn main() -> anyhow::Result<()> {
                     return 0;
                 };
                 let st = r.status().as_u16();
+                // The body is always read, so the connection is reused.
+                let body = r.bytes().await.unwrap_or_default();
                 if rotation
                     && st == 200
-                    && let Ok(v) = r.json::<Value>().await
+                    && let Ok(v) = serde_json::from_slice::<Value>(&body)
                     && let Some(t) = v["tokens"]["refresh_token"].as_str()
                 {
                     *toks[slot].lock().unwrap() = t.to_owned();
