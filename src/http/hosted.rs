@@ -1153,7 +1153,7 @@ async fn challenge_page(
             };
             let assoc = match s
                 .pools
-                .associate_totp_in_session(pool_id, &client, secret.as_deref(), &c.session)
+                .associate_totp_in_session(pool_id, &client, secret.as_deref(), &c.session, true)
                 .await
             {
                 Ok(x) => x,

@@ -138,6 +138,7 @@ pub async fn setup_associate_totp(
                 &req.client_id,
                 req.client_secret.as_deref(),
                 &req.session,
+                false,
             )
             .await?,
     ))

@@ -145,6 +145,18 @@ impl UserPools {
         pool: &Pool,
         user: &User,
     ) -> Result<TotpAssociation> {
+        self.associate_totp_with(pool, user, false).await
+    }
+
+    /// `reuse_pending`: a secret associated but not verified yet is shown
+    /// again instead of replaced (the hosted set-up page after a wrong
+    /// code keeps its QR code).
+    async fn associate_totp_with(
+        &self,
+        pool: &Pool,
+        user: &User,
+        reuse_pending: bool,
+    ) -> Result<TotpAssociation> {
         if !pool.settings.mfa.allows("SOFTWARE_TOKEN") {
             return Err(Error::invalid(
                 "Software token MFA is not enabled for this user pool",
@@ -156,10 +168,20 @@ impl UserPools {
                 "A software token is already enabled; remove it before associating another",
             ));
         }
-        let secret = random::bytes::<20>();
-        m.totp_secret = Some(self.seal_totp(&pool.id, &user.sub, &secret));
-        m.updated_at = self.clock.now();
-        self.store.put_user_mfa(&m).await?;
+        let pending = match &m.totp_secret {
+            Some(_) if reuse_pending => Some(self.open_totp(&m)?),
+            _ => None,
+        };
+        let secret = match pending {
+            Some(s) => s,
+            None => {
+                let s = random::bytes::<20>().to_vec();
+                m.totp_secret = Some(self.seal_totp(&pool.id, &user.sub, &s));
+                m.updated_at = self.clock.now();
+                self.store.put_user_mfa(&m).await?;
+                s
+            }
+        };
         let issuer = pool
             .settings
             .mfa
@@ -270,11 +292,12 @@ impl UserPools {
         client_id: &str,
         client_secret: Option<&str>,
         session: &str,
+        reuse_pending: bool,
     ) -> Result<TotpAssociation> {
         let (pool, _, _, user) = self
             .setup_session(Some((pool_id, client_id, client_secret)), session)
             .await?;
-        self.associate_totp_for(&pool, &user).await
+        self.associate_totp_with(&pool, &user, reuse_pending).await
     }
 
     /// Cognito's AssociateSoftwareToken with a `Session` (no client id).

@@ -162,6 +162,7 @@ def test_hosted_totp_setup_and_code_in_chromium(server, smtp_sink):
     assert proc.returncode == 0, f"browser flow failed:\n{out_text}\n{err}"
     out = json.loads(out_text.strip().splitlines()[-1])
     assert out["setupTitle"] == "Set up two-step sign-in" and out["qrShown"] is True, out
+    assert "code" in out["setupError"].lower() and out["setupKeyKept"] is True, out
     assert out["codeTitle"] == "Enter your code", out
     assert "code" in out["wrongCode"].lower(), out
     for k in ("firstCallback", "secondCallback"):

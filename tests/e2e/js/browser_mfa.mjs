@@ -29,7 +29,14 @@ try {
     .locator("img.qr")
     .evaluate((e) => e.complete && e.naturalWidth > 0);
   await page.screenshot({ path: screenshot, fullPage: true });
-  const key = (await page.getByText(/^Key: /).innerText()).replace(/^Key: /, "").trim();
+  const readKey = async () =>
+    (await page.getByText(/^Key: /).innerText()).replace(/^Key: /, "").trim();
+  const key = await readKey();
+  // A wrong first code: an error, and the same key (no new QR to scan).
+  await page.getByLabel("Code").fill("000000");
+  await page.getByRole("button", { name: "Verify and sign in" }).click();
+  out.setupError = await page.locator("[role=alert]").innerText();
+  out.setupKeyKept = (await readKey()) === key;
   console.log(JSON.stringify({ step: "setup", key }));
   let code = (await lines.next()).value.trim();
   await page.getByLabel("Code").fill(code);
