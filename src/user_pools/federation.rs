@@ -400,9 +400,18 @@ impl UserPools {
     /// The identity providers a client offers on its sign-in page, in the
     /// order the client lists them.
     pub async fn client_providers(&self, pool_id: &str, client_id: &str) -> Vec<String> {
-        let Ok(Some(client)) = self.store.get_client(pool_id, client_id).await else {
+        let Ok(client) = self.client(pool_id, client_id).await else {
             return vec![];
         };
+        // Most clients name only COGNITO: no provider list to read.
+        if client
+            .settings
+            .supported_identity_providers
+            .iter()
+            .all(|p| p == "COGNITO")
+        {
+            return vec![];
+        }
         let Ok(all) = self.store.list_identity_providers(pool_id).await else {
             return vec![];
         };
@@ -417,8 +426,8 @@ impl UserPools {
 
     /// Whether the client offers its pool's own sign-in form.
     pub async fn client_offers_password(&self, pool_id: &str, client_id: &str) -> bool {
-        match self.store.get_client(pool_id, client_id).await {
-            Ok(Some(c)) => c
+        match self.client(pool_id, client_id).await {
+            Ok(c) => c
                 .settings
                 .supported_identity_providers
                 .iter()
