@@ -127,6 +127,14 @@ pub fn router() -> Router<AppState> {
             get(user_mfa).put(set_user_mfa),
         )
         .route(
+            "/v1/admin/pools/{pool_id}/users/{username}/passkeys",
+            get(user_passkeys),
+        )
+        .route(
+            "/v1/admin/pools/{pool_id}/users/{username}/passkeys/{credential_id}",
+            axum::routing::delete(delete_user_passkey),
+        )
+        .route(
             "/v1/admin/pools/{pool_id}/identities/{provider}/{subject}",
             axum::routing::delete(unlink_identity),
         )
@@ -860,6 +868,37 @@ pub async fn set_user_mfa(
             .admin_set_mfa_preference(&pool_id, &username, req)
             .await?,
     ))
+}
+
+/// A user's passkeys.
+#[utoipa::path(get, path = "/v1/admin/pools/{pool_id}/users/{username}/passkeys", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path)),
+    responses((status = 200, body = crate::http::public::PasskeyList), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn user_passkeys(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username)): Path<(String, String)>,
+) -> ApiResult<ApiJson<crate::http::public::PasskeyList>> {
+    Ok(ApiJson(crate::http::public::PasskeyList {
+        passkeys: s.pools.admin_list_passkeys(&pool_id, &username).await?,
+    }))
+}
+
+/// Remove a user's passkey (a lost device).
+#[utoipa::path(delete, path = "/v1/admin/pools/{pool_id}/users/{username}/passkeys/{credential_id}", tag = "admin",
+    params(("pool_id" = String, Path), ("username" = String, Path), ("credential_id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn delete_user_passkey(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((pool_id, username, credential_id)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    s.pools
+        .admin_delete_passkey(&pool_id, &username, &credential_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Serialize, ToSchema)]

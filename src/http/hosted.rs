@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/{pool_id}/login", axum::routing::post(login))
         .route("/{pool_id}/newPassword", axum::routing::post(new_password))
         .route("/{pool_id}/mfa", axum::routing::post(mfa))
+        .route("/{pool_id}/passkeys", get(passkeys_page).post(passkeys))
         .route("/{pool_id}/signup", get(signup_page).post(signup))
         .route("/{pool_id}/confirm", axum::routing::post(confirm))
         .route("/{pool_id}/forgotPassword", get(forgot_page).post(forgot))
@@ -104,8 +105,9 @@ a.idp{display:block;text-align:center;padding:.7rem;border:1px solid #1d2330;bor
 {% if image %}<p><img class="qr" src="{{ image }}" alt="QR code of the authenticator key" width="200" height="200"></p>{% endif %}
 {% for p in providers %}<p><a class="idp" href="{{ p.value }}">{{ p.label }}</a></p>
 {% endfor %}{% if providers and form %}<p class="or">or</p>{% endif %}
+{% if items %}<ul>{% for i in items %}<li>{{ i }}</li>{% endfor %}</ul>{% endif %}
 {% if form %}
-<form method="post" action="{{ form.action }}">
+<form id="main-form" method="post" action="{{ form.action }}">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 {% for h in form.hidden %}<input type="hidden" name="{{ h.name }}" value="{{ h.value }}">
 {% endfor %}{% for f in form.fields %}<label for="{{ f.name }}">{{ f.label }}</label>
@@ -114,6 +116,10 @@ a.idp{display:block;text-align:center;padding:.7rem;border:1px solid #1d2330;bor
 {% for b in form.secondary %}<button type="submit" name="action" value="{{ b.value }}" class="secondary" formnovalidate>{{ b.label }}</button>
 {% endfor %}</form>
 {% endif %}
+{% if webauthn %}<p id="webauthn-error" class="error" role="alert" hidden></p>
+<noscript><p class="error">Passkeys need JavaScript, which is off in this browser.</p></noscript>
+<div id="webauthn" data-mode="{{ webauthn.mode }}" data-options="{{ webauthn.options }}" hidden></div>
+<script nonce="{{ nonce }}">{{ script|safe }}</script>{% endif %}
 {% for l in links %}<p><a href="{{ l.href }}">{{ l.label }}</a></p>
 {% endfor %}
 </main></body></html>
@@ -167,8 +173,84 @@ struct Form {
     fields: Vec<Field>,
     submit: &'static str,
     submit_value: &'static str,
-    secondary: Vec<Button>,
+    secondary: Vec<Button<String, String>>,
 }
+
+/// A passkey step on a page: `create` (add one) or `get` (sign in), with
+/// the options for the browser.
+#[derive(serde::Serialize)]
+struct WebAuthnStep {
+    mode: &'static str,
+    options: String,
+}
+
+/// The passkey steps' script: it turns the options into what
+/// `navigator.credentials` takes, asks the browser, and submits the
+/// answer (as JSON, binary members base64url) in the form's `credential`.
+const WEBAUTHN_JS: &str = r#"(function () {
+  var el = document.getElementById('webauthn');
+  var form = document.getElementById('main-form');
+  var err = document.getElementById('webauthn-error');
+  function bin(s) {
+    s = s.replace(/-/g, '+').replace(/_/g, '/');
+    while (s.length % 4) s += '=';
+    var raw = atob(s), out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out;
+  }
+  function txt(buf) {
+    var b = new Uint8Array(buf), s = '';
+    for (var i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
+    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+  function fail(m) { err.textContent = m; err.hidden = false; }
+  if (!window.PublicKeyCredential || !navigator.credentials) {
+    fail('This browser cannot use passkeys.');
+    return;
+  }
+  form.addEventListener('submit', function (ev) {
+    var by = ev.submitter;
+    if (by && by.value && by.value.indexOf('delete:') === 0) return;
+    if (form.elements.credential.value) return;
+    ev.preventDefault();
+    var o = JSON.parse(el.dataset.options);
+    o.challenge = bin(o.challenge);
+    var ask;
+    if (el.dataset.mode === 'create') {
+      o.user.id = bin(o.user.id);
+      (o.excludeCredentials || []).forEach(function (c) { c.id = bin(c.id); });
+      ask = navigator.credentials.create({ publicKey: o });
+    } else {
+      (o.allowCredentials || []).forEach(function (c) { c.id = bin(c.id); });
+      ask = navigator.credentials.get({ publicKey: o });
+    }
+    ask.then(function (c) {
+      var r = c.response, out = {
+        id: c.id, rawId: txt(c.rawId), type: c.type,
+        authenticatorAttachment: c.authenticatorAttachment || null,
+        clientExtensionResults: c.getClientExtensionResults ? c.getClientExtensionResults() : {},
+        response: { clientDataJSON: txt(r.clientDataJSON) }
+      };
+      if (r.attestationObject) {
+        out.response.attestationObject = txt(r.attestationObject);
+        out.response.transports = r.getTransports ? r.getTransports() : [];
+      } else {
+        out.response.authenticatorData = txt(r.authenticatorData);
+        out.response.signature = txt(r.signature);
+        out.response.userHandle = r.userHandle ? txt(r.userHandle) : null;
+      }
+      form.elements.credential.value = JSON.stringify(out);
+      if (by && by.name) {
+        var h = document.createElement('input');
+        h.type = 'hidden'; h.name = by.name; h.value = by.value;
+        form.appendChild(h);
+      }
+      form.submit();
+    }, function (e) {
+      fail('The passkey step did not finish (' + e.name + '). Try again.');
+    });
+  });
+})();"#;
 
 #[derive(serde::Serialize)]
 struct Link {
@@ -191,6 +273,12 @@ struct Page {
     /// Sign-in buttons of external identity providers (`value`: the link).
     providers: Vec<Button<String, String>>,
     csrf: String,
+    /// Lines of a list (e.g. the user's passkeys).
+    items: Vec<String>,
+    /// A passkey step (the page then carries its script).
+    webauthn: Option<WebAuthnStep>,
+    script: &'static str,
+    nonce: String,
     /// The client whose branding applies (else the form's authorization
     /// request names it).
     #[serde(skip)]
@@ -222,7 +310,20 @@ impl Page {
             self.csrf = random::token();
             cookies.push(set_cookie(s, pool_id, CSRF_COOKIE, &self.csrf, 3600));
         }
-        render(status, &self, &cookies)
+        if self.webauthn.is_none() {
+            return render(status, &self, &cookies);
+        }
+        // The one script this page runs, by its nonce.
+        self.script = WEBAUTHN_JS;
+        self.nonce = random::token();
+        let mut r = render(status, &self, &cookies);
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "default-src 'none'; script-src 'nonce-{}'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'",
+            self.nonce
+        )) {
+            r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        r
     }
 }
 
@@ -394,6 +495,13 @@ async fn login_page_with(
             }
         })
         .collect();
+    let passkey_button = match s.pools.pool(pool_id).await {
+        Ok(p) if crate::user_pools::passkeys::offers_passkey_sign_in(&p) => vec![Button {
+            value: "passkey".into(),
+            label: "Sign in with a passkey".into(),
+        }],
+        _ => vec![],
+    };
     if !s.pools.client_offers_password(pool_id, &a.client_id).await {
         return Page {
             title: "Sign in",
@@ -422,7 +530,7 @@ async fn login_page_with(
             ],
             submit: "Sign in",
             submit_value: "signin",
-            secondary: vec![],
+            secondary: passkey_button,
         }),
         links: vec![
             Link {
@@ -599,6 +707,37 @@ pub async fn login(
         form.get("username").map(String::as_str).unwrap_or(""),
         form.get("password").map(String::as_str).unwrap_or(""),
     );
+    if form.get("action").map(String::as_str) == Some("passkey") {
+        if username.is_empty() || username.len() > 256 {
+            return login_page(
+                &s,
+                &pool_id,
+                &a,
+                &raw,
+                Some("Enter your username, then choose to sign in with a passkey."),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+        return match s
+            .pools
+            .hosted_passkey_start(&pool_id, &a.client_id, username)
+            .await
+        {
+            Ok(c) => challenge_page(&s, &pool_id, &raw, username, c, None).await,
+            Err(e) => {
+                login_page(
+                    &s,
+                    &pool_id,
+                    &a,
+                    &raw,
+                    Some(&say(&e)),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await
+            }
+        };
+    }
     if username.is_empty() || password.is_empty() || username.len() > 256 {
         return login_page(
             &s,
@@ -1144,6 +1283,37 @@ async fn challenge_page(
             .show(s, pool_id, StatusCode::OK)
             .await
         }
+        "WEB_AUTHN" => {
+            let options = c
+                .parameters
+                .get("CREDENTIAL_REQUEST_OPTIONS")
+                .cloned()
+                .unwrap_or_default();
+            let mut hidden = hidden_fields("WEB_AUTHN");
+            hidden.push(NameValue {
+                name: "credential",
+                value: String::new(),
+            });
+            Page {
+                error,
+                info: Some(
+                    "Use your passkey: your device will ask you to confirm it is you.".into(),
+                ),
+                webauthn: Some(WebAuthnStep {
+                    mode: "get",
+                    options,
+                }),
+                ..form_page(
+                    "Sign in with your passkey",
+                    format!("/{pool_id}/mfa"),
+                    hidden,
+                    vec![],
+                    ("Use my passkey", "verify"),
+                )
+            }
+            .show(s, pool_id, StatusCode::OK)
+            .await
+        }
         "MFA_SETUP" => {
             let client = params(raw)
                 .and_then(|q| q.get("client_id").cloned())
@@ -1217,10 +1387,16 @@ pub async fn mfa(
         "EMAIL_OTP" => "EMAIL_OTP_CODE",
         "SMS_MFA" => "SMS_MFA_CODE",
         "SOFTWARE_TOKEN_MFA" | "MFA_SETUP" => "SOFTWARE_TOKEN_MFA_CODE",
+        "WEB_AUTHN" => "CREDENTIAL",
         _ => return error_page(StatusCode::BAD_REQUEST, "The form could not be read."),
     };
     let mut responses = BTreeMap::new();
-    responses.insert(key.to_owned(), get("code"));
+    let value = if key == "CREDENTIAL" {
+        get("credential")
+    } else {
+        get("code")
+    };
+    responses.insert(key.to_owned(), value);
     if name == "MFA_SETUP" && !get("device_name").is_empty() {
         responses.insert("DEVICE_NAME".to_owned(), get("device_name"));
     }
@@ -1228,6 +1404,210 @@ pub async fn mfa(
         &s, &pool_id, &a, &raw, &username, &session, &name, &responses,
     )
     .await
+}
+
+/// The passkeys page of a signed-in browser (`/passkeys?<authorization
+/// request>`): the user's passkeys, a button to add one (after a sign-in
+/// in the last 15 minutes), one to remove each, and the way back to the
+/// application.
+pub async fn passkeys_page(
+    State(s): State<AppState>,
+    KnownPool(pool_id): KnownPool,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let raw = match hosted_get(&s, &pool_id, raw).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    passkeys_view(&s, &pool_id, &raw, &headers, None, None).await
+}
+
+async fn passkeys_view(
+    s: &AppState,
+    pool_id: &str,
+    raw: &str,
+    headers: &HeaderMap,
+    info: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let back = Link {
+        href: format!("/{pool_id}/oauth2/authorize?{raw}"),
+        label: "Continue to the application",
+    };
+    let token = cookie(headers, SESSION_COOKIE).unwrap_or_default();
+    let Some((pool, user, auth_time)) = s.pools.hosted_session_user(pool_id, &token).await else {
+        return Page {
+            title: "Your passkeys",
+            message: Some("Sign in first, then come back to this page.".into()),
+            links: vec![Link {
+                href: back.href,
+                label: "Sign in",
+            }],
+            ..Page::default()
+        }
+        .show(s, pool_id, StatusCode::UNAUTHORIZED)
+        .await;
+    };
+    let client_id = params(raw)
+        .and_then(|q| q.get("client_id").cloned())
+        .unwrap_or_default();
+    let list = s.pools.passkeys_of(&pool, &user).await.unwrap_or_default();
+    let items: Vec<String> = list
+        .iter()
+        .map(|p| {
+            format!(
+                "{} — added {}",
+                p.name.clone().unwrap_or_else(|| "Passkey".into()),
+                day(p.created_at)
+            )
+        })
+        .collect();
+    let remove: Vec<Button<String, String>> = list
+        .iter()
+        .map(|p| Button {
+            value: format!("delete:{}", p.credential_id),
+            label: format!(
+                "Remove {}",
+                p.name.clone().unwrap_or_else(|| "passkey".into())
+            ),
+        })
+        .collect();
+    let mut page = Page {
+        title: "Your passkeys",
+        info,
+        error,
+        items,
+        message: list
+            .is_empty()
+            .then(|| "You have no passkeys yet.".to_owned()),
+        links: vec![back],
+        client_id: Some(client_id.clone()),
+        ..Page::default()
+    };
+    let recent = s.pools.recent_enough(auth_time);
+    let options = if recent {
+        s.pools
+            .start_passkey_registration_for(&pool, &user, &client_id)
+            .await
+            .map(Some)
+    } else {
+        Ok(None)
+    };
+    match options {
+        Ok(options) => {
+            let mut name = field("name", "Name for a new passkey (optional)", "text", "off");
+            name.required = false;
+            page.form = Some(Form {
+                action: format!("/{pool_id}/passkeys"),
+                hidden: vec![hidden("authorize", raw), hidden("credential", "")],
+                fields: if options.is_some() {
+                    vec![name]
+                } else {
+                    vec![]
+                },
+                submit: if options.is_some() {
+                    "Add a passkey"
+                } else {
+                    "Refresh"
+                },
+                submit_value: if options.is_some() { "add" } else { "refresh" },
+                secondary: remove,
+            });
+            match options {
+                Some(o) => {
+                    page.webauthn = Some(WebAuthnStep {
+                        mode: "create",
+                        options: o.to_string(),
+                    })
+                }
+                None => {
+                    page.message = Some(
+                        "To add a passkey, sign in again first (your sign-in is more than 15 minutes old)."
+                            .into(),
+                    )
+                }
+            }
+        }
+        Err(e) => page.error = Some(say(&e)),
+    }
+    page.show(s, pool_id, StatusCode::OK).await
+}
+
+/// A date for people (UTC), from epoch seconds.
+fn day(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    // Civil-from-days (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The passkeys page's form: add the passkey the browser created, or
+/// remove one.
+pub async fn passkeys(
+    State(s): State<AppState>,
+    KnownPool(pool_id): KnownPool,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, _a, raw) = match hosted_form(&s, &pool_id, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let token = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    let Some((pool, user, auth_time)) = s.pools.hosted_session_user(&pool_id, &token).await else {
+        return passkeys_view(&s, &pool_id, &raw, &headers, None, None).await;
+    };
+    let action = form.get("action").cloned().unwrap_or_default();
+    let (info, error) = if let Some(id) = action.strip_prefix("delete:") {
+        match s.pools.delete_passkey_of(&pool, &user, id).await {
+            Ok(()) => (Some("The passkey was removed.".to_owned()), None),
+            Err(e) => (None, Some(say(&e))),
+        }
+    } else if action == "add" {
+        let credential = form
+            .get("credential")
+            .and_then(|c| serde_json::from_str(c).ok());
+        match credential {
+            _ if !s.pools.recent_enough(auth_time) => (
+                None,
+                Some("Sign in again before adding a passkey.".to_owned()),
+            ),
+            None => (
+                None,
+                Some("Your browser did not create a passkey. Try again.".to_owned()),
+            ),
+            Some(credential) => {
+                let req = crate::user_pools::passkeys::CompletePasskey {
+                    credential,
+                    name: form.get("name").cloned(),
+                };
+                match s
+                    .pools
+                    .complete_passkey_registration_for(&pool, &user, &req)
+                    .await
+                {
+                    Ok(_) => (Some("Your passkey was added.".to_owned()), None),
+                    Err(e) if e.kind == crate::error::ErrorKind::NotAuthorized => (
+                        None,
+                        Some("The passkey could not be added. Try again.".to_owned()),
+                    ),
+                    Err(e) => (None, Some(say(&e))),
+                }
+            }
+        }
+    } else {
+        (None, None)
+    };
+    passkeys_view(&s, &pool_id, &raw, &headers, info, error).await
 }
 
 async fn signup_form(s: &AppState, pool_id: &str, raw: &str, error: Option<String>) -> Response {
@@ -1269,8 +1649,8 @@ async fn confirm_form(
     );
     if let Some(f) = &mut page.form {
         f.secondary.push(Button {
-            value: "resend",
-            label: "Send a new code",
+            value: "resend".into(),
+            label: "Send a new code".into(),
         });
     }
     Page {

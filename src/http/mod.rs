@@ -181,6 +181,8 @@ async fn record_admin_action(
         public::respond_to_challenge, admin::create_user,
         public::mfa, public::set_mfa, public::start_user_auth, public::associate_totp, public::verify_totp,
         public::setup_associate_totp, public::setup_verify_totp, admin::user_mfa, admin::set_user_mfa,
+        public::start_passkey_registration, public::complete_passkey_registration, public::list_passkeys,
+        public::delete_passkey, admin::user_passkeys, admin::delete_user_passkey,
         admin::create_pool, admin::list_pools, admin::get_pool, admin::update_pool, admin::delete_pool,
         admin::create_client, admin::list_clients, admin::get_client, admin::update_client, admin::delete_client,
         admin::rotate_keys, admin::outbox,

@@ -10,6 +10,7 @@ use crate::user_pools::account::{
 };
 use crate::user_pools::auth::{Me, Refresh, RespondToChallenge, Revoke, SignIn, SignInResult};
 use crate::user_pools::mfa::{MfaPreference, MfaView, TotpAssociation, VerifyTotp};
+use crate::user_pools::passkeys::{CompletePasskey, PasskeyView};
 use crate::user_pools::signup::{CodeDelivery, ConfirmSignUp, ResendCode, SignUp, SignUpResult};
 use axum::Router;
 use axum::extract::{Path, State};
@@ -39,6 +40,18 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me/mfa", get(mfa).put(set_mfa))
         .route("/v1/pools/{pool_id}/signin/start", post(start_user_auth))
         .route("/v1/me/mfa/totp/associate", post(associate_totp))
+        .route(
+            "/v1/me/passkeys",
+            get(list_passkeys).post(complete_passkey_registration),
+        )
+        .route(
+            "/v1/me/passkeys/registration",
+            post(start_passkey_registration),
+        )
+        .route(
+            "/v1/me/passkeys/{credential_id}",
+            axum::routing::delete(delete_passkey),
+        )
         .route("/v1/me/mfa/totp/verify", post(verify_totp))
         .route(
             "/v1/pools/{pool_id}/signin/mfa-setup/associate",
@@ -105,6 +118,66 @@ pub async fn verify_totp(
     ApiJson(req): ApiJson<VerifyTotp>,
 ) -> ApiResult<ApiJson<MfaView>> {
     Ok(ApiJson(s.pools.verify_totp(&a, req).await?))
+}
+
+/// A user's passkeys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasskeyList {
+    pub passkeys: Vec<PasskeyView>,
+}
+
+/// Starts adding a passkey: the `publicKey` options for
+/// `navigator.credentials.create()` (needs a sign-in in the last 15
+/// minutes).
+#[utoipa::path(post, path = "/v1/me/passkeys/registration", tag = "user pools",
+    responses((status = 200, body = Object), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn start_passkey_registration(
+    State(s): State<AppState>,
+    SignedIn(a): SignedIn,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    Ok(ApiJson(s.pools.start_passkey_registration(&a).await?))
+}
+
+/// Adds the passkey the browser created.
+#[utoipa::path(post, path = "/v1/me/passkeys", tag = "user pools", request_body = CompletePasskey,
+    responses((status = 200, body = PasskeyView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn complete_passkey_registration(
+    State(s): State<AppState>,
+    SignedIn(a): SignedIn,
+    ApiJson(req): ApiJson<CompletePasskey>,
+) -> ApiResult<ApiJson<PasskeyView>> {
+    Ok(ApiJson(
+        s.pools.complete_passkey_registration(&a, req).await?,
+    ))
+}
+
+/// The signed-in user's passkeys.
+#[utoipa::path(get, path = "/v1/me/passkeys", tag = "user pools",
+    responses((status = 200, body = PasskeyList), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn list_passkeys(
+    State(s): State<AppState>,
+    SignedIn(a): SignedIn,
+) -> ApiResult<ApiJson<PasskeyList>> {
+    Ok(ApiJson(PasskeyList {
+        passkeys: s.pools.list_passkeys(&a).await?,
+    }))
+}
+
+/// Removes one of the signed-in user's passkeys.
+#[utoipa::path(delete, path = "/v1/me/passkeys/{credential_id}", tag = "user pools",
+    params(("credential_id" = String, Path)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("access_token" = [])))]
+pub async fn delete_passkey(
+    State(s): State<AppState>,
+    SignedIn(a): SignedIn,
+    Path(credential_id): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    s.pools.delete_passkey(&a, &credential_id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// A challenge session setting up MFA (`MFA_SETUP`).

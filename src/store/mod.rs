@@ -263,6 +263,35 @@ pub trait MfaStore: Send + Sync {
     async fn use_totp_step(&self, pool_id: &str, sub: &str, step: i64) -> Result<bool>;
 }
 
+/// Users' passkeys.
+#[async_trait]
+pub trait PasskeyStore: Send + Sync {
+    /// Adds a credential; `false` when the pool already has one with its id.
+    async fn insert_webauthn_credential(&self, c: &WebAuthnCredential) -> Result<bool>;
+    async fn webauthn_credentials_of(
+        &self,
+        pool_id: &str,
+        sub: &str,
+    ) -> Result<Vec<WebAuthnCredential>>;
+    async fn delete_webauthn_credential(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        credential_id: &str,
+    ) -> Result<bool>;
+    /// Records a verified assertion: `true` when its counter moves the
+    /// stored one forward (or both are 0, for authenticators without a
+    /// counter) — exactly one of concurrent callers with one value.
+    async fn use_webauthn_credential(
+        &self,
+        pool_id: &str,
+        credential_id: &str,
+        sign_count: i64,
+        passkey: &str,
+        now: i64,
+    ) -> Result<bool>;
+}
+
 /// What a refresh needs, read in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshSession {
@@ -444,6 +473,7 @@ pub trait Store:
     + OAuthStore
     + FederationStore
     + MfaStore
+    + PasskeyStore
     + MetaStore
 {
 }
@@ -461,6 +491,7 @@ impl<T> Store for T where
         + OAuthStore
         + FederationStore
         + MfaStore
+        + PasskeyStore
         + MetaStore
 {
 }

@@ -564,6 +564,7 @@ impl UserPools {
             Err(_) if matches!(challenge_name, "EMAIL_OTP" | "SMS_OTP") => {
                 return Err(super::mfa::code_mismatch());
             }
+            Err(_) if challenge_name == "WEB_AUTHN" => return Err(bad_credentials()),
             Err(e) => return Err(e),
         };
         if session.challenge != challenge_name {
@@ -625,6 +626,11 @@ impl UserPools {
                 Ok(Settled::Ready(user))
             }
             "SELECT_CHALLENGE" => self.answer_select(pool, client, user, &id, responses).await,
+            "WEB_AUTHN" => {
+                // Taken first: one answer per challenge.
+                let session = self.store.take_session(&id).await?.ok_or_else(invalid)?;
+                self.answer_passkey(pool, user, &session, responses).await
+            }
             "SOFTWARE_TOKEN_MFA" | "EMAIL_OTP" | "SMS_MFA" | "SMS_OTP" | "MFA_SETUP" => {
                 // Taken first: one answer per session state (M4); a wrong
                 // code puts it back with one attempt less.

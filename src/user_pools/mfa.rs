@@ -49,7 +49,8 @@ pub struct MfaPreference {
     pub email_otp_enabled: Option<bool>,
     /// Codes by text message to the verified phone number.
     pub sms_otp_enabled: Option<bool>,
-    /// `SOFTWARE_TOKEN`, `EMAIL_OTP`, `SMS_OTP`, or `null` for none.
+    /// `SOFTWARE_TOKEN`, `EMAIL_OTP`, `SMS_OTP`, `WEB_AUTHN` (a passkey),
+    /// or `null` for none.
     #[serde(default, deserialize_with = "double_option")]
     pub preferred: Option<Option<String>>,
 }
@@ -68,6 +69,8 @@ pub struct MfaView {
     pub email_otp_enabled: bool,
     pub sms_otp_enabled: bool,
     pub preferred: Option<String>,
+    /// How many passkeys the user has (`/v1/me/passkeys` lists them).
+    pub passkeys: usize,
     /// The pool's setting and allowed factors.
     pub pool_mode: MfaMode,
     pub allowed_factors: Vec<String>,
@@ -345,7 +348,7 @@ impl UserPools {
     }
 
     /// M3: changing factors needs a recent sign-in.
-    fn require_recent_sign_in(&self, who: &Authenticated) -> Result<()> {
+    pub(crate) fn require_recent_sign_in(&self, who: &Authenticated) -> Result<()> {
         if self.clock.now() - who.claims.auth_time > REAUTH_SECS {
             return Err(Error::not_authorized(
                 "Sign in again to change your sign-in factors",
@@ -380,6 +383,11 @@ impl UserPools {
             email_otp_enabled: m.email_otp_enabled,
             sms_otp_enabled: m.sms_otp_enabled,
             preferred: m.preferred,
+            passkeys: self
+                .store
+                .webauthn_credentials_of(&pool.id, sub)
+                .await?
+                .len(),
             pool_mode: pool.settings.mfa.mode,
             allowed_factors: pool.settings.mfa.factors.clone(),
         })
@@ -458,6 +466,9 @@ impl UserPools {
                 Some("SOFTWARE_TOKEN") if m.totp_verified => {}
                 Some("EMAIL_OTP") if m.email_otp_enabled => {}
                 Some("SMS_OTP") if m.sms_otp_enabled => {}
+                Some("WEB_AUTHN")
+                    if pool.settings.mfa.allows("WEB_AUTHN")
+                        && self.has_passkey(pool, user).await? => {}
                 Some(other) => {
                     return Err(Error::invalid(format!(
                         "{other} is not an enabled factor of the user"
@@ -524,7 +535,7 @@ impl UserPools {
 
     /// Tells the user about a change to their sign-in (M3); a delivery
     /// failure is logged, not raised.
-    async fn notify(&self, pool: &Pool, user: &User, what: &str) {
+    pub(crate) async fn notify(&self, pool: &Pool, user: &User, what: &str) {
         let Some(to) = user.attributes.get("email") else {
             return;
         };
@@ -569,6 +580,23 @@ impl UserPools {
         let mail = mfa.allows("EMAIL_OTP") && m.email_otp_enabled && email.is_some();
         let text =
             mfa.allows("SMS_OTP") && m.sms_otp_enabled && phone.is_some() && self.sms.is_some();
+        // A passkey, when the pool takes one as a second factor: preferred,
+        // or else before the others (it resists phishing).
+        let passkey = mfa.allows("WEB_AUTHN") && self.has_passkey(pool, user).await?;
+        if passkey
+            && (m.preferred.as_deref() == Some("WEB_AUTHN")
+                || !matches!(
+                    (m.preferred.as_deref(), totp, text, mail),
+                    (Some("SOFTWARE_TOKEN"), true, _, _)
+                        | (Some("SMS_OTP"), _, true, _)
+                        | (Some("EMAIL_OTP"), _, _, true)
+                ))
+        {
+            return self
+                .passkey_challenge(pool, client, Some(user), &user.username, true)
+                .await
+                .map(Some);
+        }
         let factor = match (m.preferred.as_deref(), totp, text, mail) {
             (Some("EMAIL_OTP"), _, _, true) => "EMAIL_OTP",
             (Some("SMS_OTP"), _, true, _) => "SMS_MFA",

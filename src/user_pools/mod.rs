@@ -14,6 +14,7 @@ pub mod limits;
 pub mod mfa;
 pub mod model;
 pub mod oauth;
+pub mod passkeys;
 pub mod policy;
 pub mod resource_servers;
 pub mod signup;
@@ -435,6 +436,7 @@ fn check_validity(t: &TokenValidity) -> Result<()> {
 
 pub fn validate_settings(s: &PoolSettings) -> Result<()> {
     check_branding("branding", &s.branding)?;
+    passkeys::validate_settings(&s.webauthn)?;
     for f in &s.mfa.factors {
         if !MFA_FACTORS.contains(&f.as_str()) {
             return Err(Error::invalid(format!(

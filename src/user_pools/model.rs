@@ -194,13 +194,14 @@ pub enum MfaMode {
 }
 
 /// Second factors a pool can allow.
-pub const MFA_FACTORS: &[&str] = &["SOFTWARE_TOKEN", "EMAIL_OTP", "SMS_OTP"];
+pub const MFA_FACTORS: &[&str] = &["SOFTWARE_TOKEN", "EMAIL_OTP", "SMS_OTP", "WEB_AUTHN"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MfaSettings {
     pub mode: MfaMode,
-    /// Allowed factors: `SOFTWARE_TOKEN` (TOTP), `EMAIL_OTP`, `SMS_OTP`.
+    /// Allowed factors: `SOFTWARE_TOKEN` (TOTP), `EMAIL_OTP`, `SMS_OTP`,
+    /// `WEB_AUTHN` (a passkey after the password).
     pub factors: Vec<String>,
     /// The issuer shown by authenticator apps (default: the pool's name).
     pub totp_issuer: Option<String>,
@@ -239,6 +240,36 @@ pub struct UserMfa {
     /// `SOFTWARE_TOKEN`, `EMAIL_OTP` or `SMS_OTP`.
     pub preferred: Option<String>,
     pub updated_at: i64,
+}
+
+/// A user's passkey (a WebAuthn credential).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebAuthnCredential {
+    pub pool_id: String,
+    /// The credential id, base64url without padding.
+    pub credential_id: String,
+    pub sub: String,
+    pub name: Option<String>,
+    /// The verified public key and flags (webauthn-rs `Passkey`, JSON).
+    pub passkey: String,
+    /// The authenticator's signature counter at the last use.
+    pub sign_count: i64,
+    pub transports: Vec<String>,
+    pub attachment: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// Passkeys of a pool: the relying party they are bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebAuthnSettings {
+    /// The relying-party id, a domain (default: the host of the server's
+    /// `public_url`). Passkeys are bound to it: changing it orphans them.
+    pub relying_party_id: Option<String>,
+    /// Origins whose pages may use the passkeys, e.g.
+    /// `https://app.example.com` (default: the server's `public_url`).
+    pub origins: Vec<String>,
 }
 
 /// The hosted pages' look, changed without a rebuild.
@@ -303,9 +334,11 @@ pub struct PoolSettings {
     /// Multi-factor authentication.
     pub mfa: MfaSettings,
     /// What `USER_AUTH` offers as the first (or only) factor: `PASSWORD`
-    /// (always), `EMAIL_OTP`, `SMS_OTP` (Cognito's
+    /// (always), `EMAIL_OTP`, `SMS_OTP`, `WEB_AUTHN` (Cognito's
     /// `SignInPolicy.AllowedFirstAuthFactors`).
     pub first_auth_factors: Vec<String>,
+    /// Passkeys: relying-party id and allowed origins.
+    pub webauthn: WebAuthnSettings,
 }
 
 impl Default for PoolSettings {
@@ -326,6 +359,7 @@ impl Default for PoolSettings {
             branding: Branding::default(),
             mfa: MfaSettings::default(),
             first_auth_factors: vec!["PASSWORD".into()],
+            webauthn: WebAuthnSettings::default(),
         }
     }
 }

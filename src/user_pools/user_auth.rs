@@ -1,11 +1,12 @@
 //! Choice-based sign-in (Cognito's `USER_AUTH`): the client names the user,
 //! the server offers the pool's first factors (`SELECT_CHALLENGE`:
-//! `PASSWORD`, `PASSWORD_SRP`, `EMAIL_OTP`, `SMS_OTP`) and the client picks
-//! one — or names its preference up front. One-time codes by email or text
-//! message sign in without a password (a six-digit code, its MAC in the
-//! challenge state, three tries, three minutes). Passwordless choices are
-//! not offered when the pool requires MFA; a password still leads to the
-//! second factor.
+//! `PASSWORD`, `PASSWORD_SRP`, `EMAIL_OTP`, `SMS_OTP`, `WEB_AUTHN`) and the
+//! client picks one — or names its preference up front. One-time codes by
+//! email or text message sign in without a password (a six-digit code, its
+//! MAC in the challenge state, three tries, three minutes). One-time codes
+//! are not offered when the pool requires MFA; a password still leads to
+//! the second factor. A passkey is (user verification is required), so
+//! `WEB_AUTHN` is offered either way (see `passkeys.rs`).
 
 use super::UserPools;
 use super::auth::{Challenge, SignInResult, bad_credentials};
@@ -18,7 +19,7 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// First factors a pool can allow.
-pub const FIRST_FACTORS: &[&str] = &["PASSWORD", "EMAIL_OTP", "SMS_OTP"];
+pub const FIRST_FACTORS: &[&str] = &["PASSWORD", "EMAIL_OTP", "SMS_OTP", "WEB_AUTHN"];
 
 /// `POST /v1/pools/{pool}/signin/start`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -52,6 +53,14 @@ impl UserPools {
                     out.push(f.into());
                 }
             }
+        }
+        if pool
+            .settings
+            .first_auth_factors
+            .iter()
+            .any(|x| x == "WEB_AUTHN")
+        {
+            out.push("WEB_AUTHN".into());
         }
         out
     }
@@ -99,6 +108,19 @@ impl UserPools {
                 return self
                     .finish_sign_in(&pool, &client, user, throttle, Some(upgrade))
                     .await;
+            }
+            Some("WEB_AUTHN") => {
+                let user = self.find_user(&pool, &req.username).await?;
+                if user.is_none() && !pool.settings.prevent_user_existence_errors {
+                    return Err(Error::new(ErrorKind::UserNotFound, "User does not exist."));
+                }
+                let c = self
+                    .passkey_challenge(&pool, &client, user.as_ref(), &req.username, false)
+                    .await?;
+                return Ok(SignInResult {
+                    tokens: None,
+                    challenge: Some(c),
+                });
             }
             Some(f @ ("EMAIL_OTP" | "SMS_OTP")) => {
                 let user = self.find_user(&pool, &req.username).await?;
@@ -190,7 +212,7 @@ impl UserPools {
 
     /// The answer to `SELECT_CHALLENGE`: `ANSWER` names the choice
     /// (`PASSWORD` with `PASSWORD`, `PASSWORD_SRP` with `SRP_A`,
-    /// `EMAIL_OTP`, `SMS_OTP`).
+    /// `EMAIL_OTP`, `SMS_OTP`, `WEB_AUTHN`).
     pub(crate) async fn answer_select(
         &self,
         pool: &Pool,
@@ -231,6 +253,10 @@ impl UserPools {
                     self.srp_challenge(pool, client, &user.username, a).await?,
                 ))
             }
+            "WEB_AUTHN" => Ok(super::auth::Settled::Challenge(
+                self.passkey_challenge(pool, client, Some(&user), &user.username, false)
+                    .await?,
+            )),
             f => Ok(super::auth::Settled::Challenge(
                 self.otp_first_factor(pool, client, Some(&user), f).await?,
             )),
@@ -256,6 +282,13 @@ impl UserPools {
             Some(f @ ("EMAIL_OTP" | "SMS_OTP")) => Ok(super::auth::Settled::Challenge(
                 self.otp_first_factor(pool, client, None, f).await?,
             )),
+            Some("WEB_AUTHN") => {
+                let name = responses.get("USERNAME").map(String::as_str).unwrap_or("");
+                Ok(super::auth::Settled::Challenge(
+                    self.passkey_challenge(pool, client, None, name, false)
+                        .await?,
+                ))
+            }
             _ => Err(Error::not_authorized(
                 "Invalid session for the user, session is expired.",
             )),

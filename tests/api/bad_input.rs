@@ -102,6 +102,104 @@ async fn every_public_endpoint_answers_bad_bodies_with_a_problem() {
 }
 
 #[tokio::test]
+async fn passkey_endpoints_answer_bad_bodies_with_a_problem() {
+    let app = spawn_app().await;
+    let (st, b) = app
+        .admin(
+            "PATCH",
+            &format!("/v1/admin/pools/{}", app.pool_id),
+            Some(json!({"first_auth_factors": ["PASSWORD", "WEB_AUTHN"],
+                "webauthn": {"relying_party_id": "localhost", "origins": ["http://localhost:8080"]}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let tokens = app.confirmed_user("bodies@example.com").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let json_ct = Some("application/json");
+    let huge = format!("{{\"credential\":\"{}\"}}", "x".repeat(200_000));
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "malformed JSON",
+            json_ct,
+            b"{\"credential\": ".to_vec(),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            "wrong types",
+            json_ct,
+            br#"{"credential": 5, "name": 7}"#.to_vec(),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            "unknown field",
+            json_ct,
+            br#"{"credential": {}, "evil": 1}"#.to_vec(),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            "not a credential",
+            json_ct,
+            br#"{"credential": {"id": "x", "rawId": 5}}"#.to_vec(),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            "invalid UTF-8",
+            json_ct,
+            b"{\"credential\": \"\xff\xfe\"}".to_vec(),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            "no content type",
+            None,
+            b"{}".to_vec(),
+            415,
+            "UnsupportedMediaType",
+        ),
+        (
+            "huge body",
+            json_ct,
+            huge.into_bytes(),
+            413,
+            "PayloadTooLarge",
+        ),
+        (
+            "nested bomb",
+            json_ct,
+            ("{\"credential\":".to_owned() + &"[".repeat(10_000) + &"]".repeat(10_000) + "}")
+                .into_bytes(),
+            400,
+            "InvalidParameter",
+        ),
+    ];
+    for (what, ct, body, status, code) in cases {
+        // A pending registration, so the body itself is what is judged.
+        app.request("POST", "/v1/me/passkeys/registration", None, Some(access))
+            .await;
+        let r = raw(&app, "POST", "/v1/me/passkeys", ct, body, Some(access)).await;
+        assert_problem(&r, status, code, &format!("passkeys: {what}"));
+    }
+    let long = "A".repeat(5000);
+    for id in ["nope", long.as_str(), "..%2F..%2Fetc"] {
+        let r = raw(
+            &app,
+            "DELETE",
+            &format!("/v1/me/passkeys/{id}"),
+            None,
+            vec![],
+            Some(access),
+        )
+        .await;
+        assert_problem(&r, 404, "ResourceNotFound", "unknown passkey");
+    }
+}
+
+#[tokio::test]
 async fn unknown_pools_clients_and_routes_are_not_found() {
     let app = spawn_app().await;
     let body =
@@ -151,6 +249,9 @@ async fn bad_bearer_tokens_on_me_are_401_problems() {
             ("GET", "/v1/me"),
             ("GET", "/v1/me/mfa"),
             ("POST", "/v1/me/mfa/totp/associate"),
+            ("GET", "/v1/me/passkeys"),
+            ("POST", "/v1/me/passkeys/registration"),
+            ("DELETE", "/v1/me/passkeys/abc"),
         ] {
             let r = raw(&app, method, path, None, vec![], Some(t)).await;
             assert_problem(

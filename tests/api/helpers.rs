@@ -204,6 +204,18 @@ impl TestApp {
         .await
     }
 
+    /// The body of the newest message mailed to `to` (dev outbox).
+    pub async fn last_mail(&self, to: &str) -> String {
+        let (st, out) = self
+            .admin("GET", &format!("/v1/admin/outbox?to={to}"), None)
+            .await;
+        assert_eq!(st, 200, "{out}");
+        out["messages"][0]["body"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no message to {to}: {out}"))
+            .to_owned()
+    }
+
     /// The newest code mailed to `to`, read from the dev outbox.
     pub async fn last_code(&self, to: &str) -> String {
         let (st, out) = self

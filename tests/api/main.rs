@@ -22,6 +22,7 @@ mod limits;
 mod mfa;
 mod oauth;
 mod ops;
+mod passkeys;
 mod resource_servers;
 mod signin;
 mod signup;

@@ -1357,3 +1357,100 @@ async fn contract_totp_steps_are_used_once_and_mfa_rows_go_with_their_user() {
     s.delete_user("r_AAAAAAAAA", "s1").await.unwrap();
     assert!(s.get_user_mfa("r_AAAAAAAAA", "s1").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn contract_passkey_counters_only_move_forward_and_passkeys_go_with_their_user() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    s.create_user(&user("r_AAAAAAAAA", "s1", "alice"), &[], None)
+        .await
+        .unwrap();
+    let c = WebAuthnCredential {
+        pool_id: "r_AAAAAAAAA".into(),
+        credential_id: "Y3JlZC0x".into(),
+        sub: "s1".into(),
+        name: Some("laptop".into()),
+        passkey: "{}".into(),
+        sign_count: 0,
+        transports: vec!["internal".into(), "hybrid".into()],
+        attachment: Some("platform".into()),
+        created_at: 5,
+        last_used_at: None,
+    };
+    assert!(s.insert_webauthn_credential(&c).await.unwrap());
+    // One credential id per pool, whoever registers it.
+    assert!(!s.insert_webauthn_credential(&c).await.unwrap());
+    assert_eq!(
+        s.webauthn_credentials_of("r_AAAAAAAAA", "s1")
+            .await
+            .unwrap(),
+        vec![c.clone()]
+    );
+    // A counter of 0 (authenticators without one) is accepted while the
+    // stored one is 0 too.
+    assert!(
+        s.use_webauthn_credential("r_AAAAAAAAA", "Y3JlZC0x", 0, "{\"a\":0}", 6)
+            .await
+            .unwrap()
+    );
+    // Eight concurrent uses of one counter value: one winner.
+    let mut tasks = vec![];
+    for _ in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.use_webauthn_credential("r_AAAAAAAAA", "Y3JlZC0x", 7, "{\"a\":7}", 7)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += t.await.unwrap() as usize;
+    }
+    assert_eq!(wins, 1, "one winner");
+    // Backwards, equal and zero counters are refused from now on.
+    for n in [6, 7, 0] {
+        assert!(
+            !s.use_webauthn_credential("r_AAAAAAAAA", "Y3JlZC0x", n, "{}", 8)
+                .await
+                .unwrap(),
+            "{n}"
+        );
+    }
+    let got = &s
+        .webauthn_credentials_of("r_AAAAAAAAA", "s1")
+        .await
+        .unwrap()[0];
+    assert_eq!(
+        (got.sign_count, got.passkey.as_str(), got.last_used_at),
+        (7, "{\"a\":7}", Some(7))
+    );
+    // Only the owner's delete removes it.
+    assert!(
+        !s.delete_webauthn_credential("r_AAAAAAAAA", "other", "Y3JlZC0x")
+            .await
+            .unwrap()
+    );
+    let mut second = c.clone();
+    second.credential_id = "Y3JlZC0y".into();
+    assert!(s.insert_webauthn_credential(&second).await.unwrap());
+    assert!(
+        s.delete_webauthn_credential("r_AAAAAAAAA", "s1", "Y3JlZC0x")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.webauthn_credentials_of("r_AAAAAAAAA", "s1")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    s.delete_user("r_AAAAAAAAA", "s1").await.unwrap();
+    assert!(
+        s.webauthn_credentials_of("r_AAAAAAAAA", "s1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -73,6 +73,13 @@ fn mfa_config(p: &Pool) -> Value {
     if mfa.allows("SMS_OTP") {
         out["SmsMfaConfiguration"] = json!({});
     }
+    // Passkeys: user verification is always required here.
+    let mut web = json!({"UserVerification": "required",
+        "FactorConfiguration": "MULTI_FACTOR_WITH_USER_VERIFICATION"});
+    if let Some(id) = &p.settings.webauthn.relying_party_id {
+        web["RelyingPartyId"] = json!(id);
+    }
+    out["WebAuthnConfiguration"] = web;
     out
 }
 
@@ -275,12 +282,8 @@ fn pool_settings(m: &Map<String, Value>, old: Option<&Pool>) -> Result<Map<Strin
         .and_then(|p| p.get("SignInPolicy"))
         .and_then(|p| p.get("AllowedFirstAuthFactors"))
     {
-        let list = f
-            .as_array()
+        f.as_array()
             .ok_or_else(|| bad("AllowedFirstAuthFactors must be a list"))?;
-        if list.iter().any(|x| x == "WEB_AUTHN") {
-            return Err(bad("WEB_AUTHN sign-in is not available on this server yet"));
-        }
         out.insert("first_auth_factors".into(), f.clone());
     }
     if let Some(mode) = m.get("MfaConfiguration").and_then(Value::as_str) {
@@ -1269,6 +1272,32 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
             }
             let mut patch = Map::new();
             patch.insert("mfa".into(), mfa);
+            if let Some(w) = m.get("WebAuthnConfiguration").filter(|v| !v.is_null()) {
+                let w = w
+                    .as_object()
+                    .ok_or_else(|| bad("WebAuthnConfiguration must be an object"))?;
+                let mut web = Map::new();
+                for (k, v) in w {
+                    match (k.as_str(), v.as_str()) {
+                        ("RelyingPartyId", Some(id)) => {
+                            web.insert("relying_party_id".into(), json!(id));
+                        }
+                        ("UserVerification", Some("required" | "preferred")) => {}
+                        // Passkeys always verify the user here, so a passkey
+                        // sign-in is multi-factor.
+                        ("FactorConfiguration", Some("MULTI_FACTOR_WITH_USER_VERIFICATION")) => {}
+                        _ => {
+                            return Err(bad(format!(
+                                "WebAuthnConfiguration.{k}: RelyingPartyId (a domain), \
+                                 UserVerification (always `required` here) or FactorConfiguration \
+                                 (`MULTI_FACTOR_WITH_USER_VERIFICATION`: a passkey sign-in verifies \
+                                 the user and needs no second factor)"
+                            )));
+                        }
+                    }
+                }
+                patch.insert("webauthn".into(), Value::Object(web));
+            }
             if let Some(e) = m.get("EmailMfaConfiguration").filter(|v| !v.is_null()) {
                 let body = e.get("Message").and_then(Value::as_str);
                 let subject = e.get("Subject").and_then(Value::as_str);

@@ -499,11 +499,15 @@ fn mfa_members(out: &mut Value, v: &crate::user_pools::mfa::MfaView) {
     if v.sms_otp_enabled {
         list.push("SMS_MFA");
     }
+    if v.passkeys > 0 && v.allowed_factors.iter().any(|f| f == "WEB_AUTHN") {
+        list.push("WEB_AUTHN");
+    }
     out["UserMFASettingList"] = json!(list);
     if let Some(p) = &v.preferred {
         out["PreferredMfaSetting"] = json!(match p.as_str() {
             "SOFTWARE_TOKEN" => "SOFTWARE_TOKEN_MFA",
             "SMS_OTP" => "SMS_MFA",
+            "WEB_AUTHN" => "WEB_AUTHN",
             _ => "EMAIL_OTP",
         });
     }
@@ -531,15 +535,16 @@ fn mfa_preference(m: &Map<String, Value>) -> Result<crate::user_pools::mfa::MfaP
             p.preferred = Some(Some(factor.to_owned()));
         }
     }
+    // Passkeys are a second factor by themselves once the pool allows it;
+    // enabling them here makes them the preferred one (unless another
+    // factor of the same request is preferred).
     if m.get("WebAuthnMfaSettings")
         .and_then(|s| s.get("Enabled"))
         .and_then(Value::as_bool)
         == Some(true)
+        && p.preferred.is_none()
     {
-        return Err(Fault::new(
-            "InvalidParameterException",
-            "WebAuthn MFA is not available on this server yet",
-        ));
+        p.preferred = Some(Some("WEB_AUTHN".into()));
     }
     Ok(p)
 }
@@ -864,6 +869,7 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                     | "SMS_OTP"
                     | "MFA_SETUP"
                     | "SELECT_CHALLENGE"
+                    | "WEB_AUTHN"
             ) {
                 return unsupported(&format!("RespondToAuthChallenge {}", i.challenge_name));
             }
@@ -876,7 +882,11 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             )
             .await?;
             responses.remove("SECRET_HASH");
-            responses.remove("USERNAME");
+            // A choice for a name without a user still needs the name (the
+            // look-alike passkey options are stable per name).
+            if i.challenge_name != "SELECT_CHALLENGE" {
+                responses.remove("USERNAME");
+            }
             let r = pools
                 .respond_to_challenge(
                     &pool,
@@ -986,6 +996,95 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                     "InvalidParameterException",
                     "AccessToken or Session is required",
                 )),
+            }
+        }
+        "StartWebAuthnRegistration"
+        | "CompleteWebAuthnRegistration"
+        | "ListWebAuthnCredentials"
+        | "DeleteWebAuthnCredential" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+            struct In {
+                access_token: String,
+                #[serde(default)]
+                credential: Option<Value>,
+                #[serde(default)]
+                credential_id: Option<String>,
+                #[serde(default)]
+                max_results: Option<i64>,
+                #[serde(default)]
+                next_token: Option<String>,
+            }
+            let i: In = input(m)?;
+            let a = pools.authenticate_access_token(&i.access_token).await?;
+            match op {
+                "StartWebAuthnRegistration" => Ok(json!({
+                    "CredentialCreationOptions": pools.start_passkey_registration(&a).await?
+                })),
+                "CompleteWebAuthnRegistration" => {
+                    let credential = i.credential.ok_or_else(|| {
+                        Fault::new("InvalidParameterException", "Credential is required")
+                    })?;
+                    pools
+                        .complete_passkey_registration(
+                            &a,
+                            crate::user_pools::passkeys::CompletePasskey {
+                                credential,
+                                name: None,
+                            },
+                        )
+                        .await?;
+                    Ok(json!({}))
+                }
+                "ListWebAuthnCredentials" => {
+                    let max = i.max_results.unwrap_or(20);
+                    if !(1..=20).contains(&max) {
+                        return Err(Fault::new(
+                            "InvalidParameterException",
+                            "MaxResults must be 1-20",
+                        ));
+                    }
+                    let all = pools.list_passkeys(&a).await?;
+                    let start = match i.next_token.as_deref() {
+                        None => 0,
+                        Some(t) => t
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|n| *n <= all.len())
+                            .ok_or_else(|| {
+                                Fault::new("InvalidParameterException", "Invalid NextToken")
+                            })?,
+                    };
+                    let end = (start + max as usize).min(all.len());
+                    let list: Vec<Value> = all[start..end]
+                        .iter()
+                        .map(|c| {
+                            let mut v = json!({"CredentialId": c.credential_id,
+                                "RelyingPartyId": c.relying_party_id,
+                                "AuthenticatorTransports": c.transports,
+                                "CreatedAt": c.created_at});
+                            if let Some(n) = &c.name {
+                                v["FriendlyCredentialName"] = json!(n);
+                            }
+                            if let Some(x) = &c.authenticator_attachment {
+                                v["AuthenticatorAttachment"] = json!(x);
+                            }
+                            v
+                        })
+                        .collect();
+                    let mut out = json!({"Credentials": list});
+                    if end < all.len() {
+                        out["NextToken"] = json!(end.to_string());
+                    }
+                    Ok(out)
+                }
+                _ => {
+                    let id = i.credential_id.ok_or_else(|| {
+                        Fault::new("InvalidParameterException", "CredentialId is required")
+                    })?;
+                    pools.delete_passkey(&a, &id).await?;
+                    Ok(json!({}))
+                }
             }
         }
         "SetUserMFAPreference" => {
