@@ -107,7 +107,7 @@ a.idp{display:block;text-align:center;padding:.7rem;border:1px solid #1d2330;bor
 {% endfor %}{% if providers and form %}<p class="or">or</p>{% endif %}
 {% if items %}<ul>{% for i in items %}<li>{{ i }}</li>{% endfor %}</ul>{% endif %}
 {% if form %}
-<form id="main-form" method="post" action="{{ form.action }}">
+<form method="post" action="{{ form.action }}" id="main-form">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 {% for h in form.hidden %}<input type="hidden" name="{{ h.name }}" value="{{ h.value }}">
 {% endfor %}{% for f in form.fields %}<label for="{{ f.name }}">{{ f.label }}</label>

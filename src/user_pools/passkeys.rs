@@ -510,9 +510,22 @@ impl UserPools {
         use webauthn_rs::fake::{FakePasskeyDistribution, WebauthnFakeCredentialGenerator};
         let key = hex::decode(self.codes.mac_hex(&[b"webauthn-fake", pool.id.as_bytes()]))
             .map_err(Error::internal)?;
-        let ids = WebauthnFakeCredentialGenerator::<FakePasskeyDistribution>::new(&key)
-            .and_then(|g| g.generate(name.to_lowercase().as_bytes()))
+        let name = name.to_lowercase();
+        let mut ids = WebauthnFakeCredentialGenerator::<FakePasskeyDistribution>::new(&key)
+            .and_then(|g| g.generate(name.as_bytes()))
             .map_err(|e| Error::internal(anyhow::anyhow!("{e:?}")))?;
+        if ids.is_empty() {
+            // The generator gives some names none; a user offered this
+            // challenge always has one.
+            ids.push(
+                hex::decode(self.codes.mac_hex(&[
+                    b"webauthn-fake-id",
+                    pool.id.as_bytes(),
+                    name.as_bytes(),
+                ]))
+                .map_err(Error::internal)?,
+            );
+        }
         let allow: Vec<_> = ids
             .iter()
             .map(|id| serde_json::json!({"type": "public-key", "id": URL_SAFE_NO_PAD.encode(id)}))

@@ -432,6 +432,16 @@ async fn a_name_without_passkeys_gets_look_alike_options() {
         assert_eq!(o["userVerification"], "required");
         assert!(keys.len() >= 5, "{o}");
     }
+    // Every name is offered at least one credential, as a real user is.
+    for i in 0..40 {
+        let (_, o) = passkey_challenge(&app, &format!("ghost{i}@example.com")).await;
+        assert!(
+            o["allowCredentials"]
+                .as_array()
+                .is_some_and(|l| !l.is_empty()),
+            "{o}"
+        );
+    }
     // Stable per name, fresh challenge each time.
     assert_eq!(a["allowCredentials"], b["allowCredentials"]);
     assert_ne!(a["challenge"], b["challenge"]);
