@@ -366,14 +366,10 @@ async fn janitor(state: AppState) {
             Err(e) => tracing::warn!(error = ?e, "rate-limit purge failed"),
         }
         let now = state.pools.clock.now();
-        // Kept a day past expiry, so a late replay still finds its code
-        // and revokes what it issued.
-        match state.pools.store.purge_auth_codes(now - 86400).await {
-            Ok(n) if n > 0 => {
-                tracing::debug!(purged = n, "expired codes and sign-in sessions dropped")
-            }
+        match state.pools.store.purge_login_sessions(now).await {
+            Ok(n) if n > 0 => tracing::debug!(purged = n, "expired sign-in sessions dropped"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = ?e, "code purge failed"),
+            Err(e) => tracing::warn!(error = ?e, "sign-in session purge failed"),
         }
     }
 }

@@ -172,7 +172,8 @@ pub trait UserStore: Send + Sync {
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Starts a family with its first refresh token.
+    /// Starts a family with its first refresh token; an id already taken
+    /// answers `Conflict` (exactly one of concurrent callers wins).
     async fn create_family(&self, family: &TokenFamily, first: &RefreshTokenRecord) -> Result<()>;
     async fn get_refresh_token(
         &self,
@@ -194,22 +195,14 @@ pub trait TokenStore: Send + Sync {
     async fn revoke_user_families(&self, pool_id: &str, sub: &str, now: i64) -> Result<u64>;
 }
 
-/// Authorization codes and the hosted pages' sign-in sessions.
+/// The hosted pages' sign-in sessions. (Authorization codes are sealed
+/// and stored nowhere; their single use is the refresh family id, see
+/// [`TokenStore::create_family`].)
 #[async_trait]
 pub trait OAuthStore: Send + Sync {
-    async fn insert_auth_code(&self, code: &AuthCode) -> Result<()>;
-    /// Marks the code used — with the refresh family its exchange will
-    /// create, for the revocation of a replay — and returns it, with `true`
-    /// for the first use (exactly one caller gets it, in one statement); a
-    /// replay returns the stored code and `false`.
-    async fn take_auth_code(
-        &self,
-        code_hash: &str,
-        now: i64,
-        family_id: &str,
-    ) -> Result<Option<(AuthCode, bool)>>;
-    /// Drops codes and sign-in sessions that expired before `before`.
-    async fn purge_auth_codes(&self, before: i64) -> Result<u64>;
+    /// Drops sign-in sessions and pending federation redirects that
+    /// expired before `before`.
+    async fn purge_login_sessions(&self, before: i64) -> Result<u64>;
     async fn insert_login_session(&self, session: &LoginSession) -> Result<()>;
     async fn get_login_session(&self, id_hash: &str) -> Result<Option<LoginSession>>;
     async fn delete_login_session(&self, id_hash: &str) -> Result<bool>;

@@ -1046,7 +1046,7 @@ macro_rules! impl_store {
         impl TokenStore for SqlStore<$db> {
             async fn create_family(&self, f: &TokenFamily, first: &RefreshTokenRecord) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query::<$db>(concat!("INSERT INTO token_families (", family_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+                let inserted = sqlx::query::<$db>(concat!("INSERT INTO token_families (", family_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
                     .bind(&f.id)
                     .bind(&f.pool_id)
                     .bind(&f.sub)
@@ -1057,7 +1057,16 @@ macro_rules! impl_store {
                     .bind(f.revoked_at)
                     .bind(&f.scope)
                     .execute(&mut *tx)
-                    .await?;
+                    .await;
+                match inserted {
+                    Ok(_) => {}
+                    // A family id is taken once (an authorization code's
+                    // single use).
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(Error::new(ErrorKind::Conflict, "The token family exists"));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
                 insert_refresh(&mut *tx, first).await?;
                 tx.commit().await?;
                 Ok(())
@@ -1190,60 +1199,10 @@ macro_rules! impl_store {
 
         #[async_trait]
         impl OAuthStore for SqlStore<$db> {
-            async fn insert_auth_code(&self, c: &AuthCode) -> Result<()> {
-                sqlx::query::<$db>(
-                    "INSERT INTO oauth_codes (code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, \
-                     auth_time, expires_at, used_at, family_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(&c.code_hash)
-                .bind(&c.pool_id)
-                .bind(&c.client_id)
-                .bind(&c.sub)
-                .bind(&c.redirect_uri)
-                .bind(&c.scope)
-                .bind(&c.nonce)
-                .bind(&c.code_challenge)
-                .bind(c.auth_time)
-                .bind(c.expires_at)
-                .bind(c.used_at)
-                .bind(&c.family_id)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-            async fn take_auth_code(&self, code_hash: &str, now: i64, family_id: &str) -> Result<Option<(AuthCode, bool)>> {
-                type Row = (String, String, String, String, String, String, Option<String>, Option<String>, i64, i64, Option<i64>, Option<String>);
-                let code = |r: Row| {
-                    let (code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at, used_at, family_id) = r;
-                    AuthCode { code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at, used_at, family_id }
-                };
-                let first = sqlx::query_as::<$db, Row>(
-                    "UPDATE oauth_codes SET used_at = $2, family_id = $3 WHERE code_hash = $1 AND used_at IS NULL \
-                     RETURNING code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at, \
-                     used_at, family_id",
-                )
-                .bind(code_hash)
-                .bind(now)
-                .bind(family_id)
-                .fetch_optional(&self.pool)
-                .await?;
-                if let Some(r) = first {
-                    return Ok(Some((code(r), true)));
-                }
-                let again = sqlx::query_as::<$db, Row>(
-                    "SELECT code_hash, pool_id, client_id, sub, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at, \
-                     used_at, family_id FROM oauth_codes WHERE code_hash = $1",
-                )
-                .bind(code_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(again.map(|r| (code(r), false)))
-            }
-            async fn purge_auth_codes(&self, before: i64) -> Result<u64> {
-                let a = sqlx::query::<$db>("DELETE FROM oauth_codes WHERE expires_at < $1").bind(before).execute(&self.pool).await?.rows_affected();
+            async fn purge_login_sessions(&self, before: i64) -> Result<u64> {
                 let b = sqlx::query::<$db>("DELETE FROM login_sessions WHERE expires_at < $1").bind(before).execute(&self.pool).await?.rows_affected();
                 let c = sqlx::query::<$db>("DELETE FROM federation_states WHERE expires_at < $1").bind(before).execute(&self.pool).await?.rows_affected();
-                Ok(a + b + c)
+                Ok(b + c)
             }
             async fn insert_login_session(&self, l: &LoginSession) -> Result<()> {
                 sqlx::query::<$db>("INSERT INTO login_sessions (id_hash, pool_id, sub, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)")

@@ -3,6 +3,14 @@
 //! client's registration, single-use codes bound to client, redirect URI and
 //! challenge, the hosted pages' sign-in sessions (single sign-on across a
 //! pool's clients), the code exchange, and userInfo.
+//!
+//! A code is self-contained: what it grants, sealed (XChaCha20-Poly1305
+//! under a key derived from the master key, the pool as associated data),
+//! so issuing one writes nothing. Its single use is the refresh family its
+//! exchange creates: the family's id is a MAC of the code's random id, and
+//! the store takes a family id once, so of two exchanges of one code
+//! exactly one inserts the family; the other (or a replay later) revokes it
+//! (A3).
 
 use super::UserPools;
 use super::auth::Settled;
@@ -19,6 +27,25 @@ use std::collections::BTreeMap;
 pub const CODE_TTL: i64 = 300;
 /// A hosted-pages sign-in lasts an hour, as Cognito's session cookie.
 pub const LOGIN_SESSION_TTL: i64 = 3600;
+
+/// Sealed codes start with this (a format version).
+const CODE_PREFIX: &str = "c1.";
+
+/// What an authorization code grants, sealed into the code itself.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CodeGrant {
+    /// Random: names the refresh family the exchange creates.
+    id: String,
+    client_id: String,
+    sub: String,
+    redirect_uri: String,
+    scope: String,
+    nonce: Option<String>,
+    /// BASE64URL(SHA-256(code_verifier)).
+    code_challenge: Option<String>,
+    auth_time: i64,
+    expires_at: i64,
+}
 
 /// Why an authorization request is refused.
 #[derive(Debug)]
@@ -261,24 +288,23 @@ impl UserPools {
     /// A code for the signed-in user, and the redirect that carries it
     /// (with `state` and `iss`, A6).
     pub async fn issue_code(&self, a: &Authorization, sub: &str, auth_time: i64) -> Result<String> {
-        let code = random::token();
-        let now = self.clock.now();
-        self.store
-            .insert_auth_code(&AuthCode {
-                code_hash: sha256_hex(code.as_bytes()),
-                pool_id: a.pool_id.clone(),
-                client_id: a.client_id.clone(),
-                sub: sub.to_owned(),
-                redirect_uri: a.redirect_uri.clone(),
-                scope: a.scope.clone(),
-                nonce: a.nonce.clone(),
-                code_challenge: a.code_challenge.clone(),
-                auth_time,
-                expires_at: now + CODE_TTL,
-                used_at: None,
-                family_id: None,
-            })
-            .await?;
+        let grant = CodeGrant {
+            id: random::token(),
+            client_id: a.client_id.clone(),
+            sub: sub.to_owned(),
+            redirect_uri: a.redirect_uri.clone(),
+            scope: a.scope.clone(),
+            nonce: a.nonce.clone(),
+            code_challenge: a.code_challenge.clone(),
+            auth_time,
+            expires_at: self.clock.now() + CODE_TTL,
+        };
+        let json = serde_json::to_vec(&grant).map_err(Error::internal)?;
+        let code = format!(
+            "{CODE_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(self.oauth_codes.seal(&json, a.pool_id.as_bytes()))
+        );
         let iss = self.issuer(&a.pool_id);
         let mut params = vec![("code", code.as_str())];
         if let Some(s) = &a.state {
@@ -444,34 +470,27 @@ impl UserPools {
             .map_err(|_| OAuthError::new("invalid_client", "Client authentication failed"))?;
         let client = self.oauth_client(pool_id, auth).await?;
         let invalid = |m: &str| OAuthError::new("invalid_grant", m);
-        if code.is_empty() || code.len() > 256 {
-            return Err(invalid("The authorization code is invalid"));
-        }
-        let now = self.clock.now();
-        let hash = sha256_hex(code.as_bytes());
-        // The family this exchange creates is named up front, so marking
-        // the code used also records what a replay must revoke.
-        let family_id = random::uuid();
-        let (stored, first) = self
-            .store
-            .take_auth_code(&hash, now, &family_id)
-            .await
-            .map_err(server_error)?
+        let stored = code
+            .strip_prefix(CODE_PREFIX)
+            .filter(|c| c.len() <= 2048)
+            .and_then(|c| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+            })
+            .and_then(|sealed| self.oauth_codes.open(&sealed, pool_id.as_bytes()).ok())
+            .and_then(|json| serde_json::from_slice::<CodeGrant>(&json).ok())
+            .filter(|g| g.client_id == client.id)
             .ok_or_else(|| invalid("The authorization code is invalid"))?;
-        if stored.pool_id != pool_id || stored.client_id != client.id {
-            return Err(invalid("The authorization code is invalid"));
-        }
-        if !first {
-            if let Some(f) = &stored.family_id {
-                self.store
-                    .revoke_family(f, now)
-                    .await
-                    .map_err(server_error)?;
-            }
-            tracing::warn!(pool_id, client_id = %client.id, "authorization code replayed; its tokens are revoked");
-            return Err(invalid("The authorization code was already used"));
-        }
+        let now = self.clock.now();
+        // The family this exchange creates: its id is the code's single use.
+        let family_id = self.code_family_id(&stored.id);
         if stored.expires_at <= now {
+            // A late replay still revokes what the first use issued.
+            self.store
+                .revoke_family(&family_id, now)
+                .await
+                .map_err(server_error)?;
             return Err(invalid("The authorization code has expired"));
         }
         if redirect_uri != Some(stored.redirect_uri.as_str()) {
@@ -501,7 +520,7 @@ impl UserPools {
             .map_err(server_error)?
             .filter(|u| u.enabled && u.status.signs_in())
             .ok_or_else(|| invalid("The user can no longer sign in"))?;
-        let (set, _) = self
+        let set = match self
             .start_session_in(
                 &pool,
                 &client,
@@ -509,10 +528,22 @@ impl UserPools {
                 stored.auth_time,
                 Some(stored.scope.clone()),
                 stored.nonce.as_deref(),
-                family_id,
+                family_id.clone(),
             )
             .await
-            .map_err(server_error)?;
+        {
+            Ok((set, _)) => set,
+            Err(e) if e.kind == crate::error::ErrorKind::Conflict => {
+                // The family exists: the code was used before.
+                self.store
+                    .revoke_family(&family_id, now)
+                    .await
+                    .map_err(server_error)?;
+                tracing::warn!(pool_id, client_id = %client.id, "authorization code replayed; its tokens are revoked");
+                return Err(invalid("The authorization code was already used"));
+            }
+            Err(e) => return Err(server_error(e)),
+        };
         metrics::counter!("poolgate_oauth_tokens_total", "grant" => "authorization_code")
             .increment(1);
         Ok(OAuthTokens {
@@ -523,6 +554,18 @@ impl UserPools {
             expires_in: set.expires_in,
             scope: None,
         })
+    }
+
+    /// The refresh family a code's exchange creates (UUID-shaped, version
+    /// 8: a MAC of the code's id, so nobody can aim a code at a family).
+    fn code_family_id(&self, code_id: &str) -> String {
+        let mac = hex::decode(self.codes.mac_hex(&[b"code-family", code_id.as_bytes()]))
+            .unwrap_or_default();
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&mac[..16]);
+        b[6] = (b[6] & 0x0f) | 0x80;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        uuid::Uuid::from_bytes(b).to_string()
     }
 
     /// OpenID Connect userInfo: the claims the access token's scopes open

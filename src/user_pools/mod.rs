@@ -66,6 +66,9 @@ pub struct UserPools {
     pub(crate) rp: Arc<crate::oidc_rp::RelyingParty>,
     /// Seals users' TOTP secrets.
     pub(crate) mfa_secrets: Sealer,
+    /// Seals authorization codes (self-contained: nothing is stored until
+    /// the exchange).
+    pub(crate) oauth_codes: Sealer,
     /// Text messages, when configured.
     pub sms: Option<crate::sms::SharedSms>,
 }
@@ -139,6 +142,7 @@ impl UserPools {
             srp_dummy: Keyed::new(master, "poolgate/srp-dummy"),
             idp_secrets: Sealer::new(master, "poolgate/idp-secret"),
             mfa_secrets: Sealer::new(master, "poolgate/totp-secret"),
+            oauth_codes: Sealer::new(master, "poolgate/oauth-code"),
             sms: None,
             rp: Arc::new(crate::oidc_rp::RelyingParty::new(clock.clone())),
             clock,

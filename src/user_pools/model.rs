@@ -674,26 +674,6 @@ pub struct ResourceServer {
     pub updated_at: i64,
 }
 
-/// An authorization code (stored by hash), bound to its client, redirect
-/// URI and PKCE challenge; single use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthCode {
-    pub code_hash: String,
-    pub pool_id: String,
-    pub client_id: String,
-    pub sub: String,
-    pub redirect_uri: String,
-    pub scope: String,
-    pub nonce: Option<String>,
-    /// BASE64URL(SHA-256(code_verifier)).
-    pub code_challenge: Option<String>,
-    pub auth_time: i64,
-    pub expires_at: i64,
-    pub used_at: Option<i64>,
-    /// The refresh family its exchange created (revoked on a replay).
-    pub family_id: Option<String>,
-}
-
 /// A signed-in browser on the hosted pages (the cookie holds the token;
 /// the store its hash).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -423,6 +423,106 @@ async fn a3_codes_are_bound_to_redirect_uri_client_and_time() {
 }
 
 #[tokio::test]
+async fn a3_sealed_codes_resist_tampering_races_and_late_replays() {
+    let app = hosted_app().await;
+    let b = browser();
+    let form = |code: &str| {
+        vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("client_id", app.client_id.clone()),
+            ("code", code.to_owned()),
+            ("redirect_uri", CB.to_owned()),
+            ("code_verifier", VERIFIER.to_owned()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let (http, url) = (
+            app.http.clone(),
+            format!("{}/{}/oauth2/token", app.base, app.pool_id),
+        );
+        async move {
+            let r = http.post(url).form_body(&f).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // A code is opaque and sealed: any change to it is refused.
+    let (code, _) = code_for(&app, &b, &query(&app, &[])).await;
+    assert!(code.starts_with("c1.") && code.len() < 1024, "{code}");
+    let mid = code.len() / 2;
+    let flipped = if &code[mid..mid + 1] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{flipped}{}", &code[..mid], &code[mid + 1..]);
+    for bad in [
+        tampered.as_str(),
+        &code[..code.len() - 4],
+        "c1.",
+        "c2.AAAA",
+        code.trim_start_matches("c1."),
+    ] {
+        let (st, body) = post(form(bad)).await;
+        assert_eq!(
+            (st, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{bad}: {body}"
+        );
+    }
+    // Eight exchanges of one code at once: exactly one gets tokens.
+    let (code, _) = code_for(&app, &b, &query(&app, &[])).await;
+    let answers = futures_util::future::join_all((0..8).map(|_| post(form(&code)))).await;
+    let winners: Vec<&Value> = answers
+        .iter()
+        .filter(|(st, _)| *st == 200)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(winners.len(), 1, "{answers:?}");
+    for (st, body) in &answers {
+        if *st != 200 {
+            assert_eq!(body["error"], "invalid_grant", "{body}");
+        }
+    }
+    // Its refresh token was revoked by the losing replays.
+    let refresh = winners[0]["refresh_token"].as_str().unwrap().to_owned();
+    let (st, body) = exchange(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", app.client_id.as_str()),
+            ("refresh_token", refresh.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    // A replay after the code expired still revokes what it issued.
+    let (code, _) = code_for(&app, &b, &query(&app, &[])).await;
+    let (st, first) = post(form(&code)).await;
+    assert_eq!(st, 200, "{first}");
+    app.clock.advance(400);
+    let (st, body) = post(form(&code)).await;
+    assert_eq!(
+        (st, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let (st, body) = exchange(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", app.client_id.as_str()),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a7_csrf_frames_single_sign_on_and_logout() {
     let app = hosted_app().await;
     let b = browser();

@@ -1046,68 +1046,52 @@ async fn contract_identities_list_unlink_and_delete() {
 }
 
 #[tokio::test]
-async fn contract_authorization_codes_are_taken_once_and_sessions_expire() {
+async fn contract_family_ids_are_taken_once_and_sessions_expire() {
     let (s, _d) = store().await;
     s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
-    let code = AuthCode {
-        code_hash: "h1".into(),
-        pool_id: "r_AAAAAAAAA".into(),
-        client_id: "c1".into(),
-        sub: "s1".into(),
-        redirect_uri: "https://app.example/cb".into(),
-        scope: "openid email".into(),
-        nonce: Some("n".into()),
-        code_challenge: Some("ch".into()),
-        auth_time: 5,
-        expires_at: 100,
-        used_at: None,
-        family_id: None,
-    };
-    s.insert_auth_code(&code).await.unwrap();
-    // Eight concurrent exchanges: exactly one first use, whose family is
-    // the one recorded.
+    s.create_user(&user("r_AAAAAAAAA", "s1", "alice"), &[], None)
+        .await
+        .unwrap();
+    // Eight concurrent exchanges of one authorization code create its
+    // family: exactly one succeeds, the others answer Conflict.
     let mut tasks = vec![];
     for i in 0..8 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            (
-                i,
-                s.take_auth_code("h1", 50, &format!("fam-{i}"))
-                    .await
-                    .unwrap(),
+            s.create_family(
+                &family("fam-code"),
+                &RefreshTokenRecord {
+                    token_hash: format!("rt-code-{i}"),
+                    family_id: "fam-code".into(),
+                    created_at: 1,
+                    used_at: None,
+                },
             )
+            .await
         }));
     }
-    let mut winners = vec![];
+    let mut wins = 0;
     for t in tasks {
-        let (i, got) = t.await.unwrap();
-        let (got, first) = got.unwrap();
-        assert_eq!(got.redirect_uri, code.redirect_uri);
-        assert_eq!(got.used_at, Some(50));
-        if first {
-            winners.push(i);
+        match t.await.unwrap() {
+            Ok(()) => wins += 1,
+            Err(e) => assert_eq!(e.kind, ErrorKind::Conflict, "{e:?}"),
         }
     }
-    assert_eq!(winners.len(), 1, "one winner");
-    let (replayed, first) = s.take_auth_code("h1", 60, "fam-x").await.unwrap().unwrap();
-    assert!(!first);
-    assert_eq!(
-        (replayed.family_id, replayed.used_at),
-        (Some(format!("fam-{}", winners[0])), Some(50))
-    );
-    assert!(
-        s.take_auth_code("nope", 60, "fam-y")
+    assert_eq!(wins, 1, "one winner");
+    // The losers left no refresh token behind.
+    let mut found = 0;
+    for i in 0..8 {
+        found += s
+            .get_refresh_token(&format!("rt-code-{i}"))
             .await
             .unwrap()
-            .is_none()
-    );
+            .is_some() as usize;
+    }
+    assert_eq!(found, 1);
 
     // A family keeps its granted scope.
     let mut f = family("fam-1");
     f.scope = Some("openid email".into());
-    s.create_user(&user("r_AAAAAAAAA", "s1", "alice"), &[], None)
-        .await
-        .unwrap();
     s.create_family(
         &f,
         &RefreshTokenRecord {
@@ -1152,15 +1136,12 @@ async fn contract_authorization_codes_are_taken_once_and_sessions_expire() {
     s.insert_login_session(&session("l5", 10)).await.unwrap();
     assert!(s.delete_login_session("l4").await.unwrap());
     assert!(!s.delete_login_session("l4").await.unwrap());
-    // The purge drops what expired before the cut-off: code h1 (100) and
-    // session l5 (10), not later ones.
-    assert_eq!(s.purge_auth_codes(101).await.unwrap(), 2);
-    assert!(
-        s.take_auth_code("h1", 200, "fam-z")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    // The purge drops what expired before the cut-off: session l5 (10),
+    // not l6 (100).
+    s.insert_login_session(&session("l6", 100)).await.unwrap();
+    assert_eq!(s.purge_login_sessions(50).await.unwrap(), 1);
+    assert!(s.get_login_session("l5").await.unwrap().is_none());
+    assert!(s.get_login_session("l6").await.unwrap().is_some());
 }
 
 #[tokio::test]
@@ -1291,7 +1272,7 @@ async fn contract_identity_providers_links_and_federation_states() {
     }
     assert_eq!(got, vec![st("f1", 100)], "exactly one taker");
     assert!(s.take_federation_state("f2", 50).await.unwrap().is_none());
-    s.purge_auth_codes(50).await.unwrap();
+    s.purge_login_sessions(50).await.unwrap();
     assert!(s.take_federation_state("f3", 5).await.unwrap().is_none());
 
     assert!(
