@@ -23,11 +23,24 @@ pub enum Backend {
 
 pub struct SqlStore<DB: sqlx::Database> {
     pool: sqlx::Pool<DB>,
+    /// SQLite takes one writer at a time; a second one waits in SQLite's
+    /// busy handler, which sleeps (1, 2, 5, 10 … 100 ms). Write
+    /// transactions on the hot paths queue here instead, in order and
+    /// without sleeping. `None` on PostgreSQL (row locks, many writers).
+    writer: Option<tokio::sync::Mutex<()>>,
 }
 
 impl<DB: sqlx::Database> SqlStore<DB> {
     pub fn pool(&self) -> &sqlx::Pool<DB> {
         &self.pool
+    }
+
+    /// The turn of a write transaction (SQLite), held until it commits.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.writer {
+            Some(m) => Some(m.lock().await),
+            None => None,
+        }
     }
 }
 
@@ -54,7 +67,10 @@ pub async fn connect(
             .acquire_timeout(acquire_timeout)
             .connect_with(opts)
             .await?;
-        Ok(Arc::new(SqlStore::<Sqlite> { pool }))
+        Ok(Arc::new(SqlStore::<Sqlite> {
+            pool,
+            writer: Some(tokio::sync::Mutex::new(())),
+        }))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let opts = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
@@ -62,7 +78,7 @@ pub async fn connect(
             .acquire_timeout(acquire_timeout)
             .connect_with(opts)
             .await?;
-        Ok(Arc::new(SqlStore::<Postgres> { pool }))
+        Ok(Arc::new(SqlStore::<Postgres> { pool, writer: None }))
     } else {
         anyhow::bail!("database.url must start with sqlite: or postgres://")
     }
@@ -1045,6 +1061,7 @@ macro_rules! impl_store {
         #[async_trait]
         impl TokenStore for SqlStore<$db> {
             async fn create_family(&self, f: &TokenFamily, first: &RefreshTokenRecord) -> Result<()> {
+                let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
                 let inserted = sqlx::query::<$db>(concat!("INSERT INTO token_families (", family_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
                     .bind(&f.id)
@@ -1148,6 +1165,7 @@ macro_rules! impl_store {
                 Ok(Some(RefreshSession { token, family: r.family.into(), user, groups }))
             }
             async fn rotate_refresh_token(&self, old_hash: &str, next: &RefreshTokenRecord, now: i64) -> Result<bool> {
+                let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
                 let r = sqlx::query::<$db>("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL")
                     .bind(old_hash)
