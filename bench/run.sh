@@ -24,7 +24,7 @@ trap cleanup EXIT
 start() { # name port [db url]
   mkdir -p "$WORK/$1"
   ( cd "$WORK/$1" && exec env POOLGATE_SERVER__BIND="127.0.0.1:$2" POOLGATE_SERVER__PUBLIC_URL="http://127.0.0.1:$2" \
-      POOLGATE_LOG__LEVEL=warn POOLGATE_STORAGE__ENABLED=false POOLGATE_RATE_LIMITS__SIGNIN__PER_IP=1000000000 POOLGATE_RATE_LIMITS__SIGNIN__PER_POOL=1000000000 POOLGATE_RATE_LIMITS__SIGNUP__PER_IP=1000000000 POOLGATE_RATE_LIMITS__SIGNUP__PER_POOL=1000000000 ${3:+POOLGATE_DATABASE__URL=$3} "$BIN/poolgate" serve > "$WORK/$1/server.log" 2>&1 ) &
+      POOLGATE_LOG__LEVEL=warn POOLGATE_STORAGE__ENABLED=false POOLGATE_RATE_LIMITS__SIGNIN__PER_IP=1000000000 POOLGATE_RATE_LIMITS__SIGNIN__PER_POOL=1000000000 POOLGATE_RATE_LIMITS__SIGNUP__PER_IP=1000000000 POOLGATE_RATE_LIMITS__SIGNUP__PER_POOL=1000000000 POOLGATE_RATE_LIMITS__CODE_CHECK__PER_IP=1000000000 POOLGATE_RATE_LIMITS__CODE_CHECK__PER_POOL=1000000000 ${3:+POOLGATE_DATABASE__URL=$3} "$BIN/poolgate" serve > "$WORK/$1/server.log" 2>&1 ) &
   echo $! > "$WORK/$1/pid"
   pids+=("$(cat "$WORK/$1/pid")")
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$2/health/ready" >/dev/null && return 0; sleep 0.2; done
@@ -44,6 +44,8 @@ lg sqlite 18090 --users 32 --alg ES256 --phases refresh
 lg sqlite 18090 --users 32 --alg ES256 --phases refresh --rotation
 lg sqlite 18090 --users 2 --alg RS256 --phases client_credentials
 lg sqlite 18090 --users 2 --alg ES256 --phases client_credentials
+lg sqlite 18090 --users 2 --alg ES256 --phases authorization_code
+lg sqlite 18090 --users 2 --alg RS256 --phases authorization_code
 lg sqlite 18090 --users 16 --alg RS256 --phases overload --server-pid "$(cat "$WORK/sqlite/pid")"
 
 echo "### PostgreSQL (sslmode=$PG_SSLMODE)"
@@ -54,3 +56,5 @@ start pg 18091 "$PG/$DB?sslmode=$PG_SSLMODE"
 lg pg 18091 --users 32 --alg RS256 --phases signin,refresh
 lg pg 18091 --users 32 --alg ES256 --phases refresh
 lg pg 18091 --users 32 --alg ES256 --phases refresh --rotation
+lg pg 18091 --users 2 --alg ES256 --phases client_credentials
+lg pg 18091 --users 2 --alg ES256 --phases authorization_code

@@ -13,6 +13,7 @@
 //! The server must run with the dev mailer (the codes are read from its outbox).
 
 use clap::Parser;
+use futures_util::StreamExt;
 use poolgate::crypto::keys::SigningKey;
 use poolgate::crypto::password::{Argon2Settings, PasswordHasher};
 use poolgate::crypto::{MasterKey, Sealer};
@@ -626,35 +627,43 @@ async fn main() -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("the hosted sign-in failed: {}", signed.status()))?;
         let ceiling = tokio::task::spawn_blocking(move || signature_ceiling(alg, measure)).await?;
         let token_url = format!("{base}/{pool_id}/oauth2/token");
-        let mut p = drive("authorization_code", a.concurrency, a.seconds, move |_| {
-            let (b, authorize, token_url, session, web, verifier) = (
+        // The signed-in browser's authorize: a 302 with a new code.
+        let mint = {
+            let (b, authorize, session) = (browser.clone(), authorize.clone(), session.clone());
+            move || {
+                let (b, authorize, session) = (b.clone(), authorize.clone(), session.clone());
+                async move {
+                    let r = b
+                        .get(authorize)
+                        .header("cookie", format!("poolgate_session={session}"))
+                        .send()
+                        .await
+                        .map_err(|_| 0u16)?;
+                    let code = r
+                        .headers()
+                        .get("location")
+                        .and_then(|l| l.to_str().ok())
+                        .and_then(|l| l.split_once("code="))
+                        .map(|(_, c)| c.split('&').next().unwrap_or("").to_owned());
+                    match code {
+                        Some(code) => {
+                            let _ = r.bytes().await;
+                            Ok(code)
+                        }
+                        None => Err(status_of(Ok(r)).await),
+                    }
+                }
+            }
+        };
+        // The app's exchange of a code, with the PKCE verifier.
+        let exchange = {
+            let (b, token_url, web, verifier) = (
                 browser.clone(),
-                authorize.clone(),
                 token_url.clone(),
-                session.clone(),
                 web.clone(),
                 verifier.clone(),
             );
-            async move {
-                let r = match b
-                    .get(authorize)
-                    .header("cookie", format!("poolgate_session={session}"))
-                    .send()
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(_) => return 0,
-                };
-                let code = r
-                    .headers()
-                    .get("location")
-                    .and_then(|l| l.to_str().ok())
-                    .and_then(|l| l.split_once("code="))
-                    .map(|(_, c)| c.split('&').next().unwrap_or("").to_owned());
-                let Some(code) = code else {
-                    return status_of(Ok(r)).await;
-                };
-                let _ = r.bytes().await;
+            move |code: String| {
                 let body = serde_urlencoded::to_string([
                     ("grant_type", "authorization_code"),
                     ("code", code.as_str()),
@@ -663,19 +672,65 @@ async fn main() -> anyhow::Result<()> {
                     ("code_verifier", verifier.as_str()),
                 ])
                 .unwrap_or_default();
-                status_of(form_post(&b, token_url, body).send().await).await
+                let (b, token_url) = (b.clone(), token_url.clone());
+                async move { status_of(form_post(&b, token_url, body).send().await).await }
+            }
+        };
+        let (m, x) = (mint.clone(), exchange.clone());
+        let mut p = drive("authorization_code", a.concurrency, a.seconds, move |_| {
+            let (m, x) = (m.clone(), x.clone());
+            async move {
+                match m().await {
+                    Ok(code) => x(code).await,
+                    Err(st) => st,
+                }
             }
         })
         .await;
-        let rate = p.report();
+        let flow_rate = p.report();
         signature_ratio(
             "authorization_code",
             &a.alg,
             2,
             ceiling,
-            rate,
+            flow_rate,
             "authorize+exchange",
         );
+
+        // The exchange by itself (the token-endpoint grant Keycloak's
+        // sizing counts): codes minted first, untimed, then exchanged.
+        let want = ((flow_rate * a.seconds as f64 * 4.0) as usize).clamp(1_000, 400_000);
+        let codes: Vec<String> = futures_util::stream::iter(0..want)
+            .map(|_| mint())
+            .buffer_unordered(a.concurrency)
+            .filter_map(|r| async move { r.ok() })
+            .collect()
+            .await;
+        let minted = codes.len();
+        let codes = Arc::new(std::sync::Mutex::new(codes));
+        let left = codes.clone();
+        let mut p = drive("code_exchange", a.concurrency, a.seconds, move |_| {
+            let (x, codes) = (exchange.clone(), codes.clone());
+            async move {
+                let code = codes.lock().ok().and_then(|mut c| c.pop());
+                match code {
+                    Some(code) => x(code).await,
+                    None => {
+                        // Ran out: idle, and say so.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        1
+                    }
+                }
+            }
+        })
+        .await;
+        let rate = p.report();
+        let unused = left.lock().map(|c| c.len()).unwrap_or(0);
+        println!("code_exchange: {minted} codes minted first, {unused} left unused");
+        if unused == 0 {
+            println!("code_exchange: the codes ran out; the rate above is a lower bound");
+        }
+        signature_ratio("code_exchange", &a.alg, 2, ceiling, rate, "exchanges");
     }
 
     if phases.contains(&"overload") {
