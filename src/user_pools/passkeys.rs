@@ -556,12 +556,19 @@ impl UserPools {
         if credential.len() > 64 * 1024 {
             return Err(Error::invalid("CREDENTIAL is too large"));
         }
-        let (_, source) = self.throttle_check(pool, Some(user)).await?;
+        let (throttle, source) = self.throttle_check(pool, Some(user)).await?;
         let result = self.verify_assertion(pool, user, session, credential).await;
-        if let Err(e) = &result
-            && e.kind == ErrorKind::NotAuthorized
-        {
-            self.record_signin_failure(pool, user, &source).await?;
+        match &result {
+            Err(e) if e.kind == ErrorKind::NotAuthorized => {
+                self.record_signin_failure(pool, user, &source).await?;
+            }
+            // A sign-in that worked ends the run of failures, as a password does.
+            Ok(()) if throttle.account_failures > 0 || throttle.source_failures > 0 => {
+                self.store
+                    .clear_signin_failures(&pool.id, &user.sub)
+                    .await?;
+            }
+            _ => {}
         }
         result
     }

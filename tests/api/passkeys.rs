@@ -368,10 +368,31 @@ async fn cloned_authenticator_counter_regression_is_refused() {
     let (session, options) = passkey_challenge(&app, "clone@example.com").await;
     let (st, b) = answer(&app, &session, &clone.get(&options, ORIGIN)).await;
     assert_eq!(st, 401, "{b}");
-    // The genuine authenticator goes on.
+    // Both refusals counted toward the sign-in throttle.
+    let sub = verify_with_jwks(
+        tokens["id_token"].as_str().unwrap(),
+        &app.jwks().await,
+        &app.issuer(),
+    )["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failures = |app: &TestApp| {
+        let (store, pool, sub) = (app.store.clone(), app.pool_id.clone(), sub.clone());
+        async move {
+            store
+                .signin_failures(&pool, &sub, "any")
+                .await
+                .unwrap()
+                .account_failures
+        }
+    };
+    assert_eq!(failures(&app).await, 2);
+    // The genuine authenticator goes on, and its success ends the run.
     let (session, options) = passkey_challenge(&app, "clone@example.com").await;
     let (st, b) = answer(&app, &session, &key.get(&options, ORIGIN)).await;
     assert_eq!(st, 200, "{b}");
+    assert_eq!(failures(&app).await, 0);
 }
 
 #[tokio::test]
