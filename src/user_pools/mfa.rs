@@ -383,11 +383,15 @@ impl UserPools {
             email_otp_enabled: m.email_otp_enabled,
             sms_otp_enabled: m.sms_otp_enabled,
             preferred: m.preferred,
-            passkeys: self
-                .store
-                .webauthn_credentials_of(&pool.id, sub)
-                .await?
-                .len(),
+            // No query where the pool has no passkeys (GetUser reads this).
+            passkeys: if super::passkeys::passkeys_enabled(pool) {
+                self.store
+                    .webauthn_credentials_of(&pool.id, sub)
+                    .await?
+                    .len()
+            } else {
+                0
+            },
             pool_mode: pool.settings.mfa.mode,
             allowed_factors: pool.settings.mfa.factors.clone(),
         })
@@ -593,7 +597,7 @@ impl UserPools {
                 ))
         {
             return self
-                .passkey_challenge(pool, client, Some(user), &user.username, true)
+                .passkey_challenge(pool, client, Some(user), &user.username)
                 .await
                 .map(Some);
         }

@@ -448,16 +448,15 @@ impl UserPools {
     }
 
     /// The `WEB_AUTHN` challenge: `CREDENTIAL_REQUEST_OPTIONS` for
-    /// `navigator.credentials.get()`. `second` marks a second factor
-    /// (after the password). A user without passkeys, or no user, gets
-    /// look-alike options and no session.
+    /// `navigator.credentials.get()`, as the only factor or after the
+    /// password (the answer is checked the same way). A user without
+    /// passkeys, or no user, gets look-alike options and no session.
     pub(crate) async fn passkey_challenge(
         &self,
         pool: &Pool,
         client: &AppClient,
         user: Option<&User>,
         name: &str,
-        second: bool,
     ) -> Result<Challenge> {
         let (rp, rp_id) = self.relying_party(pool)?;
         let passkeys = match user.filter(|u| u.enabled && u.status.signs_in()) {
@@ -469,10 +468,7 @@ impl UserPools {
                 let (options, state) = rp
                     .start_passkey_authentication(&passkeys)
                     .map_err(refused)?;
-                let state = serde_json::json!({
-                    "second": second,
-                    "auth": serde_json::to_value(&state).map_err(Error::internal)?,
-                });
+                let state = serde_json::to_value(&state).map_err(Error::internal)?;
                 let c = self
                     .start_challenge_with(pool, client, u, "WEB_AUTHN", state)
                     .await?;
@@ -583,10 +579,8 @@ impl UserPools {
         let answer: PublicKeyCredential = serde_json::from_str(credential).map_err(|_| {
             Error::invalid("CREDENTIAL is not a WebAuthn assertion (PublicKeyCredential JSON)")
         })?;
-        let state: serde_json::Value =
-            serde_json::from_str(&session.state).map_err(Error::internal)?;
         let state: PasskeyAuthentication =
-            serde_json::from_value(state["auth"].clone()).map_err(Error::internal)?;
+            serde_json::from_str(&session.state).map_err(Error::internal)?;
         let (rp, _) = self.relying_party(pool)?;
         let result = rp
             .finish_passkey_authentication(&answer, &state)
@@ -657,7 +651,7 @@ impl UserPools {
             }
             let client = self.client(pool_id, client_id).await?;
             let user = self.find_user(&pool, username).await?;
-            self.passkey_challenge(&pool, &client, user.as_ref(), username, false)
+            self.passkey_challenge(&pool, &client, user.as_ref(), username)
                 .await
         };
         self.audited(

@@ -115,7 +115,7 @@ impl UserPools {
                     return Err(Error::new(ErrorKind::UserNotFound, "User does not exist."));
                 }
                 let c = self
-                    .passkey_challenge(&pool, &client, user.as_ref(), &req.username, false)
+                    .passkey_challenge(&pool, &client, user.as_ref(), &req.username)
                     .await?;
                 return Ok(SignInResult {
                     tokens: None,
@@ -254,7 +254,7 @@ impl UserPools {
                 ))
             }
             "WEB_AUTHN" => Ok(super::auth::Settled::Challenge(
-                self.passkey_challenge(pool, client, Some(&user), &user.username, false)
+                self.passkey_challenge(pool, client, Some(&user), &user.username)
                     .await?,
             )),
             f => Ok(super::auth::Settled::Challenge(
@@ -285,8 +285,7 @@ impl UserPools {
             Some("WEB_AUTHN") => {
                 let name = responses.get("USERNAME").map(String::as_str).unwrap_or("");
                 Ok(super::auth::Settled::Challenge(
-                    self.passkey_challenge(pool, client, None, name, false)
-                        .await?,
+                    self.passkey_challenge(pool, client, None, name).await?,
                 ))
             }
             _ => Err(Error::not_authorized(

@@ -142,6 +142,19 @@ async fn exchange(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// `grant_type=refresh_token` at the token endpoint.
+async fn oauth_refresh(app: &TestApp, token: &str) -> (u16, Value) {
+    exchange(
+        app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", app.client_id.as_str()),
+            ("refresh_token", token),
+        ],
+    )
+    .await
+}
+
 async fn code_for(app: &TestApp, b: &reqwest::Client, q: &str) -> (String, Option<String>) {
     let r = sign_in(app, b, q, PASSWORD).await;
     assert_eq!(r.status(), 303, "A7: 303 after the credential POST");
@@ -209,15 +222,7 @@ async fn a2_a3_a6_the_code_flow_with_pkce_issues_tokens_once() {
     assert_eq!(info["email_verified"], true);
 
     // A refresh keeps the granted scope.
-    let (st, refreshed) = exchange(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", app.client_id.as_str()),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-        ],
-    )
-    .await;
+    let (st, refreshed) = oauth_refresh(&app, t["refresh_token"].as_str().unwrap()).await;
     assert_eq!(st, 200, "{refreshed}");
     let again = verify_with_jwks(
         refreshed["access_token"].as_str().unwrap(),
@@ -233,15 +238,7 @@ async fn a2_a3_a6_the_code_flow_with_pkce_issues_tokens_once() {
         (400, Some("invalid_grant")),
         "{b2}"
     );
-    let (st, b3) = exchange(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", app.client_id.as_str()),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-        ],
-    )
-    .await;
+    let (st, b3) = oauth_refresh(&app, t["refresh_token"].as_str().unwrap()).await;
     assert_eq!(
         (st, b3["error"].as_str()),
         (400, Some("invalid_grant")),
@@ -481,15 +478,7 @@ async fn a3_sealed_codes_resist_tampering_races_and_late_replays() {
     }
     // Its refresh token was revoked by the losing replays.
     let refresh = winners[0]["refresh_token"].as_str().unwrap().to_owned();
-    let (st, body) = exchange(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", app.client_id.as_str()),
-            ("refresh_token", refresh.as_str()),
-        ],
-    )
-    .await;
+    let (st, body) = oauth_refresh(&app, refresh.as_str()).await;
     assert_eq!(
         (st, body["error"].as_str()),
         (400, Some("invalid_grant")),
@@ -506,15 +495,7 @@ async fn a3_sealed_codes_resist_tampering_races_and_late_replays() {
         (400, Some("invalid_grant")),
         "{body}"
     );
-    let (st, body) = exchange(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", app.client_id.as_str()),
-            ("refresh_token", first["refresh_token"].as_str().unwrap()),
-        ],
-    )
-    .await;
+    let (st, body) = oauth_refresh(&app, first["refresh_token"].as_str().unwrap()).await;
     assert_eq!(
         (st, body["error"].as_str()),
         (400, Some("invalid_grant")),

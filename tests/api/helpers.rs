@@ -204,6 +204,22 @@ impl TestApp {
         .await
     }
 
+    /// Lets the test client use `USER_AUTH` (with password and refresh).
+    pub async fn allow_user_auth(&self) {
+        let (st, b) = self
+            .admin(
+                "PATCH",
+                &format!(
+                    "/v1/admin/pools/{}/clients/{}",
+                    self.pool_id, self.client_id
+                ),
+                Some(json!({"explicit_auth_flows": ["ALLOW_USER_AUTH",
+                    "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]})),
+            )
+            .await;
+        assert_eq!(st, 200, "{b}");
+    }
+
     /// The body of the newest message mailed to `to` (dev outbox).
     pub async fn last_mail(&self, to: &str) -> String {
         let (st, out) = self

@@ -160,17 +160,7 @@ async fn passkey_app() -> TestApp {
     let app = spawn_app().await;
     let (st, b) = patch_pool(&app, serde_json::from_str(PASSKEY_POOL).unwrap()).await;
     assert_eq!(st, 200, "{b}");
-    let (st, b) = app
-        .admin(
-            "PATCH",
-            &format!("/v1/admin/pools/{}/clients/{}", app.pool_id, app.client_id),
-            Some(
-                json!({"explicit_auth_flows": ["ALLOW_USER_AUTH", "ALLOW_USER_PASSWORD_AUTH",
-                "ALLOW_REFRESH_TOKEN_AUTH"]}),
-            ),
-        )
-        .await;
-    assert_eq!(st, 200, "{b}");
+    app.allow_user_auth().await;
     app
 }
 
