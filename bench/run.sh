@@ -34,7 +34,7 @@ start() { # name port [db url]
 lg() { # name port args...
   local name=$1 port=$2; shift 2
   "$BIN/poolgate-loadgen" --url "http://127.0.0.1:$port" --admin-key "$(cat "$WORK/$name/data/admin.key")" \
-    --concurrency "$CONC" --seconds "$SECS" "$@"
+    --server-pid "$(cat "$WORK/$name/pid")" --concurrency "$CONC" --seconds "$SECS" "$@"
 }
 
 echo "### SQLite"
@@ -46,7 +46,7 @@ lg sqlite 18090 --users 2 --alg RS256 --phases client_credentials
 lg sqlite 18090 --users 2 --alg ES256 --phases client_credentials
 lg sqlite 18090 --users 2 --alg ES256 --phases authorization_code
 lg sqlite 18090 --users 2 --alg RS256 --phases authorization_code
-lg sqlite 18090 --users 16 --alg RS256 --phases overload --server-pid "$(cat "$WORK/sqlite/pid")"
+lg sqlite 18090 --users 16 --alg RS256 --phases overload
 
 echo "### PostgreSQL (sslmode=$PG_SSLMODE)"
 DB="poolgate_bench_$$"

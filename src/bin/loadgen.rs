@@ -63,7 +63,8 @@ struct Args {
     hash_workers: usize,
     #[arg(long, default_value_t = 64)]
     hash_queue: usize,
-    /// PID of the server, to sample its RSS during the overload phase.
+    /// PID of the server: its CPU time per phase, and its RSS during the
+    /// overload phase.
     #[arg(long)]
     server_pid: Option<u32>,
 }
@@ -255,6 +256,23 @@ struct Phase {
     other: std::collections::BTreeMap<u16, u64>,
     secs: f64,
     lat: Lat,
+    /// CPU seconds the server process used during the phase (with
+    /// `--server-pid`), and the whole machine's busy CPU seconds.
+    server_cpu: Option<f64>,
+    machine_cpu: f64,
+}
+
+/// The server's PID (`--server-pid`), for its CPU time per phase.
+static SERVER_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// (server CPU seconds, machine busy CPU seconds) so far.
+fn cpu_now() -> (Option<f64>, f64) {
+    (
+        SERVER_PID
+            .get()
+            .map(|p| poolgate::telemetry::process_cpu_seconds(&p.to_string())),
+        poolgate::telemetry::machine_busy_seconds(),
+    )
 }
 
 impl Phase {
@@ -269,6 +287,27 @@ impl Phase {
             self.lat.pct(0.50),
             self.lat.pct(0.99)
         );
+        // Per CPU-second: the rate each core of the server sustains while
+        // busy, the way a server's sizing is quoted per vCPU it is given
+        // (the database and the load generator excluded); and per busy
+        // core-second of the whole machine (everything included).
+        if let Some(server) = self.server_cpu.filter(|c| *c > 0.0) {
+            println!(
+                "{:<8} server CPU {:.2} cores busy: {:.1} ok per server CPU-second",
+                "",
+                server / self.secs,
+                self.ok as f64 / server
+            );
+        }
+        if self.machine_cpu > 0.0 {
+            println!(
+                "{:<8} machine CPU {:.2} of {} cores busy: {:.1} ok per busy core-second",
+                "",
+                self.machine_cpu / self.secs,
+                cores(),
+                self.ok as f64 / self.machine_cpu
+            );
+        }
         rate
     }
 }
@@ -282,6 +321,7 @@ where
     let make = Arc::new(make);
     let deadline = Instant::now() + Duration::from_secs(secs);
     let start = Instant::now();
+    let cpu0 = cpu_now();
     let mut tasks = vec![];
     for c in 0..concurrency {
         let make = make.clone();
@@ -305,6 +345,8 @@ where
         other: Default::default(),
         secs: 0.0,
         lat: Lat(vec![]),
+        server_cpu: None,
+        machine_cpu: 0.0,
     };
     for t in tasks {
         let (lat, statuses) = t.await.unwrap();
@@ -318,12 +360,18 @@ where
         }
     }
     phase.secs = start.elapsed().as_secs_f64();
+    let cpu1 = cpu_now();
+    phase.server_cpu = cpu0.0.zip(cpu1.0).map(|(a, b)| b - a);
+    phase.machine_cpu = cpu1.1 - cpu0.1;
     phase
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
+    if let Some(pid) = a.server_pid {
+        let _ = SERVER_PID.set(pid);
+    }
     let alg =
         SigningAlg::parse(&a.alg).ok_or_else(|| anyhow::anyhow!("--alg must be RS256 or ES256"))?;
     let http = reqwest::Client::builder()

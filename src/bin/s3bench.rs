@@ -39,12 +39,7 @@ struct Args {
 
 /// CPU seconds this process used so far (user + system), from /proc.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the ')'.
-    (ticks(11) + ticks(12)) / 100.0
+    poolgate::telemetry::process_cpu_seconds("self")
 }
 
 fn now() -> i64 {
