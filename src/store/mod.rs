@@ -62,6 +62,12 @@ pub trait UserStore: Send + Sync {
         code: Option<&CodeRecord>,
     ) -> Result<()>;
     async fn get_user(&self, pool_id: &str, sub: &str) -> Result<Option<User>>;
+    /// The user and its groups (sorted as in tokens), in one round trip.
+    async fn get_user_with_groups(
+        &self,
+        pool_id: &str,
+        sub: &str,
+    ) -> Result<Option<(User, Vec<Group>)>>;
     async fn get_user_by_username(&self, pool_id: &str, username: &str) -> Result<Option<User>>;
     /// The owner of a sign-in alias (email/phone/preferred_username).
     async fn find_alias(&self, pool_id: &str, kind: &str, value: &str) -> Result<Option<String>>;
@@ -172,7 +178,8 @@ pub trait UserStore: Send + Sync {
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Starts a family with its first refresh token; an id already taken
+    /// Starts a family with its first refresh token (of the family's id and
+    /// creation time, unused), in one statement; an id already taken
     /// answers `Conflict` (exactly one of concurrent callers wins).
     async fn create_family(&self, family: &TokenFamily, first: &RefreshTokenRecord) -> Result<()>;
     async fn get_refresh_token(

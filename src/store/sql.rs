@@ -27,8 +27,21 @@ pub struct SqlStore<DB: sqlx::Database> {
     /// busy handler, which sleeps (1, 2, 5, 10 … 100 ms). Write
     /// transactions on the hot paths queue here instead, in order and
     /// without sleeping. `None` on PostgreSQL (row locks, many writers).
-    writer: Option<tokio::sync::Mutex<()>>,
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// New refresh families go to one writer task, which writes whatever
+    /// has queued up as one statement (group commit; see `family_writer`).
+    families: tokio::sync::mpsc::Sender<FamilyJob>,
 }
+
+/// A family to start with its first token's hash, and where to answer.
+type FamilyJob = (
+    TokenFamily,
+    String,
+    tokio::sync::oneshot::Sender<Result<()>>,
+);
+
+/// The most families one statement writes (10 parameters each).
+const FAMILY_BATCH_MAX: usize = 64;
 
 impl<DB: sqlx::Database> SqlStore<DB> {
     pub fn pool(&self) -> &sqlx::Pool<DB> {
@@ -43,6 +56,9 @@ impl<DB: sqlx::Database> SqlStore<DB> {
         }
     }
 }
+
+/// A PostgreSQL connection idle this long is pinged before it is used.
+const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(30);
 
 /// Opens the store named by `url` (`sqlite:...` or `postgres://...`).
 pub async fn connect(
@@ -62,23 +78,39 @@ pub async fn connect(
         {
             std::fs::create_dir_all(parent)?;
         }
+        // An in-process SQLite connection cannot go away under us: no
+        // liveness ping before each use (sqlx's default, a round trip to the
+        // connection's worker thread per statement).
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(acquire_timeout)
+            .test_before_acquire(false)
             .connect_with(opts)
             .await?;
-        Ok(Arc::new(SqlStore::<Sqlite> {
-            pool,
-            writer: Some(tokio::sync::Mutex::new(())),
-        }))
+        Ok(Arc::new(SqlStore::<Sqlite>::new(pool, true)))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let opts = PgConnectOptions::from_str(url)?;
+        // sqlx pings a connection before every use by default: one more
+        // round trip per statement. Ping only connections that sat idle long
+        // enough for a restart or a proxy's timeout to have closed them; a
+        // connection that broke while busy fails its statement once and is
+        // dropped by the pool.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PG_PING_AFTER_IDLE {
+                        use sqlx::Connection;
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(opts)
             .await?;
-        Ok(Arc::new(SqlStore::<Postgres> { pool, writer: None }))
+        Ok(Arc::new(SqlStore::<Postgres>::new(pool, false)))
     } else {
         anyhow::bail!("database.url must start with sqlite: or postgres://")
     }
@@ -314,12 +346,42 @@ struct RefreshSessionRow {
     u_attributes: String,
     u_created_at: i64,
     u_updated_at: i64,
+    #[sqlx(flatten)]
+    group: JoinedGroup,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserGroupRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    #[sqlx(flatten)]
+    group: JoinedGroup,
+}
+
+/// The group columns of a `LEFT JOIN` onto a user's groups: all NULL for a
+/// user in none.
+#[derive(sqlx::FromRow, Default)]
+struct JoinedGroup {
     g_name: Option<String>,
     g_description: Option<String>,
     g_precedence: Option<i64>,
     g_role_arn: Option<String>,
     g_created_at: Option<i64>,
     g_updated_at: Option<i64>,
+}
+
+impl JoinedGroup {
+    fn into_group(self, pool_id: &str) -> Option<Group> {
+        Some(Group {
+            pool_id: pool_id.to_owned(),
+            name: self.g_name?,
+            description: self.g_description,
+            precedence: self.g_precedence,
+            role_arn: self.g_role_arn,
+            created_at: self.g_created_at?,
+            updated_at: self.g_updated_at?,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -432,6 +494,92 @@ macro_rules! family_cols {
 macro_rules! impl_store {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         impl SqlStore<$db> {
+            /// The store over `pool`, with its family writer task started
+            /// (on the current Tokio runtime; it ends with the store).
+            /// `write_queue`: queue write transactions in-process (SQLite).
+            fn new(pool: sqlx::Pool<$db>, write_queue: bool) -> Self {
+                let writer = write_queue.then(|| Arc::new(tokio::sync::Mutex::new(())));
+                let (families, rx) = tokio::sync::mpsc::channel(1024);
+                tokio::spawn(Self::family_writer(pool.clone(), writer.clone(), rx));
+                Self { pool, writer, families }
+            }
+
+            /// Group commit for new refresh families (every sign-in, code
+            /// exchange and federated sign-in starts one): waits for one,
+            /// takes every other one queued by then, and writes them all in
+            /// one statement. On SQLite, where writes are serial, this turns
+            /// N write turns (each a hand-off to the connection's thread and
+            /// back while the lock is held) into one; on PostgreSQL, N round
+            /// trips and commits into one. A statement is all or nothing, so
+            /// when a batch fails (a taken family id: a replayed code) each
+            /// family is written again by itself and gets its own answer.
+            async fn family_writer(
+                pool: sqlx::Pool<$db>,
+                turn: Option<Arc<tokio::sync::Mutex<()>>>,
+                mut rx: tokio::sync::mpsc::Receiver<FamilyJob>,
+            ) {
+                let mut batch: Vec<FamilyJob> = Vec::with_capacity(FAMILY_BATCH_MAX);
+                while rx.recv_many(&mut batch, FAMILY_BATCH_MAX).await > 0 {
+                    let _turn = match &turn {
+                        Some(m) => Some(m.lock().await),
+                        None => None,
+                    };
+                    metrics::histogram!("poolgate_store_family_batch_size").record(batch.len() as f64);
+                    let all = Self::insert_families(&pool, &batch).await;
+                    match all {
+                        Ok(()) => {
+                            for (_, _, reply) in batch.drain(..) {
+                                let _ = reply.send(Ok(()));
+                            }
+                        }
+                        Err(e) if batch.len() == 1 => {
+                            if let Some((_, _, reply)) = batch.pop() {
+                                let _ = reply.send(Err(e));
+                            }
+                        }
+                        Err(_) => {
+                            for job in batch.drain(..) {
+                                let r = Self::insert_families(&pool, std::slice::from_ref(&job)).await;
+                                let _ = job.2.send(r);
+                            }
+                        }
+                    }
+                }
+            }
+
+            /// Families and their first tokens, in one statement: an
+            /// `INSERT` of one row per family into the view whose trigger
+            /// writes both rows (migration 0013).
+            async fn insert_families(pool: &sqlx::Pool<$db>, jobs: &[FamilyJob]) -> Result<()> {
+                let mut sql = String::from(concat!("INSERT INTO session_starts (", family_cols!(), ", token_hash) VALUES "));
+                for i in 0..jobs.len() {
+                    let n = i * 10;
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7, n + 8, n + 9, n + 10
+                    ));
+                }
+                // Built from fixed text and numbered placeholders only.
+                let mut q = sqlx::query::<$db>(sqlx::AssertSqlSafe(sql));
+                for (f, token_hash, _) in jobs {
+                    q = q
+                        .bind(&f.id)
+                        .bind(&f.pool_id)
+                        .bind(&f.sub)
+                        .bind(&f.client_id)
+                        .bind(f.auth_time)
+                        .bind(f.created_at)
+                        .bind(f.expires_at)
+                        .bind(f.revoked_at)
+                        .bind(&f.scope)
+                        .bind(token_hash);
+                }
+                q.execute(pool).await.map(|_| ()).map_err(family_insert_error)
+            }
+
             /// Deletes the code of (user, purpose) if its hash matches: the
             /// single-use step. `false`: used, replaced or wrong.
             async fn consume_code_tx(
@@ -720,6 +868,34 @@ macro_rules! impl_store {
                     .await?
                     .map(UserRow::into_user)
                     .transpose()
+            }
+            async fn get_user_with_groups(&self, pool_id: &str, sub: &str) -> Result<Option<(User, Vec<Group>)>> {
+                // One row per group (or one with NULL group columns).
+                let rows = sqlx::query_as::<$db, UserGroupRow>(
+                    "SELECT u.pool_id, u.sub, u.username, u.status, u.enabled, u.password_hash, u.srp_sealed, u.attributes, \
+                     u.created_at, u.updated_at, \
+                     g.name AS g_name, g.description AS g_description, g.precedence AS g_precedence, g.role_arn AS g_role_arn, \
+                     g.created_at AS g_created_at, g.updated_at AS g_updated_at \
+                     FROM users u \
+                     LEFT JOIN group_members m ON m.pool_id = u.pool_id AND m.sub = u.sub \
+                     LEFT JOIN user_groups g ON g.pool_id = m.pool_id AND g.name = m.group_name \
+                     WHERE u.pool_id = $1 AND u.sub = $2",
+                )
+                .bind(pool_id)
+                .bind(sub)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut groups = vec![];
+                let mut first = None;
+                for r in rows {
+                    groups.extend(r.group.into_group(&r.user.pool_id));
+                    if first.is_none() {
+                        first = Some(r.user);
+                    }
+                }
+                let Some(user) = first else { return Ok(None) };
+                sort_groups(&mut groups);
+                Ok(Some((user.into_user()?, groups)))
             }
             async fn get_user_by_username(&self, pool_id: &str, username: &str) -> Result<Option<User>> {
                 sqlx::query_as::<$db, UserRow>(concat!("SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND username = $2"))
@@ -1061,32 +1237,15 @@ macro_rules! impl_store {
         #[async_trait]
         impl TokenStore for SqlStore<$db> {
             async fn create_family(&self, f: &TokenFamily, first: &RefreshTokenRecord) -> Result<()> {
-                let _turn = self.write_turn().await;
-                let mut tx = self.pool.begin().await?;
-                let inserted = sqlx::query::<$db>(concat!("INSERT INTO token_families (", family_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
-                    .bind(&f.id)
-                    .bind(&f.pool_id)
-                    .bind(&f.sub)
-                    .bind(&f.client_id)
-                    .bind(f.auth_time)
-                    .bind(f.created_at)
-                    .bind(f.expires_at)
-                    .bind(f.revoked_at)
-                    .bind(&f.scope)
-                    .execute(&mut *tx)
-                    .await;
-                match inserted {
-                    Ok(_) => {}
-                    // A family id is taken once (an authorization code's
-                    // single use).
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(Error::new(ErrorKind::Conflict, "The token family exists"));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                insert_refresh(&mut *tx, first).await?;
-                tx.commit().await?;
-                Ok(())
+                // Written by the family writer, with whatever else is queued.
+                debug_assert!(first.family_id == f.id && first.created_at == f.created_at && first.used_at.is_none());
+                let stopped = || Error::internal(anyhow::anyhow!("the refresh-family writer has stopped"));
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                self.families
+                    .send((f.clone(), first.token_hash.clone(), reply))
+                    .await
+                    .map_err(|_| stopped())?;
+                answer.await.map_err(|_| stopped())?
             }
             async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<(RefreshTokenRecord, TokenFamily)>> {
                 let row = sqlx::query_as::<$db, RefreshJoinRow>(
@@ -1130,18 +1289,8 @@ macro_rules! impl_store {
                 .await?;
                 let mut groups = vec![];
                 let mut first = None;
-                for r in rows {
-                    if let (Some(name), Some(created_at), Some(updated_at)) = (r.g_name.clone(), r.g_created_at, r.g_updated_at) {
-                        groups.push(Group {
-                            pool_id: r.family.pool_id.clone(),
-                            name,
-                            description: r.g_description.clone(),
-                            precedence: r.g_precedence,
-                            role_arn: r.g_role_arn.clone(),
-                            created_at,
-                            updated_at,
-                        });
-                    }
+                for mut r in rows {
+                    groups.extend(std::mem::take(&mut r.group).into_group(&r.family.pool_id));
                     if first.is_none() {
                         first = Some(r);
                     }
@@ -2172,6 +2321,23 @@ fn pg_json_attr(n: usize) -> String {
 }
 fn pg_json_key(name: &str) -> String {
     name.to_owned()
+}
+
+/// A taken family id is `Conflict`; anything else (a clash of the random
+/// token's hash included) is an error.
+fn family_insert_error(e: sqlx::Error) -> Error {
+    let family_key = e.as_database_error().is_some_and(|d| {
+        d.is_unique_violation()
+            && (d
+                .constraint()
+                .is_some_and(|c| c.starts_with("token_families"))
+                || d.message().contains("token_families."))
+    });
+    if family_key {
+        Error::new(ErrorKind::Conflict, "The token family exists")
+    } else {
+        e.into()
+    }
 }
 
 /// `LIKE` pattern for a prefix, with `\` escaping the wildcards.

@@ -668,8 +668,17 @@ impl UserPools {
         scope: Option<String>,
         nonce: Option<&str>,
     ) -> Result<(TokenSet, String)> {
-        self.start_session_in(pool, client, user, auth_time, scope, nonce, random::uuid())
-            .await
+        self.start_session_in(
+            pool,
+            client,
+            user,
+            None,
+            auth_time,
+            scope,
+            nonce,
+            random::uuid(),
+        )
+        .await
     }
 
     /// The same, with the family id chosen by the caller.
@@ -679,6 +688,7 @@ impl UserPools {
         pool: &Pool,
         client: &AppClient,
         user: &User,
+        groups: Option<Vec<Group>>,
         auth_time: i64,
         scope: Option<String>,
         nonce: Option<&str>,
@@ -708,7 +718,10 @@ impl UserPools {
             used_at: None,
         };
         self.store.create_family(&family, &record).await?;
-        let groups = self.store.groups_of_user(&pool.id, &user.sub).await?;
+        let groups = match groups {
+            Some(g) => g,
+            None => self.store.groups_of_user(&pool.id, &user.sub).await?,
+        };
         let mut set = self
             .issue(pool, client, user, &family, &groups, nonce)
             .await?;

@@ -513,18 +513,19 @@ impl UserPools {
             }
             (None, None) => {}
         }
-        let user = self
+        let (user, groups) = self
             .store
-            .get_user(pool_id, &stored.sub)
+            .get_user_with_groups(pool_id, &stored.sub)
             .await
             .map_err(server_error)?
-            .filter(|u| u.enabled && u.status.signs_in())
+            .filter(|(u, _)| u.enabled && u.status.signs_in())
             .ok_or_else(|| invalid("The user can no longer sign in"))?;
         let set = match self
             .start_session_in(
                 &pool,
                 &client,
                 &user,
+                Some(groups),
                 stored.auth_time,
                 Some(stored.scope.clone()),
                 stored.nonce.as_deref(),

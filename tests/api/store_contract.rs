@@ -621,6 +621,39 @@ async fn contract_groups_and_membership() {
     .unwrap();
     let session = s.get_refresh_session("h").await.unwrap().unwrap();
     assert_eq!(names(session.groups), ["admins", "staff", "beta"]);
+    // So does the code exchange's user read.
+    let (u, groups) = s
+        .get_user_with_groups("r_AAAAAAAAA", "s1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (u.username.as_str(), names(groups)),
+        (
+            "alice",
+            vec!["admins".to_string(), "staff".into(), "beta".into()]
+        )
+    );
+    assert_eq!(s.get_user("r_AAAAAAAAA", "s1").await.unwrap().unwrap(), u);
+    let (_, bobs) = s
+        .get_user_with_groups("r_AAAAAAAAA", "s2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(names(bobs), ["staff"]);
+    assert!(
+        s.get_user_with_groups("r_AAAAAAAAA", "nobody")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.get_user_with_groups("r_BBBBBBBBB", "s1")
+            .await
+            .unwrap()
+            .is_none(),
+        "another pool's user is not this one"
+    );
 
     let mut upd = g("staff", Some(0), Some("arn:staff2"));
     upd.updated_at = 2;
@@ -1043,6 +1076,87 @@ async fn contract_identities_list_unlink_and_delete() {
     s.link_logins("r:pool-1", "r:e", true, &[login("idp", "alice")], 6)
         .await
         .unwrap();
+}
+
+/// New families are written in groups (one statement for whatever is queued
+/// together); each caller still gets its own answer: a taken id is
+/// `Conflict`, a family of an unknown user an error, and neither takes the
+/// rest of its group down with it.
+#[tokio::test]
+async fn contract_families_written_together_answer_each_caller() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    s.create_user(&user("r_AAAAAAAAA", "s1", "alice"), &[], None)
+        .await
+        .unwrap();
+    let token = |fid: &str, n: usize| RefreshTokenRecord {
+        token_hash: format!("rt-{fid}-{n}"),
+        family_id: fid.into(),
+        created_at: 1,
+        used_at: None,
+    };
+    // 30 families, 10 of them started twice, and one for nobody, all at once.
+    let mut tasks = vec![];
+    for n in 0..41usize {
+        let s = s.clone();
+        let (fid, sub) = match n {
+            0..30 => (format!("fam-{n}"), "s1"),
+            30..40 => (format!("fam-{}", n - 30), "s1"),
+            _ => ("fam-orphan".to_string(), "nobody"),
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut f = family(&fid);
+            f.sub = sub.into();
+            (fid.clone(), n, s.create_family(&f, &token(&fid, n)).await)
+        }));
+    }
+    let mut won = std::collections::BTreeMap::<String, usize>::new();
+    for t in tasks {
+        let (fid, n, r) = t.await.unwrap();
+        match r {
+            Ok(()) => {
+                assert!(won.insert(fid.clone(), n).is_none(), "{fid} started twice");
+            }
+            Err(e) if fid == "fam-orphan" => {
+                assert_ne!(e.kind, ErrorKind::Conflict, "{e:?}");
+            }
+            Err(e) => {
+                assert_eq!(e.kind, ErrorKind::Conflict, "{fid}: {e:?}");
+                assert!(
+                    !(10..30).contains(&n),
+                    "only a started-twice family conflicts"
+                );
+            }
+        }
+    }
+    assert_eq!(won.len(), 30, "every family started once: {won:?}");
+    for (fid, n) in &won {
+        let (t, f) = s
+            .get_refresh_token(&format!("rt-{fid}-{n}"))
+            .await
+            .unwrap()
+            .expect("the winner's first token");
+        assert_eq!(
+            (t.family_id.as_str(), f.id.as_str()),
+            (fid.as_str(), fid.as_str())
+        );
+        assert_eq!(t.used_at, None);
+    }
+    // The losers' and the orphan's tokens were never written.
+    for n in 0..41usize {
+        let fid = match n {
+            0..30 => format!("fam-{n}"),
+            30..40 => format!("fam-{}", n - 30),
+            _ => "fam-orphan".into(),
+        };
+        let written = s
+            .get_refresh_token(&format!("rt-{fid}-{n}"))
+            .await
+            .unwrap()
+            .is_some();
+        assert_eq!(written, won.get(&fid) == Some(&n), "token {n} of {fid}");
+    }
+    assert!(s.get_family("fam-orphan").await.unwrap().is_none());
 }
 
 #[tokio::test]
