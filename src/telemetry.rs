@@ -83,7 +83,8 @@ pub fn process_cpu_seconds(pid: &str) -> f64 {
 }
 
 /// CPU seconds every core of the machine has spent busy (not idle, not
-/// waiting for I/O) so far, from `/proc/stat`; 0 where there is none.
+/// waiting for I/O, not stolen by the hypervisor) so far, from
+/// `/proc/stat`; 0 where there is none.
 pub fn machine_busy_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
