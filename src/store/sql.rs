@@ -57,6 +57,11 @@ impl<DB: sqlx::Database> SqlStore<DB> {
     }
 }
 
+/// Prepared statements kept per connection (sqlx's default is 100): the
+/// store has some 130 statement texts, and the family writer one per batch
+/// size (up to `FAMILY_BATCH_MAX`), so the hot ones are never pushed out.
+const STATEMENT_CACHE: usize = 256;
+
 /// A PostgreSQL connection idle this long is pinged before it is used.
 const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(30);
 
@@ -72,7 +77,8 @@ pub async fn connect(
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            .statement_cache_capacity(STATEMENT_CACHE);
         if let Some(parent) = opts.get_filename().parent()
             && !parent.as_os_str().is_empty()
         {
@@ -89,7 +95,7 @@ pub async fn connect(
             .await?;
         Ok(Arc::new(SqlStore::<Sqlite>::new(pool, true)))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let opts = PgConnectOptions::from_str(url)?;
+        let opts = PgConnectOptions::from_str(url)?.statement_cache_capacity(STATEMENT_CACHE);
         // sqlx pings a connection before every use by default: one more
         // round trip per statement. Ping only connections that sat idle long
         // enough for a restart or a proxy's timeout to have closed them; a

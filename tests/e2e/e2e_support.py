@@ -58,25 +58,28 @@ CLIENT_ID_RE = re.compile(r"[a-z0-9]{26}")
 # --------------------------------------------------------------------------- utilities
 
 
+# Ports this process has handed out: a port is free only until the process it
+# was meant for binds it, and two nodes started together (neither listening
+# yet) must not be given the same one.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port that was free on 127.0.0.1 a moment ago and that this
+    process has not handed out before."""
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no free port that was not handed out already")
 
 
 def free_ports(n: int) -> list[int]:
-    """n distinct free ports (held open together so they cannot repeat)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """n distinct free ports."""
+    return [free_port() for _ in range(n)]
 
 
 def random_alnum(n: int) -> str:
