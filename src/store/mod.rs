@@ -178,10 +178,11 @@ pub trait UserStore: Send + Sync {
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Starts a family with its first refresh token (of the family's id and
-    /// creation time, unused), in one statement; an id already taken
-    /// answers `Conflict` (exactly one of concurrent callers wins).
-    async fn create_family(&self, family: &TokenFamily, first: &RefreshTokenRecord) -> Result<()>;
+    /// Starts a family with its first refresh token (by its hash; the token
+    /// belongs to the family, dates from its creation and is unused), in
+    /// one statement; an id already taken answers `Conflict` (exactly one
+    /// of concurrent callers wins).
+    async fn create_family(&self, family: &TokenFamily, first_token_hash: &str) -> Result<()>;
     async fn get_refresh_token(
         &self,
         token_hash: &str,

@@ -50,10 +50,17 @@ impl<DB: sqlx::Database> SqlStore<DB> {
 
     /// The turn of a write transaction (SQLite), held until it commits.
     async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.writer {
-            Some(m) => Some(m.lock().await),
-            None => None,
-        }
+        turn_of(&self.writer).await
+    }
+}
+
+/// A turn in `writer`'s queue, where there is one.
+async fn turn_of(
+    writer: &Option<Arc<tokio::sync::Mutex<()>>>,
+) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    match writer {
+        Some(m) => Some(m.lock().await),
+        None => None,
     }
 }
 
@@ -526,10 +533,7 @@ macro_rules! impl_store {
             ) {
                 let mut batch: Vec<FamilyJob> = Vec::with_capacity(FAMILY_BATCH_MAX);
                 while rx.recv_many(&mut batch, FAMILY_BATCH_MAX).await > 0 {
-                    let _turn = match &turn {
-                        Some(m) => Some(m.lock().await),
-                        None => None,
-                    };
+                    let _turn = turn_of(&turn).await;
                     metrics::histogram!("poolgate_store_family_batch_size").record(batch.len() as f64);
                     let all = Self::insert_families(&pool, &batch).await;
                     match all {
@@ -1242,13 +1246,12 @@ macro_rules! impl_store {
 
         #[async_trait]
         impl TokenStore for SqlStore<$db> {
-            async fn create_family(&self, f: &TokenFamily, first: &RefreshTokenRecord) -> Result<()> {
+            async fn create_family(&self, f: &TokenFamily, first_token_hash: &str) -> Result<()> {
                 // Written by the family writer, with whatever else is queued.
-                debug_assert!(first.family_id == f.id && first.created_at == f.created_at && first.used_at.is_none());
                 let stopped = || Error::internal(anyhow::anyhow!("the refresh-family writer has stopped"));
                 let (reply, answer) = tokio::sync::oneshot::channel();
                 self.families
-                    .send((f.clone(), first.token_hash.clone(), reply))
+                    .send((f.clone(), first_token_hash.to_owned(), reply))
                     .await
                     .map_err(|_| stopped())?;
                 answer.await.map_err(|_| stopped())?

@@ -290,6 +290,22 @@ impl UserPools {
             .await
     }
 
+    /// A sign-in that worked (password, SRP or passkey) ends the run of
+    /// failures that `throttle` saw; nothing to write when there was none.
+    pub(crate) async fn end_failure_run(
+        &self,
+        pool: &Pool,
+        user: &User,
+        throttle: &SigninThrottle,
+    ) -> Result<()> {
+        if throttle.account_failures > 0 || throttle.source_failures > 0 {
+            self.store
+                .clear_signin_failures(&pool.id, &user.sub)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// After the password (or the SRP proof) checked out: the user's state
     /// decides — tokens, the NEW_PASSWORD_REQUIRED challenge, or a refusal.
     /// With the plaintext at hand, an old-parameter hash is upgraded and a
@@ -394,11 +410,7 @@ impl UserPools {
                 self.store.update_user(&user).await?;
             }
         }
-        if throttle.account_failures > 0 || throttle.source_failures > 0 {
-            self.store
-                .clear_signin_failures(&pool.id, &user.sub)
-                .await?;
-        }
+        self.end_failure_run(pool, &user, &throttle).await?;
         // The password is right; a second factor may be due.
         if let Some(c) = self.mfa_challenge(pool, client, &user).await? {
             return Ok(Settled::Challenge(c));
@@ -711,13 +723,9 @@ impl UserPools {
             scope,
         };
         let refresh = random::token();
-        let record = RefreshTokenRecord {
-            token_hash: sha256_hex(refresh.as_bytes()),
-            family_id: family.id.clone(),
-            created_at: now,
-            used_at: None,
-        };
-        self.store.create_family(&family, &record).await?;
+        self.store
+            .create_family(&family, &sha256_hex(refresh.as_bytes()))
+            .await?;
         let groups = match groups {
             Some(g) => g,
             None => self.store.groups_of_user(&pool.id, &user.sub).await?,

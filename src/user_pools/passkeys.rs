@@ -558,13 +558,8 @@ impl UserPools {
             Err(e) if e.kind == ErrorKind::NotAuthorized => {
                 self.record_signin_failure(pool, user, &source).await?;
             }
-            // A sign-in that worked ends the run of failures, as a password does.
-            Ok(()) if throttle.account_failures > 0 || throttle.source_failures > 0 => {
-                self.store
-                    .clear_signin_failures(&pool.id, &user.sub)
-                    .await?;
-            }
-            _ => {}
+            Ok(()) => self.end_failure_run(pool, user, &throttle).await?,
+            Err(_) => {}
         }
         result
     }

@@ -310,17 +310,7 @@ async fn contract_password_reset_is_atomic_and_single_use() {
     u.status = UserStatus::ResetRequired;
     s.create_user(&u, &[], None).await.unwrap();
     let fam = family("f1");
-    s.create_family(
-        &fam,
-        &RefreshTokenRecord {
-            token_hash: "h".into(),
-            family_id: "f1".into(),
-            created_at: 1,
-            used_at: None,
-        },
-    )
-    .await
-    .unwrap();
+    s.create_family(&fam, "h").await.unwrap();
     s.put_code(&CodeRecord {
         purpose: CodePurpose::ResetPassword,
         ..code("r_AAAAAAAAA", "s1", "r1")
@@ -407,7 +397,7 @@ async fn contract_refresh_families_rotate_once_and_revoke() {
         created_at: 1,
         used_at: None,
     };
-    s.create_family(&fam, &t("h1")).await.unwrap();
+    s.create_family(&fam, "h1").await.unwrap();
     let (rec, f) = s.get_refresh_token("h1").await.unwrap().unwrap();
     assert_eq!((rec, f), (t("h1"), fam.clone()));
     let session = s.get_refresh_session("h1").await.unwrap().unwrap();
@@ -441,15 +431,7 @@ async fn contract_refresh_families_rotate_once_and_revoke() {
         id: "f2".into(),
         ..fam.clone()
     };
-    s.create_family(
-        &fam2,
-        &RefreshTokenRecord {
-            family_id: "f2".into(),
-            ..t("h9")
-        },
-    )
-    .await
-    .unwrap();
+    s.create_family(&fam2, "h9").await.unwrap();
     assert_eq!(
         s.revoke_user_families("r_AAAAAAAAA", "s1", 9)
             .await
@@ -608,17 +590,7 @@ async fn contract_groups_and_membership() {
 
     // The refresh hot path reads the groups in the same round trip.
     let fam = family("f1");
-    s.create_family(
-        &fam,
-        &RefreshTokenRecord {
-            token_hash: "h".into(),
-            family_id: "f1".into(),
-            created_at: 1,
-            used_at: None,
-        },
-    )
-    .await
-    .unwrap();
+    s.create_family(&fam, "h").await.unwrap();
     let session = s.get_refresh_session("h").await.unwrap().unwrap();
     assert_eq!(names(session.groups), ["admins", "staff", "beta"]);
     // So does the code exchange's user read.
@@ -1089,12 +1061,7 @@ async fn contract_families_written_together_answer_each_caller() {
     s.create_user(&user("r_AAAAAAAAA", "s1", "alice"), &[], None)
         .await
         .unwrap();
-    let token = |fid: &str, n: usize| RefreshTokenRecord {
-        token_hash: format!("rt-{fid}-{n}"),
-        family_id: fid.into(),
-        created_at: 1,
-        used_at: None,
-    };
+    let token = |fid: &str, n: usize| format!("rt-{fid}-{n}");
     // 30 families, 10 of them started twice, and one for nobody, all at once.
     let mut tasks = vec![];
     for n in 0..41usize {
@@ -1172,16 +1139,8 @@ async fn contract_family_ids_are_taken_once_and_sessions_expire() {
     for i in 0..8 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.create_family(
-                &family("fam-code"),
-                &RefreshTokenRecord {
-                    token_hash: format!("rt-code-{i}"),
-                    family_id: "fam-code".into(),
-                    created_at: 1,
-                    used_at: None,
-                },
-            )
-            .await
+            s.create_family(&family("fam-code"), &format!("rt-code-{i}"))
+                .await
         }));
     }
     let mut wins = 0;
@@ -1206,17 +1165,7 @@ async fn contract_family_ids_are_taken_once_and_sessions_expire() {
     // A family keeps its granted scope.
     let mut f = family("fam-1");
     f.scope = Some("openid email".into());
-    s.create_family(
-        &f,
-        &RefreshTokenRecord {
-            token_hash: "rt1".into(),
-            family_id: "fam-1".into(),
-            created_at: 1,
-            used_at: None,
-        },
-    )
-    .await
-    .unwrap();
+    s.create_family(&f, "rt1").await.unwrap();
     assert_eq!(
         s.get_family("fam-1")
             .await
