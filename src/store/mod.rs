@@ -69,6 +69,15 @@ pub trait UserStore: Send + Sync {
         sub: &str,
     ) -> Result<Option<(User, Vec<Group>)>>;
     async fn get_user_by_username(&self, pool_id: &str, username: &str) -> Result<Option<User>>;
+    /// What a sign-in needs of the user a name designates, in one round
+    /// trip: the user, its groups (sorted as in tokens) and its sign-in
+    /// throttle as seen from `source`.
+    async fn sign_in_lookup(
+        &self,
+        pool_id: &str,
+        by: UserLookup<'_>,
+        source: &str,
+    ) -> Result<Option<SignInRecord>>;
     /// The owner of a sign-in alias (email/phone/preferred_username).
     async fn find_alias(&self, pool_id: &str, kind: &str, value: &str) -> Result<Option<String>>;
     /// The owner of a sign-in alias, in one round trip.
@@ -444,6 +453,17 @@ pub trait LimitStore: Send + Sync {
     /// Counts one hit in `bucket` for the window starting at `window_start`
     /// (a new window resets the count) and returns the hits so far.
     async fn rate_hit(&self, bucket: &str, window_start: i64) -> Result<i64>;
+    /// Counts one hit in `first`, and one in `second` only while `first`
+    /// is within `first_max` (a caller over its own budget does not spend
+    /// the shared one), as one atomic step. Returns both counts; `None`
+    /// when `second` was not counted.
+    async fn rate_hit_pair(
+        &self,
+        first: &str,
+        first_max: i64,
+        second: &str,
+        window_start: i64,
+    ) -> Result<(i64, Option<i64>)>;
     /// Drops counters of windows that started before `before`.
     async fn purge_rate_limits(&self, before: i64) -> Result<u64>;
 }

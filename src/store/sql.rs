@@ -371,6 +371,20 @@ struct UserGroupRow {
     group: JoinedGroup,
 }
 
+/// A user, one of its groups, and its sign-in throttle counters (the
+/// account-wide row `a_*` and the source's row `s_*`, NULL when absent).
+#[derive(sqlx::FromRow)]
+struct SignInRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    #[sqlx(flatten)]
+    group: JoinedGroup,
+    a_failures: Option<i32>,
+    a_locked_until: Option<i64>,
+    s_failures: Option<i32>,
+    s_locked_until: Option<i64>,
+}
+
 /// The group columns of a `LEFT JOIN` onto a user's groups: all NULL for a
 /// user in none.
 #[derive(sqlx::FromRow, Default)]
@@ -501,6 +515,27 @@ macro_rules! user_cols {
 macro_rules! family_cols {
     () => {
         "id, pool_id, sub, client_id, auth_time, created_at, expires_at, revoked_at, scope"
+    };
+}
+
+/// The sign-in lookup: `$from` names the user as `u`, `$src` binds the
+/// source and ends with the WHERE clause.
+macro_rules! sign_in_sql {
+    ($from:literal, $src:literal) => {
+        concat!(
+            "SELECT u.pool_id, u.sub, u.username, u.status, u.enabled, u.password_hash, u.srp_sealed, u.attributes, \
+             u.created_at, u.updated_at, \
+             g.name AS g_name, g.description AS g_description, g.precedence AS g_precedence, g.role_arn AS g_role_arn, \
+             g.created_at AS g_created_at, g.updated_at AS g_updated_at, \
+             fa.failures AS a_failures, fa.locked_until AS a_locked_until, \
+             fs.failures AS s_failures, fs.locked_until AS s_locked_until FROM ",
+            $from,
+            " LEFT JOIN group_members m ON m.pool_id = u.pool_id AND m.sub = u.sub \
+             LEFT JOIN user_groups g ON g.pool_id = m.pool_id AND g.name = m.group_name \
+             LEFT JOIN signin_failures fa ON fa.pool_id = u.pool_id AND fa.sub = u.sub AND fa.source = '' \
+             LEFT JOIN signin_failures fs ON fs.pool_id = u.pool_id AND fs.sub = u.sub AND fs.source = ",
+            $src
+        )
     };
 }
 
@@ -906,6 +941,53 @@ macro_rules! impl_store {
                 let Some(user) = first else { return Ok(None) };
                 sort_groups(&mut groups);
                 Ok(Some((user.into_user()?, groups)))
+            }
+            async fn sign_in_lookup(&self, pool_id: &str, by: UserLookup<'_>, source: &str) -> Result<Option<SignInRecord>> {
+                // One row per group (or one with NULL group columns); the two
+                // throttle rows are unique per (user, source), so they never
+                // multiply the rows.
+                let rows = match by {
+                    UserLookup::Username(username) => {
+                        sqlx::query_as::<$db, SignInRow>(sign_in_sql!(
+                            "users u",
+                            "$3 WHERE u.pool_id = $1 AND u.username = $2"
+                        ))
+                        .bind(pool_id)
+                        .bind(username)
+                        .bind(source)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                    UserLookup::Alias(kind, value) => {
+                        sqlx::query_as::<$db, SignInRow>(sign_in_sql!(
+                            "user_aliases a JOIN users u ON u.pool_id = a.pool_id AND u.sub = a.sub",
+                            "$4 WHERE a.pool_id = $1 AND a.kind = $2 AND a.value = $3"
+                        ))
+                        .bind(pool_id)
+                        .bind(kind)
+                        .bind(value)
+                        .bind(source)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                };
+                let mut groups = vec![];
+                let mut first = None;
+                for r in rows {
+                    groups.extend(r.group.into_group(&r.user.pool_id));
+                    if first.is_none() {
+                        let throttle = SigninThrottle {
+                            account_failures: r.a_failures.unwrap_or(0),
+                            account_locked_until: r.a_locked_until.unwrap_or(0),
+                            source_failures: r.s_failures.unwrap_or(0),
+                            source_locked_until: r.s_locked_until.unwrap_or(0),
+                        };
+                        first = Some((r.user, throttle));
+                    }
+                }
+                let Some((user, throttle)) = first else { return Ok(None) };
+                sort_groups(&mut groups);
+                Ok(Some(SignInRecord { user: user.into_user()?, groups, throttle }))
             }
             async fn get_user_by_username(&self, pool_id: &str, username: &str) -> Result<Option<User>> {
                 sqlx::query_as::<$db, UserRow>(concat!("SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND username = $2"))
@@ -2226,6 +2308,46 @@ macro_rules! impl_store {
                 .bind(window_start)
                 .fetch_one(&self.pool)
                 .await?)
+            }
+            async fn rate_hit_pair(&self, first: &str, first_max: i64, second: &str, window_start: i64) -> Result<(i64, Option<i64>)> {
+                if !matches!($backend, Backend::Postgres) {
+                    // SQLite has no writes inside WITH; its writes are serial
+                    // and local, so two statements cost two short turns.
+                    let a = self.rate_hit(first, window_start).await?;
+                    if a > first_max {
+                        return Ok((a, None));
+                    }
+                    return Ok((a, Some(self.rate_hit(second, window_start).await?)));
+                }
+                // One statement, one commit: the second counter is written
+                // only from the first one's new count (a data-modifying WITH
+                // passes its RETURNING rows on; both run in one snapshot and
+                // touch different rows).
+                let (a, b) = sqlx::query_as::<$db, (i64, Option<i64>)>(
+                    "WITH first AS (\
+                       INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $3, 1) \
+                       ON CONFLICT (bucket) DO UPDATE SET \
+                       hits = CASE WHEN rate_limits.window_start >= excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END, \
+                       window_start = CASE WHEN rate_limits.window_start >= excluded.window_start \
+                       THEN rate_limits.window_start ELSE excluded.window_start END \
+                       RETURNING hits), \
+                     second AS (\
+                       INSERT INTO rate_limits (bucket, window_start, hits) \
+                       SELECT $2, $3, 1 FROM first WHERE first.hits <= $4 \
+                       ON CONFLICT (bucket) DO UPDATE SET \
+                       hits = CASE WHEN rate_limits.window_start >= excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END, \
+                       window_start = CASE WHEN rate_limits.window_start >= excluded.window_start \
+                       THEN rate_limits.window_start ELSE excluded.window_start END \
+                       RETURNING hits) \
+                     SELECT first.hits, (SELECT hits FROM second) FROM first",
+                )
+                .bind(first)
+                .bind(second)
+                .bind(window_start)
+                .bind(first_max)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok((a, b))
             }
             async fn purge_rate_limits(&self, before: i64) -> Result<u64> {
                 Ok(sqlx::query::<$db>("DELETE FROM rate_limits WHERE window_start < $1")

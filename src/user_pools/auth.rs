@@ -133,6 +133,15 @@ pub(crate) enum Settled {
     Ready(User),
 }
 
+/// A password that checked out: the user as read with it (groups and
+/// throttle included) and what to upgrade.
+pub(crate) struct Verified<'a> {
+    pub user: User,
+    pub groups: Vec<Group>,
+    pub throttle: SigninThrottle,
+    pub upgrade: PasswordUpgrade<'a>,
+}
+
 pub(crate) struct PasswordUpgrade<'a> {
     pub password: &'a str,
     /// The stored hash has other parameters than the configured ones.
@@ -196,52 +205,78 @@ impl UserPools {
                 "{flow} flow not enabled for this client"
             )));
         }
-        let (user, throttle, upgrade) = self
+        let v = self
             .verify_password(&pool, &req.username, &req.password)
             .await?;
-        self.finish_sign_in(&pool, &client, user, throttle, Some(upgrade))
-            .await
+        self.finish_password_sign_in(&pool, &client, v).await
     }
 
-    /// The user a name and password designate, with the throttle and the
-    /// rehash decision: unknown users cost the same work and get the same
-    /// answer as a wrong password; failures count toward the throttle.
+    /// `finish_sign_in` after a password checked out, with the groups read
+    /// alongside the user.
+    pub(crate) async fn finish_password_sign_in(
+        &self,
+        pool: &Pool,
+        client: &AppClient,
+        v: Verified<'_>,
+    ) -> Result<SignInResult> {
+        self.finish_sign_in(
+            pool,
+            client,
+            v.user,
+            Some(v.groups),
+            v.throttle,
+            Some(v.upgrade),
+        )
+        .await
+    }
+
+    /// The user a name and password designate, with its groups, the
+    /// throttle and the rehash decision: unknown users cost the same work
+    /// and get the same answer as a wrong password; failures count toward
+    /// the throttle. The user, groups and throttle are one read.
     pub(crate) async fn verify_password<'a>(
         &self,
         pool: &Pool,
         username: &str,
         password: &'a str,
-    ) -> Result<(User, SigninThrottle, PasswordUpgrade<'a>)> {
+    ) -> Result<Verified<'a>> {
         if password.chars().count() > policy_max() {
             // Refused before hashing, with the answer of a wrong password.
             return Err(bad_credentials());
         }
-        let user = self.find_user(pool, username).await?;
-        let exists = user.is_some();
-        let (throttle, source) = self.throttle_check(pool, user.as_ref()).await?;
+        let source = super::limits::source_of(crate::audit::request().ip.as_deref());
+        let found = self.find_sign_in(pool, username, &source).await?;
+        let exists = found.is_some();
+        if let Some(r) = &found {
+            self.check_throttle(&r.throttle)?;
+        }
         // Unknown users verify against the dummy hash: same work, same answer.
         let verified = self
             .hasher
             .verify(
                 password,
-                user.as_ref().and_then(|u| u.password_hash.as_deref()),
+                found.as_ref().and_then(|r| r.user.password_hash.as_deref()),
             )
             .await?;
-        if let (Some(u), false) = (&user, verified.ok) {
-            self.record_signin_failure(pool, u, &source).await?;
+        if let (Some(r), false) = (&found, verified.ok) {
+            self.record_signin_failure(pool, &r.user, &source).await?;
         }
-        let Some(user) = user.filter(|_| verified.ok) else {
+        let Some(found) = found.filter(|_| verified.ok) else {
             metrics::counter!("poolgate_signin_total", "outcome" => "failed").increment(1);
             if !exists && !pool.settings.prevent_user_existence_errors {
                 return Err(Error::new(ErrorKind::UserNotFound, "User does not exist."));
             }
             return Err(bad_credentials());
         };
-        let upgrade = PasswordUpgrade {
-            password,
-            rehash: verified.needs_rehash,
-        };
-        Ok((user, throttle, upgrade))
+        Ok(Verified {
+            user: found.user,
+            groups: found.groups,
+            throttle: found.throttle,
+            upgrade: PasswordUpgrade {
+                password,
+                rehash: verified.needs_rehash,
+            },
+        })
     }
 
     /// The sign-in throttle of a known user from this client's network:
@@ -254,7 +289,6 @@ impl UserPools {
         pool: &Pool,
         user: Option<&User>,
     ) -> Result<(SigninThrottle, String)> {
-        let now = self.clock.now();
         let source = super::limits::source_of(crate::audit::request().ip.as_deref());
         let Some(u) = user else {
             return Ok((SigninThrottle::default(), source));
@@ -263,13 +297,20 @@ impl UserPools {
             .store
             .signin_failures(&pool.id, &u.sub, &source)
             .await?;
+        self.check_throttle(&t)?;
+        Ok((t, source))
+    }
+
+    /// Refuses while either lock of `t` holds, with the seconds left.
+    fn check_throttle(&self, t: &SigninThrottle) -> Result<()> {
+        let now = self.clock.now();
         let locked_until = t.account_locked_until.max(t.source_locked_until);
         if locked_until > now {
             metrics::counter!("poolgate_signin_total", "outcome" => "throttled").increment(1);
             return Err(Error::not_authorized("Password attempts exceeded")
                 .with_retry_after((locked_until - now) as u64));
         }
-        Ok((t, source))
+        Ok(())
     }
 
     pub(crate) async fn record_signin_failure(
@@ -315,6 +356,7 @@ impl UserPools {
         pool: &Pool,
         client: &AppClient,
         user: User,
+        groups: Option<Vec<Group>>,
         throttle: SigninThrottle,
         upgrade: Option<PasswordUpgrade<'_>>,
     ) -> Result<SignInResult> {
@@ -330,7 +372,10 @@ impl UserPools {
             }
             Settled::Ready(u) => u,
         };
-        let tokens = self.start_session(pool, client, &user).await?;
+        let now = self.clock.now();
+        let (tokens, _) = self
+            .start_session_in(pool, client, &user, groups, now, None, None, random::uuid())
+            .await?;
         metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
         tracing::info!(sub = %user.sub, "user signed in");
         Ok(SignInResult {

@@ -332,9 +332,9 @@ impl UserPools {
                 .get_client(pool_id, client_id)
                 .await?
                 .ok_or_else(|| Error::not_found("App client"))?;
-            let (user, throttle, upgrade) = self.verify_password(&pool, username, password).await?;
+            let v = self.verify_password(&pool, username, password).await?;
             match self
-                .settle_sign_in(&pool, &client, user, throttle, Some(upgrade))
+                .settle_sign_in(&pool, &client, v.user, v.throttle, Some(v.upgrade))
                 .await?
             {
                 Settled::Challenge(c) => Ok(HostedSignIn::Challenge(c)),

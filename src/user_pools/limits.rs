@@ -93,27 +93,33 @@ impl UserPools {
         let window = settings.window_secs;
         let start = now - now.rem_euclid(window);
         let source = source_of(crate::audit::request().ip.as_deref());
-        let buckets = [
-            (format!("{}:ip:{source}", action.name()), limit.per_ip),
-            (format!("{}:pool:{pool_id}", action.name()), limit.per_pool),
-        ];
-        for (bucket, max) in buckets {
-            if max == 0 || (source == "-" && bucket.contains(":ip:")) {
-                continue;
+        let ip =
+            (limit.per_ip > 0 && source != "-").then(|| format!("{}:ip:{source}", action.name()));
+        let pool = (limit.per_pool > 0).then(|| format!("{}:pool:{pool_id}", action.name()));
+        // The caller's own budget first: over it, the pool's is not spent.
+        let (ip_hits, pool_hits) = match (&ip, &pool) {
+            (Some(ip), Some(pool)) => {
+                self.store
+                    .rate_hit_pair(ip, limit.per_ip, pool, start)
+                    .await?
             }
-            let hits = self.store.rate_hit(&bucket, start).await?;
-            if hits > max {
-                metrics::counter!("poolgate_rate_limited_total", "action" => action.name())
-                    .increment(1);
-                tracing::warn!(bucket = %bucket, "rate limit reached");
-                return Err(Error::new(
-                    ErrorKind::TooManyRequests,
-                    "Too many requests; slow down.",
-                )
-                .with_retry_after((start + window - now).max(1) as u64));
-            }
-        }
-        Ok(())
+            (Some(ip), None) => (self.store.rate_hit(ip, start).await?, None),
+            (None, Some(pool)) => (0, Some(self.store.rate_hit(pool, start).await?)),
+            (None, None) => return Ok(()),
+        };
+        let over = if ip.is_some() && ip_hits > limit.per_ip {
+            ip
+        } else if pool_hits.is_some_and(|n| n > limit.per_pool) {
+            pool
+        } else {
+            return Ok(());
+        };
+        metrics::counter!("poolgate_rate_limited_total", "action" => action.name()).increment(1);
+        tracing::warn!(bucket = %over.unwrap_or_default(), "rate limit reached");
+        Err(
+            Error::new(ErrorKind::TooManyRequests, "Too many requests; slow down.")
+                .with_retry_after((start + window - now).max(1) as u64),
+        )
     }
 
     /// Drops counters of finished windows (run periodically by `serve`).

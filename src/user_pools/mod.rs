@@ -310,49 +310,64 @@ impl UserPools {
     }
 
     async fn find_user_inner(&self, pool: &Pool, name: &str) -> Result<Option<User>> {
-        if name.is_empty() || name.len() > 256 {
-            return Ok(None);
+        for (kind, value) in Self::lookups_of(pool, name) {
+            let found = match &kind {
+                Some(kind) => self.store.get_user_by_alias(&pool.id, kind, &value).await?,
+                None => self.store.get_user_by_username(&pool.id, &value).await?,
+            };
+            if found.is_some() {
+                return Ok(found);
+            }
         }
-        // Email/phone-as-username pools: the address is the sign-in name, so
-        // look it up first (one round trip in the common case).
+        Ok(None)
+    }
+
+    /// `find_user` for a sign-in: the user with its groups and its
+    /// throttle as seen from `source`, each candidate in one round trip.
+    pub(crate) async fn find_sign_in(
+        &self,
+        pool: &Pool,
+        name: &str,
+        source: &str,
+    ) -> Result<Option<SignInRecord>> {
+        for (kind, value) in Self::lookups_of(pool, name) {
+            let by = match &kind {
+                Some(kind) => UserLookup::Alias(kind, &value),
+                None => UserLookup::Username(&value),
+            };
+            if let Some(found) = self.store.sign_in_lookup(&pool.id, by, source).await? {
+                crate::audit::note_subject(&found.user.sub);
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// What a sign-in name may designate, in the order to try: an alias
+    /// kind (`Some`) with its normalized value, or the username (`None`).
+    /// Email/phone-as-username pools look the address up first (one round
+    /// trip in the common case); a name of the wrong shape for a kind is
+    /// not looked up as one.
+    fn lookups_of(pool: &Pool, name: &str) -> Vec<(Option<String>, String)> {
+        if name.is_empty() || name.len() > 256 {
+            return vec![];
+        }
         let by_shape = |kind: &str| match kind {
             "email" => attributes::is_valid_email(name),
             "phone_number" => attributes::is_valid_phone(name),
             _ => true,
         };
-        for kind in pool
-            .settings
-            .username_attributes
-            .iter()
-            .filter(|k| by_shape(k))
-        {
-            if let Some(u) = self
-                .store
-                .get_user_by_alias(&pool.id, kind, &alias_value(kind, name))
-                .await?
-            {
-                return Ok(Some(u));
-            }
-        }
-        let norm = Self::normalize_username(pool, name);
-        if let Some(u) = self.store.get_user_by_username(&pool.id, &norm).await? {
-            return Ok(Some(u));
-        }
-        for kind in pool
-            .settings
-            .alias_attributes
-            .iter()
-            .filter(|k| by_shape(k))
-        {
-            if let Some(u) = self
-                .store
-                .get_user_by_alias(&pool.id, kind, &alias_value(kind, name))
-                .await?
-            {
-                return Ok(Some(u));
-            }
-        }
-        Ok(None)
+        let aliases = |kinds: &[String]| -> Vec<(Option<String>, String)> {
+            kinds
+                .iter()
+                .filter(|k| by_shape(k))
+                .map(|k| (Some(k.clone()), alias_value(k, name)))
+                .collect()
+        };
+        let mut out = aliases(&pool.settings.username_attributes);
+        out.push((None, Self::normalize_username(pool, name)));
+        out.extend(aliases(&pool.settings.alias_attributes));
+        out
     }
 
     /// Checks a one-time code: counts wrong tries, kills the code after

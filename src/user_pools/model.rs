@@ -654,6 +654,25 @@ pub struct SigninThrottle {
     pub source_locked_until: i64,
 }
 
+/// How a sign-in name designates a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserLookup<'a> {
+    /// The (normalized) username.
+    Username(&'a str),
+    /// A sign-in alias: kind (`email`, `phone_number`,
+    /// `preferred_username`) and normalized value.
+    Alias(&'a str, &'a str),
+}
+
+/// What a sign-in reads about its user: the user, its groups (for the
+/// token claims) and its throttle.
+#[derive(Debug, Clone)]
+pub struct SignInRecord {
+    pub user: User,
+    pub groups: Vec<Group>,
+    pub throttle: SigninThrottle,
+}
+
 /// A custom scope of a resource server (`<identifier>/<name>` in tokens).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

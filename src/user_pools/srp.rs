@@ -277,8 +277,15 @@ impl UserPools {
             }
         };
         crate::audit::note_subject(&user.sub);
-        self.finish_sign_in(&pool, &client, user, throttle, None::<PasswordUpgrade<'_>>)
-            .await
+        self.finish_sign_in(
+            &pool,
+            &client,
+            user,
+            None,
+            throttle,
+            None::<PasswordUpgrade<'_>>,
+        )
+        .await
     }
 }
 

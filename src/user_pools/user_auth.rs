@@ -103,11 +103,8 @@ impl UserPools {
                     .password
                     .as_deref()
                     .ok_or_else(|| Error::invalid("password is required with PASSWORD"))?;
-                let (user, throttle, upgrade) =
-                    self.verify_password(&pool, &req.username, password).await?;
-                return self
-                    .finish_sign_in(&pool, &client, user, throttle, Some(upgrade))
-                    .await;
+                let v = self.verify_password(&pool, &req.username, password).await?;
+                return self.finish_password_sign_in(&pool, &client, v).await;
             }
             Some("WEB_AUTHN") => {
                 let user = self.find_user(&pool, &req.username).await?;
@@ -240,9 +237,8 @@ impl UserPools {
                 let password = responses
                     .get("PASSWORD")
                     .ok_or_else(|| Error::invalid("PASSWORD is required"))?;
-                let (user, throttle, upgrade) =
-                    self.verify_password(pool, &user.username, password).await?;
-                self.settle_sign_in(pool, client, user, throttle, Some(upgrade))
+                let v = self.verify_password(pool, &user.username, password).await?;
+                self.settle_sign_in(pool, client, v.user, v.throttle, Some(v.upgrade))
                     .await
             }
             "PASSWORD_SRP" => {

@@ -341,3 +341,27 @@ async fn old_rate_limit_windows_are_purged() {
     app.clock.advance(3 * 60);
     assert!(app.state.pools.purge_rate_limits().await.unwrap() >= 1);
 }
+
+#[tokio::test]
+async fn an_address_over_its_own_limit_does_not_spend_the_pools_budget() {
+    let app = limited_app(|l| {
+        l.signin.per_ip = 2;
+        l.signin.per_pool = 3;
+    })
+    .await;
+    let now = app.clock.now();
+    app.clock.advance(60 - now.rem_euclid(60));
+    let path = app.pool_path("signin");
+    let body = sign_in_body(&app, "nobody@example.com", "wrong wrong wrong");
+    // One address hammers: two tries, then refused by its own limit.
+    for (i, want) in [401, 401, 429, 429, 429].into_iter().enumerate() {
+        let (st, _, b) = post_from(&app, "203.0.113.9", &path, body.clone()).await;
+        assert_eq!(st, want, "request {i}: {b}");
+    }
+    // The pool has spent 2 of its 3: another address gets the last one.
+    let (st, _, b) = post_from(&app, "198.51.100.4", &path, body.clone()).await;
+    assert_eq!(st, 401, "{b}");
+    let (st, retry, b) = post_from(&app, "198.51.100.4", &path, body.clone()).await;
+    assert_eq!((st, b["code"].as_str()), (429, Some("TooManyRequests")));
+    assert!(retry.is_some());
+}

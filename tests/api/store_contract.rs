@@ -627,6 +627,61 @@ async fn contract_groups_and_membership() {
         "another pool's user is not this one"
     );
 
+    // So does the sign-in's lookup, by username or by alias, with the
+    // throttle counters of the caller's source.
+    let by_name = s
+        .sign_in_lookup("r_AAAAAAAAA", UserLookup::Username("alice"), "192.0.2.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_name.user, u);
+    assert_eq!(names(by_name.groups), ["admins", "staff", "beta"]);
+    assert_eq!(by_name.throttle, SigninThrottle::default());
+    s.create_user(
+        &user("r_AAAAAAAAA", "s3", "carol"),
+        &[Alias {
+            kind: "email".into(),
+            value: "carol@example.com".into(),
+        }],
+        None,
+    )
+    .await
+    .unwrap();
+    let by_alias = s
+        .sign_in_lookup(
+            "r_AAAAAAAAA",
+            UserLookup::Alias("email", "carol@example.com"),
+            "-",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (by_alias.user.sub.as_str(), by_alias.groups.len()),
+        ("s3", 0)
+    );
+    for miss in [
+        UserLookup::Username("nobody"),
+        UserLookup::Username("s1"),
+        UserLookup::Alias("email", "nobody@example.com"),
+        UserLookup::Alias("phone_number", "carol@example.com"),
+    ] {
+        assert!(
+            s.sign_in_lookup("r_AAAAAAAAA", miss, "-")
+                .await
+                .unwrap()
+                .is_none(),
+            "{miss:?}"
+        );
+    }
+    assert!(
+        s.sign_in_lookup("r_BBBBBBBBB", UserLookup::Username("alice"), "-")
+            .await
+            .unwrap()
+            .is_none(),
+        "another pool's user is not this one"
+    );
+
     let mut upd = g("staff", Some(0), Some("arn:staff2"));
     upd.updated_at = 2;
     assert!(s.update_group(&upd).await.unwrap());
@@ -819,6 +874,42 @@ async fn contract_rate_limit_counters_are_atomic_and_windowed() {
     // Purging drops only windows older than the bound.
     assert_eq!(s.purge_rate_limits(660).await.unwrap(), 1);
     assert_eq!(s.rate_hit("signin:ip:192.0.2.1", 660).await.unwrap(), 3);
+
+    // A pair: the shared bucket is spent only while the first is within
+    // its budget, in one atomic step per caller.
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let s = s.clone();
+        set.spawn(async move {
+            s.rate_hit_pair("signin:ip:198.51.100.7", 5, "signin:pool:p", 600)
+                .await
+                .unwrap()
+        });
+    }
+    let mut pairs = set.join_all().await;
+    pairs.sort();
+    let firsts: Vec<i64> = pairs.iter().map(|p| p.0).collect();
+    assert_eq!(firsts, (1..=12).collect::<Vec<i64>>(), "{pairs:?}");
+    for (first, second) in &pairs {
+        assert_eq!(second.is_some(), *first <= 5, "{pairs:?}");
+    }
+    let mut seconds: Vec<i64> = pairs.iter().filter_map(|p| p.1).collect();
+    seconds.sort();
+    assert_eq!(seconds, (1..=5).collect::<Vec<i64>>(), "{pairs:?}");
+    // Another caller still spends the shared bucket, from where it stands;
+    // a new window resets both.
+    assert_eq!(
+        s.rate_hit_pair("signin:ip:198.51.100.8", 5, "signin:pool:p", 600)
+            .await
+            .unwrap(),
+        (1, Some(6))
+    );
+    assert_eq!(
+        s.rate_hit_pair("signin:ip:198.51.100.7", 5, "signin:pool:p", 660)
+            .await
+            .unwrap(),
+        (1, Some(1))
+    );
 }
 
 #[tokio::test]
@@ -850,6 +941,31 @@ async fn contract_sign_in_throttle_counts_per_source_and_per_account() {
     );
     let t = s.signin_failures(p, "sub-t", "198.51.100.1").await.unwrap();
     assert_eq!((t.account_failures, t.source_failures), (4, 0));
+    // The sign-in lookup reads the same counters with the user.
+    let lookup = |source: &'static str| {
+        let s = s.clone();
+        async move {
+            s.sign_in_lookup(p, UserLookup::Username("t"), source)
+                .await
+                .unwrap()
+                .unwrap()
+                .throttle
+        }
+    };
+    assert_eq!(
+        lookup("192.0.2.1").await,
+        s.signin_failures(p, "sub-t", "192.0.2.1").await.unwrap()
+    );
+    assert_eq!(
+        lookup("192.0.2.2").await,
+        SigninThrottle {
+            account_failures: 4,
+            account_locked_until: 40,
+            source_failures: 1,
+            source_locked_until: 1
+        }
+    );
+    assert_eq!(lookup("198.51.100.1").await, t);
     s.clear_signin_failures(p, "sub-t").await.unwrap();
     assert_eq!(
         s.signin_failures(p, "sub-t", "192.0.2.1").await.unwrap(),
