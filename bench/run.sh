@@ -50,11 +50,21 @@ lg sqlite 18090 --users 16 --alg RS256 --phases overload
 
 echo "### PostgreSQL (sslmode=$PG_SSLMODE)"
 DB="poolgate_bench_$$"
-psql "$PG/postgres" -qc "CREATE DATABASE $DB"
-trap 'cleanup; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
+psql "$PG/postgres" -qc "CREATE DATABASE $DB" -c "CREATE DATABASE ${DB}_plain"
+trap 'cleanup; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "DROP DATABASE IF EXISTS ${DB}_plain WITH (FORCE)"' EXIT
 start pg 18091 "$PG/$DB?sslmode=$PG_SSLMODE"
 lg pg 18091 --users 32 --alg RS256 --phases signin,refresh
 lg pg 18091 --users 32 --alg ES256 --phases refresh
 lg pg 18091 --users 32 --alg ES256 --phases refresh --rotation
 lg pg 18091 --users 2 --alg ES256 --phases client_credentials
 lg pg 18091 --users 2 --alg ES256 --phases authorization_code
+
+if [ "$PG_SSLMODE" != disable ]; then
+  # The same database as docker-compose.yml reaches it: a container on the
+  # same host, no TLS. Only the sign-in phase, whose ratio the database's
+  # CPU on the same two cores decides.
+  echo "### PostgreSQL (sslmode=disable, as in docker-compose.yml)"
+  kill "$(cat "$WORK/pg/pid")"
+  start pgplain 18092 "$PG/${DB}_plain?sslmode=disable"
+  lg pgplain 18092 --users 32 --alg RS256 --phases signin
+fi
