@@ -518,6 +518,19 @@ macro_rules! family_cols {
     };
 }
 
+/// A rate-limit counter's upsert after its `INSERT ... VALUES`: one more
+/// hit in the same window, a new window from one; a node whose clock lags
+/// does not reset a newer window.
+macro_rules! rate_hit_upsert {
+    () => {
+        "ON CONFLICT (bucket) DO UPDATE SET \
+         hits = CASE WHEN rate_limits.window_start >= excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END, \
+         window_start = CASE WHEN rate_limits.window_start >= excluded.window_start \
+         THEN rate_limits.window_start ELSE excluded.window_start END \
+         RETURNING hits"
+    };
+}
+
 /// The sign-in lookup: `$from` names the user as `u`, `$src` binds the
 /// source and ends with the WHERE clause.
 macro_rules! sign_in_sql {
@@ -2297,12 +2310,10 @@ macro_rules! impl_store {
         impl LimitStore for SqlStore<$db> {
             async fn rate_hit(&self, bucket: &str, window_start: i64) -> Result<i64> {
                 Ok(sqlx::query_scalar::<$db, i64>(
-                    "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
-                     ON CONFLICT (bucket) DO UPDATE SET \
-                     hits = CASE WHEN rate_limits.window_start >= excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END, \
-                     window_start = CASE WHEN rate_limits.window_start >= excluded.window_start \
-                     THEN rate_limits.window_start ELSE excluded.window_start END \
-                     RETURNING hits",
+                    concat!(
+                        "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) ",
+                        rate_hit_upsert!()
+                    ),
                 )
                 .bind(bucket)
                 .bind(window_start)
@@ -2324,22 +2335,14 @@ macro_rules! impl_store {
                 // passes its RETURNING rows on; both run in one snapshot and
                 // touch different rows).
                 let (a, b) = sqlx::query_as::<$db, (i64, Option<i64>)>(
-                    "WITH first AS (\
-                       INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $3, 1) \
-                       ON CONFLICT (bucket) DO UPDATE SET \
-                       hits = CASE WHEN rate_limits.window_start >= excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END, \
-                       window_start = CASE WHEN rate_limits.window_start >= excluded.window_start \
-                       THEN rate_limits.window_start ELSE excluded.window_start END \
-                       RETURNING hits), \
-                     second AS (\
-                       INSERT INTO rate_limits (bucket, window_start, hits) \
-                       SELECT $2, $3, 1 FROM first WHERE first.hits <= $4 \
-                       ON CONFLICT (bucket) DO UPDATE SET \
-                       hits = CASE WHEN rate_limits.window_start >= excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END, \
-                       window_start = CASE WHEN rate_limits.window_start >= excluded.window_start \
-                       THEN rate_limits.window_start ELSE excluded.window_start END \
-                       RETURNING hits) \
-                     SELECT first.hits, (SELECT hits FROM second) FROM first",
+                    concat!(
+                        "WITH first AS (INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $3, 1) ",
+                        rate_hit_upsert!(),
+                        "), second AS (INSERT INTO rate_limits (bucket, window_start, hits) \
+                         SELECT $2, $3, 1 FROM first WHERE first.hits <= $4 ",
+                        rate_hit_upsert!(),
+                        ") SELECT first.hits, (SELECT hits FROM second) FROM first"
+                    ),
                 )
                 .bind(first)
                 .bind(second)
