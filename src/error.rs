@@ -156,7 +156,43 @@ impl From<sqlx::Error> for Error {
                 retry_after: Some(1),
                 source: Some(e.into()),
             },
+            // PostgreSQL's text cannot hold U+0000 (SQLSTATE 22021): input
+            // that slipped past the edge's check is the caller's mistake.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => {
+                Error::invalid(NUL_REFUSED)
+            }
             _ => Error::internal(e),
         }
+    }
+}
+
+/// The answer to text with a NUL character in it, on every surface.
+pub const NUL_REFUSED: &str = "Text values must not contain NUL characters.";
+
+/// Whether a JSON text holds a NUL character: the escape `\u0000` not
+/// itself escaped (a raw NUL byte is not valid JSON and fails to parse).
+pub fn json_has_nul(json: &[u8]) -> bool {
+    const ESC: &[u8] = b"\\u0000";
+    json.windows(ESC.len()).enumerate().any(|(i, w)| {
+        w == ESC && json[..=i].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
+    })
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::json_has_nul;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert!(json_has_nul(br#"{"u":"a\u0000b"}"#));
+        assert!(json_has_nul(br#"["\u0000"]"#));
+        assert!(json_has_nul(br#"{"u":"x\\\u0000"}"#), "\\\\ then \\u0000");
+        assert!(
+            !json_has_nul(br#"{"u":"\\u0000"}"#),
+            "an escaped backslash, then text"
+        );
+        assert!(!json_has_nul(br#"{"u":"\u0041"}"#));
+        assert!(!json_has_nul(b"{}"));
+        assert!(!json_has_nul(b""));
     }
 }

@@ -30,10 +30,47 @@ fn json_rejection(r: JsonRejection) -> ApiError {
     ApiError(Error::new(kind, msg))
 }
 
+/// `application/json` or any `application/*+json`, as `axum::Json` takes.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !is_json(req.headers()) {
+            return Err(ApiError(Error::new(
+                ErrorKind::UnsupportedMediaType,
+                "Expected a body with Content-Type: application/json",
+            )));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| match r.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError(Error::new(
+                    ErrorKind::PayloadTooLarge,
+                    "The request body is too large",
+                )),
+                _ => ApiError(Error::invalid(r.body_text())),
+            })?;
+        // Both stores answer alike: PostgreSQL's text cannot hold U+0000.
+        if crate::error::json_has_nul(&bytes) {
+            return Err(ApiError(Error::invalid(crate::error::NUL_REFUSED)));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(r) => Err(json_rejection(r)),
         }

@@ -420,3 +420,123 @@ async fn admin_bodies_are_validated() {
     let (st, _) = app.admin("GET", "/v1/admin/pools?limit=abc", None).await;
     assert_eq!(st, 400);
 }
+
+/// PostgreSQL's text cannot hold U+0000, SQLite's can: text with a NUL in it
+/// is refused alike on both stores, never a 500 (it was one on PostgreSQL).
+#[tokio::test]
+async fn nul_characters_are_refused_on_every_surface() {
+    let app = spawn_app().await;
+    app.confirmed_user("nul@example.com").await;
+    let json_ct = Some("application/json");
+    let c = &app.client_id;
+    // Native JSON endpoints: 400 InvalidParameter before any work.
+    for (ep, body) in [
+        (
+            "signin",
+            format!(
+                r#"{{"client_id":"{c}","username":"nul\u0000@example.com","password":"{PASSWORD}"}}"#
+            ),
+        ),
+        (
+            "signin",
+            format!(r#"{{"client_id":"{c}","username":"nul@example.com","password":"x\u0000y"}}"#),
+        ),
+        (
+            "signup",
+            format!(
+                r#"{{"client_id":"{c}","username":"a\u0000@example.com","password":"{PASSWORD}"}}"#
+            ),
+        ),
+        (
+            "signup/confirm",
+            format!(r#"{{"client_id":"{c}","username":"nul@example.com","code":"12\u00003"}}"#),
+        ),
+        (
+            "signup/resend",
+            format!(r#"{{"client_id":"{c}\u0000","username":"nul@example.com"}}"#),
+        ),
+        (
+            "password/forgot",
+            format!(r#"{{"client_id":"{c}","username":"\u0000"}}"#),
+        ),
+        (
+            "token/refresh",
+            format!(r#"{{"client_id":"{c}","refresh_token":"r\u0000"}}"#),
+        ),
+    ] {
+        let r = raw(
+            &app,
+            "POST",
+            &app.pool_path(ep),
+            json_ct,
+            body.into_bytes(),
+            None,
+        )
+        .await;
+        assert_problem(&r, 400, "InvalidParameter", &format!("{ep} with a NUL"));
+        assert_eq!(
+            r.body["detail"],
+            "Text values must not contain NUL characters."
+        );
+    }
+    // An escaped backslash before "u0000" is text, not a NUL.
+    let body = format!(
+        r#"{{"client_id":"{c}","username":"a\\u0000@example.com","password":"{PASSWORD}"}}"#
+    );
+    let r = raw(
+        &app,
+        "POST",
+        &app.pool_path("signin"),
+        json_ct,
+        body.into_bytes(),
+        None,
+    )
+    .await;
+    assert_problem(&r, 401, "NotAuthorized", "a literal backslash-u0000 name");
+
+    // The Cognito protocol.
+    let resp = app
+        .http
+        .post(format!("{}/", app.base))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "AWSCognitoIdentityProviderService.InitiateAuth")
+        .body(format!(
+            r#"{{"ClientId":"{c}","AuthFlow":"USER_PASSWORD_AUTH","AuthParameters":{{"USERNAME":"nul\u0000@example.com","PASSWORD":"{PASSWORD}"}}}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let b: Value = resp.json().await.unwrap();
+    assert_eq!(b["__type"], "InvalidParameterException", "{b}");
+
+    // Paths and forms reach the store without a JSON body: a NUL there is a
+    // 4xx on both stores (on PostgreSQL the store's refusal is mapped).
+    let (st, b) = app
+        .admin(
+            "GET",
+            &format!("/v1/admin/pools/{}/users/nul%00x", app.pool_id),
+            None,
+        )
+        .await;
+    assert!(matches!(st, 400 | 404), "{st} {b}");
+    assert!(b["code"].is_string(), "{b}");
+    let resp = app
+        .http
+        .post(format!("{}/{}/oauth2/token", app.base, app.pool_id))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=authorization_code&client_id={c}%00&code=abc%00\
+             &redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&code_verifier=v"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let st = resp.status().as_u16();
+    assert!(
+        (400..500).contains(&st),
+        "OAuth token endpoint answered {st}"
+    );
+    let b: Value = resp.json().await.unwrap();
+    assert!(b["error"].is_string(), "{b}");
+}

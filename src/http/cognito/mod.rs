@@ -172,6 +172,15 @@ async fn dispatch(
             return respond(&request_id, Err(Fault::new(kind, message)));
         }
     }
+    if crate::error::json_has_nul(&body) {
+        return respond(
+            &request_id,
+            Err(Fault::new(
+                "InvalidParameterException",
+                crate::error::NUL_REFUSED,
+            )),
+        );
+    }
     let answer = match serde_json::from_slice::<Value>(if body.is_empty() { b"{}" } else { &body })
     {
         Ok(Value::Object(input)) => run(&s, &target, input).await,
