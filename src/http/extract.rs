@@ -5,7 +5,7 @@ use super::error::ApiError;
 use crate::app::AppState;
 use crate::crypto::ct_eq;
 use crate::error::{Error, ErrorKind};
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -13,22 +13,6 @@ use serde::de::DeserializeOwned;
 
 /// `axum::Json`, with rejections turned into problem+json.
 pub struct ApiJson<T>(pub T);
-
-fn json_rejection(r: JsonRejection) -> ApiError {
-    let kind = match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
-        _ => ErrorKind::InvalidParameter,
-    };
-    let msg = match kind {
-        ErrorKind::PayloadTooLarge => "The request body is too large".to_owned(),
-        ErrorKind::UnsupportedMediaType => {
-            "Expected a body with Content-Type: application/json".to_owned()
-        }
-        _ => r.body_text(),
-    };
-    ApiError(Error::new(kind, msg))
-}
 
 /// `application/json` or any `application/*+json`, as `axum::Json` takes.
 fn is_json(headers: &axum::http::HeaderMap) -> bool {
@@ -70,9 +54,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if crate::error::json_has_nul(&bytes) {
             return Err(ApiError(Error::invalid(crate::error::NUL_REFUSED)));
         }
+        // Content type and size are checked above: what is left is syntax,
+        // types and unknown fields.
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(r) => Err(json_rejection(r)),
+            Err(r) => Err(ApiError(Error::invalid(r.body_text()))),
         }
     }
 }

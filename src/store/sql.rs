@@ -518,6 +518,26 @@ macro_rules! family_cols {
     };
 }
 
+/// The rows of a `LEFT JOIN` onto a user's groups: the first row (for the
+/// columns every row repeats) and the groups, sorted as in tokens; `None`
+/// for no rows. `group_of` takes a row's group columns out.
+fn first_with_groups<R>(
+    rows: Vec<R>,
+    group_of: impl Fn(&mut R) -> Option<Group>,
+) -> Option<(R, Vec<Group>)> {
+    let mut groups = vec![];
+    let mut first = None;
+    for mut r in rows {
+        groups.extend(group_of(&mut r));
+        if first.is_none() {
+            first = Some(r);
+        }
+    }
+    let first = first?;
+    sort_groups(&mut groups);
+    Some((first, groups))
+}
+
 /// A rate-limit counter's upsert after its `INSERT ... VALUES`: one more
 /// hit in the same window, a new window from one; a node whose clock lags
 /// does not reset a newer window.
@@ -943,17 +963,12 @@ macro_rules! impl_store {
                 .bind(sub)
                 .fetch_all(&self.pool)
                 .await?;
-                let mut groups = vec![];
-                let mut first = None;
-                for r in rows {
-                    groups.extend(r.group.into_group(&r.user.pool_id));
-                    if first.is_none() {
-                        first = Some(r.user);
-                    }
-                }
-                let Some(user) = first else { return Ok(None) };
-                sort_groups(&mut groups);
-                Ok(Some((user.into_user()?, groups)))
+                let Some((r, groups)) =
+                    first_with_groups(rows, |r| std::mem::take(&mut r.group).into_group(&r.user.pool_id))
+                else {
+                    return Ok(None);
+                };
+                Ok(Some((r.user.into_user()?, groups)))
             }
             async fn sign_in_lookup(&self, pool_id: &str, by: UserLookup<'_>, source: &str) -> Result<Option<SignInRecord>> {
                 // One row per group (or one with NULL group columns); the two
@@ -984,23 +999,18 @@ macro_rules! impl_store {
                         .await?
                     }
                 };
-                let mut groups = vec![];
-                let mut first = None;
-                for r in rows {
-                    groups.extend(r.group.into_group(&r.user.pool_id));
-                    if first.is_none() {
-                        let throttle = SigninThrottle {
-                            account_failures: r.a_failures.unwrap_or(0),
-                            account_locked_until: r.a_locked_until.unwrap_or(0),
-                            source_failures: r.s_failures.unwrap_or(0),
-                            source_locked_until: r.s_locked_until.unwrap_or(0),
-                        };
-                        first = Some((r.user, throttle));
-                    }
-                }
-                let Some((user, throttle)) = first else { return Ok(None) };
-                sort_groups(&mut groups);
-                Ok(Some(SignInRecord { user: user.into_user()?, groups, throttle }))
+                let Some((r, groups)) =
+                    first_with_groups(rows, |r| std::mem::take(&mut r.group).into_group(&r.user.pool_id))
+                else {
+                    return Ok(None);
+                };
+                let throttle = SigninThrottle {
+                    account_failures: r.a_failures.unwrap_or(0),
+                    account_locked_until: r.a_locked_until.unwrap_or(0),
+                    source_failures: r.s_failures.unwrap_or(0),
+                    source_locked_until: r.s_locked_until.unwrap_or(0),
+                };
+                Ok(Some(SignInRecord { user: r.user.into_user()?, groups, throttle }))
             }
             async fn get_user_by_username(&self, pool_id: &str, username: &str) -> Result<Option<User>> {
                 sqlx::query_as::<$db, UserRow>(concat!("SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND username = $2"))
@@ -1391,16 +1401,11 @@ macro_rules! impl_store {
                 .bind(token_hash)
                 .fetch_all(&self.pool)
                 .await?;
-                let mut groups = vec![];
-                let mut first = None;
-                for mut r in rows {
-                    groups.extend(std::mem::take(&mut r.group).into_group(&r.family.pool_id));
-                    if first.is_none() {
-                        first = Some(r);
-                    }
-                }
-                let Some(r) = first else { return Ok(None) };
-                sort_groups(&mut groups);
+                let Some((r, groups)) =
+                    first_with_groups(rows, |r| std::mem::take(&mut r.group).into_group(&r.family.pool_id))
+                else {
+                    return Ok(None);
+                };
                 let user = UserRow {
                     pool_id: r.family.pool_id.clone(),
                     sub: r.family.sub.clone(),

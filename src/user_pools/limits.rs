@@ -107,15 +107,13 @@ impl UserPools {
             (None, Some(pool)) => (0, Some(self.store.rate_hit(pool, start).await?)),
             (None, None) => return Ok(()),
         };
-        let over = if ip.is_some() && ip_hits > limit.per_ip {
-            ip
-        } else if pool_hits.is_some_and(|n| n > limit.per_pool) {
-            pool
-        } else {
-            return Ok(());
+        let over = match (&ip, &pool) {
+            (Some(b), _) if ip_hits > limit.per_ip => b,
+            (_, Some(b)) if pool_hits.is_some_and(|n| n > limit.per_pool) => b,
+            _ => return Ok(()),
         };
         metrics::counter!("poolgate_rate_limited_total", "action" => action.name()).increment(1);
-        tracing::warn!(bucket = %over.unwrap_or_default(), "rate limit reached");
+        tracing::warn!(bucket = %over, "rate limit reached");
         Err(
             Error::new(ErrorKind::TooManyRequests, "Too many requests; slow down.")
                 .with_retry_after((start + window - now).max(1) as u64),
