@@ -117,6 +117,12 @@ pub enum IdentityPoolCommand {
         id: String,
         identity_id: String,
     },
+    /// List identities that hold more than one subject of one provider:
+    /// the mark of another user's login linked to an identity (possible
+    /// before the linking rule, checklist I2). Without ID, every pool.
+    CheckLinks {
+        id: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -631,6 +637,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                                 .await
                                 .map_err(domain)?;
                             print(serde_json::json!({ "enabled": identity_id }))
+                        }
+                        IdentityPoolCommand::CheckLinks { id } => {
+                            let found = ids
+                                .repeated_provider_links(id.as_deref())
+                                .await
+                                .map_err(domain)?;
+                            print(serde_json::json!({
+                                "count": found.len(),
+                                "identities": found,
+                            }))
                         }
                     }
                 }

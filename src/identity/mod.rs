@@ -17,7 +17,7 @@ pub mod policy;
 use crate::cache::TtlCache;
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::SharedStore;
+use crate::store::{LinkGuard, LinkOutcome, SharedStore};
 use crate::user_pools::UserPools;
 use credentials::{Credentials, Grant, Minter, Problem};
 use model::*;
@@ -187,6 +187,15 @@ pub struct DeveloperIdentity {
     pub identity_id: Option<String>,
 }
 
+/// An identity that holds several subjects of one provider.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RepeatedProviderLink {
+    pub identity_pool_id: String,
+    pub identity_id: String,
+    pub provider: String,
+    pub subjects: Vec<String>,
+}
+
 /// An identity and the providers it is linked to.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct IdentityDescription {
@@ -226,6 +235,32 @@ struct VerifiedLogin {
 pub const OPENID_PROVIDER: &str = "cognito-identity.amazonaws.com";
 /// Lifetime of an OpenID token, seconds (Cognito's default: 10 min).
 pub const OPENID_TOKEN_TTL: i64 = 600;
+
+/// Which identity a request may end up with.
+#[derive(Debug, Clone, Copy)]
+enum Target<'a> {
+    /// Whichever the logins prove, or a new one (GetId).
+    Any,
+    /// The identity the request names (GetCredentialsForIdentity,
+    /// GetOpenIdToken): the logins must prove it, or it is a guest.
+    Named(&'a str),
+    /// Named by an admin-authenticated call (developer identities).
+    Trusted(&'a str),
+}
+
+fn login_linked_elsewhere() -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        "A login is already linked to another identity.",
+    )
+}
+
+fn provider_taken() -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        "The identity already holds a login of this provider for another user.",
+    )
+}
 
 fn not_authorized(msg: &str) -> Error {
     Error::not_authorized(msg.to_owned())
@@ -542,6 +577,48 @@ impl IdentityPools {
             .await?
         {
             out.push(self.description(i).await?);
+        }
+        Ok(out)
+    }
+
+    /// Identities holding more than one subject of one provider: the mark
+    /// that linking another user's login to an identity left (possible
+    /// before the linking rule, checklist I2, was enforced). The developer
+    /// provider is left out: Cognito lets an identity hold several
+    /// developer user identifiers, and only an admin call links them.
+    pub async fn repeated_provider_links(
+        &self,
+        pool_id: Option<&str>,
+    ) -> Result<Vec<RepeatedProviderLink>> {
+        if let Some(id) = pool_id {
+            self.get_pool(id).await?;
+        }
+        let mut developer: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut out = vec![];
+        for (pool, identity_id, provider, subjects) in self
+            .store
+            .identities_with_repeated_providers(pool_id)
+            .await?
+        {
+            if !developer.contains_key(&pool) {
+                let name = match self.store.get_identity_pool(&pool).await? {
+                    Some(p) => p.settings.providers.iter().find_map(|p| match p {
+                        Provider::Developer { name } => Some(name.clone()),
+                        _ => None,
+                    }),
+                    None => None,
+                };
+                developer.insert(pool.clone(), name);
+            }
+            if developer[&pool].as_deref() == Some(provider.as_str()) {
+                continue;
+            }
+            out.push(RepeatedProviderLink {
+                identity_pool_id: pool,
+                identity_id,
+                provider,
+                subjects,
+            });
         }
         Ok(out)
     }
@@ -990,70 +1067,108 @@ impl IdentityPools {
             }
             let id = format!("{}:{}", self.users.region(), crate::crypto::random::uuid());
             self.store
-                .link_logins(&pool.id, &id, true, &[], self.clock.now())
+                .link_logins(&pool.id, &id, true, &[], self.clock.now(), LinkGuard::New)
                 .await?;
             return Ok(id);
         }
-        self.resolve_identity(&pool, &logins, None).await
+        self.resolve_identity(&pool, &logins, Target::Any).await
     }
 
-    /// The one identity the logins (and, optionally, a named identity)
-    /// belong to; unlinked logins are linked to it. Two racing first
-    /// sign-ins end with one identity.
+    /// The one identity the logins belong to (or that the request names),
+    /// with the logins not yet linked linked to it — by Cognito's rule:
+    ///
+    /// - a login linked to an identity proves that identity; logins that
+    ///   prove two identities, or another identity than the one named, are
+    ///   refused;
+    /// - an identity that holds logins takes new ones only alongside a
+    ///   proof; a guest identity (no logins) takes them without;
+    /// - an identity holds at most one subject of a provider (but for the
+    ///   developer provider, which only an admin-authenticated call links).
+    ///
+    /// The proof and the rule are checked again inside the linking
+    /// transaction (`LinkGuard`), so a race cannot slip past them; two
+    /// racing first sign-ins end with one identity.
     async fn resolve_identity(
         &self,
         pool: &IdentityPool,
         logins: &[VerifiedLogin],
-        named: Option<&str>,
+        target: Target<'_>,
     ) -> Result<String> {
-        for _attempt in 0..2 {
-            let mut found: Option<String> = named.map(str::to_owned);
+        let mismatch = || {
+            not_authorized(
+                "Logins don't match. Please include at least one valid login for this identity or identity pool.",
+            )
+        };
+        for _attempt in 0..3 {
+            let mut proven: Option<String> = None;
+            let mut proofs: Vec<(String, String)> = vec![];
+            // An OpenID token this server signed for the identity.
+            let mut vouched = false;
             let mut unlinked = vec![];
             for l in logins {
-                if let Some(hint) = &l.identity_hint {
-                    if found.as_ref().is_some_and(|f| f != hint) {
-                        return Err(not_authorized(
-                            "Logins don't match. Please include at least one valid login for this identity or identity pool.",
-                        ));
+                let linked_to = match &l.identity_hint {
+                    Some(hint) => Some(hint.clone()),
+                    None => {
+                        self.store
+                            .login_identity(&pool.id, &l.provider, &l.subject)
+                            .await?
                     }
-                    found = Some(hint.clone());
-                    continue;
-                }
-                match self
-                    .store
-                    .login_identity(&pool.id, &l.provider, &l.subject)
-                    .await?
-                {
-                    Some(id) => match &found {
-                        Some(f) if *f != id => {
-                            return Err(not_authorized(
-                                "Logins don't match. Please include at least one valid login for this identity or identity pool.",
-                            ));
+                };
+                match linked_to {
+                    Some(id) => {
+                        if proven.as_ref().is_some_and(|p| *p != id) {
+                            return Err(mismatch());
                         }
-                        _ => found = Some(id),
-                    },
+                        proven = Some(id);
+                        match l.identity_hint {
+                            Some(_) => vouched = true,
+                            None => proofs.push((l.provider.clone(), l.subject.clone())),
+                        }
+                    }
                     None => unlinked.push((l.provider.clone(), l.subject.clone())),
                 }
             }
-            let (id, create) = match found {
-                Some(id) => (id, false),
-                None => (
+            let proof = if vouched {
+                LinkGuard::Vouched
+            } else {
+                LinkGuard::ProvenBy(&proofs)
+            };
+            let (id, create, guard) = match (target, proven) {
+                (Target::Any, Some(p)) => (p, false, proof),
+                (Target::Any, None) => (
                     format!("{}:{}", self.users.region(), crate::crypto::random::uuid()),
                     true,
+                    LinkGuard::New,
                 ),
+                (Target::Named(n), Some(p)) if p != n => return Err(mismatch()),
+                (Target::Trusted(n), Some(p)) if p != n => return Err(login_linked_elsewhere()),
+                (Target::Named(n), Some(_)) => (n.to_owned(), false, proof),
+                (Target::Named(n), None) => (n.to_owned(), false, LinkGuard::Guest),
+                (Target::Trusted(n), _) => (n.to_owned(), false, LinkGuard::Trusted),
             };
             if unlinked.is_empty() {
+                // Every login is the identity's already.
                 return Ok(id);
             }
             match self
                 .store
-                .link_logins(&pool.id, &id, create, &unlinked, self.clock.now())
-                .await
+                .link_logins(&pool.id, &id, create, &unlinked, self.clock.now(), guard)
+                .await?
             {
-                Ok(()) => return Ok(id),
+                LinkOutcome::Linked => {
+                    tracing::info!(identity_id = %id, linked = unlinked.len(), "logins linked");
+                    return Ok(id);
+                }
                 // Another request linked one of these logins first: look again.
-                Err(e) if e.kind == ErrorKind::Conflict => continue,
-                Err(e) => return Err(e),
+                LinkOutcome::LoginTaken => continue,
+                LinkOutcome::NotProven => return Err(mismatch()),
+                LinkOutcome::ProviderTaken => return Err(provider_taken()),
+                LinkOutcome::NoIdentity => {
+                    return Err(Error::new(
+                        ErrorKind::ResourceNotFound,
+                        "Identity not found",
+                    ));
+                }
             }
         }
         Err(Error::new(
@@ -1099,7 +1214,7 @@ impl IdentityPools {
         } else {
             // The logins must be this identity's (unlinked ones are linked:
             // a guest becomes authenticated).
-            self.resolve_identity(pool, &logins, Some(&identity.identity_id))
+            self.resolve_identity(pool, &logins, Target::Named(&identity.identity_id))
                 .await?;
         }
         Ok((identity, logins))
@@ -1188,7 +1303,10 @@ impl IdentityPools {
             .resolve_identity(
                 &pool,
                 std::slice::from_ref(&login),
-                req.identity_id.as_deref(),
+                match req.identity_id.as_deref() {
+                    Some(id) => Target::Trusted(id),
+                    None => Target::Any,
+                },
             )
             .await?;
         let token = self.issue_openid(&pool, &identity_id, std::slice::from_ref(&login));

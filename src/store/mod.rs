@@ -422,7 +422,10 @@ pub trait IdentityStore: Send + Sync {
     /// The (provider, subject) pairs linked to an identity.
     async fn identity_logins(&self, identity_id: &str) -> Result<Vec<(String, String)>>;
     /// Creates the identity (when `create`) and links the logins, in one
-    /// transaction; `Conflict` if a login was linked meanwhile.
+    /// transaction that first locks the identity, so that `guard` and the
+    /// one-subject-per-provider rule are checked against the logins the
+    /// identity holds at that moment (racing requests see one order).
+    /// Nothing is linked unless the answer is `Linked`.
     async fn link_logins(
         &self,
         pool_id: &str,
@@ -430,7 +433,15 @@ pub trait IdentityStore: Send + Sync {
         create: bool,
         logins: &[(String, String)],
         now: i64,
-    ) -> Result<()>;
+        guard: LinkGuard<'_>,
+    ) -> Result<LinkOutcome>;
+    /// Identities holding more than one subject of one provider, as
+    /// (identity pool, identity, provider, subjects), ordered; `pool_id`
+    /// narrows to one identity pool.
+    async fn identities_with_repeated_providers(
+        &self,
+        pool_id: Option<&str>,
+    ) -> Result<Vec<(String, String, String, Vec<String>)>>;
     async fn set_identity_disabled(&self, identity_id: &str, at: Option<i64>) -> Result<bool>;
     /// A pool's identities ordered by id, after `after`; disabled ones
     /// left out when `hide_disabled`.
@@ -445,6 +456,39 @@ pub trait IdentityStore: Send + Sync {
     async fn unlink_providers(&self, identity_id: &str, providers: &[String]) -> Result<u64>;
     /// Deletes the identity and its logins, in one transaction.
     async fn delete_identity(&self, identity_id: &str) -> Result<bool>;
+}
+
+/// What must hold of an existing identity for new logins to join it
+/// (Cognito's linking rule, checked inside the linking transaction).
+#[derive(Debug, Clone, Copy)]
+pub enum LinkGuard<'a> {
+    /// The identity is created by this call.
+    New,
+    /// The identity must hold no logins yet: a guest being upgraded.
+    Guest,
+    /// At least one of these logins must be linked to the identity.
+    ProvenBy(&'a [(String, String)]),
+    /// The caller proved the identity with a token this server signed for
+    /// it (an OpenID token of the identity pool).
+    Vouched,
+    /// An admin-authenticated caller (the developer provider). Cognito lets
+    /// an identity hold several developer user identifiers.
+    Trusted,
+}
+
+/// How a `link_logins` call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOutcome {
+    Linked,
+    /// A login is linked to another identity (possibly meanwhile).
+    LoginTaken,
+    /// The guard did not hold: the identity has logins and none of them
+    /// was presented.
+    NotProven,
+    /// The identity already holds another subject of one of the providers.
+    ProviderTaken,
+    /// The identity does not exist in that identity pool.
+    NoIdentity,
 }
 
 /// Fixed-window rate-limit counters shared by every node.

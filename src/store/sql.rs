@@ -2226,17 +2226,60 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?)
             }
-            async fn link_logins(&self, pool_id: &str, identity_id: &str, create: bool, logins: &[(String, String)], now: i64) -> Result<()> {
+            async fn link_logins(
+                &self,
+                pool_id: &str,
+                identity_id: &str,
+                create: bool,
+                logins: &[(String, String)],
+                now: i64,
+                guard: LinkGuard<'_>,
+            ) -> Result<LinkOutcome> {
                 let mut tx = self.pool.begin().await?;
-                if create {
+                let held: Vec<(String, String)> = if create {
                     sqlx::query::<$db>("INSERT INTO identities (identity_id, identity_pool_id, disabled_at, created_at) VALUES ($1, $2, NULL, $3)")
                         .bind(identity_id)
                         .bind(pool_id)
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
+                    vec![]
+                } else {
+                    // A no-op write takes the identity's row lock (PostgreSQL)
+                    // or the write lock (SQLite) before anything is read, so
+                    // two requests linking to one identity check in turn.
+                    let locked = sqlx::query::<$db>(
+                        "UPDATE identities SET created_at = created_at WHERE identity_id = $1 AND identity_pool_id = $2",
+                    )
+                    .bind(identity_id)
+                    .bind(pool_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if locked.rows_affected() != 1 {
+                        return Ok(LinkOutcome::NoIdentity);
+                    }
+                    sqlx::query_as::<$db, (String, String)>(
+                        "SELECT provider, subject FROM identity_logins WHERE identity_id = $1",
+                    )
+                    .bind(identity_id)
+                    .fetch_all(&mut *tx)
+                    .await?
+                };
+                let proven = match guard {
+                    LinkGuard::New | LinkGuard::Vouched | LinkGuard::Trusted => true,
+                    LinkGuard::Guest => held.is_empty(),
+                    LinkGuard::ProvenBy(proofs) => proofs.iter().any(|p| held.contains(p)),
+                };
+                if !proven {
+                    return Ok(LinkOutcome::NotProven);
                 }
                 for (provider, subject) in logins {
+                    if held.iter().any(|(p, s)| p == provider && s == subject) {
+                        continue;
+                    }
+                    if !matches!(guard, LinkGuard::Trusted) && held.iter().any(|(p, _)| p == provider) {
+                        return Ok(LinkOutcome::ProviderTaken);
+                    }
                     let r = sqlx::query::<$db>(
                         "INSERT INTO identity_logins (identity_pool_id, provider, subject, identity_id, created_at) VALUES ($1, $2, $3, $4, $5)",
                     )
@@ -2248,16 +2291,37 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await;
                     match r {
-                        Err(e) if is_unique_violation(&e) => {
-                            return Err(Error::new(ErrorKind::Conflict, "the login is linked to another identity"));
-                        }
+                        Err(e) if is_unique_violation(&e) => return Ok(LinkOutcome::LoginTaken),
                         r => {
                             r?;
                         }
                     }
                 }
                 tx.commit().await?;
-                Ok(())
+                Ok(LinkOutcome::Linked)
+            }
+            async fn identities_with_repeated_providers(
+                &self,
+                pool_id: Option<&str>,
+            ) -> Result<Vec<(String, String, String, Vec<String>)>> {
+                let rows = sqlx::query_as::<$db, (String, String, String, String)>(
+                    "SELECT l.identity_pool_id, l.identity_id, l.provider, l.subject FROM identity_logins l \
+                     WHERE ($1 = '' OR l.identity_pool_id = $1) AND EXISTS ( \
+                       SELECT 1 FROM identity_logins o WHERE o.identity_id = l.identity_id \
+                       AND o.provider = l.provider AND o.subject <> l.subject) \
+                     ORDER BY l.identity_pool_id, l.identity_id, l.provider, l.subject",
+                )
+                .bind(pool_id.unwrap_or(""))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out: Vec<(String, String, String, Vec<String>)> = vec![];
+                for (pool, identity, provider, subject) in rows {
+                    match out.last_mut() {
+                        Some(last) if last.1 == identity && last.2 == provider => last.3.push(subject),
+                        _ => out.push((pool, identity, provider, vec![subject])),
+                    }
+                }
+                Ok(out)
             }
             async fn set_identity_disabled(&self, identity_id: &str, at: Option<i64>) -> Result<bool> {
                 let r = sqlx::query::<$db>("UPDATE identities SET disabled_at = $2 WHERE identity_id = $1")

@@ -330,6 +330,17 @@ async fn the_cli_manages_pools_clients_and_keys() {
         cli.json(&["admin", "identity-pool", "get", ip_id])["authenticated_role"],
         "reader"
     );
+    // The operator's check for the linking hole (I2): nothing to report
+    // here; an unknown identity pool is an error.
+    let check = cli.json(&["admin", "identity-pool", "check-links", ip_id]);
+    assert_eq!(check["count"], 0, "{check}");
+    assert_eq!(check["identities"], serde_json::json!([]));
+    assert_eq!(
+        cli.json(&["admin", "identity-pool", "check-links"])["count"],
+        0
+    );
+    let (ok, _, err) = cli.run(&["admin", "identity-pool", "check-links", "nope:x"]);
+    assert!(!ok && err.contains("ResourceNotFound"), "{err}");
     cli.json(&["admin", "identity-pool", "delete", ip_id]);
     cli.json(&["admin", "role", "delete", "reader"]);
     let roles = cli.json(&["admin", "role", "list"]);

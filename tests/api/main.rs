@@ -18,6 +18,7 @@ mod crash;
 mod federation;
 mod groups;
 mod identity;
+mod identity_linking;
 mod limits;
 mod mfa;
 mod oauth;

@@ -7,15 +7,15 @@ use crate::helpers::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-struct Creds {
-    ak: String,
-    sk: String,
-    token: String,
+pub(crate) struct Creds {
+    pub(crate) ak: String,
+    pub(crate) sk: String,
+    pub(crate) token: String,
 }
 
 /// Sends a SigV4-signed path-style request (signed at the real time: the
 /// gateway checks clock skew against the system clock).
-async fn s3(
+pub(crate) async fn s3(
     app: &TestApp,
     c: &Creds,
     method: &str,

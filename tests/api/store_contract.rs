@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use poolgate::error::ErrorKind;
-use poolgate::store::SharedStore;
+use poolgate::store::{LinkGuard, LinkOutcome, SharedStore};
 use poolgate::user_pools::model::*;
 
 async fn store() -> (SharedStore, tempfile::TempDir) {
@@ -1093,18 +1093,33 @@ async fn contract_identities_list_unlink_and_delete() {
         true,
         &[login("idp", "alice"), login("dev", "u1")],
         2,
+        LinkGuard::New,
     )
     .await
     .unwrap();
-    s.link_logins("r:pool-1", "r:b", true, &[login("idp", "bob")], 3)
+    s.link_logins(
+        "r:pool-1",
+        "r:b",
+        true,
+        &[login("idp", "bob")],
+        3,
+        LinkGuard::New,
+    )
+    .await
+    .unwrap();
+    s.link_logins("r:pool-1", "r:c", true, &[], 4, LinkGuard::New)
         .await
         .unwrap();
-    s.link_logins("r:pool-1", "r:c", true, &[], 4)
-        .await
-        .unwrap();
-    s.link_logins("r:pool-2", "r:d", true, &[login("idp", "alice")], 5)
-        .await
-        .unwrap();
+    s.link_logins(
+        "r:pool-2",
+        "r:d",
+        true,
+        &[login("idp", "alice")],
+        5,
+        LinkGuard::New,
+    )
+    .await
+    .unwrap();
     s.set_identity_disabled("r:c", Some(9)).await.unwrap();
     let ids = |v: Vec<poolgate::identity::model::Identity>| {
         v.into_iter().map(|i| i.identity_id).collect::<Vec<_>>()
@@ -1161,9 +1176,204 @@ async fn contract_identities_list_unlink_and_delete() {
         "the same login in another pool is untouched"
     );
     // The login can be linked again (to a new identity).
-    s.link_logins("r:pool-1", "r:e", true, &[login("idp", "alice")], 6)
+    s.link_logins(
+        "r:pool-1",
+        "r:e",
+        true,
+        &[login("idp", "alice")],
+        6,
+        LinkGuard::New,
+    )
+    .await
+    .unwrap();
+}
+
+/// Cognito's linking rule, held by the store inside the linking
+/// transaction (I2): a guest takes logins only while it has none; an
+/// identity with logins takes new ones only with one of its own as proof;
+/// one subject per provider (but for admin-linked developer identifiers);
+/// a login linked elsewhere is reported, and nothing is linked unless the
+/// answer is `Linked`. Racing links to one guest have one winner.
+#[tokio::test]
+async fn i2_contract_linking_needs_a_proof_and_keeps_one_subject_per_provider() {
+    use poolgate::identity::model::{IdentityPool, IdentityPoolSettings};
+    let (s, _d) = store().await;
+    s.insert_identity_pool(&IdentityPool {
+        id: "r:pool-1".into(),
+        name: "ids".into(),
+        settings: IdentityPoolSettings::default(),
+        created_at: 1,
+        updated_at: 1,
+    })
+    .await
+    .unwrap();
+    let login = |p: &str, sub: &str| (p.to_owned(), sub.to_owned());
+    let link = |id: &'static str, logins: Vec<(String, String)>, guard: LinkGuard<'static>| {
+        let s = s.clone();
+        async move {
+            s.link_logins("r:pool-1", id, false, &logins, 9, guard)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        s.link_logins(
+            "r:pool-1",
+            "r:victim",
+            true,
+            &[login("idp", "victim")],
+            2,
+            LinkGuard::New
+        )
+        .await
+        .unwrap(),
+        LinkOutcome::Linked
+    );
+    s.link_logins("r:pool-1", "r:guest", true, &[], 2, LinkGuard::New)
         .await
         .unwrap();
+
+    // The attacker's unlinked login, no proof: refused, nothing linked.
+    assert_eq!(
+        link("r:victim", vec![login("idp", "attacker")], LinkGuard::Guest).await,
+        LinkOutcome::NotProven
+    );
+    let stranger: &'static [(String, String)] = Box::leak(Box::new([login("other", "x")]));
+    assert_eq!(
+        link(
+            "r:victim",
+            vec![login("google", "attacker")],
+            LinkGuard::ProvenBy(stranger)
+        )
+        .await,
+        LinkOutcome::NotProven
+    );
+    assert_eq!(
+        s.login_identity("r:pool-1", "idp", "attacker")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.login_identity("r:pool-1", "google", "attacker")
+            .await
+            .unwrap(),
+        None
+    );
+    // Another subject of a provider the identity holds: refused, even
+    // with a proof.
+    let proof: &'static [(String, String)] = Box::leak(Box::new([login("idp", "victim")]));
+    assert_eq!(
+        link(
+            "r:victim",
+            vec![login("idp", "attacker")],
+            LinkGuard::ProvenBy(proof)
+        )
+        .await,
+        LinkOutcome::ProviderTaken
+    );
+    // A second provider with a proof: linked.
+    assert_eq!(
+        link(
+            "r:victim",
+            vec![login("google", "victim-g")],
+            LinkGuard::ProvenBy(proof)
+        )
+        .await,
+        LinkOutcome::Linked
+    );
+    // A login linked elsewhere cannot join.
+    assert_eq!(
+        link("r:guest", vec![login("idp", "victim")], LinkGuard::Guest).await,
+        LinkOutcome::LoginTaken
+    );
+    assert_eq!(
+        s.identity_logins("r:guest").await.unwrap(),
+        Vec::<(String, String)>::new()
+    );
+    // Unknown identity, or one of another identity pool.
+    assert_eq!(
+        link("r:nobody", vec![login("idp", "n")], LinkGuard::Guest).await,
+        LinkOutcome::NoIdentity
+    );
+    assert_eq!(
+        s.link_logins(
+            "r:pool-2",
+            "r:guest",
+            false,
+            &[login("idp", "n")],
+            9,
+            LinkGuard::Guest
+        )
+        .await
+        .unwrap(),
+        LinkOutcome::NoIdentity
+    );
+
+    // Two racing upgrades of one guest with two subjects of one provider:
+    // one wins, the other is refused, the guest holds one subject.
+    let mut tasks = vec![];
+    for who in ["racer-1", "racer-2", "racer-3", "racer-4"] {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.link_logins(
+                "r:pool-1",
+                "r:guest",
+                false,
+                &[("idp".to_owned(), who.to_owned())],
+                9,
+                LinkGuard::Guest,
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    let mut outcomes = vec![];
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == LinkOutcome::Linked)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().all(|o| matches!(
+            o,
+            LinkOutcome::Linked | LinkOutcome::NotProven | LinkOutcome::ProviderTaken
+        )),
+        "{outcomes:?}"
+    );
+    assert_eq!(s.identity_logins("r:guest").await.unwrap().len(), 1);
+
+    // Admin-linked developer identifiers may repeat; the check lists
+    // repeated providers (here only the developer one).
+    assert_eq!(
+        link("r:guest", vec![login("dev", "u1")], LinkGuard::Trusted).await,
+        LinkOutcome::Linked
+    );
+    assert_eq!(
+        link("r:guest", vec![login("dev", "u2")], LinkGuard::Trusted).await,
+        LinkOutcome::Linked
+    );
+    assert_eq!(
+        s.identities_with_repeated_providers(None).await.unwrap(),
+        [(
+            "r:pool-1".to_owned(),
+            "r:guest".to_owned(),
+            "dev".to_owned(),
+            vec!["u1".to_owned(), "u2".to_owned()]
+        )]
+    );
+    assert!(
+        s.identities_with_repeated_providers(Some("r:pool-2"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// New families are written in groups (one statement for whatever is queued
