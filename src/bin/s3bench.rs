@@ -6,8 +6,9 @@
 //!    user-pool login: ID-token verification, identity and role lookups,
 //!    sealing), i.e. per core;
 //! 2. gateway overhead for small objects: GETs through the gateway (SigV4
-//!    check, session-token unseal, deny-list lookup, policy) against the same
-//!    s3s-fs backend served without any of it, as a ratio of request rates;
+//!    check, session-token unseal, cached revocation and role lookups,
+//!    policy) against the same s3s-fs backend served without any of it, as
+//!    a ratio of request rates;
 //! 3. 64 MiB objects: PUT and GET throughput through the gateway as a ratio
 //!    of a raw `std::fs::copy` of the same bytes.
 //!

@@ -63,7 +63,8 @@ pub enum TokenProblem {
 pub trait CredentialAuthority: Send + Sync + 'static {
     /// The secret access key of an access key id this server minted (derived, no I/O); None if not ours.
     fn secret_for(&self, access_key_id: &str) -> Option<String>;
-    /// Unseals and checks a session token: bound to this access key id, unexpired, not on the deny list.
+    /// Unseals and checks a session token: bound to this access key id, unexpired, nothing it
+    /// rests on revoked; the grant carries the role's current policy (I3).
     async fn check_session(
         &self,
         access_key_id: &str,

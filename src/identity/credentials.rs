@@ -4,9 +4,16 @@
 //! random base-32 characters. The secret access key is derived from the
 //! access key id with HMAC under the generation's credential key, so no
 //! store holds it. The session token is the generation byte plus an
-//! XChaCha20-Poly1305 blob of the grant (identity, pool, role, policy,
-//! expiry), bound to the access key id as associated data; tampering with
-//! any byte, or moving a token to another key id, fails authentication.
+//! XChaCha20-Poly1305 blob of the grant (identity, pool, role, the sign-ins
+//! behind it, issue time, expiry), bound to the access key id as associated
+//! data; tampering with any byte, or moving a token to another key id,
+//! fails authentication.
+//!
+//! The grant names the role but does not carry its policy: the gateway
+//! evaluates the role's current policy, and checks that nothing the grant
+//! rests on was revoked since (see `IdentityPools::check_session`). The
+//! grant's format is versioned ([`GRANT_VERSION`]); an authentic token of
+//! an older format opens as expired, so SDKs fetch new credentials.
 //!
 //! Rotation: raising `identity.credential_key_generation` starts minting
 //! with the next key; the previous generation is still accepted so that
@@ -23,18 +30,48 @@ const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 /// Generations are one base-32 digit.
 pub const MAX_GENERATION: u8 = 31;
 
+/// The grant format sealed now. Version 1 (up to 0.x of issue 8) carried
+/// the role's policy as it was at issue time and nothing to revoke by.
+pub const GRANT_VERSION: u8 = 2;
+
 /// What a session token carries.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct Grant {
+    /// Always [`GRANT_VERSION`] when sealed here.
+    pub v: u8,
     /// `${cognito-identity.amazonaws.com:sub}`.
     pub identity_id: String,
     /// `${cognito-identity.amazonaws.com:aud}`.
     pub identity_pool_id: String,
     /// `authenticated` or `unauthenticated`.
     pub amr: String,
+    /// The role's name; its policy is looked up when the token is used.
     pub role: String,
-    pub policy: serde_json::Value,
+    /// The role's creation time: a role deleted and created again under
+    /// the same name does not honour the old role's sessions (AWS binds a
+    /// role session to the role's unique id, not to its name).
+    pub role_created_at: i64,
+    /// The identity's credentials epoch at issue (moved on by an unlink).
+    pub epoch: i64,
+    /// The user-pool sign-ins whose ID tokens were presented (none for
+    /// guests and external providers).
+    pub sign_ins: Vec<SignInRef>,
+    pub issued_at: i64,
     pub expires_at: i64,
+}
+
+/// A user-pool sign-in behind credentials: revoked when its refresh-token
+/// family is (sign-out, global sign-out, disable, password reset), when
+/// the user is deleted or disabled, or when the app client is deleted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRef {
+    pub pool_id: String,
+    pub sub: String,
+    pub client_id: String,
+    /// The ID token's `origin_jti`: the refresh-token family of the sign-in.
+    pub family: String,
 }
 
 /// Minted credentials, in the native API's names.
@@ -145,6 +182,18 @@ impl Minter {
             .sealer
             .open(&blob[1..], access_key_id.as_bytes())
             .map_err(|_| Problem::Invalid)?;
+        #[derive(Deserialize)]
+        struct Version {
+            #[serde(default)]
+            v: u8,
+        }
+        let version: Version = serde_json::from_slice(&plain).map_err(|_| Problem::Invalid)?;
+        if version.v != GRANT_VERSION {
+            // Sealed by this server under an older format: authentic, but
+            // carrying nothing to check revocation by. Expired, so SDKs
+            // fetch new credentials instead of failing for good.
+            return Err(Problem::Expired);
+        }
         let grant: Grant = serde_json::from_slice(&plain).map_err(|_| Problem::Invalid)?;
         if grant.expires_at <= now {
             return Err(Problem::Expired);
@@ -159,11 +208,20 @@ mod tests {
 
     fn grant(exp: i64) -> Grant {
         Grant {
+            v: GRANT_VERSION,
             identity_id: "local-east-1:abc".into(),
             identity_pool_id: "local-east-1:pool".into(),
             amr: "authenticated".into(),
             role: "reader".into(),
-            policy: serde_json::json!({"Version": "2012-10-17", "Statement": []}),
+            role_created_at: 10,
+            epoch: 0,
+            sign_ins: vec![SignInRef {
+                pool_id: "local-east-1_AAAAAAAAA".into(),
+                sub: "s".into(),
+                client_id: "c".into(),
+                family: "f".into(),
+            }],
+            issued_at: 100,
             expires_at: exp,
         }
     }
@@ -232,5 +290,25 @@ mod tests {
             Err(Problem::Invalid)
         );
         assert_eq!(later.secret_for(&old.access_key_id), None);
+    }
+
+    #[test]
+    fn i3_tokens_of_the_old_grant_format_open_as_expired() {
+        // A version-1 grant (the policy inside, no version), sealed with
+        // this server's key: authentic, but nothing to check revocation by.
+        let m = Minter::new(&MasterKey::generate(), 0);
+        let c = m.mint(&grant(2000));
+        let g = m.generations[0].as_ref().unwrap();
+        let old = serde_json::json!({
+            "identity_id": "local-east-1:abc", "identity_pool_id": "local-east-1:pool",
+            "amr": "authenticated", "role": "reader",
+            "policy": {"Version": "2012-10-17", "Statement": []}, "expires_at": 2000});
+        let mut blob = vec![0u8];
+        blob.extend(g.sealer.seal(
+            &serde_json::to_vec(&old).unwrap(),
+            c.access_key_id.as_bytes(),
+        ));
+        let token = URL_SAFE_NO_PAD.encode(blob);
+        assert_eq!(m.open(&c.access_key_id, &token, 1), Err(Problem::Expired));
     }
 }

@@ -7,7 +7,16 @@
 //! identity id, linking several logins to one identity; `credentials`
 //! verifies the logins again, resolves the role (defaults, the token's
 //! `cognito:preferred_role`, or claim rules) and mints credentials whose
-//! session token carries the role's policy.
+//! session token names the role and the sign-ins behind them.
+//!
+//! Revocation (checklist I3): the gateway evaluates the role's *current*
+//! policy and refuses credentials whose identity was deleted, disabled or
+//! unlinked since (its credentials epoch moved on), whose user-pool sign-in
+//! was ended (refresh-token family revoked: sign-out, global sign-out,
+//! disable, password reset), whose user was deleted or disabled, or whose
+//! app client was deleted. Each of these is read from the store through a
+//! per-node cache whose entries live one second, so a change made on any
+//! node reaches every gateway within a second; a store error refuses.
 
 pub mod credentials;
 pub mod model;
@@ -19,7 +28,7 @@ use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{LinkGuard, LinkOutcome, SharedStore};
 use crate::user_pools::UserPools;
-use credentials::{Credentials, Grant, Minter, Problem};
+use credentials::{Credentials, Grant, Minter, Problem, SignInRef};
 use model::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -41,8 +50,13 @@ pub struct IdentityPools {
     http: reqwest::Client,
     /// Provider discovery and JWKS documents; ID-token verification.
     rp: Arc<crate::oidc_rp::RelyingParty>,
-    /// Disabled identities, as the gateway sees them (1 s per node).
-    denied: TtlCache<String, bool>,
+    /// Identity id → (disabled, credentials epoch), None when gone, as
+    /// the gateway sees them (entries live 1 s per node).
+    standing: TtlCache<String, Option<(bool, i64)>>,
+    /// Role name → the role's current policy, None when deleted (1 s).
+    roles: TtlCache<String, Option<CurrentRole>>,
+    /// Whether a user-pool sign-in behind credentials still stands (1 s).
+    sign_ins: TtlCache<SignInRef, bool>,
     openid: openid::OpenIdSigner,
     /// Seals provider secrets (introspection app tokens) at rest.
     secrets: crate::crypto::Sealer,
@@ -300,7 +314,9 @@ impl IdentityPools {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("HTTP client"),
-            denied: TtlCache::new(Duration::from_secs(1), 100_000),
+            standing: TtlCache::new(REVOCATION_TTL, 100_000),
+            roles: TtlCache::new(REVOCATION_TTL, 10_000),
+            sign_ins: TtlCache::new(REVOCATION_TTL, 100_000),
             secrets: crate::crypto::Sealer::new(master, "poolgate/identity-provider-secret"),
             openid: openid::OpenIdSigner::new(
                 master,
@@ -525,7 +541,7 @@ impl IdentityPools {
         self.store
             .set_identity_disabled(&identity.identity_id, at)
             .await?;
-        self.denied.remove(&identity.identity_id);
+        self.standing.remove(&identity.identity_id);
         Ok(())
     }
 
@@ -659,13 +675,16 @@ impl IdentityPools {
                     .unwrap_or_else(|| name.clone())
             })
             .collect();
+        // Credentials issued before stop working (I3). Moved first: should
+        // the unlink fail, they are refused for nothing rather than kept.
+        self.store.bump_credentials_epoch(identity_id).await?;
         self.store.unlink_providers(identity_id, &canonical).await?;
         if self.store.identity_logins(identity_id).await?.is_empty() {
             self.store
                 .set_identity_disabled(identity_id, Some(self.clock.now()))
                 .await?;
-            self.denied.remove(&identity_id.to_owned());
         }
+        self.standing.remove(&identity_id.to_owned());
         Ok(())
     }
 
@@ -680,7 +699,7 @@ impl IdentityPools {
                 continue;
             }
             self.store.delete_identity(id).await?;
-            self.denied.remove(id);
+            self.standing.remove(id);
         }
         Ok(())
     }
@@ -778,6 +797,7 @@ impl IdentityPools {
             .ok_or_else(|| Error::invalid("name is required"))?;
         let role = self.role_from(name, &req, None)?;
         self.store.insert_role(&role).await?;
+        self.roles.remove(&role.name);
         Ok(role)
     }
 
@@ -799,6 +819,7 @@ impl IdentityPools {
         }
         let role = self.role_from(old.name, &req, Some(old.created_at))?;
         self.store.update_role(&role).await?;
+        self.roles.remove(&role.name);
         Ok(role)
     }
 
@@ -806,6 +827,7 @@ impl IdentityPools {
         if !self.store.delete_role(role_name(name)).await? {
             return Err(Error::new(ErrorKind::ResourceNotFound, "Role not found"));
         }
+        self.roles.remove(&role_name(name).to_owned());
         Ok(())
     }
 
@@ -1325,7 +1347,21 @@ impl IdentityPools {
     /// GetCredentialsForIdentity.
     pub async fn credentials(&self, pool_id: &str, req: GetCredentials) -> Result<CredentialsView> {
         let pool = self.get_pool(pool_id).await?;
+        // The epoch is read before the logins are checked: an unlink landing
+        // in between moves it past the one sealed here (refused, not kept).
+        let epoch = if req.identity_id.len() <= 128 {
+            self.store
+                .identity_standing(&req.identity_id)
+                .await?
+                .map_or(0, |(_, epoch)| epoch)
+        } else {
+            0
+        };
         let (identity, logins) = self.authorize(&pool, &req.identity_id, &req.logins).await?;
+        let sign_ins = logins
+            .iter()
+            .filter_map(|l| self.sign_in_of(&pool, l))
+            .collect();
         let now = self.clock.now();
         let (role, amr) = if logins.is_empty() {
             let role =
@@ -1355,11 +1391,15 @@ impl IdentityPools {
         }
         .min(role.max_session_secs);
         let grant = Grant {
+            v: credentials::GRANT_VERSION,
             identity_id: identity.identity_id.clone(),
             identity_pool_id: pool.id.clone(),
             amr: amr.into(),
             role: role.name.clone(),
-            policy: role.policy.clone(),
+            role_created_at: role.created_at,
+            epoch,
+            sign_ins,
+            issued_at: now,
             expires_at: now + duration,
         };
         tracing::info!(identity_id = %grant.identity_id, role = %grant.role, "credentials issued");
@@ -1367,6 +1407,33 @@ impl IdentityPools {
         Ok(CredentialsView {
             identity_id: identity.identity_id,
             credentials: self.minter.mint(&grant),
+        })
+    }
+
+    /// The user-pool sign-in behind a verified login of one of this
+    /// server's user pools (None for other providers).
+    fn sign_in_of(&self, pool: &IdentityPool, login: &VerifiedLogin) -> Option<SignInRef> {
+        let pool_id = pool.settings.providers.iter().find_map(|p| match p {
+            Provider::UserPool { pool_id, .. }
+                if self.user_pool_provider_names(pool_id)[0] == login.provider =>
+            {
+                Some(pool_id.clone())
+            }
+            _ => None,
+        })?;
+        let claim = |k: &str| {
+            login
+                .claims
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        Some(SignInRef {
+            pool_id,
+            sub: claim("sub"),
+            client_id: claim("aud"),
+            family: claim("origin_jti"),
         })
     }
 
@@ -1442,12 +1509,13 @@ impl IdentityPools {
         self.minter.secret_for(access_key_id)
     }
 
-    /// Unseals a session token and checks expiry and the shared deny list.
+    /// Unseals a session token, checks its expiry and that nothing it
+    /// rests on was revoked (I3), and looks up its role's current policy.
     pub async fn check_session(
         &self,
         access_key_id: &str,
         token: &str,
-    ) -> std::result::Result<Grant, SessionProblem> {
+    ) -> std::result::Result<Session, SessionProblem> {
         let grant = self
             .minter
             .open(access_key_id, token, self.clock.now())
@@ -1455,23 +1523,118 @@ impl IdentityPools {
                 Problem::Invalid => SessionProblem::Invalid,
                 Problem::Expired => SessionProblem::Expired,
             })?;
-        let denied = match self.denied.get(&grant.identity_id) {
-            Some(d) => *d,
+        let refused = |e: Error| {
+            tracing::warn!(error = ?e, "revocation state unavailable; refusing");
+            SessionProblem::Revoked
+        };
+        let standing = match self.standing.get(&grant.identity_id) {
+            Some(s) => *s,
             None => {
-                let d = match self.store.get_identity(&grant.identity_id).await {
-                    Ok(i) => i.is_none_or(|i| i.disabled_at.is_some()),
-                    Err(e) => {
-                        tracing::warn!(error = ?e, "deny list unavailable; refusing");
-                        return Err(SessionProblem::Revoked);
-                    }
-                };
-                *self.denied.put(grant.identity_id.clone(), d)
+                let s = self
+                    .store
+                    .identity_standing(&grant.identity_id)
+                    .await
+                    .map_err(refused)?;
+                *self.standing.put(grant.identity_id.clone(), s)
             }
         };
-        if denied {
+        // Gone, disabled, or unlinked since the credentials were issued.
+        if standing != Some((false, grant.epoch)) {
             return Err(SessionProblem::Revoked);
         }
-        Ok(grant)
+        for s in &grant.sign_ins {
+            if !self.sign_in_stands(s).await.map_err(refused)? {
+                return Err(SessionProblem::Revoked);
+            }
+        }
+        let role = match self.roles.get(&grant.role) {
+            Some(r) => r,
+            None => {
+                let r = self.load_role(&grant.role).await.map_err(refused)?;
+                self.roles.put(grant.role.clone(), r)
+            }
+        };
+        match role.as_ref() {
+            // The role deleted (or deleted and created again): nothing.
+            Some(r) if r.created_at == grant.role_created_at => Ok(Session {
+                policy: r.policy.clone(),
+                document: r.document.clone(),
+                grant,
+            }),
+            _ => Err(SessionProblem::Revoked),
+        }
+    }
+
+    /// A role's current policy, parsed (None: deleted, or a document this
+    /// server can no longer parse, which grants nothing).
+    async fn load_role(&self, name: &str) -> Result<Option<CurrentRole>> {
+        let Some(role) = self.store.get_role(name).await? else {
+            return Ok(None);
+        };
+        match policy::PolicyDocument::parse(&role.policy) {
+            Ok(document) => Ok(Some(CurrentRole {
+                created_at: role.created_at,
+                policy: role.policy,
+                document,
+            })),
+            Err(e) => {
+                tracing::warn!(role = %name, error = %e, "role policy does not parse");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Whether a user-pool sign-in behind credentials still stands: its
+    /// refresh-token family unrevoked and the user's, the user enabled,
+    /// the app client there.
+    async fn sign_in_stands(&self, s: &SignInRef) -> Result<bool> {
+        if let Some(ok) = self.sign_ins.get(s) {
+            return Ok(*ok);
+        }
+        let family_ok =
+            self.store.get_family(&s.family).await?.is_some_and(|f| {
+                f.revoked_at.is_none() && f.pool_id == s.pool_id && f.sub == s.sub
+            });
+        let ok = family_ok
+            && self
+                .store
+                .get_user(&s.pool_id, &s.sub)
+                .await?
+                .is_some_and(|u| u.enabled)
+            && self
+                .store
+                .get_client(&s.pool_id, &s.client_id)
+                .await?
+                .is_some();
+        Ok(*self.sign_ins.put(s.clone(), ok))
+    }
+}
+
+/// How long a node trusts what it read of revocation state and role
+/// policies: a change made on any node reaches every gateway within this.
+pub const REVOCATION_TTL: Duration = Duration::from_secs(1);
+
+/// A role as the gateway evaluates it.
+struct CurrentRole {
+    created_at: i64,
+    policy: Value,
+    document: policy::PolicyDocument,
+}
+
+/// A session token that checked out: its grant (fields readable through
+/// `Deref`) and the role's current policy.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub grant: Grant,
+    /// The role's policy document as stored now.
+    pub policy: Value,
+    document: policy::PolicyDocument,
+}
+
+impl std::ops::Deref for Session {
+    type Target = Grant;
+    fn deref(&self) -> &Grant {
+        &self.grant
     }
 }
 
@@ -1504,7 +1667,7 @@ pub enum SessionProblem {
 
 /// What the S3 gateway asks of the identity pools: the secret of an access
 /// key id (derived) and the grant of a session token (unsealed; expiry and
-/// the shared deny list checked).
+/// revocation checked; the role's current policy).
 #[async_trait::async_trait]
 impl crate::gateway::CredentialAuthority for IdentityPools {
     fn secret_for(&self, access_key_id: &str) -> Option<String> {
@@ -1517,24 +1680,20 @@ impl crate::gateway::CredentialAuthority for IdentityPools {
         session_token: &str,
     ) -> std::result::Result<crate::gateway::SessionGrant, crate::gateway::TokenProblem> {
         use crate::gateway::TokenProblem;
-        let grant = IdentityPools::check_session(self, access_key_id, session_token)
+        let Session {
+            grant, document, ..
+        } = IdentityPools::check_session(self, access_key_id, session_token)
             .await
             .map_err(|p| match p {
                 SessionProblem::Invalid => TokenProblem::Invalid,
                 SessionProblem::Expired => TokenProblem::Expired,
                 SessionProblem::Revoked => TokenProblem::Revoked,
             })?;
-        // The policy was validated when the role was saved; a token whose
-        // policy no longer parses (a newer server's syntax) grants nothing.
-        let policy = policy::PolicyDocument::parse(&grant.policy).map_err(|e| {
-            tracing::warn!(error = %e, "session policy does not parse");
-            TokenProblem::Invalid
-        })?;
         Ok(crate::gateway::SessionGrant {
             identity_id: grant.identity_id,
             identity_pool_id: grant.identity_pool_id,
             amr: Some(grant.amr),
-            policy,
+            policy: document,
             expires_at: grant.expires_at,
         })
     }

@@ -456,6 +456,12 @@ pub trait IdentityStore: Send + Sync {
     async fn unlink_providers(&self, identity_id: &str, providers: &[String]) -> Result<u64>;
     /// Deletes the identity and its logins, in one transaction.
     async fn delete_identity(&self, identity_id: &str) -> Result<bool>;
+    /// What the gateway asks of an identity behind credentials: whether it
+    /// is disabled, and its credentials epoch (None: no such identity).
+    async fn identity_standing(&self, identity_id: &str) -> Result<Option<(bool, i64)>>;
+    /// Moves the identity's credentials epoch on: credentials minted before
+    /// stop working. False when there is no such identity.
+    async fn bump_credentials_epoch(&self, identity_id: &str) -> Result<bool>;
 }
 
 /// What must hold of an existing identity for new logins to join it

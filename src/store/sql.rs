@@ -2373,6 +2373,22 @@ macro_rules! impl_store {
                 tx.commit().await?;
                 Ok(r.rows_affected() == 1)
             }
+            async fn identity_standing(&self, identity_id: &str) -> Result<Option<(bool, i64)>> {
+                Ok(sqlx::query_as::<$db, (Option<i64>, i64)>(
+                    "SELECT disabled_at, credentials_epoch FROM identities WHERE identity_id = $1",
+                )
+                .bind(identity_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|(disabled_at, epoch)| (disabled_at.is_some(), epoch)))
+            }
+            async fn bump_credentials_epoch(&self, identity_id: &str) -> Result<bool> {
+                let r = sqlx::query::<$db>("UPDATE identities SET credentials_epoch = credentials_epoch + 1 WHERE identity_id = $1")
+                    .bind(identity_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
         }
 
         #[async_trait]

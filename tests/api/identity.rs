@@ -521,7 +521,7 @@ async fn roles_follow_group_preference_and_claim_rules() {
             c["session_token"].as_str().unwrap().to_owned(),
         );
         let id = app.state.identity.clone();
-        async move { id.check_session(&ak, &tok).await.unwrap().role }
+        async move { id.check_session(&ak, &tok).await.unwrap().grant.role }
     };
     let (st, cr) = creds(
         &app,

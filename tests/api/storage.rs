@@ -167,3 +167,395 @@ async fn the_gateway_honours_the_role_policy_expiry_and_the_deny_list() {
         "{st} {body}"
     );
 }
+
+// ---- I3: revocation reaches credentials already issued ------------------
+//
+// Each cause below is applied after credentials were issued; the gateway
+// must then refuse them with S3's AccessDenied. Changes made by the user
+// pools reach the gateway through its one-second caches, so the tests poll
+// (bounded, at most 5 s; no timing is asserted). Another user's credentials
+// keep working throughout.
+
+const DEV: &str = "login.example.app";
+
+/// A role `owner` (own prefix of `photos`) and an identity pool trusting
+/// the test pool's client and a developer provider; returns its id.
+async fn i3_pool(app: &TestApp, client_ids: &[&str]) -> String {
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+         "Resource": "arn:aws:s3:::photos/${cognito-identity.amazonaws.com:sub}/*"}]});
+    let (st, b) = app
+        .admin(
+            "POST",
+            "/v1/admin/roles",
+            Some(json!({"name": "owner", "policy": policy})),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let (st, p) = app
+        .admin(
+            "POST",
+            "/v1/admin/identity-pools",
+            Some(json!({"name": "s3",
+            "providers": [{"type": "user_pool", "pool_id": app.pool_id, "client_ids": client_ids},
+                          {"type": "developer", "name": DEV}],
+            "authenticated_role": "owner"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{p}");
+    p["id"].as_str().unwrap().to_owned()
+}
+
+fn i3_logins(app: &TestApp, tokens: &Value) -> Value {
+    json!({format!("cognito-idp.local-east-1.amazonaws.com/{}", app.pool_id): tokens["id_token"]})
+}
+
+/// The identity of these logins and fresh credentials for it.
+async fn i3_creds(app: &TestApp, ip: &str, logins: &Value) -> (String, Creds) {
+    let (st, id) = app
+        .post(
+            &format!("/v1/identity-pools/{ip}/identity"),
+            json!({"logins": logins}),
+        )
+        .await;
+    assert_eq!(st, 200, "{id}");
+    let identity = id["identity_id"].as_str().unwrap().to_owned();
+    let (st, cr) = app
+        .post(
+            &format!("/v1/identity-pools/{ip}/credentials"),
+            json!({"identity_id": identity, "logins": logins}),
+        )
+        .await;
+    assert_eq!(st, 200, "{cr}");
+    let c: &Value = &cr["credentials"];
+    let creds = Creds {
+        ak: c["access_key_id"].as_str().unwrap().into(),
+        sk: c["secret_access_key"].as_str().unwrap().into(),
+        token: c["session_token"].as_str().unwrap().into(),
+    };
+    (identity, creds)
+}
+
+/// Writes an object under the identity's own prefix; the status.
+async fn i3_put(app: &TestApp, c: &Creds, identity: &str) -> (u16, String) {
+    s3(
+        app,
+        c,
+        "PUT",
+        &format!("/photos/{identity}/a.txt"),
+        b"a",
+        true,
+    )
+    .await
+}
+
+/// Polls (at most 5 s) until the gateway refuses; then checks that the
+/// refusal is S3's AccessDenied.
+async fn i3_refused(app: &TestApp, c: &Creds, identity: &str) {
+    let mut last = (0, String::new());
+    for _ in 0..100 {
+        last = i3_put(app, c, identity).await;
+        if last.0 != 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        last.0 == 403 && last.1.contains("<Code>AccessDenied</Code>"),
+        "still honoured or wrongly refused: {} {}",
+        last.0,
+        last.1
+    );
+}
+
+async fn i3_allowed(app: &TestApp, c: &Creds, identity: &str) {
+    let (st, body) = i3_put(app, c, identity).await;
+    assert_eq!(st, 200, "{body}");
+}
+
+/// Sign-up, confirmation and sign-in of a user through `client`.
+async fn i3_user(app: &TestApp, email: &str, client: &str) -> Value {
+    let tokens = app.confirmed_user(email).await;
+    if client == app.client_id {
+        return tokens;
+    }
+    let (st, b) = app
+        .post(
+            &app.pool_path("signin"),
+            json!({"client_id": client, "username": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    b["tokens"].clone()
+}
+
+#[tokio::test]
+async fn i3_disabling_a_user_revokes_credentials_issued_before_and_enabling_does_not_revive_them() {
+    let app = spawn_app().await;
+    let ip = i3_pool(&app, &[&app.client_id]).await;
+    let bob = i3_user(&app, "bob@example.com", &app.client_id).await;
+    let eve = i3_user(&app, "eve@example.com", &app.client_id).await;
+    let (b_id, b_creds) = i3_creds(&app, &ip, &i3_logins(&app, &bob)).await;
+    let (e_id, e_creds) = i3_creds(&app, &ip, &i3_logins(&app, &eve)).await;
+    i3_allowed(&app, &b_creds, &b_id).await;
+
+    let user = format!("/v1/admin/pools/{}/users/bob@example.com", app.pool_id);
+    assert!(app.admin("POST", &format!("{user}/disable"), None).await.0 < 300);
+    i3_refused(&app, &b_creds, &b_id).await;
+    i3_allowed(&app, &e_creds, &e_id).await;
+
+    // Enabled again: the sign-in that was ended stays ended; a new one works.
+    assert!(app.admin("POST", &format!("{user}/enable"), None).await.0 < 300);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (st, _) = i3_put(&app, &b_creds, &b_id).await;
+    assert_eq!(st, 403, "credentials from before the disable stay dead");
+    let (_, again) = app.sign_in("bob@example.com", PASSWORD).await;
+    let (id2, fresh) = i3_creds(&app, &ip, &i3_logins(&app, &again["tokens"])).await;
+    assert_eq!(id2, b_id);
+    i3_allowed(&app, &fresh, &b_id).await;
+}
+
+#[tokio::test]
+async fn i3_deleting_a_user_revokes_their_credentials_only() {
+    let app = spawn_app().await;
+    let ip = i3_pool(&app, &[&app.client_id]).await;
+    let bob = i3_user(&app, "bob@example.com", &app.client_id).await;
+    let eve = i3_user(&app, "eve@example.com", &app.client_id).await;
+    let (b_id, b_creds) = i3_creds(&app, &ip, &i3_logins(&app, &bob)).await;
+    let (e_id, e_creds) = i3_creds(&app, &ip, &i3_logins(&app, &eve)).await;
+    let user = format!("/v1/admin/pools/{}/users/bob@example.com", app.pool_id);
+    assert_eq!(app.admin("DELETE", &user, None).await.0, 204);
+    i3_refused(&app, &b_creds, &b_id).await;
+    i3_allowed(&app, &e_creds, &e_id).await;
+}
+
+#[tokio::test]
+async fn i3_global_sign_out_revokes_credentials_of_every_earlier_sign_in() {
+    let app = spawn_app().await;
+    let ip = i3_pool(&app, &[&app.client_id]).await;
+    let bob = i3_user(&app, "bob@example.com", &app.client_id).await;
+    let eve = i3_user(&app, "eve@example.com", &app.client_id).await;
+    // Two sign-ins of Bob, credentials from each.
+    let (_, second) = app.sign_in("bob@example.com", PASSWORD).await;
+    let (b_id, first_creds) = i3_creds(&app, &ip, &i3_logins(&app, &bob)).await;
+    let (_, second_creds) = i3_creds(&app, &ip, &i3_logins(&app, &second["tokens"])).await;
+    let (e_id, e_creds) = i3_creds(&app, &ip, &i3_logins(&app, &eve)).await;
+    let (st, b) = app
+        .request("POST", "/v1/me/signout", None, bob["access_token"].as_str())
+        .await;
+    assert!(st < 300, "{st} {b}");
+    i3_refused(&app, &first_creds, &b_id).await;
+    i3_refused(&app, &second_creds, &b_id).await;
+    i3_allowed(&app, &e_creds, &e_id).await;
+    // A sign-in after the sign-out gets working credentials.
+    let (_, third) = app.sign_in("bob@example.com", PASSWORD).await;
+    let (_, fresh) = i3_creds(&app, &ip, &i3_logins(&app, &third["tokens"])).await;
+    i3_allowed(&app, &fresh, &b_id).await;
+}
+
+#[tokio::test]
+async fn i3_admin_global_sign_out_and_a_revoked_refresh_token_revoke_credentials() {
+    let app = spawn_app().await;
+    let ip = i3_pool(&app, &[&app.client_id]).await;
+    let bob = i3_user(&app, "bob@example.com", &app.client_id).await;
+    let eve = i3_user(&app, "eve@example.com", &app.client_id).await;
+    let (_, second) = app.sign_in("eve@example.com", PASSWORD).await;
+    let (b_id, b_creds) = i3_creds(&app, &ip, &i3_logins(&app, &bob)).await;
+    let (e_id, e_first) = i3_creds(&app, &ip, &i3_logins(&app, &eve)).await;
+    let (_, e_second) = i3_creds(&app, &ip, &i3_logins(&app, &second["tokens"])).await;
+
+    let path = format!(
+        "/v1/admin/pools/{}/users/bob@example.com/signout",
+        app.pool_id
+    );
+    let (st, b) = app.admin("POST", &path, None).await;
+    assert!(st < 300, "{st} {b}");
+    i3_refused(&app, &b_creds, &b_id).await;
+    i3_allowed(&app, &e_first, &e_id).await;
+
+    // Revoking one refresh token ends that sign-in's credentials only.
+    let (st, b) = app
+        .post(
+            &app.pool_path("token/revoke"),
+            json!({"client_id": app.client_id, "token": eve["refresh_token"]}),
+        )
+        .await;
+    assert!(st < 300, "{st} {b}");
+    i3_refused(&app, &e_first, &e_id).await;
+    i3_allowed(&app, &e_second, &e_id).await;
+}
+
+#[tokio::test]
+async fn i3_deleting_the_identity_revokes_its_credentials_only() {
+    let app = spawn_app().await;
+    let ip = i3_pool(&app, &[&app.client_id]).await;
+    let bob = i3_user(&app, "bob@example.com", &app.client_id).await;
+    let eve = i3_user(&app, "eve@example.com", &app.client_id).await;
+    let (b_id, b_creds) = i3_creds(&app, &ip, &i3_logins(&app, &bob)).await;
+    let (e_id, e_creds) = i3_creds(&app, &ip, &i3_logins(&app, &eve)).await;
+    let path = format!("/v1/admin/identity-pools/{ip}/identities/{b_id}");
+    assert_eq!(app.admin("DELETE", &path, None).await.0, 204);
+    i3_refused(&app, &b_creds, &b_id).await;
+    i3_allowed(&app, &e_creds, &e_id).await;
+}
+
+/// The Cognito identity protocol (`POST /`, unsigned public operations).
+async fn i3_cognito_identity(app: &TestApp, op: &str, body: Value) -> (u16, Value) {
+    let resp = app
+        .http
+        .post(format!("{}/", app.base))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", format!("AWSCognitoIdentityService.{op}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn i3_unlinking_a_login_revokes_credentials_issued_before_it() {
+    let app = spawn_app().await;
+    let ip = i3_pool(&app, &[&app.client_id]).await;
+    let bob = i3_user(&app, "bob@example.com", &app.client_id).await;
+    let eve = i3_user(&app, "eve@example.com", &app.client_id).await;
+    let logins = i3_logins(&app, &bob);
+    let (b_id, b_creds) = i3_creds(&app, &ip, &logins).await;
+    let (e_id, e_creds) = i3_creds(&app, &ip, &i3_logins(&app, &eve)).await;
+    // Bob's app links its own user id to the identity too.
+    let (st, b) = app
+        .admin(
+            "POST",
+            &format!("/v1/admin/identity-pools/{ip}/developer-identities"),
+            Some(json!({"user_identifier": "bob-42", "identity_id": b_id})),
+        )
+        .await;
+    assert_eq!(
+        (st, b["identity_id"].as_str()),
+        (200, Some(b_id.as_str())),
+        "{b}"
+    );
+    let (_, dev_creds) = i3_creds(&app, &ip, &logins).await;
+
+    // Unlinking the developer login (proved with the user-pool login)
+    // leaves the identity enabled with its user-pool login...
+    let (st, b) = i3_cognito_identity(
+        &app,
+        "UnlinkIdentity",
+        json!({"IdentityId": b_id, "Logins": logins, "LoginsToRemove": [DEV]}),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    let (st, d) = app
+        .admin(
+            "GET",
+            &format!("/v1/admin/identity-pools/{ip}/identities/{b_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{d}");
+    assert_eq!(d["disabled"], false, "{d}");
+    // ...but every credential issued before the unlink stops.
+    i3_refused(&app, &b_creds, &b_id).await;
+    i3_refused(&app, &dev_creds, &b_id).await;
+    i3_allowed(&app, &e_creds, &e_id).await;
+    // Credentials issued after it work.
+    let (_, fresh) = i3_creds(&app, &ip, &logins).await;
+    i3_allowed(&app, &fresh, &b_id).await;
+}
+
+#[tokio::test]
+async fn i3_deleting_the_app_client_revokes_credentials_of_its_sign_ins_only() {
+    let app = spawn_app().await;
+    let (st, other) = app
+        .admin(
+            "POST",
+            &format!("/v1/admin/pools/{}/clients", app.pool_id),
+            Some(json!({"name": "mobile"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{other}");
+    let other = other["client_id"].as_str().unwrap().to_owned();
+    let ip = i3_pool(&app, &[&app.client_id, &other]).await;
+    let bob = i3_user(&app, "bob@example.com", &other).await;
+    let eve = i3_user(&app, "eve@example.com", &app.client_id).await;
+    let (b_id, b_creds) = i3_creds(&app, &ip, &i3_logins(&app, &bob)).await;
+    let (e_id, e_creds) = i3_creds(&app, &ip, &i3_logins(&app, &eve)).await;
+    let path = format!("/v1/admin/pools/{}/clients/{other}", app.pool_id);
+    assert_eq!(app.admin("DELETE", &path, None).await.0, 204);
+    i3_refused(&app, &b_creds, &b_id).await;
+    i3_allowed(&app, &e_creds, &e_id).await;
+}
+
+#[tokio::test]
+async fn i3_the_roles_current_policy_applies_to_credentials_issued_before() {
+    let app = spawn_app().await;
+    let ip = i3_pool(&app, &[&app.client_id]).await;
+    let bob = i3_user(&app, "bob@example.com", &app.client_id).await;
+    let (b_id, c) = i3_creds(&app, &ip, &i3_logins(&app, &bob)).await;
+    i3_allowed(&app, &c, &b_id).await;
+    // Narrowed to reading: the old credentials can no longer write.
+    let read_only = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject"],
+         "Resource": "arn:aws:s3:::photos/${cognito-identity.amazonaws.com:sub}/*"}]});
+    let (st, b) = app
+        .admin(
+            "PUT",
+            "/v1/admin/roles/owner",
+            Some(json!({"policy": read_only})),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    i3_refused(&app, &c, &b_id).await;
+    let (st, body) = s3(&app, &c, "GET", &format!("/photos/{b_id}/a.txt"), b"", true).await;
+    assert_eq!((st, body.as_str()), (200, "a"), "reading is still allowed");
+    // Widened to another bucket: the old credentials gain it too, as a
+    // role session does.
+    let wider = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+         "Resource": ["arn:aws:s3:::photos/${cognito-identity.amazonaws.com:sub}/*",
+                      "arn:aws:s3:::public/*"]}]});
+    let (st, b) = app
+        .admin(
+            "PUT",
+            "/v1/admin/roles/owner",
+            Some(json!({"policy": wider})),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (st, body) = s3(&app, &c, "PUT", "/public/x.txt", b"x", true).await;
+    assert_eq!(st, 200, "{body}");
+}
+
+#[tokio::test]
+async fn i3_deleting_the_role_revokes_and_a_new_role_of_that_name_does_not_revive() {
+    let app = spawn_app().await;
+    let ip = i3_pool(&app, &[&app.client_id]).await;
+    let bob = i3_user(&app, "bob@example.com", &app.client_id).await;
+    let logins = i3_logins(&app, &bob);
+    let (b_id, c) = i3_creds(&app, &ip, &logins).await;
+    let (st, role) = app.admin("GET", "/v1/admin/roles/owner", None).await;
+    assert_eq!(st, 200, "{role}");
+    assert_eq!(
+        app.admin("DELETE", "/v1/admin/roles/owner", None).await.0,
+        204
+    );
+    i3_refused(&app, &c, &b_id).await;
+    // The same name, created later, with the same policy: a different role.
+    app.clock.advance(1);
+    let (st, b) = app
+        .admin(
+            "POST",
+            "/v1/admin/roles",
+            Some(json!({"name": "owner", "policy": role["policy"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let (st, _) = i3_put(&app, &c, &b_id).await;
+    assert_eq!(st, 403, "the deleted role's sessions stay dead");
+    let (_, fresh) = i3_creds(&app, &ip, &logins).await;
+    i3_allowed(&app, &fresh, &b_id).await;
+}

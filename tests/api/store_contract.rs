@@ -1072,6 +1072,41 @@ async fn contract_resource_servers() {
 }
 
 #[tokio::test]
+async fn contract_i3_an_identitys_standing_and_credentials_epoch() {
+    use poolgate::identity::model::{IdentityPool, IdentityPoolSettings};
+    let (s, _d) = store().await;
+    s.insert_identity_pool(&IdentityPool {
+        id: "r:pool".into(),
+        name: "ids".into(),
+        settings: IdentityPoolSettings::default(),
+        created_at: 1,
+        updated_at: 1,
+    })
+    .await
+    .unwrap();
+    for id in ["r:a", "r:b"] {
+        s.link_logins("r:pool", id, true, &[], 2).await.unwrap();
+    }
+    assert_eq!(s.identity_standing("r:a").await.unwrap(), Some((false, 0)));
+    assert!(s.bump_credentials_epoch("r:a").await.unwrap());
+    assert!(s.bump_credentials_epoch("r:a").await.unwrap());
+    assert_eq!(s.identity_standing("r:a").await.unwrap(), Some((false, 2)));
+    assert_eq!(
+        s.identity_standing("r:b").await.unwrap(),
+        Some((false, 0)),
+        "another identity's epoch does not move"
+    );
+    s.set_identity_disabled("r:a", Some(9)).await.unwrap();
+    assert_eq!(s.identity_standing("r:a").await.unwrap(), Some((true, 2)));
+    s.set_identity_disabled("r:a", None).await.unwrap();
+    assert_eq!(s.identity_standing("r:a").await.unwrap(), Some((false, 2)));
+    assert!(s.delete_identity("r:a").await.unwrap());
+    assert_eq!(s.identity_standing("r:a").await.unwrap(), None);
+    assert!(!s.bump_credentials_epoch("r:a").await.unwrap());
+    assert_eq!(s.identity_standing("r:none").await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn contract_identities_list_unlink_and_delete() {
     use poolgate::identity::model::{IdentityPool, IdentityPoolSettings};
     let (s, _d) = store().await;

@@ -8,6 +8,7 @@ own port.
 
 from __future__ import annotations
 
+import json
 import time
 
 import jwt
@@ -229,3 +230,190 @@ def test_storage_credentials_and_the_deny_list_hold_across_nodes(pg_database, se
         assert exc.response["Error"]["Code"] == "AccessDenied", exc.response
     else:
         raise AssertionError("a disabled identity's credentials still worked on the other node")
+
+
+def test_i3_revocation_on_one_node_reaches_the_other_nodes_gateway(pg_database, server, smtp_sink):
+    """I3: every revocation made through node A (user disabled, global and
+    admin sign-out, identity deleted or unlinked, app client deleted, role
+    narrowed or deleted) stops credentials issued before it at node B's
+    gateway. B's caches hold an answer at most one second; the test polls B
+    for up to 5 s (no timing is asserted) and prints the latency measured
+    from A's answer to B's first refusal."""
+    from botocore.exceptions import ClientError
+
+    from test_storage import (
+        OWNER_POLICY,
+        SUB,
+        create_identity_pool,
+        create_role,
+        get_credentials,
+        get_id,
+        s3_client,
+        user_pool_provider,
+    )
+
+    port_a, port_b = free_ports(2)
+    public_url = f"http://127.0.0.1:{port_a}"
+    node_a = server(pg_database, port=port_a, public_url=public_url, wait=False)
+    node_b = server(pg_database, port=port_b, public_url=public_url, wait=False)
+    node_a.wait_ready()
+    node_b.wait_ready()
+    create_role(node_a, "owner", OWNER_POLICY)
+    pool_id = create_pool(node_a, "e2e-revocation")["id"]
+    web = create_client(node_a, pool_id, "web")["client_id"]
+    mobile = create_client(node_a, pool_id, "mobile")["client_id"]
+    ipool = create_identity_pool(
+        node_a,
+        "photos",
+        providers=[
+            {"type": "user_pool", "pool_id": pool_id, "client_ids": [web, mobile]},
+            {"type": "developer", "name": "login.example.app"},
+        ],
+        authenticated_role="owner",
+    )
+
+    def user(client_id=web):
+        """A signed-in user: (username, tokens, logins, identity, creds)."""
+        username = unique_username("rev")
+        email = email_for(username)
+        signup(node_a, pool_id, client_id, username, email)
+        code = extract_code(smtp_sink.wait_for(email))
+        expect(confirm_request(node_b, pool_id, client_id, username, code), 200, body=False)
+        tokens = signin(node_b, pool_id, client_id, username)
+        logins = {user_pool_provider(pool_id): tokens["id_token"]}
+        identity = get_id(node_b, ipool, logins)
+        creds = get_credentials(node_a, ipool, identity, logins)
+        return username, tokens, logins, identity, creds
+
+    def put_on_b(identity, creds):
+        s3_client(node_b, creds).put_object(Bucket="photos", Key=f"{identity}/r.txt", Body=b"r")
+
+    latencies = {}
+
+    def revoked(name, identity, creds, revoke):
+        put_on_b(identity, creds)  # honoured, and B's caches hold that
+        revoke()
+        start = time.monotonic()
+        deadline = start + 5.0
+        last_honoured = None
+        while True:
+            sent = time.monotonic() - start
+            try:
+                put_on_b(identity, creds)
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "AccessDenied", exc.response
+                # When the last request B still honoured was sent, and when
+                # the first one it refused was sent (after A answered).
+                latencies[name] = (last_honoured, sent)
+                return
+            last_honoured = sent
+            assert time.monotonic() < deadline, f"{name}: still honoured on B after 5 s"
+            time.sleep(0.05)
+
+    bystander = user()
+    put_on_b(bystander[3], bystander[4])
+
+    name, _, _, identity, creds = user()
+    revoked(
+        "user disabled",
+        identity,
+        creds,
+        lambda: expect(node_a.post(f"/v1/admin/pools/{pool_id}/users/{name}/disable", admin=True), 200),
+    )
+
+    _, tokens, _, identity, creds = user()
+    revoked(
+        "global sign-out",
+        identity,
+        creds,
+        lambda: expect(node_a.post("/v1/me/signout", token=tokens["access_token"]), 200),
+    )
+
+    name, _, _, identity, creds = user()
+    revoked(
+        "admin global sign-out",
+        identity,
+        creds,
+        lambda: expect(node_a.post(f"/v1/admin/pools/{pool_id}/users/{name}/signout", admin=True), 200),
+    )
+
+    _, _, _, identity, creds = user()
+    revoked(
+        "identity deleted",
+        identity,
+        creds,
+        lambda: expect(
+            node_a.request("DELETE", f"/v1/admin/identity-pools/{ipool}/identities/{identity}", admin=True),
+            204,
+            body=False,
+        ),
+    )
+
+    _, _, logins, identity, creds = user()
+    expect(
+        node_a.post(
+            f"/v1/admin/identity-pools/{ipool}/developer-identities",
+            {"user_identifier": unique_username("dev"), "identity_id": identity},
+            admin=True,
+        ),
+        200,
+    )
+
+    def unlink():
+        resp = node_a.request(
+            "POST",
+            "/",
+            data=json.dumps(
+                {"IdentityId": identity, "Logins": logins, "LoginsToRemove": ["login.example.app"]}
+            ),
+            headers={
+                "content-type": "application/x-amz-json-1.1",
+                "x-amz-target": "AWSCognitoIdentityService.UnlinkIdentity",
+            },
+        )
+        assert resp.status_code == 200, resp.text
+
+    revoked("identity unlinked", identity, creds, unlink)
+    # Credentials issued after the unlink work on B.
+    put_on_b(identity, get_credentials(node_a, ipool, identity, logins))
+
+    _, _, _, identity, creds = user(mobile)
+    revoked(
+        "app client deleted",
+        identity,
+        creds,
+        lambda: expect(
+            node_a.request("DELETE", f"/v1/admin/pools/{pool_id}/clients/{mobile}", admin=True),
+            204,
+            body=False,
+        ),
+    )
+
+    # The bystander was never affected.
+    put_on_b(bystander[3], bystander[4])
+
+    read_only = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"arn:aws:s3:::photos/{SUB}/*"}],
+    }
+    revoked(
+        "role narrowed",
+        bystander[3],
+        bystander[4],
+        lambda: expect(node_a.request("PUT", "/v1/admin/roles/owner", json={"policy": read_only}, admin=True), 200),
+    )
+    # Reading is what the narrowed role still allows.
+    got = s3_client(node_b, bystander[4]).get_object(Bucket="photos", Key=f"{bystander[3]}/r.txt")
+    assert got["Body"].read() == b"r"
+    expect(node_a.request("PUT", "/v1/admin/roles/owner", json={"policy": OWNER_POLICY}, admin=True), 200)
+    _, _, _, identity, creds = user()
+    revoked(
+        "role deleted",
+        identity,
+        creds,
+        lambda: expect(node_a.request("DELETE", "/v1/admin/roles/owner", admin=True), 204, body=False),
+    )
+
+    ms = lambda t: "-" if t is None else f"{t * 1000:.0f}"  # noqa: E731
+    report = ", ".join(f"{k}: {ms(ok)}/{ms(no)} ms" for k, (ok, no) in latencies.items())
+    print(f"\nI3 on B after A answered, last request honoured / first refused (sent at): {report}")
