@@ -1085,7 +1085,9 @@ async fn contract_i3_an_identitys_standing_and_credentials_epoch() {
     .await
     .unwrap();
     for id in ["r:a", "r:b"] {
-        s.link_logins("r:pool", id, true, &[], 2).await.unwrap();
+        s.link_logins("r:pool", id, true, &[], 2, LinkGuard::New)
+            .await
+            .unwrap();
     }
     assert_eq!(s.identity_standing("r:a").await.unwrap(), Some((false, 0)));
     assert!(s.bump_credentials_epoch("r:a").await.unwrap());
