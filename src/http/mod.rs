@@ -36,19 +36,19 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.server.body_limit_bytes;
+    // Each door re-renders what axum refuses before a handler runs (path,
+    // method, body) in its own protocol's form.
+    let native = || middleware::map_response(error::native_rejections);
     Router::new()
-        .merge(public::router())
-        .merge(admin::router())
-        .merge(identity::router())
-        .merge(cognito::router())
-        .merge(oidc::router())
-        .merge(oauth::router())
-        .merge(hosted::router())
-        .merge(ops::router())
+        .merge(public::router().layer(native()))
+        .merge(admin::router().layer(native()))
+        .merge(identity::router().layer(native()))
+        .merge(cognito::router().layer(middleware::map_response(cognito::rejections)))
+        .merge(oidc::router().layer(native()))
+        .merge(oauth::router().layer(middleware::map_response(oauth::rejections)))
+        .merge(hosted::router().layer(middleware::map_response(hosted::rejections)))
+        .merge(ops::router().layer(native()))
         .fallback(|| async { problem_response(ErrorKind::NotFound, "No such endpoint", None) })
-        .method_not_allowed_fallback(|| async {
-            problem_response(ErrorKind::MethodNotAllowed, "Method not allowed on this endpoint", None)
-        })
         .layer(middleware::from_fn_with_state(state.clone(), cors::layer))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(body_limit))
