@@ -166,6 +166,9 @@ pub async fn open_store(
 
 /// Everything but the listener.
 pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
+    for line in settings.declared_summary() {
+        tracing::info!("{line}");
+    }
     let master = master_key(&settings)?;
     let admin_keys = admin_keys(&settings)?;
     let store = open_store(&settings, &master, settings.database.auto_migrate).await?;
@@ -234,6 +237,8 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     /// The S3 gateway's listener, when `storage.enabled`.
     storage: Option<tokio::net::TcpListener>,
+    /// The metrics listener, when `metrics.bind` is set.
+    metrics: Option<tokio::net::TcpListener>,
     state: AppState,
 }
 
@@ -258,9 +263,18 @@ impl Application {
         } else {
             None
         };
+        let metrics = match state.settings.metrics.bind.as_str() {
+            "" => None,
+            bind => Some(
+                tokio::net::TcpListener::bind(bind)
+                    .await
+                    .with_context(|| format!("cannot listen on {bind} (metrics.bind)"))?,
+            ),
+        };
         Ok(Self {
             listener,
             storage,
+            metrics,
             state,
         })
     }
@@ -272,6 +286,15 @@ impl Application {
     /// The S3 gateway's port (0 when disabled).
     pub fn storage_port(&self) -> u16 {
         self.storage
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+            .unwrap_or(0)
+    }
+
+    /// The metrics listener's port (0 when there is none).
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics
             .as_ref()
             .and_then(|l| l.local_addr().ok())
             .map(|a| a.port())
@@ -323,6 +346,26 @@ impl Application {
             }
             None => None,
         };
+        if let Some(listener) = self.metrics {
+            tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+            let mut stop = rx.clone();
+            let router = crate::http::ops::metrics_listener(self.state.clone());
+            tokio::spawn(async move {
+                let stopped = async move {
+                    while !*stop.borrow() {
+                        if stop.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                };
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         let serve = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

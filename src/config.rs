@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+/// The demo pool, client, role, identity pool and bucket: layered over
+/// `DEFAULT_TOML` in development mode only.
+pub const DEMO_TOML: &str = include_str!("../config/demo.toml");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -33,6 +36,7 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     pub identity: IdentitySettings,
     pub storage: StorageSettings,
+    pub metrics: MetricsSettings,
     /// Roles declared in config, applied idempotently at start.
     pub roles: Vec<DeclaredRole>,
     /// Identity pools declared in config, applied idempotently at start.
@@ -56,6 +60,7 @@ impl Default for Settings {
             rate_limits: RateLimitSettings::default(),
             identity: IdentitySettings::default(),
             storage: StorageSettings::default(),
+            metrics: MetricsSettings::default(),
             roles: vec![],
             identity_pools: vec![],
             pools: vec![],
@@ -297,6 +302,27 @@ impl Default for StorageSettings {
     }
 }
 
+/// Where Prometheus metrics are served.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// A listener of their own for `/metrics` (e.g. `127.0.0.1:9464`),
+    /// open to whoever reaches it; empty: none.
+    pub bind: String,
+    /// `/metrics` on the public listener: `open`, `admin_key` or `off`.
+    /// Unset: `off` when `bind` is set, else `open` in development and
+    /// `admin_key` in production.
+    pub public: Option<MetricsAccess>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsAccess {
+    Open,
+    AdminKey,
+    Off,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeclaredRole {
@@ -439,13 +465,10 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Loaded> {
 
 /// As `load`, with an explicit environment (tests).
 pub fn load_from(file: Option<&Path>, env: Vec<(String, String)>) -> anyhow::Result<Loaded> {
-    let mut fig =
-        Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(DEFAULT_TOML));
-    if let Some(f) = file {
-        if !f.exists() {
-            anyhow::bail!("config file {} does not exist", f.display());
-        }
-        fig = fig.merge(Toml::file(f));
+    if let Some(f) = file
+        && !f.exists()
+    {
+        anyhow::bail!("config file {} does not exist", f.display());
     }
     // `*_FILE` variables: the value is read from the named file.
     let mut from_files: Vec<(String, String)> = vec![];
@@ -468,8 +491,22 @@ pub fn load_from(file: Option<&Path>, env: Vec<(String, String)>) -> anyhow::Res
             plain.push((rest.to_owned(), v));
         }
     }
-    fig = merge_env(fig, plain);
-    fig = merge_env(fig, from_files);
+    // The operator's layers: the file, then the environment.
+    let operator = |mut fig: Figment| {
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file(f));
+        }
+        merge_env(merge_env(fig, plain.clone()), from_files.clone())
+    };
+    let base =
+        Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(DEFAULT_TOML));
+    // The demo declarations exist in development mode only: the mode the
+    // operator's layers leave decides whether they are layered in, under
+    // those layers (which may replace any of their lists).
+    let mut fig = operator(base.clone());
+    if fig.extract_inner::<Mode>("mode").ok() == Some(Mode::Development) {
+        fig = operator(base.merge(Toml::string(DEMO_TOML)));
+    }
 
     let settings: Settings = fig.extract().map_err(|e| {
         let key = e.path.join(".");
@@ -657,6 +694,14 @@ impl Settings {
                 );
             }
         }
+        if !self.metrics.bind.is_empty()
+            && self.metrics.bind.parse::<std::net::SocketAddr>().is_err()
+        {
+            return bad(
+                "metrics.bind",
+                "must be empty or an address like 127.0.0.1:9464",
+            );
+        }
         if self.storage.enabled && self.storage.bind.parse::<std::net::SocketAddr>().is_err() {
             return bad("storage.bind", "must be an address like 0.0.0.0:9000");
         }
@@ -710,6 +755,75 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// What the config declares, one line each, for the startup log: the
+    /// mode, buckets, pools, roles and identity pools, and for each app client
+    /// who may sign up through it (every client takes self sign-up; one with
+    /// a secret only from whoever holds the secret).
+    pub fn declared_summary(&self) -> Vec<String> {
+        let mode = match self.mode {
+            Mode::Development => "development (the demo declarations of config/demo.toml apply)",
+            Mode::Production => "production (only the operator's declarations apply)",
+        };
+        let mut out = vec![format!("mode: {mode}")];
+        let list = |v: Vec<&str>| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        out.push(format!(
+            "declared buckets: {}",
+            list(self.storage.buckets.iter().map(String::as_str).collect())
+        ));
+        out.push(format!(
+            "declared user pools: {}",
+            list(self.pools.iter().map(|p| p.id.as_str()).collect())
+        ));
+        for p in &self.pools {
+            for c in &p.clients {
+                let who = if c.secret.is_some() || c.generate_secret {
+                    "self sign-up with the client secret"
+                } else {
+                    "self sign-up open to anyone with the client id"
+                };
+                out.push(format!(
+                    "declared app client {} ({}) of pool {}: {who}",
+                    c.id, c.name, p.id
+                ));
+            }
+        }
+        out.push(format!(
+            "declared roles: {}",
+            list(self.roles.iter().map(|r| r.name.as_str()).collect())
+        ));
+        for ip in &self.identity_pools {
+            let guests = if ip.settings.allow_unauthenticated {
+                "guest (unauthenticated) identities allowed"
+            } else {
+                "signed-in identities only"
+            };
+            out.push(format!(
+                "declared identity pool {} ({}): {guests}",
+                ip.id, ip.name
+            ));
+        }
+        if self.identity_pools.is_empty() {
+            out.push("declared identity pools: none".into());
+        }
+        out
+    }
+
+    /// Who may read `/metrics` on the public listener.
+    pub fn metrics_public_access(&self) -> MetricsAccess {
+        match (self.metrics.public, self.metrics.bind.is_empty(), self.mode) {
+            (Some(a), _, _) => a,
+            (None, false, _) => MetricsAccess::Off,
+            (None, true, Mode::Development) => MetricsAccess::Open,
+            (None, true, Mode::Production) => MetricsAccess::AdminKey,
+        }
     }
 
     pub fn issuer(&self, pool_id: &str) -> String {

@@ -213,6 +213,33 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for CloseAfte
     >;
 
     fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        // S3 answers any other method 405 MethodNotAllowed; s3s would answer
+        // 501 and log each one at ERROR (a log flood for anyone unsigned).
+        if !matches!(
+            *req.method(),
+            http::Method::GET
+                | http::Method::HEAD
+                | http::Method::PUT
+                | http::Method::POST
+                | http::Method::DELETE
+        ) {
+            let mut resp = http::Response::new(s3s::Body::from(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>MethodNotAllowed</Code>\
+                 <Message>The specified method is not allowed against this resource.</Message></Error>"
+                    .to_owned(),
+            ));
+            *resp.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+            let h = resp.headers_mut();
+            h.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/xml"),
+            );
+            h.insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            return Box::pin(async move { Ok(resp) });
+        }
         let h = req.headers();
         let has_body = req.version() < http::Version::HTTP_2
             && (h.contains_key(http::header::EXPECT)

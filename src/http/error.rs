@@ -62,3 +62,80 @@ impl IntoResponse for ApiError {
         problem_response(e.kind, &e.message, e.retry_after)
     }
 }
+
+/// A refusal axum made itself, before any handler ran: a path segment that
+/// is not UTF-8 or not percent-decodable, a body over the size limit or
+/// unreadable, a method the route does not take. axum answers those in
+/// `text/plain` (an empty body for 405); each door's router re-renders them
+/// in its own protocol's form through [`framework_rejection`]. Handlers never
+/// answer a client error in `text/plain`, so the content type tells them apart.
+pub struct Rejection {
+    pub status: StatusCode,
+    pub kind: ErrorKind,
+    /// A fixed sentence per kind: nothing of the request is echoed.
+    pub detail: &'static str,
+    /// The original headers worth keeping (`Allow` on a 405).
+    pub allow: Option<HeaderValue>,
+}
+
+/// The rejection `resp` carries, if it is one.
+pub fn framework_rejection(resp: &Response) -> Option<Rejection> {
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.starts_with("text/plain"));
+    let rejected = status.is_client_error()
+        && match plain {
+            Some(p) => p,
+            // axum's default answer to a method the route lacks.
+            None => status == StatusCode::METHOD_NOT_ALLOWED,
+        };
+    if !rejected {
+        return None;
+    }
+    let (kind, detail) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            ErrorKind::MethodNotAllowed,
+            "Method not allowed on this endpoint",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (ErrorKind::PayloadTooLarge, "The request body is too large")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            ErrorKind::UnsupportedMediaType,
+            "The request body's content type is not accepted here",
+        ),
+        StatusCode::NOT_FOUND => (ErrorKind::NotFound, "No such endpoint"),
+        _ => (
+            ErrorKind::InvalidParameter,
+            "The request could not be read: a path segment, the query or the body is malformed \
+             (invalid UTF-8 or percent-encoding)",
+        ),
+    };
+    Some(Rejection {
+        status: StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
+        kind,
+        detail,
+        allow: resp.headers().get(header::ALLOW).cloned(),
+    })
+}
+
+impl Rejection {
+    /// Puts the kept headers back on a re-rendered answer.
+    pub fn finish(&self, mut resp: Response) -> Response {
+        if let Some(a) = &self.allow {
+            resp.headers_mut().insert(header::ALLOW, a.clone());
+        }
+        resp
+    }
+}
+
+/// The native API's form of a framework rejection: problem+json.
+pub async fn native_rejections(resp: Response) -> Response {
+    match framework_rejection(&resp) {
+        Some(r) => r.finish(problem_response(r.kind, r.detail, None)),
+        None => resp,
+    }
+}

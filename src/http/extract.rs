@@ -85,8 +85,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -110,14 +110,25 @@ impl FromRequestParts<AppState> for Admin {
                 "A valid admin key is required (Authorization: Bearer <key>)",
             ))
         };
-        let given = bearer(parts).ok_or_else(unauth)?;
-        // Compare against every key, without stopping early.
-        let mut ok = false;
-        for k in &state.admin_keys {
-            ok |= ct_eq(k.expose().as_bytes(), given.as_bytes());
+        if has_admin_key(state, &parts.headers) {
+            Ok(Admin(()))
+        } else {
+            Err(unauth())
         }
-        if ok { Ok(Admin(())) } else { Err(unauth()) }
     }
+}
+
+/// The request carries `Authorization: Bearer <a configured admin key>`.
+pub fn has_admin_key(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    let Some(given) = bearer(headers) else {
+        return false;
+    };
+    // Compare against every key, without stopping early.
+    let mut ok = false;
+    for k in &state.admin_keys {
+        ok |= ct_eq(k.expose().as_bytes(), given.as_bytes());
+    }
+    ok
 }
 
 /// A verified access token and its user.
@@ -129,7 +140,7 @@ impl FromRequestParts<AppState> for SignedIn {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| {
+        let token = bearer(&parts.headers).ok_or_else(|| {
             ApiError(Error::not_authorized(
                 "Authorization: Bearer <access token> is required",
             ))

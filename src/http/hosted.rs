@@ -367,6 +367,24 @@ fn page_headers(h: &mut HeaderMap) {
     );
 }
 
+/// What axum refuses before a handler runs (another method, a form over the
+/// size limit, a malformed path), as the pages' error page.
+pub async fn rejections(resp: Response) -> Response {
+    use crate::error::ErrorKind;
+    match super::error::framework_rejection(&resp) {
+        Some(r) => {
+            let message = match r.kind {
+                ErrorKind::MethodNotAllowed => "This page cannot be used that way.",
+                ErrorKind::PayloadTooLarge => "The form is too large.",
+                ErrorKind::NotFound => "There is no such page.",
+                _ => "The address or the form of this page is malformed.",
+            };
+            r.finish(error_page(r.status, message))
+        }
+        None => resp,
+    }
+}
+
 fn error_page(status: StatusCode, message: &str) -> Response {
     render(
         status,

@@ -36,19 +36,19 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.server.body_limit_bytes;
+    // Each door re-renders what axum refuses before a handler runs (path,
+    // method, body) in its own protocol's form.
+    let native = || middleware::map_response(error::native_rejections);
     Router::new()
-        .merge(public::router())
-        .merge(admin::router())
-        .merge(identity::router())
-        .merge(cognito::router())
-        .merge(oidc::router())
-        .merge(oauth::router())
-        .merge(hosted::router())
-        .merge(ops::router())
+        .merge(public::router().layer(native()))
+        .merge(admin::router().layer(native()))
+        .merge(identity::router().layer(native()))
+        .merge(cognito::router().layer(middleware::map_response(cognito::rejections)))
+        .merge(oidc::router().layer(native()))
+        .merge(oauth::router().layer(middleware::map_response(oauth::rejections)))
+        .merge(hosted::router().layer(middleware::map_response(hosted::rejections)))
+        .merge(ops::router().layer(native()))
         .fallback(|| async { problem_response(ErrorKind::NotFound, "No such endpoint", None) })
-        .method_not_allowed_fallback(|| async {
-            problem_response(ErrorKind::MethodNotAllowed, "Method not allowed on this endpoint", None)
-        })
         .layer(middleware::from_fn_with_state(state.clone(), cors::layer))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -77,7 +77,7 @@ pub fn router(state: AppState) -> Router {
 /// id) and an audit event for every admin action that changes something.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -123,13 +123,32 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     };
     let status = resp.status();
     if admin_change {
-        record_admin_action(&state, &method, &route, &path, status, ctx).await;
+        record_admin_action(&state, method, &route, &path, status, ctx).await;
     }
     let status = status.as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
         .record(start.elapsed().as_secs_f64());
     resp
+}
+
+/// The `method` label: the standard methods by name, any other token
+/// `other`, so that a client inventing methods cannot add series (memory, and
+/// the size of every scrape). Routes are labelled by their template only.
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// `Admin:<METHOD> <route template>`, with the pool and user named in the path.

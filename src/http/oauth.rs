@@ -44,6 +44,24 @@ fn error_response(e: OAuthError) -> Response {
     no_store(r)
 }
 
+/// What axum refuses before a handler runs (a pool id that is not UTF-8,
+/// another method, a body over the size limit), as an RFC 6749 section 5.2
+/// `invalid_request` with the refusal's own status, uncacheable.
+pub async fn rejections(resp: Response) -> Response {
+    match super::error::framework_rejection(&resp) {
+        Some(r) => r.finish(no_store(
+            (
+                r.status,
+                axum::Json(
+                    serde_json::json!({"error": "invalid_request", "error_description": r.detail}),
+                ),
+            )
+                .into_response(),
+        )),
+        None => resp,
+    }
+}
+
 /// The form's parameters; a parameter given twice is refused (RFC 6749
 /// section 3.2), as is any other content type.
 fn form(headers: &HeaderMap, body: &Bytes) -> Result<BTreeMap<String, String>, OAuthError> {

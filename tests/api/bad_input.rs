@@ -540,3 +540,210 @@ async fn nul_characters_are_refused_on_every_surface() {
     let b: Value = resp.json().await.unwrap();
     assert!(b["error"].is_string(), "{b}");
 }
+
+/// Path segments axum cannot decode: not UTF-8 once percent-decoded, an
+/// overlong encoding, a stray `%`, a lone continuation byte.
+const HOSTILE_SEGMENTS: [&str; 5] = ["%ff", "%C0%AF", "a%", "%80x", "%E2%82"];
+
+/// Every route template of the native API (from the OpenAPI document), with
+/// each parameter replaced by `seg`.
+async fn native_paths(app: &TestApp, seg: &str) -> Vec<String> {
+    let (st, doc) = app.request("GET", "/openapi.json", None, None).await;
+    assert_eq!(st, 200);
+    let mut out = vec![];
+    for template in doc["paths"].as_object().unwrap().keys() {
+        let mut p = String::new();
+        for part in template.split('/').skip(1) {
+            p.push('/');
+            p.push_str(if part.starts_with('{') { seg } else { part });
+        }
+        out.push(p);
+    }
+    out
+}
+
+#[tokio::test]
+async fn path_rejections_are_problem_json() {
+    let app = spawn_app().await;
+    let mut checked = 0;
+    for seg in HOSTILE_SEGMENTS {
+        for path in native_paths(&app, seg).await {
+            if !path.contains(seg) {
+                continue;
+            }
+            for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+                for bearer in [None, Some(app.admin_key.as_str())] {
+                    let r = raw(
+                        &app,
+                        method,
+                        &path,
+                        Some("application/json"),
+                        b"{}".to_vec(),
+                        bearer,
+                    )
+                    .await;
+                    let what = format!("{method} {path} (admin key: {})", bearer.is_some());
+                    assert!(
+                        r.status >= 400 && r.status < 500,
+                        "{what}: {} {:?}",
+                        r.status,
+                        r.body
+                    );
+                    assert_eq!(
+                        r.content_type, "application/problem+json",
+                        "{what}: {:?}",
+                        r.body
+                    );
+                    assert!(r.body["code"].is_string(), "{what}: {:?}", r.body);
+                    assert_eq!(r.body["status"], r.status, "{what}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 500, "only {checked} requests checked");
+    // The framework's refusal of a path parameter has a stable code.
+    let r = raw(
+        &app,
+        "POST",
+        "/v1/pools/%ff/signup",
+        Some("application/json"),
+        b"{}".to_vec(),
+        None,
+    )
+    .await;
+    assert_problem(&r, 400, "InvalidParameter", "pool id not UTF-8");
+    let r = raw(
+        &app,
+        "GET",
+        "/v1/admin/pools/%C0%AF",
+        None,
+        vec![],
+        Some(&app.admin_key),
+    )
+    .await;
+    assert_problem(&r, 400, "InvalidParameter", "admin pool id not UTF-8");
+    let r = raw(
+        &app,
+        "GET",
+        "/%ff/.well-known/jwks.json",
+        None,
+        vec![],
+        None,
+    )
+    .await;
+    assert_problem(&r, 400, "InvalidParameter", "jwks pool id not UTF-8");
+}
+
+#[tokio::test]
+async fn unknown_and_unsupported_methods_are_answered_in_each_doors_form() {
+    let app = spawn_app().await;
+    for method in ["FOO", "M-SEARCH", "PROPFIND", "PUT"] {
+        // Native API: problem+json, with the methods the route takes.
+        let r = raw(&app, method, &app.pool_path("signup"), None, vec![], None).await;
+        assert_problem(&r, 405, "MethodNotAllowed", &format!("{method} on signup"));
+        let r = raw(&app, method, "/health/live", None, vec![], None).await;
+        assert_problem(
+            &r,
+            405,
+            "MethodNotAllowed",
+            &format!("{method} on /health/live"),
+        );
+        // The Cognito protocol: its JSON error.
+        let r = raw(&app, method, "/", None, vec![], None).await;
+        assert_eq!(r.status, 405, "{method} /");
+        assert_eq!(r.content_type, "application/x-amz-json-1.1", "{method} /");
+        assert_eq!(r.body["__type"], "InvalidParameterException", "{method} /");
+        // OAuth: RFC 6749's error object.
+        let r = raw(
+            &app,
+            method,
+            &format!("/{}/oauth2/token", app.pool_id),
+            None,
+            vec![],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 405, "{method} token");
+        assert_eq!(r.content_type, "application/json", "{method} token");
+        assert_eq!(r.body["error"], "invalid_request", "{method} token");
+        // Hosted pages: an error page.
+        let r = raw(
+            &app,
+            method,
+            &format!("/{}/login", app.pool_id),
+            None,
+            vec![],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 405, "{method} login");
+        assert!(
+            r.content_type.starts_with("text/html"),
+            "{method} login: {}",
+            r.content_type
+        );
+        assert!(
+            r.body.as_str().unwrap().contains("Sign-in problem"),
+            "{method} login"
+        );
+    }
+    // The Allow header survives the re-rendering.
+    let resp = app
+        .http
+        .get(format!("{}{}", app.base, app.pool_path("signup")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["allow"], "POST");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_in_each_doors_form() {
+    let app = spawn_app().await;
+    let huge = vec![b'x'; 200_000];
+    let r = raw(
+        &app,
+        "POST",
+        "/",
+        Some("application/x-amz-json-1.1"),
+        huge.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 413, "{:?}", r.body);
+    assert_eq!(r.content_type, "application/x-amz-json-1.1");
+    assert_eq!(r.body["__type"], "InvalidParameterException");
+    let token = format!("/{}/oauth2/token", app.pool_id);
+    let form = Some("application/x-www-form-urlencoded");
+    let r = raw(&app, "POST", &token, form, huge.clone(), None).await;
+    assert_eq!(r.status, 413, "{:?}", r.body);
+    assert_eq!(r.content_type, "application/json");
+    assert_eq!(r.body["error"], "invalid_request");
+    let r = raw(
+        &app,
+        "POST",
+        &format!("/{}/login", app.pool_id),
+        form,
+        huge,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 413);
+    assert!(
+        r.content_type.starts_with("text/html"),
+        "{}",
+        r.content_type
+    );
+    // Hosted and OAuth paths with a pool id that is not UTF-8 are refused too,
+    // never in text/plain.
+    for path in ["/%ff/oauth2/token", "/%ff/login", "/%ff/oauth2/authorize"] {
+        let r = raw(&app, "POST", path, form, b"a=b".to_vec(), None).await;
+        assert!(r.status >= 400 && r.status < 500, "{path}: {}", r.status);
+        assert!(
+            !r.content_type.starts_with("text/plain"),
+            "{path}: {:?}",
+            r.body
+        );
+    }
+}

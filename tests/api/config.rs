@@ -264,3 +264,126 @@ fn lists_come_as_lists_or_comma_separated_from_the_environment() {
         .to_string();
     assert!(err.contains("storage.buckets"), "{err}");
 }
+
+/// The environment of a valid production configuration.
+fn production_env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let key = "cd".repeat(32);
+    let mut pairs = vec![
+        ("POOLGATE_MODE".to_owned(), "production".to_owned()),
+        ("POOLGATE_SECURITY__MASTER_KEY".into(), key),
+        (
+            "POOLGATE_SECURITY__ADMIN_KEYS".into(),
+            "a-long-enough-admin-key-123".into(),
+        ),
+        ("POOLGATE_MAILER__KIND".into(), "smtp".into()),
+        (
+            "POOLGATE_MAILER__SMTP__HOST".into(),
+            "smtp.example.com".into(),
+        ),
+        ("POOLGATE_SMS__KIND".into(), "none".into()),
+    ];
+    pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    pairs
+}
+
+#[test]
+fn production_declares_nothing_unless_configured() {
+    // Production from the environment: no demo pool, client, role, identity
+    // pool or bucket.
+    let l = load_from(None, production_env(&[])).unwrap();
+    assert_eq!(l.settings.mode, Mode::Production);
+    assert!(l.settings.pools.is_empty(), "{:?}", l.settings.pools);
+    assert!(l.settings.roles.is_empty());
+    assert!(l.settings.identity_pools.is_empty());
+    assert!(l.settings.storage.buckets.is_empty());
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    // Production from a file, too; what the file declares is declared.
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        f,
+        "mode = \"production\"\n[storage]\nbuckets = [\"uploads\"]\n[[pools]]\nid = \"local-east-1_Abcdefgh1\"\nname = \"customers\"\n[[pools.clients]]\nid = \"abcdefghijklmnopqrstuvwxyz\"\nname = \"web\"\n[[pools.clients]]\nid = \"abcdefghijklmnopqrstuvwxy0\"\nname = \"backend\"\ngenerate_secret = true"
+    )
+    .unwrap();
+    let mut env = production_env(&[]);
+    env.retain(|(k, _)| k != "POOLGATE_MODE");
+    let l = load_from(Some(f.path()), env).unwrap();
+    assert_eq!(l.settings.mode, Mode::Production);
+    let ids: Vec<&str> = l.settings.pools.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["local-east-1_Abcdefgh1"]);
+    assert_eq!(l.settings.storage.buckets, ["uploads"]);
+    assert!(l.settings.roles.is_empty() && l.settings.identity_pools.is_empty());
+    // The startup log names what is declared and who may sign up where.
+    let summary = l.settings.declared_summary().join("\n");
+    assert!(summary.contains("mode: production"), "{summary}");
+    assert!(
+        summary.contains("declared user pools: local-east-1_Abcdefgh1"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("abcdefghijklmnopqrstuvwxyz (web) of pool local-east-1_Abcdefgh1: self sign-up open to anyone with the client id"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("abcdefghijklmnopqrstuvwxy0 (backend) of pool local-east-1_Abcdefgh1: self sign-up with the client secret"),
+        "{summary}"
+    );
+    assert!(summary.contains("declared roles: none"), "{summary}");
+    assert!(!summary.contains("Demo"), "{summary}");
+    // Development (the default) keeps the demo, and the log says so.
+    let dev = load_from(None, vec![])
+        .unwrap()
+        .settings
+        .declared_summary()
+        .join("\n");
+    assert!(dev.contains("local-east-1_DemoPool1"), "{dev}");
+    assert!(
+        dev.contains("democlient0000000000000001 (demo-app) of pool local-east-1_DemoPool1: self sign-up open to anyone"),
+        "{dev}"
+    );
+    assert!(
+        dev.contains("declared identity pool local-east-1:de300000"),
+        "{dev}"
+    );
+    // A development file's own declarations replace the demo ones.
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        f,
+        "[[pools]]\nid = \"local-east-1_Abcdefgh1\"\nname = \"mine\""
+    )
+    .unwrap();
+    let l = load_from(Some(f.path()), vec![]).unwrap();
+    assert_eq!(l.settings.mode, Mode::Development);
+    assert_eq!(l.settings.pools.len(), 1);
+    assert_eq!(l.settings.pools[0].name, "mine");
+}
+
+#[test]
+fn metrics_access_follows_the_mode_unless_configured() {
+    use poolgate::config::MetricsAccess;
+    let dev = load_from(None, vec![]).unwrap().settings;
+    assert_eq!(dev.metrics_public_access(), MetricsAccess::Open);
+    let prod = load_from(None, production_env(&[])).unwrap().settings;
+    assert_eq!(prod.metrics_public_access(), MetricsAccess::AdminKey);
+    let own = load_from(
+        None,
+        production_env(&[("POOLGATE_METRICS__BIND", "127.0.0.1:9464")]),
+    )
+    .unwrap()
+    .settings;
+    assert_eq!(own.metrics_public_access(), MetricsAccess::Off);
+    let open = load_from(
+        None,
+        production_env(&[("POOLGATE_METRICS__PUBLIC", "open")]),
+    )
+    .unwrap()
+    .settings;
+    assert_eq!(open.metrics_public_access(), MetricsAccess::Open);
+    let err = load_from(None, env(&[("POOLGATE_METRICS__BIND", "nine thousand")]))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("metrics.bind"), "{err}");
+    let err = load_from(None, env(&[("POOLGATE_METRICS__PUBLIC", "sometimes")]))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("metrics.public"), "{err}");
+}

@@ -57,6 +57,8 @@ pub struct TestApp {
     pub base: String,
     /// The S3 gateway's base URL.
     pub s3: String,
+    /// The metrics listener's base URL (port 0 when `metrics.bind` is empty).
+    pub metrics: String,
     pub http: reqwest::Client,
     pub admin_key: String,
     pub clock: ManualClock,
@@ -99,6 +101,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let app = Application::with_state(state.clone()).await.expect("bind");
     let base = format!("http://127.0.0.1:{}", app.port());
     let s3 = format!("http://127.0.0.1:{}", app.storage_port());
+    let metrics = format!("http://127.0.0.1:{}", app.metrics_port());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -110,6 +113,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut t = TestApp {
         base,
         s3,
+        metrics,
         http,
         admin_key,
         clock,

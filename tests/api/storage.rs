@@ -559,3 +559,60 @@ async fn i3_deleting_the_role_revokes_and_a_new_role_of_that_name_does_not_reviv
     let (_, fresh) = i3_creds(&app, &ip, &logins).await;
     i3_allowed(&app, &fresh, &b_id).await;
 }
+
+/// The gateway parses its own paths: what it cannot decode, a method it does
+/// not know, a request without a signature, all answer S3's XML error.
+#[tokio::test]
+async fn gateway_refusals_are_s3_xml() {
+    let app = spawn_app().await;
+    let mut checked = 0;
+    for method in ["GET", "PUT", "DELETE", "HEAD", "POST", "FOO", "PROPFIND"] {
+        for path in [
+            "/photos/%ff",
+            "/%ff/x",
+            "/photos/%C0%AF",
+            "/photos/a%",
+            "/photos/%zz",
+            "/",
+            "/photos?list-type=2&prefix=%ff",
+            "/no_such..bucket/x",
+        ] {
+            let resp = app
+                .http
+                .request(method.parse().unwrap(), format!("{}{path}", app.s3))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let ct = resp
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = resp.text().await.unwrap();
+            let what = format!("{method} {path}: {status} {ct:?} {body}");
+            assert!((400..500).contains(&status) || status == 501, "{what}");
+            if method != "HEAD" {
+                assert_eq!(ct.as_deref(), Some("application/xml"), "{what}");
+                assert!(body.contains("<Error><Code>"), "{what}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 56);
+    // A method S3 does not know is S3's 405, not s3s's 501.
+    for method in ["FOO", "OPTIONS", "PATCH"] {
+        let resp = app
+            .http
+            .request(method.parse().unwrap(), format!("{}/photos/x", app.s3))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405, "{method}");
+        assert!(
+            resp.text()
+                .await
+                .unwrap()
+                .contains("<Code>MethodNotAllowed</Code>")
+        );
+    }
+}

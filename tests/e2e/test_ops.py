@@ -90,3 +90,50 @@ def test_unknown_pool_is_404_problem(server):
     )
     assert 400 <= r.status_code < 500, f"{r.status_code} {r.text[:500]}"
     assert r.headers.get("Content-Type", "").startswith("application/problem+json"), r.headers
+
+
+def _vm_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS in /proc/<pid>/status")
+
+
+def test_random_methods_and_paths_leave_memory_and_metrics_flat(server):
+    """10,000 requests with invented methods and paths: the server's resident
+    memory and the /metrics text stay flat (bounded label values)."""
+    import random
+    import string
+
+    node = server()
+    rng = random.Random(8)
+    session = node._http
+
+    def word(n: int, alphabet: str = string.ascii_lowercase) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(n))
+
+    def flood(n: int) -> None:
+        for i in range(n):
+            method = word(rng.randint(5, 11), string.ascii_uppercase)
+            seg = word(10)
+            path = [f"/{seg}/{word(6)}", f"/v1/pools/{seg}/signin", f"/{seg}/login", f"/v1/{seg}?{word(4)}={seg}"][i % 4]
+            r = session.request(method, node.url + path, timeout=10)
+            assert 400 <= r.status_code < 500, (method, path, r.status_code)
+
+    def metrics_size() -> int:
+        r = session.get(node.url + "/metrics", timeout=10)
+        assert r.status_code == 200
+        return len(r.content)
+
+    flood(1_000)  # warm-up: allocator arenas, every reachable series
+    metrics_size()  # and the scrape's own series
+    rss0, size0 = _vm_rss_kib(node.proc.pid), metrics_size()
+    flood(10_000)
+    rss1, size1 = _vm_rss_kib(node.proc.pid), metrics_size()
+    print(f"VmRSS {rss0} -> {rss1} KiB; /metrics {size0} -> {size1} bytes")
+    # Only this test's traffic reaches this server: the scrape may gain a
+    # digit in a few counter values, never a series (one per request would
+    # add megabytes).
+    assert size1 <= size0 + 4096, f"/metrics grew from {size0} to {size1} bytes"
+    assert rss1 <= rss0 + 32 * 1024, f"VmRSS grew from {rss0} to {rss1} KiB"

@@ -114,6 +114,22 @@ fn respond(request_id: &str, answer: Answer) -> Response {
     resp
 }
 
+/// What axum refuses on `POST /` before `dispatch` runs (another method, a
+/// body over the size limit), in the protocol's form: `__type` as for the
+/// same kind from a service, the refusal's own HTTP status kept (405, 413).
+pub async fn rejections(resp: Response) -> Response {
+    match super::error::framework_rejection(&resp) {
+        Some(r) => {
+            let fault = Fault {
+                status: r.status,
+                ..Fault::from(Error::new(r.kind, r.detail))
+            };
+            r.finish(respond(&crate::crypto::random::uuid(), Err(fault)))
+        }
+        None => resp,
+    }
+}
+
 async fn dispatch(
     State(s): State<AppState>,
     uri: axum::http::Uri,
