@@ -23,8 +23,6 @@ use crate::identity::policy::{Context, Decision, Request, Variables};
 pub(crate) const MAX_PRESIGNED_EXPIRES_SECS: u64 = 7 * 24 * 3600;
 /// Most keys in one DeleteObjects request (as in S3).
 const MAX_DELETE_KEYS: usize = 1000;
-/// Most bytes in one path segment of a key (the file system's NAME_MAX).
-const MAX_SEGMENT_BYTES: usize = 255;
 const SESSION_TOKEN_HEADER: &str = "x-amz-security-token";
 const SESSION_TOKEN_PARAM: &str = "X-Amz-Security-Token";
 
@@ -282,26 +280,10 @@ pub(crate) fn list_need(
     max_keys: Option<i32>,
 ) -> S3Result<Need> {
     let prefix = prefix.unwrap_or_default();
-    // s3s-fs strips leading slashes from the prefix: refuse them rather than evaluate the
-    // policy on a prefix other than the one that is listed.
-    if prefix.starts_with('/') {
-        return Err(s3_error!(
-            InvalidArgument,
-            "A prefix may not start with '/'."
-        ));
-    }
     let mut need = Need::new("s3:ListBucket", bucket_arn(bucket));
     need.context
         .insert("s3:prefix".to_owned(), prefix.to_owned());
     if let Some(delimiter) = delimiter {
-        // s3s-fs slices keys by byte offsets of the delimiter: an empty or non-ASCII
-        // delimiter can panic there.
-        if delimiter.is_empty() || !delimiter.is_ascii() {
-            return Err(s3_error!(
-                InvalidArgument,
-                "The delimiter must be non-empty ASCII."
-            ));
-        }
         need.context
             .insert("s3:delimiter".to_owned(), delimiter.to_owned());
     }
@@ -325,32 +307,22 @@ pub(crate) fn copy_needs(
     ]
 }
 
-/// Refuses keys the file system backend would not map one-to-one onto a file below the
-/// bucket: `.`/`..` segments (path traversal: `me/../you/x` would pass a `me/*` policy but
-/// reach `you/x`), empty segments (`a//b` is the same file as `a/b`, dodging a Deny on
-/// `a/b`), a leading `/`, NUL, and segments longer than a file name may be.
+/// Any key S3 accepts: 1 to 1,024 bytes of UTF-8 (the type guarantees UTF-8). `.`/`..`
+/// segments, `//` and a leading `/` are ordinary characters of a key: local buckets keep keys
+/// in an index, never as file paths, and policies match the key as written, as in S3
+/// (`me/../you/x` is a key under `me/`).
 pub(crate) fn check_key(key: &str) -> S3Result<()> {
-    let segments: Vec<&str> = key.split('/').collect();
-    let last = segments.len().saturating_sub(1);
-    for (i, segment) in segments.iter().enumerate() {
-        let bad = match *segment {
-            "." | ".." => true,
-            // A trailing '/' (directory marker) is allowed; other empty segments are not.
-            "" => i != last || i == 0,
-            s => s.contains('\0'),
-        };
-        if bad {
-            return Err(s3_error!(
-                InvalidArgument,
-                "Object keys may not be empty, start with '/', or contain '//', '.' or '..' segments."
-            ));
-        }
-        if segment.len() > MAX_SEGMENT_BYTES {
-            return Err(s3_error!(
-                KeyTooLongError,
-                "Each '/'-separated part of a key may be at most 255 bytes."
-            ));
-        }
+    if key.is_empty() {
+        return Err(s3_error!(
+            InvalidArgument,
+            "An object key may not be empty."
+        ));
+    }
+    if key.len() > super::objects::MAX_KEY_BYTES {
+        return Err(s3_error!(
+            KeyTooLongError,
+            "Your key is too long (at most 1024 bytes of UTF-8)."
+        ));
     }
     Ok(())
 }
@@ -685,11 +657,9 @@ mod tests {
         let need = list_need("photos", None, None, None).unwrap();
         assert_eq!(need.context.get("s3:prefix").map(String::as_str), Some(""));
         assert_eq!(need.context.len(), 1);
+        // Keys may start with '/' and any delimiter is served: nothing to refuse.
         for (prefix, delimiter) in [(Some("/me/"), None), (None, Some("")), (None, Some("é"))] {
-            assert_eq!(
-                code(list_need("photos", prefix, delimiter, None)),
-                "InvalidArgument"
-            );
+            assert!(list_need("photos", prefix, delimiter, None).is_ok());
         }
     }
 
@@ -722,7 +692,9 @@ mod tests {
     }
 
     #[test]
-    fn key_validation() {
+    fn i4_any_s3_key_up_to_1024_bytes_is_accepted() {
+        let longest = format!("me/{}", "é".repeat((1024 - 3) / 2)) + "x";
+        assert_eq!(longest.len(), 1024);
         let ok = [
             "a",
             "me/a.txt",
@@ -730,23 +702,21 @@ mod tests {
             "me/.hidden",
             "me/..x",
             "me/a b/c?d",
+            "me/../you/x",
+            "..",
+            "me/./x",
+            "/etc/passwd",
+            "me//x",
+            "/",
+            "me/\0",
+            "日本/😀",
+            longest.as_str(),
         ];
         for key in ok {
             assert!(check_key(key).is_ok(), "{key}");
         }
-        let long = format!("me/{}", "x".repeat(256));
-        let bad = [
-            ("me/../you/x", "InvalidArgument"),
-            ("..", "InvalidArgument"),
-            ("me/./x", "InvalidArgument"),
-            ("me/..", "InvalidArgument"),
-            ("/etc/passwd", "InvalidArgument"),
-            ("me//x", "InvalidArgument"),
-            ("/", "InvalidArgument"),
-            ("me/x//", "InvalidArgument"),
-            ("me/\0", "InvalidArgument"),
-            (long.as_str(), "KeyTooLongError"),
-        ];
+        let long = longest.clone() + "y";
+        let bad = [("", "InvalidArgument"), (long.as_str(), "KeyTooLongError")];
         for (key, expected) in bad {
             assert_eq!(code(check_key(key)), expected, "{key}");
         }

@@ -13,13 +13,15 @@
 //!    parsing (list prefix, copy source, multi-object delete) are evaluated in s3s's typed
 //!    per-operation hooks instead.
 //! 3. `upstream::Router` sends each allowed operation to the backend of its bucket:
-//!    `backend::Backend` serves local buckets from an `s3s-fs` file system; buckets configured
+//!    `backend::Backend` serves local buckets from `objects` (data files plus a per-bucket
+//!    index); buckets configured
 //!    in [`GatewaySettings::upstream_buckets`] are forwarded to an upstream S3-compatible store
 //!    with the server's own credentials. Both refuse any request that was not marked
 //!    authorized in step 2.
 
 mod authz;
 mod backend;
+mod objects;
 pub mod sign;
 mod upstream;
 
