@@ -889,6 +889,61 @@ def test_i4_killed_mid_upload_leaves_no_partial_object_and_keeps_acknowledged_on
     assert len(leftovers) == 1, f"data files besides the acknowledged object's: {leftovers}"
 
 
+def test_i4_a_multipart_upload_is_bound_to_its_identity_and_key(server, smtp_sink):
+    """Another identity's upload id, or one's own on another key, is NoSuchUpload (and writes
+    no part); a completed upload keeps its content type and metadata."""
+    node = server()
+    create_role(node, "owner", OWNER_POLICY)
+    pool_id = create_pool(node, "s3-users")["id"]
+    client_id = create_client(node, pool_id, "web")["client_id"]
+    ipid = create_identity_pool(
+        node, "photos-app",
+        providers=[{"type": "user_pool", "pool_id": pool_id, "client_ids": [client_id]}],
+        authenticated_role="owner",
+    )
+    clients = []
+    for _ in range(2):
+        logins = {user_pool_provider(pool_id): confirmed_user_id_token(node, smtp_sink, pool_id, client_id)}
+        identity = get_id(node, ipid, logins)
+        clients.append((identity + "/", s3_client(node, get_credentials(node, ipid, identity, logins))))
+    (pa, a), (pb, b) = clients
+
+    key = pa + "\u00e9t\u00e9/video.bin"
+    up = a.create_multipart_upload(Bucket="photos", Key=key, ContentType="video/mp4", Metadata={"by": "a"})
+    uid = up["UploadId"]
+    first = a.upload_part(Bucket="photos", Key=key, UploadId=uid, PartNumber=1, Body=b"x" * (5 * MiB))
+
+    s3_error(lambda: b.upload_part(Bucket="photos", Key=pb + "mine.bin", UploadId=uid, PartNumber=2, Body=b"y"),
+             "NoSuchUpload", 404, "another identity's upload id on its own key")
+    s3_error(lambda: b.upload_part(Bucket="photos", Key=key, UploadId=uid, PartNumber=2, Body=b"y"),
+             "AccessDenied", 403, "another identity's upload on the owner's key")
+    s3_error(lambda: b.abort_multipart_upload(Bucket="photos", Key=pb + "mine.bin", UploadId=uid),
+             "NoSuchUpload", 404, "another identity aborting")
+    s3_error(lambda: a.complete_multipart_upload(Bucket="photos", Key=pa + "other.bin", UploadId=uid,
+                                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": first["ETag"]}]}),
+             "NoSuchUpload", 404, "own upload id on another key")
+    for bad in ("00000000-0000-4000-8000-000000000000", "../../etc/passwd"):
+        s3_error(lambda: a.list_parts(Bucket="photos", Key=key, UploadId=bad), "NoSuchUpload", 404, f"upload id {bad!r}")
+    # A wrong part ETag or a missing part is refused without consuming the upload.
+    s3_error(lambda: a.complete_multipart_upload(Bucket="photos", Key=key, UploadId=uid,
+                                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"' + "0" * 32 + '"'}]}),
+             "InvalidPart", 400, "wrong part ETag")
+    s3_error(lambda: a.complete_multipart_upload(Bucket="photos", Key=key, UploadId=uid,
+                                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": first["ETag"]},
+                                                                            {"PartNumber": 2, "ETag": first["ETag"]}]}),
+             "InvalidPart", 400, "missing part")
+    parts = a.list_parts(Bucket="photos", Key=key, UploadId=uid)["Parts"]
+    assert [(p["PartNumber"], p["Size"], p["ETag"]) for p in parts] == [(1, 5 * MiB, first["ETag"])], parts
+
+    done = a.complete_multipart_upload(Bucket="photos", Key=key, UploadId=uid,
+                                       MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": first["ETag"]}]})
+    head = a.head_object(Bucket="photos", Key=key)
+    assert head["ETag"] == done["ETag"] and head["ETag"].endswith('-1"'), (head["ETag"], done["ETag"])
+    assert head["ContentType"] == "video/mp4" and head["Metadata"] == {"by": "a"}, head
+    assert head["ContentLength"] == 5 * MiB
+    s3_error(lambda: a.list_parts(Bucket="photos", Key=key, UploadId=uid), "NoSuchUpload", 404, "completed upload")
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 16 MiB tmpfs (needs root, as CI runs); skipped where mounting is refused."""
