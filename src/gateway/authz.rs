@@ -327,6 +327,30 @@ pub(crate) fn check_key(key: &str) -> S3Result<()> {
     Ok(())
 }
 
+/// For buckets kept upstream, also refuses keys that an HTTP stack on the way (or the
+/// upstream store itself) might normalize into another key: `.`/`..` segments
+/// (`me/../you/x` would pass a `me/*` policy but could reach `you/x`), empty segments (`a//b`
+/// could become `a/b`, dodging a Deny on it), a leading `/` and NUL.
+fn check_upstream_key(key: &str) -> S3Result<()> {
+    let segments: Vec<&str> = key.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, segment) in segments.iter().enumerate() {
+        let bad = match *segment {
+            "." | ".." => true,
+            // A trailing '/' (directory marker) is allowed; other empty segments are not.
+            "" => i != last || i == 0,
+            s => s.contains('\0'),
+        };
+        if bad {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Keys in this bucket may not start with '/', or contain '//', '.' or '..' segments."
+            ));
+        }
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Access control
 
@@ -334,14 +358,31 @@ pub(crate) fn check_key(key: &str) -> S3Result<()> {
 pub(crate) struct GatewayAccess {
     authority: Arc<dyn CredentialAuthority>,
     buckets: Arc<BTreeSet<String>>,
+    /// The buckets kept by this server (the others are upstream).
+    local: Arc<BTreeSet<String>>,
 }
 
 impl GatewayAccess {
     pub(crate) fn new(
         authority: Arc<dyn CredentialAuthority>,
         buckets: Arc<BTreeSet<String>>,
+        local: Arc<BTreeSet<String>>,
     ) -> Self {
-        Self { authority, buckets }
+        Self {
+            authority,
+            buckets,
+            local,
+        }
+    }
+
+    /// [`check_key`], and for upstream buckets [`check_upstream_key`].
+    fn check_key_in(&self, bucket: &str, key: &str) -> S3Result<()> {
+        check_key(key)?;
+        if self.local.contains(bucket) {
+            Ok(())
+        } else {
+            check_upstream_key(key)
+        }
     }
 
     fn check_bucket(&self, bucket: &str) -> S3Result<()> {
@@ -370,7 +411,7 @@ impl GatewayAccess {
                     ));
                 }
                 self.check_bucket(bucket)?;
-                check_key(key)?;
+                self.check_key_in(bucket, key)?;
                 Ok((bucket, key))
             }
             _ => Err(s3_error!(
@@ -461,9 +502,9 @@ impl S3Access for GatewayAccess {
         };
         if let Some(bucket) = path.get_bucket_name() {
             self.check_bucket(bucket)?;
-        }
-        if let Some(key) = path.get_object_key() {
-            check_key(key)?;
+            if let Some(key) = path.get_object_key() {
+                self.check_key_in(bucket, key)?;
+            }
         }
         let authorized = match plan {
             Plan::Now(need) => {
@@ -533,7 +574,7 @@ impl S3Access for GatewayAccess {
                     "Object versions are not supported."
                 ));
             }
-            check_key(&object.key)?;
+            self.check_key_in(&input.bucket, &object.key)?;
             let resource = object_arn(&input.bucket, &object.key);
             needs.push(Need::new("s3:DeleteObject", resource));
         }
@@ -719,6 +760,21 @@ mod tests {
         let bad = [("", "InvalidArgument"), (long.as_str(), "KeyTooLongError")];
         for (key, expected) in bad {
             assert_eq!(code(check_key(key)), expected, "{key}");
+        }
+        // Upstream buckets keep refusing what could be normalized on the way.
+        for key in [
+            "me/../you/x",
+            "..",
+            "me/./x",
+            "/etc/passwd",
+            "me//x",
+            "/",
+            "me/\0",
+        ] {
+            assert_eq!(code(check_upstream_key(key)), "InvalidArgument", "{key}");
+        }
+        for key in ["me/a.txt", "me/dir/", "me/..x", longest.as_str()] {
+            assert!(check_upstream_key(key).is_ok(), "{key}");
         }
     }
 

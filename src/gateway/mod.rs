@@ -182,11 +182,12 @@ pub fn build(
     }
     let buckets = Arc::new(buckets);
 
-    let backend = backend::Backend::new(&settings.root, buckets)?;
+    let backend = backend::Backend::new(&settings.root, Arc::clone(&buckets))?;
     let router = upstream::Router::new(backend, upstreams);
     let mut builder = S3ServiceBuilder::new(router);
     builder.set_auth(authz::GatewayAuth::new(Arc::clone(&authority)));
-    builder.set_access(authz::GatewayAccess::new(authority, Arc::new(all_buckets)));
+    let access = authz::GatewayAccess::new(authority, Arc::new(all_buckets), buckets);
+    builder.set_access(access);
     let mut config = S3Config::default();
     config.presigned_url_max_skew_time_secs = MAX_CLOCK_SKEW_SECS;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(config))));
