@@ -23,8 +23,6 @@ use crate::identity::policy::{Context, Decision, Request, Variables};
 pub(crate) const MAX_PRESIGNED_EXPIRES_SECS: u64 = 7 * 24 * 3600;
 /// Most keys in one DeleteObjects request (as in S3).
 const MAX_DELETE_KEYS: usize = 1000;
-/// Most bytes in one path segment of a key (the file system's NAME_MAX).
-const MAX_SEGMENT_BYTES: usize = 255;
 const SESSION_TOKEN_HEADER: &str = "x-amz-security-token";
 const SESSION_TOKEN_PARAM: &str = "X-Amz-Security-Token";
 
@@ -282,26 +280,10 @@ pub(crate) fn list_need(
     max_keys: Option<i32>,
 ) -> S3Result<Need> {
     let prefix = prefix.unwrap_or_default();
-    // s3s-fs strips leading slashes from the prefix: refuse them rather than evaluate the
-    // policy on a prefix other than the one that is listed.
-    if prefix.starts_with('/') {
-        return Err(s3_error!(
-            InvalidArgument,
-            "A prefix may not start with '/'."
-        ));
-    }
     let mut need = Need::new("s3:ListBucket", bucket_arn(bucket));
     need.context
         .insert("s3:prefix".to_owned(), prefix.to_owned());
     if let Some(delimiter) = delimiter {
-        // s3s-fs slices keys by byte offsets of the delimiter: an empty or non-ASCII
-        // delimiter can panic there.
-        if delimiter.is_empty() || !delimiter.is_ascii() {
-            return Err(s3_error!(
-                InvalidArgument,
-                "The delimiter must be non-empty ASCII."
-            ));
-        }
         need.context
             .insert("s3:delimiter".to_owned(), delimiter.to_owned());
     }
@@ -325,11 +307,31 @@ pub(crate) fn copy_needs(
     ]
 }
 
-/// Refuses keys the file system backend would not map one-to-one onto a file below the
-/// bucket: `.`/`..` segments (path traversal: `me/../you/x` would pass a `me/*` policy but
-/// reach `you/x`), empty segments (`a//b` is the same file as `a/b`, dodging a Deny on
-/// `a/b`), a leading `/`, NUL, and segments longer than a file name may be.
+/// Any key S3 accepts: 1 to 1,024 bytes of UTF-8 (the type guarantees UTF-8). `.`/`..`
+/// segments, `//` and a leading `/` are ordinary characters of a key: local buckets keep keys
+/// in an index, never as file paths, and policies match the key as written, as in S3
+/// (`me/../you/x` is a key under `me/`).
 pub(crate) fn check_key(key: &str) -> S3Result<()> {
+    if key.is_empty() {
+        return Err(s3_error!(
+            InvalidArgument,
+            "An object key may not be empty."
+        ));
+    }
+    if key.len() > super::objects::MAX_KEY_BYTES {
+        return Err(s3_error!(
+            KeyTooLongError,
+            "Your key is too long (at most 1024 bytes of UTF-8)."
+        ));
+    }
+    Ok(())
+}
+
+/// For buckets kept upstream, also refuses keys that an HTTP stack on the way (or the
+/// upstream store itself) might normalize into another key: `.`/`..` segments
+/// (`me/../you/x` would pass a `me/*` policy but could reach `you/x`), empty segments (`a//b`
+/// could become `a/b`, dodging a Deny on it), a leading `/` and NUL.
+fn check_upstream_key(key: &str) -> S3Result<()> {
     let segments: Vec<&str> = key.split('/').collect();
     let last = segments.len().saturating_sub(1);
     for (i, segment) in segments.iter().enumerate() {
@@ -342,13 +344,7 @@ pub(crate) fn check_key(key: &str) -> S3Result<()> {
         if bad {
             return Err(s3_error!(
                 InvalidArgument,
-                "Object keys may not be empty, start with '/', or contain '//', '.' or '..' segments."
-            ));
-        }
-        if segment.len() > MAX_SEGMENT_BYTES {
-            return Err(s3_error!(
-                KeyTooLongError,
-                "Each '/'-separated part of a key may be at most 255 bytes."
+                "Keys in this bucket may not start with '/', or contain '//', '.' or '..' segments."
             ));
         }
     }
@@ -362,14 +358,31 @@ pub(crate) fn check_key(key: &str) -> S3Result<()> {
 pub(crate) struct GatewayAccess {
     authority: Arc<dyn CredentialAuthority>,
     buckets: Arc<BTreeSet<String>>,
+    /// The buckets kept by this server (the others are upstream).
+    local: Arc<BTreeSet<String>>,
 }
 
 impl GatewayAccess {
     pub(crate) fn new(
         authority: Arc<dyn CredentialAuthority>,
         buckets: Arc<BTreeSet<String>>,
+        local: Arc<BTreeSet<String>>,
     ) -> Self {
-        Self { authority, buckets }
+        Self {
+            authority,
+            buckets,
+            local,
+        }
+    }
+
+    /// [`check_key`], and for upstream buckets [`check_upstream_key`].
+    fn check_key_in(&self, bucket: &str, key: &str) -> S3Result<()> {
+        check_key(key)?;
+        if self.local.contains(bucket) {
+            Ok(())
+        } else {
+            check_upstream_key(key)
+        }
     }
 
     fn check_bucket(&self, bucket: &str) -> S3Result<()> {
@@ -398,7 +411,7 @@ impl GatewayAccess {
                     ));
                 }
                 self.check_bucket(bucket)?;
-                check_key(key)?;
+                self.check_key_in(bucket, key)?;
                 Ok((bucket, key))
             }
             _ => Err(s3_error!(
@@ -489,9 +502,9 @@ impl S3Access for GatewayAccess {
         };
         if let Some(bucket) = path.get_bucket_name() {
             self.check_bucket(bucket)?;
-        }
-        if let Some(key) = path.get_object_key() {
-            check_key(key)?;
+            if let Some(key) = path.get_object_key() {
+                self.check_key_in(bucket, key)?;
+            }
         }
         let authorized = match plan {
             Plan::Now(need) => {
@@ -561,7 +574,7 @@ impl S3Access for GatewayAccess {
                     "Object versions are not supported."
                 ));
             }
-            check_key(&object.key)?;
+            self.check_key_in(&input.bucket, &object.key)?;
             let resource = object_arn(&input.bucket, &object.key);
             needs.push(Need::new("s3:DeleteObject", resource));
         }
@@ -685,11 +698,9 @@ mod tests {
         let need = list_need("photos", None, None, None).unwrap();
         assert_eq!(need.context.get("s3:prefix").map(String::as_str), Some(""));
         assert_eq!(need.context.len(), 1);
+        // Keys may start with '/' and any delimiter is served: nothing to refuse.
         for (prefix, delimiter) in [(Some("/me/"), None), (None, Some("")), (None, Some("é"))] {
-            assert_eq!(
-                code(list_need("photos", prefix, delimiter, None)),
-                "InvalidArgument"
-            );
+            assert!(list_need("photos", prefix, delimiter, None).is_ok());
         }
     }
 
@@ -722,7 +733,9 @@ mod tests {
     }
 
     #[test]
-    fn key_validation() {
+    fn i4_any_s3_key_up_to_1024_bytes_is_accepted() {
+        let longest = format!("me/{}", "é".repeat((1024 - 3) / 2)) + "x";
+        assert_eq!(longest.len(), 1024);
         let ok = [
             "a",
             "me/a.txt",
@@ -730,25 +743,38 @@ mod tests {
             "me/.hidden",
             "me/..x",
             "me/a b/c?d",
+            "me/../you/x",
+            "..",
+            "me/./x",
+            "/etc/passwd",
+            "me//x",
+            "/",
+            "me/\0",
+            "日本/😀",
+            longest.as_str(),
         ];
         for key in ok {
             assert!(check_key(key).is_ok(), "{key}");
         }
-        let long = format!("me/{}", "x".repeat(256));
-        let bad = [
-            ("me/../you/x", "InvalidArgument"),
-            ("..", "InvalidArgument"),
-            ("me/./x", "InvalidArgument"),
-            ("me/..", "InvalidArgument"),
-            ("/etc/passwd", "InvalidArgument"),
-            ("me//x", "InvalidArgument"),
-            ("/", "InvalidArgument"),
-            ("me/x//", "InvalidArgument"),
-            ("me/\0", "InvalidArgument"),
-            (long.as_str(), "KeyTooLongError"),
-        ];
+        let long = longest.clone() + "y";
+        let bad = [("", "InvalidArgument"), (long.as_str(), "KeyTooLongError")];
         for (key, expected) in bad {
             assert_eq!(code(check_key(key)), expected, "{key}");
+        }
+        // Upstream buckets keep refusing what could be normalized on the way.
+        for key in [
+            "me/../you/x",
+            "..",
+            "me/./x",
+            "/etc/passwd",
+            "me//x",
+            "/",
+            "me/\0",
+        ] {
+            assert_eq!(code(check_upstream_key(key)), "InvalidArgument", "{key}");
+        }
+        for key in ["me/a.txt", "me/dir/", "me/..x", longest.as_str()] {
+            assert!(check_upstream_key(key).is_ok(), "{key}");
         }
     }
 

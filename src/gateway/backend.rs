@@ -1,153 +1,212 @@
-//! The storage backend: an `s3s-fs` file system behind a wrapper that
-//! - serves only operations the access layer marked authorized (the `authz::Authorized`
-//!   request extension), shows only the configured buckets and refuses bucket
+//! The storage backend of local buckets: [`objects::BucketStore`](super::objects) (object data
+//! in files named by an opaque id, every key in a per-bucket SQLite index) behind S3
+//! operations that
+//! - serve only operations the access layer marked authorized (the `authz::Authorized`
+//!   request extension), show only the configured buckets and refuse bucket
 //!   creation/deletion;
-//! - verifies `Content-MD5` and `x-amz-checksum-*` values (header or aws-chunked trailer)
-//!   *while the body streams*, so a mismatch fails the stream before s3s-fs renames its
-//!   temporary file into place (s3s-fs itself compares them only after the rename, leaving the
-//!   bad data visible; for UploadPart it does not compare them at all), and caps bodies at
-//!   5 GiB;
-//! - serves CopyObject as s3s-fs GetObject streamed into s3s-fs PutObject (temporary file +
-//!   rename) instead of s3s-fs's CopyObject, which copies straight onto the destination;
-//! - binds multipart uploads to the identity instead of the session's access key id, and
-//!   checks upload ids, ownership and the part list *before* s3s-fs's CompleteMultipartUpload,
-//!   which deletes the upload and its parts as it goes and so would lose a whole upload on a
-//!   client mistake such as a missing part; drops the stale checksum record of an object a
-//!   multipart upload replaces.
-//!
-//! Parts of this depend on the on-disk layout of s3s-fs 0.14.1 (`.upload-{id}.json`,
-//! `.upload_id-{id}.part-{n}` and `.bucket-{b64}.object-{b64}.internal.json` in the root);
-//! re-check them when upgrading s3s-fs.
+//! - verify `Content-MD5` and `x-amz-checksum-*` values (header or aws-chunked trailer)
+//!   *while the body streams*, so a mismatch fails the stream before anything becomes
+//!   visible, and cap bodies at 5 GiB;
+//! - accept any S3 key (up to 1,024 bytes of UTF-8; `a` and `a/b` side by side): keys are
+//!   index entries, never file names;
+//! - make a write visible only by committing its index row after its data is durable, and
+//!   never report a committed write as failed;
+//! - bind multipart uploads to the identity (not the session's access key id, which changes
+//!   at every credential refresh) and check the part list before anything is consumed.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt as _};
+use s3s::TrailingHeaders;
 use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Md5};
 use s3s::dto::*;
 use s3s::stream::{ByteStream, RemainingLength};
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, StdError, s3_error};
-use s3s::{TrailingHeaders, auth::Credentials};
-use s3s_fs::FileSystem;
 
 use super::SessionGrant;
 use super::authz::admitted;
+use super::objects::{
+    Attributes, BucketStore, ObjectRecord, Precondition, WriteError, Written, file_stream,
+    resume_after, url_encode,
+};
 
-/// Smallest size of every part but the last (as in S3 and s3s-fs).
+/// Smallest size of every part but the last (as in S3).
 const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
 const MAX_PARTS: i32 = 10_000;
 /// Largest body of one PutObject or UploadPart (as in S3).
 const MAX_BODY_BYTES: u64 = 5 * 1024 * 1024 * 1024;
-/// Most keys one list response returns (as in S3; s3s-fs has no cap).
+/// Most keys one list response returns (as in S3).
 const MAX_LIST_KEYS: i32 = 1000;
 
 pub(crate) struct Backend {
-    fs: FileSystem,
-    /// Canonical root, as s3s-fs resolves it.
-    root: PathBuf,
     buckets: Arc<BTreeSet<String>>,
+    stores: HashMap<String, Arc<BucketStore>>,
 }
 
 impl Backend {
     pub(crate) fn new(root: &Path, buckets: Arc<BTreeSet<String>>) -> anyhow::Result<Self> {
-        // Also removes temporary files a previous process left behind.
-        let fs = FileSystem::new(root)
-            .map_err(|e| anyhow::anyhow!("opening storage at {}: {e:?}", root.display()))?;
         let root = std::env::current_dir()?.join(root).canonicalize()?;
-        Ok(Self { fs, root, buckets })
+        let stores: HashMap<String, Arc<BucketStore>> = (buckets.iter())
+            .map(|b| (b.clone(), Arc::new(BucketStore::new(&root, b))))
+            .collect();
+        // Open the buckets (sweep, import) now rather than at their first request.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            for store in stores.values() {
+                let store = Arc::clone(store);
+                runtime.spawn(async move {
+                    let _ = store.index().await;
+                });
+            }
+        }
+        Ok(Self { buckets, stores })
     }
 
-    /// Checks an upload id against s3s-fs's record of who started it, so that every
-    /// multipart operation fails cleanly (and ListParts, which s3s-fs does not check, too).
-    async fn check_upload(&self, upload_id: &str, grant: &SessionGrant) -> S3Result<()> {
+    fn bucket(&self, name: &str) -> S3Result<&BucketStore> {
+        match self.stores.get(name) {
+            Some(store) => Ok(store),
+            None => Err(s3_error!(
+                NoSuchBucket,
+                "The specified bucket does not exist."
+            )),
+        }
+    }
+
+    /// Checks an upload id against the upload's record: it exists, is for this key and was
+    /// started by this identity.
+    async fn check_upload(
+        &self,
+        store: &BucketStore,
+        upload_id: &str,
+        key: &str,
+        grant: &SessionGrant,
+    ) -> S3Result<super::objects::UploadRecord> {
         if !is_canonical_uuid(upload_id) {
             return Err(no_such_upload());
         }
-        let record = self.root.join(format!(".upload-{upload_id}.json"));
-        let content = match tokio::fs::read(&record).await {
-            Ok(content) => content,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_such_upload()),
-            Err(e) => return Err(S3Error::internal_error(e)),
+        let Some(upload) = store.upload(upload_id).await? else {
+            return Err(no_such_upload());
         };
-        let owner: Option<String> = serde_json::from_slice(&content).unwrap_or_default();
-        if owner.as_deref() != Some(upload_owner(grant).as_str()) {
+        if upload.key != key {
+            return Err(no_such_upload());
+        }
+        if upload.owner != upload_owner(grant) {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
-        Ok(())
-    }
-
-    /// Removes s3s-fs's ETag/checksum record of an object. s3s-fs's CompleteMultipartUpload
-    /// updates the ETag in the existing record but keeps its checksums, so an object
-    /// overwritten by a multipart upload would keep serving the old object's
-    /// `x-amz-checksum-*` (and SDKs that validate them reject the download). Without a
-    /// record s3s-fs derives the ETag from the file's MD5, which is always right.
-    async fn forget_checksums(&self, bucket: &str, key: &str) -> S3Result<()> {
-        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let name = format!(
-            ".bucket-{}.object-{}.internal.json",
-            URL_SAFE_NO_PAD.encode(bucket),
-            URL_SAFE_NO_PAD.encode(key)
-        );
-        match tokio::fs::remove_file(self.root.join(name)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(S3Error::internal_error(e)),
-        }
-    }
-
-    /// The checks s3s-fs makes only after it has started consuming (deleting) the parts.
-    async fn check_completion(&self, input: &CompleteMultipartUploadInput) -> S3Result<()> {
-        let parts = (input.multipart_upload.as_ref())
-            .and_then(|m| m.parts.as_deref())
-            .unwrap_or_default();
-        if parts.is_empty() || parts.len() > MAX_PARTS as usize {
-            return Err(s3_error!(InvalidPart, "List 1 to 10000 parts."));
-        }
-        let last = parts.len();
-        for (i, part) in parts.iter().enumerate() {
-            let number = i + 1;
-            if part.part_number.and_then(|n| usize::try_from(n).ok()) != Some(number) {
-                return Err(s3_error!(
-                    InvalidPartOrder,
-                    "Parts must be numbered 1, 2, 3, ... without gaps, in order."
-                ));
-            }
-            let path = (self.root).join(format!(".upload_id-{}.part-{number}", input.upload_id));
-            let size = match tokio::fs::metadata(&path).await {
-                Ok(meta) => meta.len(),
-                Err(_) => return Err(s3_error!(InvalidPart, "Part {number} was not uploaded.")),
-            };
-            if number != last && size < MIN_PART_BYTES {
-                return Err(s3_error!(
-                    EntityTooSmall,
-                    "Part {number} is smaller than 5 MiB and not the last part."
-                ));
-            }
-        }
-        Ok(())
+        Ok(upload)
     }
 }
 
-/// A request for another operation on behalf of `req` (same caller; no client headers).
-fn derived<T, U>(req: &S3Request<T>, input: U) -> S3Request<U> {
-    S3Request {
-        input,
-        method: req.method.clone(),
-        uri: req.uri.clone(),
-        headers: http::HeaderMap::new(),
-        extensions: http::Extensions::new(),
-        credentials: req.credentials.clone(),
-        region: req.region.clone(),
-        service: req.service.clone(),
-        trailing_headers: None,
+fn no_such_key() -> S3Error {
+    s3_error!(NoSuchKey, "The specified key does not exist.")
+}
+
+/// A stored body's result, in S3 terms: a failed client body is reported as what the
+/// verification recorded (or as an incomplete body).
+fn settle_write(failure: &Failure, result: Result<Written, WriteError>) -> S3Result<Written> {
+    match result {
+        Ok(written) => Ok(written),
+        Err(WriteError::Store(error)) => Err(error),
+        Err(WriteError::Body(error)) => {
+            tracing::debug!(%error, "gateway: request body failed");
+            failure.settle(Err(s3_error!(
+                IncompleteBody,
+                "The request body ended before it was complete."
+            )))
+        }
     }
+}
+
+/// A data file streamed as a body (for copies).
+fn file_body(
+    file: tokio::fs::File,
+    len: u64,
+) -> impl Stream<Item = Result<Bytes, StdError>> + Send + Unpin + 'static {
+    Box::pin(file_stream(file, len).map(|r| r.map_err(|e| -> StdError { Box::new(e) })))
+}
+
+/// The checksums to compute and store for a body: those the client declared (as headers, as
+/// a trailer, or by naming the algorithm).
+fn hasher_for(
+    declared: &Declared,
+    algorithm: Option<&ChecksumAlgorithm>,
+) -> S3Result<ChecksumHasher> {
+    let mut hasher = ChecksumHasher::default();
+    for (algorithm, _) in &declared.checksums {
+        algorithm.enable(&mut hasher);
+    }
+    if let Some((algorithm, _)) = &declared.trailer {
+        algorithm.enable(&mut hasher);
+    }
+    if let Some(algorithm) = algorithm {
+        let name = format!("x-amz-checksum-{}", algorithm.as_str());
+        match Algorithm::from_header_name(&name) {
+            Some(algorithm) => algorithm.enable(&mut hasher),
+            None => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Unsupported checksum algorithm."
+                ));
+            }
+        }
+    }
+    Ok(hasher)
+}
+
+fn precondition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> Precondition {
+    Precondition {
+        if_none_match_any: if_none_match.is_some_and(ETagCondition::is_any),
+        if_match: if_match.map(|c| match c {
+            ETagCondition::Any => None,
+            ETagCondition::ETag(etag) => Some(etag.clone()),
+        }),
+    }
+}
+
+fn checksum_of(attrs: &Attributes) -> Checksum {
+    Checksum {
+        checksum_crc32: attrs.checksum_crc32.clone(),
+        checksum_crc32c: attrs.checksum_crc32c.clone(),
+        checksum_sha1: attrs.checksum_sha1.clone(),
+        checksum_sha256: attrs.checksum_sha256.clone(),
+        checksum_crc64nvme: attrs.checksum_crc64nvme.clone(),
+        ..Default::default()
+    }
+}
+
+/// `bytes=first-last` of UploadPartCopy, within an object of `size` bytes.
+fn copy_range(range: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
+    let Some(range) = range else {
+        return Ok((0, size));
+    };
+    let invalid = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value is invalid."
+        )
+    };
+    let spec = range.strip_prefix("bytes=").ok_or_else(invalid)?;
+    let (first, last) = spec.split_once('-').ok_or_else(invalid)?;
+    let first: u64 = first.trim().parse().map_err(|_| invalid())?;
+    let last: u64 = last.trim().parse().map_err(|_| invalid())?;
+    if first > last || last >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "The requested range is not satisfiable."
+        ));
+    }
+    Ok((first, last - first + 1))
 }
 
 /// CopyObject's `x-amz-copy-source-if-*` conditions, with S3's precedence (as s3s-fs).
@@ -209,22 +268,10 @@ fn is_canonical_uuid(s: &str) -> bool {
         })
 }
 
-/// s3s-fs records the credentials' access key of whoever started an upload and requires the
-/// same one for later parts. Session access keys change at every credential refresh, so
-/// record the identity instead: an upload survives a refresh, and stays the identity's own.
+/// The owner recorded for a multipart upload: the identity, so that an upload survives a
+/// credential refresh (new access key id) and stays the identity's own.
 fn upload_owner(grant: &SessionGrant) -> String {
     format!("identity:{}", grant.identity_id)
-}
-
-fn bind_upload_owner<T>(req: &mut S3Request<T>, grant: &SessionGrant) {
-    if let Some(credentials) = req.credentials.as_mut() {
-        credentials.access_key = upload_owner(grant);
-    } else {
-        req.credentials = Some(Credentials {
-            access_key: upload_owner(grant),
-            secret_key: "".into(),
-        });
-    }
 }
 
 pub(super) fn list_limit(max_keys: Option<i32>) -> i32 {
@@ -545,7 +592,57 @@ impl S3 for Backend {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         admitted(&req.extensions)?;
-        self.fs.get_object(req).await
+        let input = req.input;
+        let store = self.bucket(&input.bucket)?;
+        let Some((record, file)) = store.open_at(&input.key, 0).await? else {
+            return Err(no_such_key());
+        };
+        let size = record.size;
+        let (start, len, content_range) = match &input.range {
+            None => (0, size, None),
+            Some(range) => {
+                let r = range.check(size)?;
+                let shown = format!("bytes {}-{}/{size}", r.start, r.end - 1);
+                (r.start, r.end - r.start, Some(shown))
+            }
+        };
+        let mut file = file;
+        if start > 0 {
+            use tokio::io::AsyncSeekExt as _;
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(S3Error::internal_error)?;
+        }
+        // S3 returns the checksums only for the whole object.
+        let sums = if len == size {
+            checksum_of(&record.attrs)
+        } else {
+            Checksum::default()
+        };
+        let attrs = &record.attrs;
+        let output = GetObjectOutput {
+            body: Some(StreamingBlob::wrap(file_stream(file, len))),
+            content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
+            content_range,
+            last_modified: Some(record.last_modified()),
+            e_tag: Some(record.e_tag()),
+            metadata: attrs.metadata.clone(),
+            content_type: attrs.content_type.clone(),
+            content_encoding: attrs.content_encoding.clone(),
+            content_disposition: attrs.content_disposition.clone(),
+            content_language: attrs.content_language.clone(),
+            cache_control: attrs.cache_control.clone(),
+            expires: attrs.expires(),
+            website_redirect_location: attrs.website_redirect_location.clone(),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            accept_ranges: Some("bytes".into()),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
     }
 
     async fn head_object(
@@ -553,7 +650,34 @@ impl S3 for Backend {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         admitted(&req.extensions)?;
-        self.fs.head_object(req).await
+        let input = req.input;
+        let store = self.bucket(&input.bucket)?;
+        let Some(record) = store.get(&input.key).await? else {
+            return Err(no_such_key());
+        };
+        let sums = checksum_of(&record.attrs);
+        let attrs = &record.attrs;
+        let output = HeadObjectOutput {
+            content_length: Some(i64::try_from(record.size).unwrap_or(i64::MAX)),
+            last_modified: Some(record.last_modified()),
+            e_tag: Some(record.e_tag()),
+            metadata: attrs.metadata.clone(),
+            content_type: attrs.content_type.clone(),
+            content_encoding: attrs.content_encoding.clone(),
+            content_disposition: attrs.content_disposition.clone(),
+            content_language: attrs.content_language.clone(),
+            cache_control: attrs.cache_control.clone(),
+            expires: attrs.expires(),
+            website_redirect_location: attrs.website_redirect_location.clone(),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            accept_ranges: Some("bytes".into()),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
     }
 
     async fn put_object(
@@ -561,6 +685,7 @@ impl S3 for Backend {
         mut req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         admitted(&req.extensions)?;
+        let store = self.bucket(&req.input.bucket)?;
         let input = &req.input;
         let declared = Declared::new(
             input.content_md5.as_deref(),
@@ -572,82 +697,104 @@ impl S3 for Backend {
             &req.headers,
             req.trailing_headers.as_ref(),
         )?;
+        let hasher = hasher_for(&declared, input.checksum_algorithm.as_ref())?;
+        let mut attrs = Attributes {
+            metadata: input.metadata.clone(),
+            content_type: input.content_type.clone(),
+            content_encoding: input.content_encoding.clone(),
+            content_disposition: input.content_disposition.clone(),
+            content_language: input.content_language.clone(),
+            cache_control: input.cache_control.clone(),
+            website_redirect_location: input.website_redirect_location.clone(),
+            ..Default::default()
+        };
+        attrs.set_expires(input.expires.as_ref());
+        let condition = precondition(input.if_match.as_ref(), input.if_none_match.as_ref());
         let failure = VerifiedBody::guard(&mut req.input.body, declared);
-        failure.settle(self.fs.put_object(req).await)
+        let body = req.input.body.take();
+        let written = match body {
+            Some(body) => store.write(body, hasher).await,
+            None => store.write(futures_util::stream::empty(), hasher).await,
+        };
+        let written = settle_write(&failure, written)?;
+        let etag = hex::encode(written.md5);
+        attrs.set_checksums(written.checksums.clone());
+        let record =
+            (store.commit_object(&req.input.key, written, etag, attrs, &condition)).await?;
+        let sums = checksum_of(&record.attrs);
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(record.e_tag()),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            ..Default::default()
+        }))
     }
 
-    /// Not s3s-fs's CopyObject, which `fs::copy`s straight onto the destination file (a
-    /// partial object is visible while it copies and after a crash) and carries over stale
-    /// checksum records: the source is streamed through s3s-fs's GetObject into its PutObject,
-    /// which writes a temporary file and renames it into place.
+    /// The source's data streamed into a new data file (the destination's previous version
+    /// stays visible until the copy is committed); copying a key onto itself is safe.
     async fn copy_object(
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         admitted(&req.extensions)?;
+        let input = req.input;
         let CopySource::Bucket {
             bucket: source_bucket,
             key: source_key,
             ..
-        } = &req.input.copy_source
+        } = &input.copy_source
         else {
             return Err(s3_error!(NotImplemented));
         };
-        let (source_bucket, source_key) = (source_bucket.to_string(), source_key.to_string());
-        let input = &req.input;
-
-        let head = HeadObjectInput {
-            bucket: source_bucket.clone(),
-            key: source_key.clone(),
-            ..Default::default()
+        let store = self.bucket(&input.bucket)?;
+        let source_store = self.bucket(source_bucket)?;
+        let Some((source, file)) = source_store.open_at(source_key, 0).await? else {
+            return Err(no_such_key());
         };
-        let head = self.fs.head_object(derived(&req, head)).await?.output;
-        check_copy_conditions(input, head.e_tag.as_ref(), head.last_modified.as_ref())?;
+        let (etag, modified) = (source.e_tag(), source.last_modified());
+        check_copy_conditions(&input, Some(&etag), Some(&modified))?;
 
-        let get = GetObjectInput {
-            bucket: source_bucket,
-            key: source_key,
-            ..Default::default()
-        };
-        let source = self.fs.get_object(derived(&req, get)).await?.output;
         let replace = (input.metadata_directive.as_ref())
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        let put = if replace {
-            PutObjectInput {
+        let attrs = if replace {
+            let mut attrs = Attributes {
                 metadata: input.metadata.clone(),
                 content_type: input.content_type.clone(),
                 content_encoding: input.content_encoding.clone(),
                 content_disposition: input.content_disposition.clone(),
                 content_language: input.content_language.clone(),
                 cache_control: input.cache_control.clone(),
-                expires: input.expires.clone(),
                 website_redirect_location: input.website_redirect_location.clone(),
                 ..Default::default()
-            }
+            };
+            attrs.set_expires(input.expires.as_ref());
+            // Same bytes, same checksums.
+            attrs.set_checksums(checksum_of(&source.attrs));
+            attrs
         } else {
-            PutObjectInput {
-                metadata: source.metadata,
-                content_type: source.content_type,
-                content_encoding: source.content_encoding,
-                content_disposition: source.content_disposition,
-                content_language: source.content_language,
-                cache_control: source.cache_control,
-                expires: source.expires,
-                website_redirect_location: source.website_redirect_location,
-                ..Default::default()
+            source.attrs.clone()
+        };
+        let written = match store
+            .write(file_body(file, source.size), ChecksumHasher::default())
+            .await
+        {
+            Ok(written) => written,
+            Err(WriteError::Store(error)) => return Err(error),
+            Err(WriteError::Body(error)) => {
+                tracing::error!(%error, "gateway: reading the copy source failed");
+                return Err(s3_error!(InternalError));
             }
         };
-        let put = PutObjectInput {
-            bucket: input.bucket.clone(),
-            key: input.key.clone(),
-            body: source.body,
-            content_length: source.content_length,
-            ..put
-        };
-        let written = self.fs.put_object(derived(&req, put)).await?.output;
+        let etag = hex::encode(written.md5);
+        let record =
+            (store.commit_object(&input.key, written, etag, attrs, &Precondition::default()))
+                .await?;
         let result = CopyObjectResult {
-            e_tag: written.e_tag,
-            last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
+            e_tag: Some(record.e_tag()),
+            last_modified: Some(record.last_modified()),
             ..Default::default()
         };
         Ok(S3Response::new(CopyObjectOutput {
@@ -661,24 +808,73 @@ impl S3 for Backend {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         admitted(&req.extensions)?;
-        self.fs.delete_object(req).await
+        let store = self.bucket(&req.input.bucket)?;
+        store.delete(&req.input.key).await?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
+    /// Each key is deleted on its own; one that fails is reported in `Errors` without hiding
+    /// the deletions that happened.
     async fn delete_objects(
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         admitted(&req.extensions)?;
-        self.fs.delete_objects(req).await
+        let input = req.input;
+        let store = self.bucket(&input.bucket)?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for object in input.delete.objects {
+            match store.delete(&object.key).await {
+                Ok(_) => {
+                    if !quiet {
+                        deleted.push(DeletedObject {
+                            key: Some(object.key),
+                            ..Default::default()
+                        });
+                    }
+                }
+                Err(error) => errors.push(Error {
+                    key: Some(object.key),
+                    code: Some(error.code().as_str().to_owned()),
+                    message: error.message().map(str::to_owned),
+                    ..Default::default()
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            ..Default::default()
+        }))
     }
 
     async fn create_multipart_upload(
         &self,
-        mut req: S3Request<CreateMultipartUploadInput>,
+        req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let grant = admitted(&req.extensions)?;
-        bind_upload_owner(&mut req, &grant);
-        self.fs.create_multipart_upload(req).await
+        let input = req.input;
+        let store = self.bucket(&input.bucket)?;
+        let mut attrs = Attributes {
+            metadata: input.metadata.clone(),
+            content_type: input.content_type.clone(),
+            content_encoding: input.content_encoding.clone(),
+            content_disposition: input.content_disposition.clone(),
+            content_language: input.content_language.clone(),
+            cache_control: input.cache_control.clone(),
+            website_redirect_location: input.website_redirect_location.clone(),
+            ..Default::default()
+        };
+        attrs.set_expires(input.expires.as_ref());
+        let upload_id = (store.create_upload(&input.key, &upload_owner(&grant), &attrs)).await?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload_id),
+            ..Default::default()
+        }))
     }
 
     async fn upload_part(
@@ -687,9 +883,9 @@ impl S3 for Backend {
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let grant = admitted(&req.extensions)?;
         check_part_number(req.input.part_number)?;
-        self.check_upload(&req.input.upload_id, &grant).await?;
-        bind_upload_owner(&mut req, &grant);
+        let store = self.bucket(&req.input.bucket)?;
         let input = &req.input;
+        (self.check_upload(store, &input.upload_id, &input.key, &grant)).await?;
         let declared = Declared::new(
             input.content_md5.as_deref(),
             input.checksum_crc32.as_deref(),
@@ -700,42 +896,179 @@ impl S3 for Backend {
             &req.headers,
             req.trailing_headers.as_ref(),
         )?;
+        let hasher = hasher_for(&declared, input.checksum_algorithm.as_ref())?;
         let failure = VerifiedBody::guard(&mut req.input.body, declared);
-        failure.settle(self.fs.upload_part(req).await)
+        let written = match req.input.body.take() {
+            Some(body) => store.write(body, hasher).await,
+            None => store.write(futures_util::stream::empty(), hasher).await,
+        };
+        let written = settle_write(&failure, written)?;
+        let etag = hex::encode(written.md5);
+        let sums = written.checksums.clone();
+        let input = &req.input;
+        (store.commit_part(&input.upload_id, input.part_number, written, &etag)).await?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(etag)),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            ..Default::default()
+        }))
     }
 
     async fn upload_part_copy(
         &self,
-        mut req: S3Request<UploadPartCopyInput>,
+        req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let grant = admitted(&req.extensions)?;
-        check_part_number(req.input.part_number)?;
-        self.check_upload(&req.input.upload_id, &grant).await?;
-        bind_upload_owner(&mut req, &grant);
-        self.fs.upload_part_copy(req).await
+        let input = req.input;
+        check_part_number(input.part_number)?;
+        let store = self.bucket(&input.bucket)?;
+        (self.check_upload(store, &input.upload_id, &input.key, &grant)).await?;
+        let CopySource::Bucket {
+            bucket: source_bucket,
+            key: source_key,
+            ..
+        } = &input.copy_source
+        else {
+            return Err(s3_error!(NotImplemented));
+        };
+        let source_store = self.bucket(source_bucket)?;
+        let Some((source, mut file)) = source_store.open_at(source_key, 0).await? else {
+            return Err(no_such_key());
+        };
+        let (start, len) = copy_range(input.copy_source_range.as_deref(), source.size)?;
+        if start > 0 {
+            use tokio::io::AsyncSeekExt as _;
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(S3Error::internal_error)?;
+        }
+        let written = match store
+            .write(file_body(file, len), ChecksumHasher::default())
+            .await
+        {
+            Ok(written) => written,
+            Err(WriteError::Store(error)) => return Err(error),
+            Err(WriteError::Body(error)) => {
+                tracing::error!(%error, "gateway: reading the copy source failed");
+                return Err(s3_error!(InternalError));
+            }
+        };
+        let etag = hex::encode(written.md5);
+        (store.commit_part(&input.upload_id, input.part_number, written, &etag)).await?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(etag)),
+                last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
     }
 
+    /// Checks the part list against the recorded parts before anything is consumed, joins the
+    /// parts into a new data file and commits it; the upload and its parts stay intact if any
+    /// step before the commit fails.
     async fn complete_multipart_upload(
         &self,
-        mut req: S3Request<CompleteMultipartUploadInput>,
+        req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let grant = admitted(&req.extensions)?;
-        self.check_upload(&req.input.upload_id, &grant).await?;
-        self.check_completion(&req.input).await?;
-        self.forget_checksums(&req.input.bucket, &req.input.key)
-            .await?;
-        bind_upload_owner(&mut req, &grant);
-        self.fs.complete_multipart_upload(req).await
+        let input = req.input;
+        let store = self.bucket(&input.bucket)?;
+        let upload = (self.check_upload(store, &input.upload_id, &input.key, &grant)).await?;
+        let listed = (input.multipart_upload.as_ref())
+            .and_then(|m| m.parts.as_deref())
+            .unwrap_or_default();
+        if listed.is_empty() || listed.len() > MAX_PARTS as usize {
+            return Err(s3_error!(InvalidPart, "List 1 to 10000 parts."));
+        }
+        let stored = store.parts(&input.upload_id).await?;
+        let mut chosen = Vec::with_capacity(listed.len());
+        let last = listed.len();
+        for (i, part) in listed.iter().enumerate() {
+            let number = i + 1;
+            if part.part_number.and_then(|n| usize::try_from(n).ok()) != Some(number) {
+                return Err(s3_error!(
+                    InvalidPartOrder,
+                    "Parts must be numbered 1, 2, 3, ... without gaps, in order."
+                ));
+            }
+            let Some(record) = stored.iter().find(|p| p.part_number as usize == number) else {
+                return Err(s3_error!(InvalidPart, "Part {number} was not uploaded."));
+            };
+            if let Some(etag) = &part.e_tag
+                && etag.value().trim_matches('"') != record.etag
+            {
+                return Err(s3_error!(
+                    InvalidPart,
+                    "The ETag of part {number} does not match the uploaded part."
+                ));
+            }
+            if number != last && record.size < MIN_PART_BYTES {
+                return Err(s3_error!(
+                    EntityTooSmall,
+                    "Part {number} is smaller than 5 MiB and not the last part."
+                ));
+            }
+            chosen.push(record.clone());
+        }
+        // ETag: MD5 of the parts' MD5s, then "-<number of parts>" (as S3).
+        let mut md5s = Md5::new();
+        for part in &chosen {
+            let digest = hex::decode(&part.etag).map_err(S3Error::internal_error)?;
+            md5s.update(&digest);
+        }
+        let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+
+        let mut body_parts = Vec::with_capacity(chosen.len());
+        for part in &chosen {
+            body_parts.push((store.open_part(part).await?, part.size));
+        }
+        let body = futures_util::stream::iter(body_parts)
+            .flat_map(|(file, size)| file_stream(file, size))
+            .map(|r| r.map_err(|e| -> StdError { Box::new(e) }));
+        let written = match store.write(Box::pin(body), ChecksumHasher::default()).await {
+            Ok(written) => written,
+            Err(WriteError::Store(error)) => return Err(error),
+            Err(WriteError::Body(error)) => {
+                tracing::error!(%error, "gateway: reading the parts failed");
+                return Err(s3_error!(InternalError));
+            }
+        };
+        let record = ObjectRecord {
+            key: input.key.clone(),
+            data_id: String::new(),
+            size: 0,
+            etag,
+            modified_ms: 0,
+            attrs: upload.attrs.without_checksums(),
+        };
+        let condition = precondition(input.if_match.as_ref(), input.if_none_match.as_ref());
+        let record = (store.complete_upload(&input.upload_id, record, written, &condition)).await?;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            e_tag: Some(record.e_tag()),
+            ..Default::default()
+        }))
     }
 
     async fn abort_multipart_upload(
         &self,
-        mut req: S3Request<AbortMultipartUploadInput>,
+        req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let grant = admitted(&req.extensions)?;
-        self.check_upload(&req.input.upload_id, &grant).await?;
-        bind_upload_owner(&mut req, &grant);
-        self.fs.abort_multipart_upload(req).await
+        let input = req.input;
+        let store = self.bucket(&input.bucket)?;
+        (self.check_upload(store, &input.upload_id, &input.key, &grant)).await?;
+        if !store.abort_upload(&input.upload_id).await? {
+            return Err(no_such_upload());
+        }
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
     async fn list_parts(
@@ -743,30 +1076,114 @@ impl S3 for Backend {
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
         let grant = admitted(&req.extensions)?;
-        self.check_upload(&req.input.upload_id, &grant).await?;
-        let mut response = self.fs.list_parts(req).await?;
-        if let Some(parts) = response.output.parts.as_mut() {
-            parts.sort_by_key(|p| p.part_number);
-        }
-        Ok(response)
+        let input = req.input;
+        let store = self.bucket(&input.bucket)?;
+        (self.check_upload(store, &input.upload_id, &input.key, &grant)).await?;
+        let marker = input.part_number_marker.unwrap_or(0);
+        let max = input.max_parts.map_or(1000, |n| n.clamp(0, 1000)) as usize;
+        let mut parts: Vec<_> = (store.parts(&input.upload_id).await?)
+            .into_iter()
+            .filter(|p| p.part_number > marker)
+            .collect();
+        let truncated = parts.len() > max;
+        parts.truncate(max);
+        let next = parts.last().map(|p| p.part_number);
+        let parts = parts
+            .into_iter()
+            .map(|p| Part {
+                part_number: Some(p.part_number),
+                size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
+                e_tag: Some(ETag::Strong(p.etag)),
+                last_modified: Some(super::objects::timestamp(p.modified_ms)),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            parts: Some(parts),
+            is_truncated: Some(truncated),
+            max_parts: Some(max as i32),
+            next_part_number_marker: if truncated { next } else { None },
+            part_number_marker: input.part_number_marker,
+            ..Default::default()
+        }))
     }
 
     async fn list_objects(
         &self,
-        mut req: S3Request<ListObjectsInput>,
+        req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         admitted(&req.extensions)?;
-        req.input.max_keys = Some(list_limit(req.input.max_keys));
-        self.fs.list_objects(req).await
+        let input = req.input;
+        let store = self.bucket(&input.bucket)?;
+        let max = list_limit(input.max_keys);
+        let prefix = input.prefix.as_deref().unwrap_or_default();
+        let delimiter = input.delimiter.as_deref();
+        let after = (input.marker.as_deref()).map(|m| resume_after(prefix, delimiter, m));
+        let listing = (store.list(prefix, delimiter, after, max as usize)).await?;
+        let url = is_url_encoding(input.encoding_type.as_ref());
+        let enc = |s: String| if url { url_encode(&s) } else { s };
+        let next_marker = listing.truncated.then(|| listing.last.clone()).flatten();
+        let (contents, common_prefixes) = listing_entries(listing, &enc);
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: input.prefix.map(&enc),
+            delimiter: input.delimiter.map(&enc),
+            marker: input.marker.map(&enc),
+            max_keys: Some(max),
+            is_truncated: Some(next_marker.is_some()),
+            next_marker: next_marker.map(&enc),
+            contents,
+            common_prefixes,
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
     }
 
     async fn list_objects_v2(
         &self,
-        mut req: S3Request<ListObjectsV2Input>,
+        req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         admitted(&req.extensions)?;
-        req.input.max_keys = Some(list_limit(req.input.max_keys));
-        self.fs.list_objects_v2(req).await
+        let input = req.input;
+        let store = self.bucket(&input.bucket)?;
+        let max = list_limit(input.max_keys);
+        let prefix = input.prefix.as_deref().unwrap_or_default();
+        let delimiter = input.delimiter.as_deref();
+        let token = match input.continuation_token.as_deref() {
+            None => None,
+            Some(token) => Some(URL_SAFE_NO_PAD.decode(token).map_err(|_| {
+                s3_error!(
+                    InvalidArgument,
+                    "The continuation token provided is incorrect."
+                )
+            })?),
+        };
+        let start = input.start_after.as_deref().map(|s| s.as_bytes().to_vec());
+        let after = token.into_iter().chain(start).max();
+        let listing = (store.list(prefix, delimiter, after, max as usize)).await?;
+        let url = is_url_encoding(input.encoding_type.as_ref());
+        let enc = |s: String| if url { url_encode(&s) } else { s };
+        let next = listing.resume.as_deref().map(|r| URL_SAFE_NO_PAD.encode(r));
+        let count = listing.objects.len() + listing.prefixes.len();
+        let (contents, common_prefixes) = listing_entries(listing, &enc);
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: input.prefix.map(&enc),
+            delimiter: input.delimiter.map(&enc),
+            start_after: input.start_after.map(&enc),
+            max_keys: Some(max),
+            key_count: Some(i32::try_from(count).unwrap_or(i32::MAX)),
+            is_truncated: Some(next.is_some()),
+            continuation_token: input.continuation_token,
+            next_continuation_token: next,
+            contents,
+            common_prefixes,
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
     }
 
     async fn head_bucket(
@@ -774,7 +1191,8 @@ impl S3 for Backend {
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
         admitted(&req.extensions)?;
-        self.fs.head_bucket(req).await
+        self.bucket(&req.input.bucket)?.index().await?;
+        Ok(S3Response::new(HeadBucketOutput::default()))
     }
 
     async fn list_buckets(
@@ -782,11 +1200,16 @@ impl S3 for Backend {
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         admitted(&req.extensions)?;
-        let mut response = self.fs.list_buckets(req).await?;
-        if let Some(buckets) = response.output.buckets.as_mut() {
-            buckets.retain(|b| b.name.as_ref().is_some_and(|n| self.buckets.contains(n)));
-        }
-        Ok(response)
+        let buckets = (self.buckets.iter())
+            .map(|name| Bucket {
+                name: Some(name.clone()),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            ..Default::default()
+        }))
     }
 
     async fn create_bucket(
@@ -808,6 +1231,36 @@ impl S3 for Backend {
             "Buckets are configured by the server."
         ))
     }
+}
+
+fn is_url_encoding(encoding: Option<&EncodingType>) -> bool {
+    encoding.is_some_and(|e| e.as_str().eq_ignore_ascii_case(EncodingType::URL))
+}
+
+type Entries = (Option<Vec<Object>>, Option<Vec<CommonPrefix>>);
+
+fn listing_entries(listing: super::objects::Listing, enc: &dyn Fn(String) -> String) -> Entries {
+    let objects: Vec<Object> = (listing.objects.into_iter())
+        .map(|o| Object {
+            key: Some(enc(o.key)),
+            size: Some(i64::try_from(o.size).unwrap_or(i64::MAX)),
+            e_tag: Some(ETag::Strong(o.etag)),
+            last_modified: Some(super::objects::timestamp(o.modified_ms)),
+            storage_class: Some(ObjectStorageClass::from_static(
+                ObjectStorageClass::STANDARD,
+            )),
+            ..Default::default()
+        })
+        .collect();
+    let prefixes: Vec<CommonPrefix> = (listing.prefixes.into_iter())
+        .map(|p| CommonPrefix {
+            prefix: Some(enc(p)),
+        })
+        .collect();
+    (
+        (!objects.is_empty()).then_some(objects),
+        (!prefixes.is_empty()).then_some(prefixes),
+    )
 }
 
 #[cfg(test)]

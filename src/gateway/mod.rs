@@ -13,13 +13,15 @@
 //!    parsing (list prefix, copy source, multi-object delete) are evaluated in s3s's typed
 //!    per-operation hooks instead.
 //! 3. `upstream::Router` sends each allowed operation to the backend of its bucket:
-//!    `backend::Backend` serves local buckets from an `s3s-fs` file system; buckets configured
+//!    `backend::Backend` serves local buckets from `objects` (data files plus a per-bucket
+//!    index); buckets configured
 //!    in [`GatewaySettings::upstream_buckets`] are forwarded to an upstream S3-compatible store
 //!    with the server's own credentials. Both refuse any request that was not marked
 //!    authorized in step 2.
 
 mod authz;
 mod backend;
+mod objects;
 pub mod sign;
 mod upstream;
 
@@ -181,11 +183,12 @@ pub fn build(
     }
     let buckets = Arc::new(buckets);
 
-    let backend = backend::Backend::new(&settings.root, buckets)?;
+    let backend = backend::Backend::new(&settings.root, Arc::clone(&buckets))?;
     let router = upstream::Router::new(backend, upstreams);
     let mut builder = S3ServiceBuilder::new(router);
     builder.set_auth(authz::GatewayAuth::new(Arc::clone(&authority)));
-    builder.set_access(authz::GatewayAccess::new(authority, Arc::new(all_buckets)));
+    let access = authz::GatewayAccess::new(authority, Arc::new(all_buckets), buckets);
+    builder.set_access(access);
     let mut config = S3Config::default();
     config.presigned_url_max_skew_time_secs = MAX_CLOCK_SKEW_SECS;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(config))));

@@ -23,6 +23,7 @@ an end-to-end test would have to wait at least 15 minutes for that.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -37,6 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 
 import boto3
+import pytest
 import jwt
 from boto3.s3.transfer import TransferConfig
 from botocore.auth import S3SigV4Auth
@@ -706,21 +708,42 @@ def test_guest_reads_public_but_cannot_write(server, smtp_sink):
     )
     identity_id = get_id(node, identity_pool_id, {})
     creds = get_credentials(node, identity_pool_id, identity_id, {})
-    s3 = s3_client(node, creds)
 
-    # The gateway's backend keeps each object as a file under its bucket's
-    # directory; metadata files are optional, so an operator can drop files in.
+    # Files under a bucket's directory (the layout of earlier versions, with s3s-fs's
+    # metadata files in the storage root, or files an operator drops in) are imported
+    # as objects when the gateway opens the bucket, i.e. at the next start.
     key = "welcome/hello.txt"
     body = b"hello, guest\n"
-    path = os.path.join(node.workdir, "data", "s3", "public", *key.split("/"))
+    root = os.path.join(node.workdir, "data", "s3")
+    path = os.path.join(root, "public", *key.split("/"))
+    node.stop()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:
         f.write(body)
+    b64 = lambda s: base64.urlsafe_b64encode(s.encode()).decode().rstrip("=")  # noqa: E731
+    legacy_key = "welcome/legacy.html"
+    with open(os.path.join(root, "public", "welcome", "legacy.html"), "wb") as f:
+        f.write(b"<p>old</p>")
+    stem = os.path.join(root, f".bucket-{b64('public')}.object-{b64(legacy_key)}")
+    with open(stem + ".metadata.json", "w") as f:
+        json.dump({"content_type": "text/html", "user_metadata": {"era": "s3s-fs"}}, f)
+    with open(stem + ".internal.json", "w") as f:
+        json.dump({"e_tag": "0123456789abcdef0123456789abcdef"}, f)
+    node.start()
+    node.wait_ready()
 
+    s3 = s3_client(node, creds)
     got = s3.get_object(Bucket="public", Key=key)
-    assert read_body(got) == body, "the guest read other bytes than are on disk"
+    assert read_body(got) == body, "the guest read other bytes than were dropped in"
     expected_etag = f'"{hashlib.md5(body).hexdigest()}"'
     assert got.get("ETag") == expected_etag, (got.get("ETag"), expected_etag)
+    legacy = s3.get_object(Bucket="public", Key=legacy_key)
+    assert read_body(legacy) == b"<p>old</p>"
+    assert legacy.get("ContentType") == "text/html", legacy
+    assert legacy.get("Metadata") == {"era": "s3s-fs"}, legacy
+    assert legacy.get("ETag") == '"0123456789abcdef0123456789abcdef"', legacy
+    # Imported files moved into the bucket's data directory; the metadata files are gone.
+    assert not os.path.exists(path) and not os.path.exists(stem + ".metadata.json")
 
     s3_error(
         lambda: s3.put_object(Bucket="public", Key="welcome/graffiti.txt", Body=b"x"),
@@ -731,7 +754,254 @@ def test_guest_reads_public_but_cannot_write(server, smtp_sink):
         "AccessDenied", 403, "guest put into photos",
     )
     s3_error(lambda: s3.list_objects_v2(Bucket="public"), "AccessDenied", 403, "guest list")
-    assert not os.path.exists(os.path.join(node.workdir, "data", "s3", "public", "welcome", "graffiti.txt"))
+    s3_error(
+        lambda: s3.get_object(Bucket="public", Key="welcome/graffiti.txt"),
+        "NoSuchKey", 404, "refused put left nothing",
+    )
+
+
+# --------------------------------------------------------------------------- I4: S3 keys
+
+
+def test_i4_any_s3_key_round_trips_with_its_headers_and_lists_in_utf8_order(server, smtp_sink):
+    """Keys of up to 1,024 bytes of UTF-8 (the `<identity id>/` prefix included), multi-byte
+    characters and characters that mean something in URLs or paths store and read back
+    with their content type and user metadata, and list in UTF-8 byte order (as S3)."""
+    node = server()
+    me = owner_identity(node, smtp_sink)
+    s3 = s3_client(node, me.creds)
+    p = me.prefix
+    fill = 1024 - len(p.encode())
+    longest = p + "\u00e9" * (fill // 2) + "x" * (fill % 2)
+    assert len(longest.encode()) == 1024
+    keys = [
+        longest,
+        p + "\u65e5\u672c\u8a9e/\u30d5\u30a1\u30a4\u30eb.txt",
+        p + "emoji \U0001f600 + plus %41 &amp; <tag>",
+        p + "dots/../and/./slashes//x",
+        p + "Z-upper",
+        p + "a-lower",
+        p + "\u00fc" * 200,  # 400 bytes in one "segment": longer than a file name may be
+    ]
+    for i, key in enumerate(keys):
+        put = s3.put_object(
+            Bucket="photos", Key=key, Body=f"body {i}".encode(),
+            ContentType=f"application/x-test-{i}", Metadata={"index": str(i), "who": "i4"},
+        )
+        assert put["ResponseMetadata"]["HTTPStatusCode"] == 200, put
+    for i, key in enumerate(keys):
+        got = s3.get_object(Bucket="photos", Key=key)
+        assert read_body(got) == f"body {i}".encode(), key
+        assert got["ContentType"] == f"application/x-test-{i}", (key, got["ContentType"])
+        assert got["Metadata"] == {"index": str(i), "who": "i4"}, (key, got["Metadata"])
+        head = s3.head_object(Bucket="photos", Key=key)
+        assert head["ContentType"] == f"application/x-test-{i}" and head["ContentLength"] == len(f"body {i}")
+
+    expected = sorted(keys, key=lambda k: k.encode())
+    listed = s3.list_objects_v2(Bucket="photos", Prefix=p)
+    assert [o["Key"] for o in listed["Contents"]] == expected, listed["Contents"]
+    # Paginated (boto3 asks for encoding-type=url and decodes): same keys, same order.
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket="photos", Prefix=p, PaginationConfig={"PageSize": 2})
+    paged = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    assert paged == expected, paged
+    v1 = [o["Key"] for page in s3.get_paginator("list_objects").paginate(Bucket="photos", Prefix=p, PaginationConfig={"PageSize": 3}) for o in page.get("Contents", [])]
+    assert v1 == expected, v1
+
+    # One byte more is S3's KeyTooLongError, a 400, never a 500.
+    s3_error(
+        lambda: s3.put_object(Bucket="photos", Key=longest + "y", Body=b"x"),
+        "KeyTooLongError", 400, "1,025-byte key",
+    )
+    # A copy to a long multi-byte key keeps the headers.
+    s3.copy_object(Bucket="photos", Key=longest[:-1] + "z", CopySource={"Bucket": "photos", "Key": keys[1]})
+    copied = s3.head_object(Bucket="photos", Key=longest[:-1] + "z")
+    assert copied["ContentType"] == "application/x-test-1" and copied["Metadata"]["index"] == "1", copied
+
+
+def test_i4_a_and_a_slash_b_coexist_in_both_orders(server, smtp_sink):
+    node = server()
+    me = owner_identity(node, smtp_sink)
+    s3 = s3_client(node, me.creds)
+    p = me.prefix
+    # `a` first, then `a/b`; and `c/d` first, then `c`.
+    for key in [p + "a", p + "a/b", p + "c/d", p + "c", p + "c/"]:
+        s3.put_object(Bucket="photos", Key=key, Body=key.encode(), ContentType="text/plain")
+    for key in [p + "a", p + "a/b", p + "c/d", p + "c", p + "c/"]:
+        assert read_body(s3.get_object(Bucket="photos", Key=key)) == key.encode(), key
+
+    flat = s3.list_objects_v2(Bucket="photos", Prefix=p)
+    assert [o["Key"] for o in flat["Contents"]] == [p + "a", p + "a/b", p + "c", p + "c/", p + "c/d"]
+    rolled = s3.list_objects_v2(Bucket="photos", Prefix=p, Delimiter="/")
+    assert [o["Key"] for o in rolled["Contents"]] == [p + "a", p + "c"], rolled
+    assert [c["Prefix"] for c in rolled["CommonPrefixes"]] == [p + "a/", p + "c/"], rolled
+    # A page boundary on a common prefix does not list it twice.
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket="photos", Prefix=p, Delimiter="/", PaginationConfig={"PageSize": 1}
+    )
+    seen = []
+    for page in pages:
+        seen += [o["Key"] for o in page.get("Contents", [])] + [c["Prefix"] for c in page.get("CommonPrefixes", [])]
+    assert seen == [p + "a", p + "a/", p + "c", p + "c/"], seen
+
+    # Deleting one leaves the other.
+    s3.delete_object(Bucket="photos", Key=p + "a")
+    assert read_body(s3.get_object(Bucket="photos", Key=p + "a/b")) == (p + "a/b").encode()
+    s3_error(lambda: s3.get_object(Bucket="photos", Key=p + "a"), "NoSuchKey", 404, "deleted a")
+    s3.delete_object(Bucket="photos", Key=p + "c/d")
+    assert read_body(s3.get_object(Bucket="photos", Key=p + "c")) == (p + "c").encode()
+
+
+def test_i4_killed_mid_upload_leaves_no_partial_object_and_keeps_acknowledged_ones(server, smtp_sink):
+    """SIGKILL while a PUT's body streams: after a restart the key does not exist (nor any
+    leftover data file), and every PUT acknowledged before the kill reads back whole."""
+    node = server()
+    me = owner_identity(node, smtp_sink)
+    s3 = s3_client(node, me.creds)
+    done = me.prefix + "acknowledged.bin"
+    done_body = os.urandom(3 * MiB)
+    s3.put_object(Bucket="photos", Key=done, Body=done_body)
+
+    partial = me.prefix + "partial.bin"
+    body = os.urandom(8 * MiB)
+    head = signed_request_head(node, me.creds, "PUT", f"/photos/{partial}", body, {})
+    with socket.create_connection(("127.0.0.1", node.s3_port), timeout=10) as sock:
+        sock.sendall(head)
+        sock.sendall(body[: 4 * MiB])
+        time.sleep(0.5)  # let the server write what it got (not a bound: the outcome is the same)
+        node.proc.kill()
+        node.proc.wait(timeout=30)
+    node.stop()
+    node.start()
+    node.wait_ready()
+
+    s3 = s3_client(node, me.creds)
+    assert read_body(s3.get_object(Bucket="photos", Key=done)) == done_body
+    s3_error(lambda: s3.head_object(Bucket="photos", Key=partial), "404", 404, "partial object")
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket="photos", Prefix=me.prefix)["Contents"]]
+    assert listed == [done], listed
+    store = os.path.join(node.workdir, "data", "s3", ".poolgate", "photos")
+    deadline = time.monotonic() + 30
+    while True:  # the bucket is swept when it opens (at start, in the background)
+        leftovers = os.listdir(os.path.join(store, "tmp")) + os.listdir(os.path.join(store, "data"))
+        if len(leftovers) == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(leftovers) == 1, f"data files besides the acknowledged object's: {leftovers}"
+
+
+def test_i4_a_multipart_upload_is_bound_to_its_identity_and_key(server, smtp_sink):
+    """Another identity's upload id, or one's own on another key, is NoSuchUpload (and writes
+    no part); a completed upload keeps its content type and metadata."""
+    node = server()
+    create_role(node, "owner", OWNER_POLICY)
+    pool_id = create_pool(node, "s3-users")["id"]
+    client_id = create_client(node, pool_id, "web")["client_id"]
+    ipid = create_identity_pool(
+        node, "photos-app",
+        providers=[{"type": "user_pool", "pool_id": pool_id, "client_ids": [client_id]}],
+        authenticated_role="owner",
+    )
+    clients = []
+    for _ in range(2):
+        logins = {user_pool_provider(pool_id): confirmed_user_id_token(node, smtp_sink, pool_id, client_id)}
+        identity = get_id(node, ipid, logins)
+        clients.append((identity + "/", s3_client(node, get_credentials(node, ipid, identity, logins))))
+    (pa, a), (pb, b) = clients
+
+    key = pa + "\u00e9t\u00e9/video.bin"
+    up = a.create_multipart_upload(Bucket="photos", Key=key, ContentType="video/mp4", Metadata={"by": "a"})
+    uid = up["UploadId"]
+    first = a.upload_part(Bucket="photos", Key=key, UploadId=uid, PartNumber=1, Body=b"x" * (5 * MiB))
+
+    s3_error(lambda: b.upload_part(Bucket="photos", Key=pb + "mine.bin", UploadId=uid, PartNumber=2, Body=b"y"),
+             "NoSuchUpload", 404, "another identity's upload id on its own key")
+    s3_error(lambda: b.upload_part(Bucket="photos", Key=key, UploadId=uid, PartNumber=2, Body=b"y"),
+             "AccessDenied", 403, "another identity's upload on the owner's key")
+    s3_error(lambda: b.abort_multipart_upload(Bucket="photos", Key=pb + "mine.bin", UploadId=uid),
+             "NoSuchUpload", 404, "another identity aborting")
+    s3_error(lambda: a.complete_multipart_upload(Bucket="photos", Key=pa + "other.bin", UploadId=uid,
+                                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": first["ETag"]}]}),
+             "NoSuchUpload", 404, "own upload id on another key")
+    for bad in ("00000000-0000-4000-8000-000000000000", "../../etc/passwd"):
+        s3_error(lambda: a.list_parts(Bucket="photos", Key=key, UploadId=bad), "NoSuchUpload", 404, f"upload id {bad!r}")
+    # A wrong part ETag or a missing part is refused without consuming the upload.
+    s3_error(lambda: a.complete_multipart_upload(Bucket="photos", Key=key, UploadId=uid,
+                                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"' + "0" * 32 + '"'}]}),
+             "InvalidPart", 400, "wrong part ETag")
+    s3_error(lambda: a.complete_multipart_upload(Bucket="photos", Key=key, UploadId=uid,
+                                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": first["ETag"]},
+                                                                            {"PartNumber": 2, "ETag": first["ETag"]}]}),
+             "InvalidPart", 400, "missing part")
+    parts = a.list_parts(Bucket="photos", Key=key, UploadId=uid)["Parts"]
+    assert [(p["PartNumber"], p["Size"], p["ETag"]) for p in parts] == [(1, 5 * MiB, first["ETag"])], parts
+
+    done = a.complete_multipart_upload(Bucket="photos", Key=key, UploadId=uid,
+                                       MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": first["ETag"]}]})
+    head = a.head_object(Bucket="photos", Key=key)
+    assert head["ETag"] == done["ETag"] and head["ETag"].endswith('-1"'), (head["ETag"], done["ETag"])
+    assert head["ContentType"] == "video/mp4" and head["Metadata"] == {"by": "a"}, head
+    assert head["ContentLength"] == 5 * MiB
+    s3_error(lambda: a.list_parts(Bucket="photos", Key=key, UploadId=uid), "NoSuchUpload", 404, "completed upload")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MiB tmpfs (needs root, as CI runs); skipped where mounting is refused."""
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)], capture_output=True
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill up (needs root): {proc.stderr.decode().strip()}")
+    try:
+        yield str(mnt)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_i4_a_full_disk_is_a_clean_507_and_no_partial_object(server, smtp_sink, small_disk):
+    node = server(extra_env={"POOLGATE_STORAGE__ROOT": small_disk})
+    try:
+        me = owner_identity(node, smtp_sink)
+        s3 = s3_client(node, me.creds)
+        kept = me.prefix + "kept.txt"
+        s3.put_object(Bucket="photos", Key=kept, Body=b"kept", ContentType="text/plain")
+
+        big = me.prefix + "too-big.bin"
+        for attempt in range(2):
+            exc = s3_error(
+                lambda: s3.put_object(Bucket="photos", Key=big, Body=os.urandom(24 * MiB)),
+                "InsufficientStorage", 507, f"PUT larger than the disk (attempt {attempt})",
+            )
+            assert "space" in exc.response["Error"]["Message"], exc.response
+        s3_error(lambda: s3.head_object(Bucket="photos", Key=big), "404", 404, "partial object")
+        listed = [o["Key"] for o in s3.list_objects_v2(Bucket="photos", Prefix=me.prefix)["Contents"]]
+        assert listed == [kept], listed
+        got = s3.get_object(Bucket="photos", Key=kept)
+        assert read_body(got) == b"kept" and got["ContentType"] == "text/plain"
+
+        # A multipart upload that cannot be joined fails the same way and keeps its parts.
+        up = s3.create_multipart_upload(Bucket="photos", Key=big)
+        parts = []
+        for n in (1, 2):
+            r = s3.upload_part(Bucket="photos", Key=big, UploadId=up["UploadId"], PartNumber=n, Body=os.urandom(5 * MiB))
+            parts.append({"PartNumber": n, "ETag": r["ETag"]})
+        s3_error(
+            lambda: s3.complete_multipart_upload(
+                Bucket="photos", Key=big, UploadId=up["UploadId"], MultipartUpload={"Parts": parts}
+            ),
+            "InsufficientStorage", 507, "joining parts on a full disk",
+        )
+        listed_parts = s3.list_parts(Bucket="photos", Key=big, UploadId=up["UploadId"])["Parts"]
+        assert [q["PartNumber"] for q in listed_parts] == [1, 2], listed_parts
+        s3.abort_multipart_upload(Bucket="photos", Key=big, UploadId=up["UploadId"])
+
+        # Space freed: writes work again.
+        s3.put_object(Bucket="photos", Key=me.prefix + "after.bin", Body=os.urandom(MiB))
+        assert s3.head_object(Bucket="photos", Key=me.prefix + "after.bin")["ContentLength"] == MiB
+    finally:
+        node.stop()
 
 
 def test_external_oidc_provider_tokens_get_credentials(server, smtp_sink):
