@@ -94,6 +94,15 @@ fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The admin key of `Authorization: Bearer <key>`, exactly as sent: no
+/// trimming, so a key with surrounding whitespace (or a second space) is a
+/// different key and is refused.
+fn admin_bearer(parts: &Parts) -> Option<&str> {
+    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = v.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
+}
+
 /// Proof that the request carries a configured admin key. Handlers of the
 /// admin API take it as an argument, so they cannot run without the check.
 pub struct Admin(());
@@ -110,7 +119,7 @@ impl FromRequestParts<AppState> for Admin {
                 "A valid admin key is required (Authorization: Bearer <key>)",
             ))
         };
-        let given = bearer(parts).ok_or_else(unauth)?;
+        let given = admin_bearer(parts).ok_or_else(unauth)?;
         // Compare against every key, without stopping early.
         let mut ok = false;
         for k in &state.admin_keys {

@@ -51,7 +51,8 @@ from e2e_support import (
     verify_id_token,
 )
 
-REGION = "us-east-1"
+# The server's `server.region`: admin signatures must be scoped to it (A9).
+REGION = "local-east-1"
 NEW_PASSWORD = "another horse battery staple 43"
 AMZ_JSON = "application/x-amz-json-1.1"
 SUB = "${cognito-identity.amazonaws.com:sub}"
