@@ -269,3 +269,69 @@ async fn a9_admin_sigv4_wrong_region_or_service_is_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn cognito_created_clients_keep_cognitos_rotation_default_and_native_ones_rotate() {
+    let app = spawn_app().await;
+    let create = format!("{IDP}CreateUserPoolClient");
+    let r = signed_cognito(
+        &app,
+        Signed::admin(&create),
+        &app.admin_key,
+        json!({"UserPoolId": app.pool_id, "ClientName": "sdk"}),
+    )
+    .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    assert_eq!(
+        r.1["UserPoolClient"]["RefreshTokenRotation"]["Feature"], "DISABLED",
+        "Cognito's default: {}",
+        r.1
+    );
+    let r = signed_cognito(
+        &app,
+        Signed::admin(&create),
+        &app.admin_key,
+        json!({"UserPoolId": app.pool_id, "ClientName": "sdk2",
+            "RefreshTokenRotation": {"Feature": "ENABLED"}}),
+    )
+    .await;
+    assert_eq!(
+        r.1["UserPoolClient"]["RefreshTokenRotation"]["Feature"], "ENABLED",
+        "{}",
+        r.1
+    );
+    // The native API and the config: on unless switched off.
+    let (st, c) = app
+        .admin(
+            "POST",
+            &format!("/v1/admin/pools/{}/clients", app.pool_id),
+            Some(json!({"name": "native"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{c}");
+    assert_eq!(c["refresh_token_rotation"], true, "{c}");
+    assert!(
+        poolgate::user_pools::model::ClientSettings::default().refresh_token_rotation,
+        "the default of declared (config) clients"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_clients_access_token_is_refused_by_get_user() {
+    let app = spawn_app().await;
+    let tokens = app.confirmed_user("gone@example.com").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let r = cognito(&app, "GetUser", json!({"AccessToken": access})).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let delete = format!("{IDP}DeleteUserPoolClient");
+    let r = signed_cognito(
+        &app,
+        Signed::admin(&delete),
+        &app.admin_key,
+        json!({"UserPoolId": app.pool_id, "ClientId": app.client_id}),
+    )
+    .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let r = cognito(&app, "GetUser", json!({"AccessToken": access})).await;
+    assert_eq!(fault(&r), (400, "NotAuthorizedException"), "{}", r.1);
+}
