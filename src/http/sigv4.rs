@@ -292,6 +292,23 @@ mod tests {
         );
         headers.insert("content-type", "application/json".parse().unwrap());
         assert_eq!(check(&headers, BODY, &[KEY], NOW), Err(SigError::Mismatch));
+        // A signature that leaves the target out would survive the swap:
+        // it is refused whatever target it arrives with.
+        let mut headers = signed_request(
+            &["content-type", "host", "x-amz-date"],
+            "local-east-1",
+            "cognito-idp",
+        );
+        headers.insert(
+            "x-amz-target",
+            "AWSCognitoIdentityProviderService.AdminDeleteUser"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            check(&headers, BODY, &[KEY], NOW),
+            Err(SigError::Unsigned("x-amz-target"))
+        );
     }
 
     #[test]

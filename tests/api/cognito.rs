@@ -210,6 +210,21 @@ async fn a9_admin_sigv4_replayed_with_another_target_is_refused() {
     )
     .await;
     assert_eq!(fault(&r), (400, "InvalidSignatureException"), "{}", r.1);
+    // A captured signature that does not cover the target (a client signing
+    // fewer headers) is refused too, so it cannot be replayed as another
+    // operation.
+    let r = signed_cognito(
+        &app,
+        Signed {
+            signed: &["content-type", "host", "x-amz-date"],
+            sent_target: &delete,
+            ..Signed::admin(&get)
+        },
+        &app.admin_key,
+        body.clone(),
+    )
+    .await;
+    assert_eq!(fault(&r), (400, "InvalidSignatureException"), "{}", r.1);
     let r = signed_cognito(&app, Signed::admin(&get), &app.admin_key, body).await;
     assert_eq!(r.0, 200, "the user is still there: {}", r.1);
 }

@@ -304,8 +304,10 @@ def test_sign_up_to_sign_out_through_cognito_idp(server, smtp_sink):
     )
     request_id(refreshed)
     renewed = check_result(refreshed, refresh_required=False)
-    # Without refresh-token rotation Cognito returns no new refresh token.
-    assert "RefreshToken" not in renewed, renewed
+    # A client created through the native API rotates refresh tokens by
+    # default (one made with CreateUserPoolClient keeps Cognito's default,
+    # no rotation and no new refresh token): a new one, and the old is spent.
+    assert renewed.get("RefreshToken") and renewed["RefreshToken"] != first["RefreshToken"], renewed
     assert idp.get_user(AccessToken=renewed["AccessToken"])["Username"] == username
 
     changed = idp.change_password(
