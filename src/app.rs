@@ -323,7 +323,10 @@ impl Application {
         let janitor = tokio::spawn(janitor(self.state.clone()));
         let gateway = match self.storage {
             Some(listener) => {
-                let settings = crate::gateway::settings(&self.state.settings.storage);
+                let settings = crate::gateway::settings(
+                    &self.state.settings.storage,
+                    &self.state.settings.server.region,
+                );
                 let service = crate::gateway::build(&settings, self.state.identity.clone())?;
                 let upstream: Vec<&str> = settings
                     .upstream_buckets

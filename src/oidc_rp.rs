@@ -85,7 +85,8 @@ impl RelyingParty {
     /// Verifies an OIDC ID token against the provider's JWKS: the key by
     /// `kid` (the JWKS fetched again once for an unknown one), the algorithm
     /// fixed by the key type (RS256 or ES256; never `none` or HMAC), `iss`
-    /// exact, `aud` allowed, `exp`/`nbf` within 30 s.
+    /// exact, `aud` allowed, `exp`/`nbf` within 30 s, an `iat` no later
+    /// than 30 s ahead.
     pub async fn verify_id_token(
         &self,
         token: &str,
@@ -142,6 +143,11 @@ impl RelyingParty {
         let exp = data.claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
         if exp + 30 < self.clock.now() {
             anyhow::bail!("expired");
+        }
+        if let Some(iat) = data.claims.get("iat")
+            && iat.as_i64().is_none_or(|iat| iat > self.clock.now() + 30)
+        {
+            anyhow::bail!("issued in the future");
         }
         Ok(data.claims)
     }

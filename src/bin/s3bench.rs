@@ -199,7 +199,7 @@ async fn main() -> anyhow::Result<()> {
     let bare = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let (g_addr, b_addr) = (gateway.local_addr()?, bare.local_addr()?);
     let service = poolgate::gateway::build(
-        &poolgate::gateway::settings(&settings.storage),
+        &poolgate::gateway::settings(&settings.storage, &settings.server.region),
         state.identity.clone(),
     )?;
     tokio::spawn(poolgate::gateway::serve(
@@ -221,14 +221,15 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let creds = Arc::new(creds);
+    let region: Arc<str> = settings.server.region.as_str().into();
     let send = {
-        let (http, creds) = (http.clone(), creds.clone());
+        let (http, creds, region) = (http.clone(), creds.clone(), region.clone());
         move |method: &'static str,
               path: String,
               body: Vec<u8>,
               signed: bool,
               addr: std::net::SocketAddr| {
-            let (http, creds) = (http.clone(), creds.clone());
+            let (http, creds, region) = (http.clone(), creds.clone(), region.clone());
             async move {
                 let mut req = http
                     .request(
@@ -241,7 +242,7 @@ async fn main() -> anyhow::Result<()> {
                         access_key_id: &creds.access_key_id,
                         secret_access_key: &creds.secret_access_key,
                         session_token: Some(&creds.session_token),
-                        region: "us-east-1",
+                        region: &region,
                     };
                     for (k, v) in
                         signer.headers(method, &addr.to_string(), &path, "UNSIGNED-PAYLOAD", now())

@@ -388,7 +388,8 @@ impl KeyRing {
     /// Verifies a JWT signed by one of the pool's published keys: the `kid`
     /// picks the key, the key fixes the algorithm (so `none`, HS256 with a
     /// public key, or any other algorithm is refused), `iss` must match and
-    /// `exp`/`nbf` hold within 30 s of skew. Header members such as `jku`,
+    /// `exp`/`nbf` hold within 30 s of skew, and `iat` is no later than 30 s
+    /// ahead of now. Header members such as `jku`,
     /// `x5u` or an embedded `jwk` are ignored: keys come only from the store.
     pub async fn verify<T: DeserializeOwned>(
         &self,
@@ -436,6 +437,12 @@ impl KeyRing {
         let exp = data.claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
         if exp + 30 < now {
             return Err(VerifyError::Invalid("expired".into()));
+        }
+        // A token issued in the future (beyond the same skew) was not
+        // issued by a node with a sane clock: refused, not trusted longer.
+        let iat = data.claims.get("iat").and_then(|v| v.as_i64());
+        if iat.is_none_or(|iat| iat > now + 30) {
+            return Err(VerifyError::Invalid("issued in the future".into()));
         }
         serde_json::from_value(data.claims).map_err(|e| VerifyError::Invalid(e.to_string()))
     }

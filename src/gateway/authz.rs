@@ -156,6 +156,63 @@ pub(crate) fn session_token(parts: &SignedParts<'_>) -> S3Result<String> {
     Ok(token.to_owned())
 }
 
+/// Checks that a request s3s has SigV4-verified was signed for this gateway: the credential
+/// scope (`<key>/<date>/<region>/<service>/aws4_request`, from the `Authorization` header or
+/// the presigned `X-Amz-Credential`) names the configured region and the service `s3`, as
+/// AWS refuses a signature scoped to another region or service.
+pub(crate) fn check_scope(parts: &SignedParts<'_>, region: &str) -> S3Result<()> {
+    let query: Vec<(String, String)> = match parts.query {
+        Some(q) => serde_urlencoded::from_str(q).map_err(|_| s3_error!(InvalidURI))?,
+        None => Vec::new(),
+    };
+    let presigned: Vec<&str> = (query.iter())
+        .filter(|(k, _)| k == "X-Amz-Credential")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let is_presigned = query.iter().any(|(k, _)| k == "X-Amz-Signature");
+    let credential = if is_presigned {
+        match presigned.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    } else {
+        parts.authorization.and_then(|a| {
+            let mut found = a.match_indices("Credential=");
+            match (found.next(), found.next()) {
+                (Some((at, tag)), None) => {
+                    let rest = a.get(at + tag.len()..).unwrap_or_default();
+                    rest.split([',', ' ']).next()
+                }
+                _ => None,
+            }
+        })
+    };
+    let scope: Vec<&str> = credential
+        .map(|c| c.split('/').collect())
+        .unwrap_or_default();
+    let problem = match scope.as_slice() {
+        [_, _, r, "s3", "aws4_request"] if *r == region => return Ok(()),
+        [_, _, r, "s3", "aws4_request"] => {
+            format!("the region '{r}' is wrong; expecting '{region}'")
+        }
+        [_, _, _, service, "aws4_request"] => {
+            format!("the service '{service}' is wrong; expecting 's3'")
+        }
+        _ => "the credential scope is malformed".to_owned(),
+    };
+    Err(if is_presigned {
+        S3Error::with_message(
+            s3s::S3ErrorCode::AuthorizationQueryParametersError,
+            format!("Error parsing the X-Amz-Credential parameter; {problem}"),
+        )
+    } else {
+        S3Error::with_message(
+            s3s::S3ErrorCode::AuthorizationHeaderMalformed,
+            format!("The authorization header is malformed; {problem}"),
+        )
+    })
+}
+
 fn missing_token() -> S3Error {
     s3_error!(
         AccessDenied,
@@ -360,6 +417,8 @@ pub(crate) struct GatewayAccess {
     buckets: Arc<BTreeSet<String>>,
     /// The buckets kept by this server (the others are upstream).
     local: Arc<BTreeSet<String>>,
+    /// The region signatures must be scoped to.
+    region: String,
 }
 
 impl GatewayAccess {
@@ -367,11 +426,13 @@ impl GatewayAccess {
         authority: Arc<dyn CredentialAuthority>,
         buckets: Arc<BTreeSet<String>>,
         local: Arc<BTreeSet<String>>,
+        region: String,
     ) -> Self {
         Self {
             authority,
             buckets,
             local,
+            region,
         }
     }
 
@@ -487,6 +548,7 @@ impl S3Access for GatewayAccess {
             query: cx.uri().query(),
         };
         let token = session_token(&parts)?;
+        check_scope(&parts, &self.region)?;
         let grant = (self.authority)
             .check_session(&access_key, &token)
             .await
@@ -793,6 +855,59 @@ mod tests {
             Ok(token) => format!("token {token}"),
             Err(e) => e.code().as_str().to_owned(),
         }
+    }
+
+    fn scope_outcome(authorization: Option<&str>, query: Option<&str>) -> String {
+        let parts = SignedParts {
+            authorization,
+            token_headers: vec![],
+            query,
+        };
+        match check_scope(&parts, "local-east-1") {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => e.code().as_str().to_owned(),
+        }
+    }
+
+    #[test]
+    fn a9_the_credential_scope_names_the_configured_region_and_s3() {
+        let header = |scope: &str| {
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AKID/20250101/{scope}/aws4_request, SignedHeaders=host, Signature=abc"
+            )
+        };
+        let presigned = |scope: &str| {
+            format!(
+                "X-Amz-Credential=AKID%2F20250101%2F{}%2Faws4_request&X-Amz-Signature=abc",
+                scope.replace('/', "%2F")
+            )
+        };
+        for (scope, want) in [
+            ("local-east-1/s3", "ok"),
+            ("us-east-1/s3", "AuthorizationHeaderMalformed"),
+            ("local-east-1/sts", "AuthorizationHeaderMalformed"),
+            ("local-east-1/cognito-idp", "AuthorizationHeaderMalformed"),
+        ] {
+            assert_eq!(scope_outcome(Some(&header(scope)), None), want, "{scope}");
+            let want = want.replace(
+                "AuthorizationHeaderMalformed",
+                "AuthorizationQueryParametersError",
+            );
+            assert_eq!(
+                scope_outcome(None, Some(&presigned(scope))),
+                want,
+                "presigned {scope}"
+            );
+        }
+        assert_eq!(scope_outcome(None, None), "AuthorizationHeaderMalformed");
+        let twice = format!(
+            "{}, Credential=AKID/20250101/local-east-1/s3/aws4_request",
+            header("us-east-1/s3")
+        );
+        assert_eq!(
+            scope_outcome(Some(&twice), None),
+            "AuthorizationHeaderMalformed"
+        );
     }
 
     /// (Authorization header, x-amz-security-token headers, query, expected outcome)

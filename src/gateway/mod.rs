@@ -82,6 +82,8 @@ pub struct GatewaySettings {
     pub buckets: Vec<String>,
     /// Buckets stored in an upstream S3-compatible service. Names must differ from `buckets`.
     pub upstream_buckets: Vec<UpstreamBucket>,
+    /// The region a request's signature must be scoped to (the server's `server.region`).
+    pub region: String,
 }
 
 /// A bucket of the gateway stored in an upstream S3-compatible service (AWS S3, MinIO, Ceph
@@ -119,8 +121,9 @@ impl std::fmt::Debug for UpstreamBucket {
 }
 
 /// The gateway's settings from the `storage` section of the config.
-pub fn settings(s: &crate::config::StorageSettings) -> GatewaySettings {
+pub fn settings(s: &crate::config::StorageSettings, region: &str) -> GatewaySettings {
     GatewaySettings {
+        region: region.to_owned(),
         root: s.root.clone(),
         buckets: s.buckets.clone(),
         upstream_buckets: s
@@ -187,8 +190,12 @@ pub fn build(
     let router = upstream::Router::new(backend, upstreams);
     let mut builder = S3ServiceBuilder::new(router);
     builder.set_auth(authz::GatewayAuth::new(Arc::clone(&authority)));
-    let access = authz::GatewayAccess::new(authority, Arc::new(all_buckets), buckets);
-    builder.set_access(access);
+    builder.set_access(authz::GatewayAccess::new(
+        authority,
+        Arc::new(all_buckets),
+        buckets,
+        settings.region.clone(),
+    ));
     let mut config = S3Config::default();
     config.presigned_url_max_skew_time_secs = MAX_CLOCK_SKEW_SECS;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(config))));

@@ -45,22 +45,40 @@ impl Signer<'_> {
         payload_sha256: &str,
         now: i64,
     ) -> Vec<(&'static str, String)> {
-        let date = amz_date(now);
         let mut headers: Vec<(&'static str, String)> = vec![
             ("host", host.to_owned()),
             ("x-amz-content-sha256", payload_sha256.to_owned()),
-            ("x-amz-date", date.clone()),
+            ("x-amz-date", amz_date(now)),
         ];
         if let Some(t) = self.session_token {
             headers.push(("x-amz-security-token", t.to_owned()));
         }
+        let authorization = self.authorization("s3", method, path, &headers, payload_sha256, now);
+        headers.retain(|(k, _)| *k != "host");
+        headers.push(("authorization", authorization));
+        headers
+    }
+
+    /// The `Authorization` header signing `headers` (lower-case names,
+    /// sorted, including `host` and an `x-amz-date` of `now`) of a request
+    /// for `path` (no query) to `service` in the signer's region.
+    pub fn authorization(
+        &self,
+        service: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        payload_sha256: &str,
+        now: i64,
+    ) -> String {
+        let date = amz_date(now);
         let signed: Vec<&str> = headers.iter().map(|(k, _)| *k).collect();
         let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
         let canonical = format!(
             "{method}\n{path}\n\n{canonical_headers}\n{}\n{payload_sha256}",
             signed.join(";")
         );
-        let scope = format!("{}/{}/s3/aws4_request", &date[..8], self.region);
+        let scope = format!("{}/{}/{service}/aws4_request", &date[..8], self.region);
         let to_sign = format!(
             "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
             hex::encode(Sha256::digest(canonical.as_bytes()))
@@ -69,18 +87,15 @@ impl Signer<'_> {
             format!("AWS4{}", self.secret_access_key).as_bytes(),
             &date[..8],
         );
-        for part in [self.region, "s3", "aws4_request"] {
+        for part in [self.region, service, "aws4_request"] {
             key = hmac(&key, part);
         }
         let signature = hex::encode(hmac(&key, &to_sign));
-        let authorization = format!(
+        format!(
             "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
             self.access_key_id,
             signed.join(";")
-        );
-        headers.retain(|(k, _)| *k != "host");
-        headers.push(("authorization", authorization));
-        headers
+        )
     }
 }
 

@@ -94,6 +94,15 @@ fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The admin key of `Authorization: Bearer <key>`, exactly as sent: no
+/// trimming, so a key with surrounding whitespace (or a second space) is a
+/// different key and is refused.
+fn admin_bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = v.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
+}
+
 /// Proof that the request carries a configured admin key. Handlers of the
 /// admin API take it as an argument, so they cannot run without the check.
 pub struct Admin(());
@@ -120,7 +129,7 @@ impl FromRequestParts<AppState> for Admin {
 
 /// The request carries `Authorization: Bearer <a configured admin key>`.
 pub fn has_admin_key(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
-    let Some(given) = bearer(headers) else {
+    let Some(given) = admin_bearer(headers) else {
         return false;
     };
     // Compare against every key, without stopping early.

@@ -36,6 +36,21 @@ pub fn router() -> Router<AppState> {
             get(idp_response_get).post(idp_response_post),
         )
         .route("/{pool_id}/logout", get(logout).post(logout_confirmed))
+        .layer(axum::middleware::from_fn(with_browser_session))
+}
+
+tokio::task_local! {
+    /// The sign-in session cookie of the request being served, which the
+    /// CSRF tokens of the pages it answers are bound to.
+    static BROWSER_SESSION: Option<String>;
+}
+
+async fn with_browser_session(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let session = cookie(req.headers(), SESSION_COOKIE).filter(|c| !c.is_empty());
+    BROWSER_SESSION.scope(session, next.run(req)).await
 }
 
 /// The pool of a hosted path; an unknown pool is the API's 404 problem
@@ -69,6 +84,10 @@ impl axum::extract::FromRequestParts<AppState> for KnownPool {
 
 const SESSION_COOKIE: &str = "poolgate_session";
 const CSRF_COOKIE: &str = "poolgate_csrf";
+/// The CSRF cookie's name on https: the `__Host-` prefix makes browsers
+/// refuse it unless Secure, for `Path=/` and without `Domain`, so a sibling
+/// subdomain cannot plant one.
+const HOST_CSRF_COOKIE: &str = "__Host-poolgate_csrf";
 /// Binds a redirect to an identity provider to the browser that started it.
 const FEDERATION_COOKIE: &str = "poolgate_fed";
 
@@ -307,8 +326,9 @@ impl Page {
         self.brand = s.pools.branding(pool_id, client.as_deref()).await;
         let mut cookies = vec![];
         if self.form.is_some() {
-            self.csrf = random::token();
-            cookies.push(set_cookie(s, pool_id, CSRF_COOKIE, &self.csrf, 3600));
+            let session = BROWSER_SESSION.try_with(Clone::clone).ok().flatten();
+            self.csrf = s.pools.csrf_token(pool_id, session.as_deref());
+            cookies.push(csrf_cookie(s, pool_id, &self.csrf, 3600));
         }
         if self.webauthn.is_none() {
             return render(status, &self, &cookies);
@@ -433,6 +453,22 @@ fn set_cookie(s: &AppState, pool_id: &str, name: &str, value: &str, max_age: i64
     format!("{name}={value}; Path=/{pool_id}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
 
+fn https(s: &AppState, pool_id: &str) -> bool {
+    s.pools.issuer(pool_id).starts_with("https://")
+}
+
+/// The CSRF cookie: `__Host-` prefixed (so `Path=/`) on https, scoped to the
+/// pool's paths otherwise.
+fn csrf_cookie(s: &AppState, pool_id: &str, value: &str, max_age: i64) -> String {
+    if https(s, pool_id) {
+        format!(
+            "{HOST_CSRF_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax; Secure"
+        )
+    } else {
+        set_cookie(s, pool_id, CSRF_COOKIE, value, max_age)
+    }
+}
+
 /// Parameters of a query or form; a repeated one is refused.
 fn params(raw: &str) -> Option<BTreeMap<String, String>> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).ok()?;
@@ -446,10 +482,26 @@ fn params(raw: &str) -> Option<BTreeMap<String, String>> {
 }
 
 /// The form's CSRF token equals its cookie (double submit; the cookie is
-/// HttpOnly, SameSite=Lax and scoped to the pool).
-fn csrf_ok(headers: &HeaderMap, form: &BTreeMap<String, String>) -> bool {
-    match (cookie(headers, CSRF_COOKIE), form.get("csrf")) {
-        (Some(c), Some(f)) => !c.is_empty() && ct_eq(c.as_bytes(), f.as_bytes()),
+/// HttpOnly, SameSite=Lax, `__Host-` on https) and was issued for this pool
+/// and for the browser's current sign-in session.
+fn csrf_ok(
+    s: &AppState,
+    pool_id: &str,
+    headers: &HeaderMap,
+    form: &BTreeMap<String, String>,
+) -> bool {
+    let name = if https(s, pool_id) {
+        HOST_CSRF_COOKIE
+    } else {
+        CSRF_COOKIE
+    };
+    let session = cookie(headers, SESSION_COOKIE).filter(|c| !c.is_empty());
+    match (cookie(headers, name), form.get("csrf")) {
+        (Some(c), Some(f)) => {
+            !c.is_empty()
+                && ct_eq(c.as_bytes(), f.as_bytes())
+                && s.pools.csrf_valid(pool_id, session.as_deref(), f)
+        }
         _ => false,
     }
 }
@@ -863,8 +915,9 @@ async fn logout_target(
 }
 
 /// `GET /logout?client_id&logout_uri[&id_token_hint]`: with a valid ID
-/// token of that client the session ends at once; otherwise the user
-/// confirms on a page (A7).
+/// token of that client and of the session's user the session ends at
+/// once; otherwise (another user's token, say) the user confirms on a page
+/// (A7).
 pub async fn logout(
     State(s): State<AppState>,
     KnownPool(pool_id): KnownPool,
@@ -880,13 +933,10 @@ pub async fn logout(
     };
     let hinted = match q.get("id_token_hint") {
         Some(t) => {
-            let issuer = s.pools.issuer(&pool_id);
+            let session = cookie(&headers, SESSION_COOKIE).filter(|c| !c.is_empty());
             s.pools
-                .keys
-                .verify::<serde_json::Value>(&pool_id, t, &issuer)
+                .logout_hint_ends_session(&pool_id, &client_id, t, session.as_deref())
                 .await
-                .ok()
-                .is_some_and(|c| c["aud"] == client_id.as_str() && c["token_use"] == "id")
         }
         None => false,
     };
@@ -929,7 +979,7 @@ pub async fn logout_confirmed(
     let Some(form) = std::str::from_utf8(&body).ok().and_then(params) else {
         return error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
     };
-    if !csrf_ok(&headers, &form) {
+    if !csrf_ok(&s, &pool_id, &headers, &form) {
         return error_page(StatusCode::FORBIDDEN, "This form has expired.");
     }
     let (_, uri) = match logout_target(&s, &pool_id, &form).await {
@@ -959,7 +1009,7 @@ async fn end_session(
         to,
         &[
             set_cookie(s, pool_id, SESSION_COOKIE, "", 0),
-            set_cookie(s, pool_id, CSRF_COOKIE, "", 0),
+            csrf_cookie(s, pool_id, "", 0),
         ],
     )
 }
@@ -983,7 +1033,7 @@ async fn signed_in(
                     &session.token,
                     crate::user_pools::authorize::LOGIN_SESSION_TTL,
                 ),
-                set_cookie(s, pool_id, CSRF_COOKIE, "", 0),
+                csrf_cookie(s, pool_id, "", 0),
             ],
         ),
         Err(_) => error_page(
@@ -1070,7 +1120,7 @@ async fn hosted_form(
         .and_then(params)
         .filter(|_| body.len() <= 16 * 1024)
         .ok_or_else(|| error_page(StatusCode::BAD_REQUEST, "The form could not be read."))?;
-    if !csrf_ok(headers, &form) {
+    if !csrf_ok(s, pool_id, headers, &form) {
         return Err(error_page(
             StatusCode::FORBIDDEN,
             "This form has expired. Go back to the application and start again.",

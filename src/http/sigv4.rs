@@ -21,6 +21,27 @@ pub enum SigError {
     UnknownKey,
     Skew,
     Mismatch,
+    /// A header that must be signed (`host`, `x-amz-date`, `content-type`,
+    /// `x-amz-target`) is not among the signed headers.
+    Unsigned(&'static str),
+    /// The credential scope names another region or service.
+    Scope,
+}
+
+/// Headers every admin request must sign: without `x-amz-target` one
+/// signature could be replayed for another operation with the same body,
+/// without `content-type` the body could be read another way.
+pub const REQUIRED_SIGNED_HEADERS: [&str; 4] =
+    ["host", "x-amz-date", "content-type", "x-amz-target"];
+
+/// What a valid signature is made with: one of the admin secrets, and a
+/// credential scope naming the server's region and the service of the
+/// operation (`cognito-idp` or `cognito-identity`).
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    pub secrets: &'a [&'a str],
+    pub region: &'a str,
+    pub service: &'a str,
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -51,7 +72,7 @@ pub fn verify(
     query: &str,
     headers: &HeaderMap,
     body: &[u8],
-    secrets: &[&str],
+    expected: Expected<'_>,
     now: i64,
 ) -> Result<(), SigError> {
     let auth = headers
@@ -102,8 +123,14 @@ pub fn verify(
         return Err(SigError::Skew);
     }
     let names: Vec<&str> = signed.split(';').collect();
-    if !names.contains(&"host") || names.iter().any(|n| n.is_empty() || n.len() > 64) {
+    if names.iter().any(|n| n.is_empty() || n.len() > 64) {
         return Err(SigError::Malformed);
+    }
+    if let Some(missing) = REQUIRED_SIGNED_HEADERS.iter().find(|h| !names.contains(h)) {
+        return Err(SigError::Unsigned(missing));
+    }
+    if region != expected.region || service != expected.service {
+        return Err(SigError::Scope);
     }
     let mut canonical_headers = String::new();
     for name in &names {
@@ -133,7 +160,7 @@ pub fn verify(
         "AWS4-HMAC-SHA256\n{amz_date}\n{date}/{region}/{service}/aws4_request\n{}",
         hex::encode(Sha256::digest(canonical.as_bytes()))
     );
-    for secret in secrets {
+    for secret in expected.secrets {
         let mut key = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
         for part in [region, service, "aws4_request"] {
             key = hmac(&key, part.as_bytes());
@@ -158,65 +185,163 @@ mod tests {
         assert_eq!(parse_amz_date("20251330T000000Z"), None);
     }
 
-    #[test]
-    fn a_request_signed_with_the_admin_secret_verifies_and_nothing_else_does() {
-        // Signed by the independent signer the gateway's tests use.
-        let now = 1_764_460_800 + 3600;
+    const KEY: &str = "the-admin-key-0123456789";
+    const NOW: i64 = 1_764_460_800 + 3600;
+    const BODY: &[u8] = br#"{"UserPoolId":"p"}"#;
+
+    /// A request as an AWS SDK signs it: `signed` are the headers it signs
+    /// (lower-case, sorted), `region`/`service` its credential scope.
+    fn signed_request(signed: &[&str], region: &str, service: &str) -> HeaderMap {
+        let all = [
+            ("content-type", "application/x-amz-json-1.1".to_owned()),
+            ("host", "127.0.0.1:8080".to_owned()),
+            ("x-amz-date", crate::gateway::sign::amz_date(NOW)),
+            (
+                "x-amz-target",
+                "AWSCognitoIdentityProviderService.AdminGetUser".to_owned(),
+            ),
+        ];
+        let chosen: Vec<(&str, String)> = all
+            .iter()
+            .filter(|(k, _)| signed.contains(k))
+            .cloned()
+            .collect();
         let signer = crate::gateway::sign::Signer {
             access_key_id: ADMIN_ACCESS_KEY_ID,
-            secret_access_key: "the-admin-key-0123456789",
+            secret_access_key: KEY,
             session_token: None,
-            region: "us-east-1",
+            region,
         };
-        let body = br#"{"UserPoolId":"p"}"#;
-        let payload = hex::encode(Sha256::digest(body));
+        let payload = hex::encode(Sha256::digest(BODY));
+        let authorization = signer.authorization(service, "POST", "/", &chosen, &payload, NOW);
         let mut headers = HeaderMap::new();
-        headers.insert("host", "127.0.0.1:8080".parse().unwrap());
-        for (k, v) in signer.headers("POST", "127.0.0.1:8080", "/", &payload, now) {
-            headers.insert(k, v.parse().unwrap());
+        for (k, v) in &all {
+            headers.insert(*k, v.parse().unwrap());
         }
-        // The signer names its service s3; verify the scope it signed.
-        let ok = verify(
-            "POST",
-            "/",
-            "",
-            &headers,
-            body,
-            &["other", "the-admin-key-0123456789"],
-            now,
+        headers.insert("authorization", authorization.parse().unwrap());
+        headers
+    }
+
+    fn check(headers: &HeaderMap, body: &[u8], secrets: &[&str], now: i64) -> Result<(), SigError> {
+        let expected = Expected {
+            secrets,
+            region: "local-east-1",
+            service: "cognito-idp",
+        };
+        verify("POST", "/", "", headers, body, expected, now)
+    }
+
+    #[test]
+    fn a_request_signed_with_the_admin_secret_verifies_and_nothing_else_does() {
+        let headers = signed_request(
+            &REQUIRED_SIGNED_HEADERS_SORTED,
+            "local-east-1",
+            "cognito-idp",
         );
-        assert_eq!(ok, Ok(()));
+        assert_eq!(check(&headers, BODY, &["other", KEY], NOW), Ok(()));
+        assert_eq!(check(&headers, b"{}", &[KEY], NOW), Err(SigError::Mismatch));
         assert_eq!(
-            verify(
-                "POST",
-                "/",
-                "",
-                &headers,
-                b"{}",
-                &["the-admin-key-0123456789"],
-                now
-            ),
+            check(&headers, BODY, &["wrong"], NOW),
             Err(SigError::Mismatch)
         );
         assert_eq!(
-            verify("POST", "/", "", &headers, body, &["wrong"], now),
-            Err(SigError::Mismatch)
-        );
-        assert_eq!(
-            verify(
-                "POST",
-                "/",
-                "",
-                &headers,
-                body,
-                &["the-admin-key-0123456789"],
-                now + 901
-            ),
+            check(&headers, BODY, &[KEY], NOW + 901),
             Err(SigError::Skew)
         );
         assert_eq!(
-            verify("POST", "/", "", &HeaderMap::new(), body, &["x"], now),
+            check(&HeaderMap::new(), BODY, &["x"], NOW),
             Err(SigError::Missing)
         );
     }
+
+    #[test]
+    fn a9_admin_sigv4_requires_the_target_and_content_type_among_signed_headers() {
+        for left_out in REQUIRED_SIGNED_HEADERS {
+            let signed: Vec<&str> = REQUIRED_SIGNED_HEADERS_SORTED
+                .into_iter()
+                .filter(|h| *h != left_out)
+                .collect();
+            let headers = signed_request(&signed, "local-east-1", "cognito-idp");
+            assert_eq!(
+                check(&headers, BODY, &[KEY], NOW),
+                Err(SigError::Unsigned(left_out)),
+                "{left_out} left out of the signed headers"
+            );
+        }
+    }
+
+    #[test]
+    fn a9_admin_sigv4_replayed_with_another_target_is_refused() {
+        let mut headers = signed_request(
+            &REQUIRED_SIGNED_HEADERS_SORTED,
+            "local-east-1",
+            "cognito-idp",
+        );
+        assert_eq!(check(&headers, BODY, &[KEY], NOW), Ok(()));
+        headers.insert(
+            "x-amz-target",
+            "AWSCognitoIdentityProviderService.AdminDeleteUser"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(check(&headers, BODY, &[KEY], NOW), Err(SigError::Mismatch));
+        let mut headers = signed_request(
+            &REQUIRED_SIGNED_HEADERS_SORTED,
+            "local-east-1",
+            "cognito-idp",
+        );
+        headers.insert("content-type", "application/json".parse().unwrap());
+        assert_eq!(check(&headers, BODY, &[KEY], NOW), Err(SigError::Mismatch));
+        // A signature that leaves the target out would survive the swap:
+        // it is refused whatever target it arrives with.
+        let mut headers = signed_request(
+            &["content-type", "host", "x-amz-date"],
+            "local-east-1",
+            "cognito-idp",
+        );
+        headers.insert(
+            "x-amz-target",
+            "AWSCognitoIdentityProviderService.AdminDeleteUser"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            check(&headers, BODY, &[KEY], NOW),
+            Err(SigError::Unsigned("x-amz-target"))
+        );
+    }
+
+    #[test]
+    fn a9_admin_sigv4_wrong_region_or_service_is_refused() {
+        for (region, service) in [
+            ("us-east-1", "cognito-idp"),
+            ("local-east-1", "cognito-identity"),
+            ("local-east-1", "s3"),
+            ("local-east-2", "cognito-idp"),
+        ] {
+            let headers = signed_request(&REQUIRED_SIGNED_HEADERS_SORTED, region, service);
+            assert_eq!(
+                check(&headers, BODY, &[KEY], NOW),
+                Err(SigError::Scope),
+                "{region}/{service}"
+            );
+        }
+        let headers = signed_request(
+            &REQUIRED_SIGNED_HEADERS_SORTED,
+            "local-east-1",
+            "cognito-identity",
+        );
+        let identity = Expected {
+            secrets: &[KEY],
+            region: "local-east-1",
+            service: "cognito-identity",
+        };
+        assert_eq!(
+            verify("POST", "/", "", &headers, BODY, identity, NOW),
+            Ok(())
+        );
+    }
+
+    const REQUIRED_SIGNED_HEADERS_SORTED: [&str; 4] =
+        ["content-type", "host", "x-amz-date", "x-amz-target"];
 }

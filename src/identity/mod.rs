@@ -1451,6 +1451,21 @@ impl IdentityPools {
                 .clone()
                 .ok_or_else(|| not_authorized("The identity pool has no authenticated role."))
         };
+        // As Cognito: a CustomRoleArn must be one of the roles a login's
+        // token carries (`cognito:roles`), whatever the pool's role mapping.
+        if let Some(c) = custom {
+            let carried = logins.iter().any(|l| {
+                l.claims
+                    .get("cognito:roles")
+                    .and_then(Value::as_array)
+                    .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some(c)))
+            });
+            if !carried {
+                return Err(not_authorized(
+                    "The custom role is not one of the token's roles.",
+                ));
+            }
+        }
         let Some((login, mapping)) = logins
             .iter()
             .find_map(|l| l.mapping.as_ref().map(|m| (l, m)))

@@ -31,7 +31,9 @@ pub trait PoolStore: Send + Sync {
     async fn client_pool_id(&self, client_id: &str) -> Result<Option<String>>;
     async fn list_clients(&self, pool_id: &str) -> Result<Vec<AppClient>>;
     async fn update_client(&self, client: &AppClient) -> Result<bool>;
-    async fn delete_client(&self, pool_id: &str, client_id: &str) -> Result<bool>;
+    /// Deletes the client and, in the same transaction, revokes its refresh
+    /// families (which ends its access tokens too) as of `now`.
+    async fn delete_client(&self, pool_id: &str, client_id: &str, now: i64) -> Result<bool>;
 
     /// `Conflict` when the pool has a resource server with this identifier.
     async fn insert_resource_server(&self, rs: &ResourceServer) -> Result<()>;

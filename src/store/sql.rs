@@ -893,12 +893,22 @@ macro_rules! impl_store {
                 .await?;
                 Ok(r.rows_affected() == 1)
             }
-            async fn delete_client(&self, pool_id: &str, client_id: &str) -> Result<bool> {
+            async fn delete_client(&self, pool_id: &str, client_id: &str, now: i64) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
                 let r = sqlx::query::<$db>("DELETE FROM app_clients WHERE pool_id = $1 AND id = $2")
                     .bind(pool_id)
                     .bind(client_id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                sqlx::query::<$db>(
+                    "UPDATE token_families SET revoked_at = $3 WHERE pool_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(pool_id)
+                .bind(client_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 Ok(r.rows_affected() == 1)
             }
         }

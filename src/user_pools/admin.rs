@@ -333,7 +333,10 @@ impl UserPools {
     }
 
     pub async fn delete_client(&self, pool_id: &str, client_id: &str) -> Result<()> {
-        if !self.store.delete_client(pool_id, client_id).await? {
+        // Its tokens end with it: the store revokes its refresh families,
+        // which access-token checks and refreshes look up every time.
+        let now = self.clock.now();
+        if !self.store.delete_client(pool_id, client_id, now).await? {
             return Err(Error::not_found("App client"));
         }
         self.forget_client(pool_id, client_id);

@@ -444,6 +444,70 @@ impl UserPools {
         (user.enabled && user.status.signs_in()).then_some((s.sub, s.auth_time))
     }
 
+    /// Whether a logout's `id_token_hint` lets the session end without the
+    /// user confirming: an ID token of this pool and client (signature,
+    /// issuer, times) whose `sub` is the user of the browser's session
+    /// (`session`: its cookie). Without a live session there is nothing to
+    /// end, and a valid hint suffices. Another user's token never ends a
+    /// session (A7).
+    pub async fn logout_hint_ends_session(
+        &self,
+        pool_id: &str,
+        client_id: &str,
+        hint: &str,
+        session: Option<&str>,
+    ) -> bool {
+        let issuer = self.issuer(pool_id);
+        let Ok(claims) = self
+            .keys
+            .verify::<serde_json::Value>(pool_id, hint, &issuer)
+            .await
+        else {
+            return false;
+        };
+        if claims["aud"] != client_id || claims["token_use"] != "id" {
+            return false;
+        }
+        match session {
+            Some(token) => match self.login_session(pool_id, token).await {
+                Some((sub, _)) => claims["sub"] == sub.as_str(),
+                None => true,
+            },
+            None => true,
+        }
+    }
+
+    /// A CSRF token for a hosted form: a nonce and a MAC binding it to the
+    /// pool and to the browser's sign-in session (its cookie; none before
+    /// sign-in), so the token of one session is refused in another.
+    pub fn csrf_token(&self, pool_id: &str, session: Option<&str>) -> String {
+        let nonce = random::token();
+        let mac = self.csrf_mac(pool_id, session, &nonce);
+        format!("{nonce}.{mac}")
+    }
+
+    /// Whether `token` was issued by [`Self::csrf_token`] for this pool and
+    /// session.
+    pub fn csrf_valid(&self, pool_id: &str, session: Option<&str>, token: &str) -> bool {
+        match token.split_once('.') {
+            Some((nonce, mac)) if !nonce.is_empty() && token.len() <= 256 => {
+                let want = self.csrf_mac(pool_id, session, nonce);
+                ct_eq(want.as_bytes(), mac.as_bytes())
+            }
+            _ => false,
+        }
+    }
+
+    fn csrf_mac(&self, pool_id: &str, session: Option<&str>, nonce: &str) -> String {
+        let session = session.unwrap_or_default();
+        self.codes.mac_hex(&[
+            b"hosted-csrf",
+            pool_id.as_bytes(),
+            session.as_bytes(),
+            nonce.as_bytes(),
+        ])
+    }
+
     pub async fn end_login_session(&self, token: &str) -> Result<()> {
         if !token.is_empty() && token.len() <= 256 {
             self.store

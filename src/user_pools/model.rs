@@ -396,7 +396,9 @@ pub struct ClientSettings {
     /// Browser origins allowed by CORS for this client's requests.
     pub allowed_origins: Vec<String>,
     /// Issue a new refresh token at each refresh; the old one is then dead and
-    /// presenting it again revokes the whole family.
+    /// presenting it again revokes the whole family. On by default for clients
+    /// created through the native API and the config; a Cognito-protocol
+    /// `CreateUserPoolClient` keeps Cognito's default (off).
     pub refresh_token_rotation: bool,
     pub enable_token_revocation: bool,
     /// OAuth 2.0 grants at `/oauth2/token` besides `refresh_token`
@@ -430,7 +432,7 @@ impl Default for ClientSettings {
             read_attributes: vec![],
             write_attributes: vec![],
             allowed_origins: vec![],
-            refresh_token_rotation: false,
+            refresh_token_rotation: true,
             enable_token_revocation: true,
             allowed_oauth_flows: vec![],
             allowed_oauth_scopes: vec![],

@@ -260,3 +260,30 @@ impl TestApp {
             .1
     }
 }
+
+#[tokio::test]
+async fn a9_admin_bearer_keys_are_compared_exactly_without_trimming() {
+    let app = spawn_app().await;
+    let status = |authorization: String| {
+        let req = app
+            .http
+            .get(format!("{}/v1/admin/pools", app.base))
+            .header("authorization", authorization);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let key = &app.admin_key;
+    assert_eq!(status(format!("Bearer {key}")).await, 200);
+    assert_eq!(
+        status(format!("bearer {key}")).await,
+        200,
+        "the scheme is case-insensitive"
+    );
+    for padded in [
+        format!("Bearer  {key}"),
+        format!("Bearer \t{key}"),
+        format!("Bearer {key}\tx"),
+        format!("Bearer {}", &key[..key.len() - 1]),
+    ] {
+        assert_eq!(status(padded.clone()).await, 401, "{padded:?}");
+    }
+}

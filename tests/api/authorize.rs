@@ -35,7 +35,11 @@ fn browser() -> reqwest::Client {
 }
 
 async fn hosted_app() -> TestApp {
-    let app = spawn_app().await;
+    hosted_app_with(|_| {}).await
+}
+
+async fn hosted_app_with(tweak: impl FnOnce(&mut poolgate::config::Settings)) -> TestApp {
+    let app = spawn_app_with(tweak).await;
     let (st, b) = app
         .admin(
             "PATCH",
@@ -103,6 +107,16 @@ fn response_params(loc: &str) -> std::collections::BTreeMap<String, String> {
 /// Shows the sign-in page for `q` and posts the form: the login answer,
 /// and the session cookie it set.
 async fn sign_in(app: &TestApp, b: &reqwest::Client, q: &str, password: &str) -> reqwest::Response {
+    sign_in_as(app, b, q, "alice@example.com", password).await
+}
+
+async fn sign_in_as(
+    app: &TestApp,
+    b: &reqwest::Client,
+    q: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
     let page = get(
         b,
         format!("{}/{}/oauth2/authorize?{q}", app.base, app.pool_id),
@@ -123,7 +137,7 @@ async fn sign_in(app: &TestApp, b: &reqwest::Client, q: &str, password: &str) ->
         .form_body(&[
             ("csrf", csrf.as_str()),
             ("authorize", q),
-            ("username", "alice@example.com"),
+            ("username", username),
             ("password", password),
         ])
         .send()
@@ -832,4 +846,164 @@ async fn hosted_pages_wear_the_pool_branding_and_the_clients_overrides() {
             assert_eq!(st, 400, "{target} {bad} -> {b}");
         }
     }
+}
+
+fn logout_url(app: &TestApp, hint: Option<&str>) -> String {
+    let mut p = vec![("client_id", app.client_id.as_str()), ("logout_uri", BYE)];
+    if let Some(h) = hint {
+        p.push(("id_token_hint", h));
+    }
+    format!(
+        "{}/{}/logout?{}",
+        app.base,
+        app.pool_id,
+        serde_urlencoded::to_string(&p).unwrap()
+    )
+}
+
+#[tokio::test]
+async fn a7_logout_with_another_users_id_token_hint_confirms_and_keeps_the_session() {
+    let app = hosted_app().await;
+    let b = browser();
+    let q = query(&app, &[]);
+    let authorize = format!("{}/{}/oauth2/authorize?{q}", app.base, app.pool_id);
+    let (code, session) = code_for(&app, &b, &q).await;
+    let session = session.expect("session cookie");
+    let (st, t) = exchange(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", app.client_id.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", CB),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(st, 200, "{t}");
+    let alice = t["id_token"].as_str().unwrap().to_owned();
+    let bob = app.confirmed_user("bob@example.com").await;
+    let bob = bob["id_token"].as_str().unwrap();
+
+    // Bob's valid ID token does not end Alice's session.
+    let r = get(&b, logout_url(&app, Some(bob)), Some(&session)).await;
+    assert_eq!(r.status(), 200, "the confirmation page");
+    assert!(location(&r).is_none());
+    assert!(
+        set_cookie(&r, "poolgate_session").is_none(),
+        "the session cookie is kept"
+    );
+    let r = get(&b, authorize.clone(), Some(&session)).await;
+    assert_eq!(r.status(), 302, "still signed in (single sign-on)");
+
+    // Alice's own ends it at once.
+    let r = get(&b, logout_url(&app, Some(&alice)), Some(&session)).await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(location(&r).as_deref(), Some(BYE));
+    let r = get(&b, authorize, Some(&session)).await;
+    assert_eq!(r.status(), 200, "signed out: the sign-in page again");
+}
+
+#[tokio::test]
+async fn a7_a_csrf_token_of_one_session_is_refused_in_another() {
+    let app = hosted_app().await;
+    app.confirmed_user("bob@example.com").await;
+    let b = browser();
+    let q = query(&app, &[]);
+    let (_, alice) = code_for(&app, &b, &q).await;
+    let alice = alice.expect("alice's session");
+    let r = sign_in_as(&app, &b, &q, "bob@example.com", PASSWORD).await;
+    assert_eq!(r.status(), 303);
+    let bob = set_cookie(&r, "poolgate_session").expect("bob's session");
+
+    // Alice's confirmation page: its CSRF cookie and token.
+    let page = get(&b, logout_url(&app, None), Some(&alice)).await;
+    assert_eq!(page.status(), 200);
+    let csrf_cookie = set_cookie(&page, "poolgate_csrf").unwrap();
+    let csrf = csrf_cookie.split_once('=').unwrap().1.to_owned();
+    let post = |session: Option<&str>| {
+        let cookie = match session {
+            Some(s) => format!("{csrf_cookie}; {s}"),
+            None => csrf_cookie.clone(),
+        };
+        b.post(format!("{}/{}/logout", app.base, app.pool_id))
+            .header("cookie", cookie)
+            .form_body(&[
+                ("csrf", csrf.as_str()),
+                ("client_id", app.client_id.as_str()),
+                ("logout_uri", BYE),
+            ])
+            .send()
+    };
+    // In Bob's session (or none), Alice's token is refused.
+    assert_eq!(post(Some(&bob)).await.unwrap().status(), 403);
+    assert_eq!(post(None).await.unwrap().status(), 403);
+    let authorize = format!("{}/{}/oauth2/authorize?{q}", app.base, app.pool_id);
+    assert_eq!(
+        get(&b, authorize.clone(), Some(&bob)).await.status(),
+        302,
+        "bob still signed in"
+    );
+    // In her own, it works.
+    let r = post(Some(&alice)).await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(get(&b, authorize, Some(&alice)).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a7_the_csrf_cookie_is_host_prefixed_on_https() {
+    let app = hosted_app_with(|s| s.server.public_url = "https://poolgate.test".into()).await;
+    let b = browser();
+    let q = query(&app, &[]);
+    let page = get(
+        &b,
+        format!("{}/{}/oauth2/authorize?{q}", app.base, app.pool_id),
+        None,
+    )
+    .await;
+    assert_eq!(page.status(), 200);
+    let full = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.contains("poolgate_csrf="))
+        .expect("a csrf cookie");
+    assert!(full.starts_with("__Host-poolgate_csrf="), "{full}");
+    assert!(
+        full.contains("; Path=/;") && full.contains("; Secure"),
+        "{full}"
+    );
+    assert!(!full.to_ascii_lowercase().contains("domain="), "{full}");
+    // The form posts back with it.
+    let csrf_cookie = set_cookie(&page, "__Host-poolgate_csrf").unwrap();
+    let csrf = csrf_cookie.split_once('=').unwrap().1.to_owned();
+    let r = b
+        .post(format!("{}/{}/login", app.base, app.pool_id))
+        .header("cookie", &csrf_cookie)
+        .form_body(&[
+            ("csrf", csrf.as_str()),
+            ("authorize", q.as_str()),
+            ("username", "alice@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    // The un-prefixed name is not accepted on https.
+    let plain = csrf_cookie.replacen("__Host-", "", 1);
+    let r = b
+        .post(format!("{}/{}/login", app.base, app.pool_id))
+        .header("cookie", plain)
+        .form_body(&[
+            ("csrf", csrf.as_str()),
+            ("authorize", q.as_str()),
+            ("username", "alice@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
 }

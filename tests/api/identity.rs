@@ -1053,3 +1053,83 @@ async fn identities_are_listed_and_a_deleted_one_loses_its_credentials() {
         .to_owned();
     assert_ne!(again, identity);
 }
+
+#[tokio::test]
+async fn a_custom_role_arn_not_among_the_tokens_roles_is_refused_whatever_the_mapping() {
+    let app = spawn_app().await;
+    // No role mapping at all: the pool's authenticated role applies.
+    let ip = setup(&app, json!({})).await;
+    let base = format!("/v1/admin/pools/{}/groups", app.pool_id);
+    app.admin(
+        "POST",
+        &base,
+        Some(json!({"name": "readers", "precedence": 5, "role_arn": READER})),
+    )
+    .await;
+    app.confirmed_user("cara@example.com").await;
+    app.admin(
+        "POST",
+        &format!("{base}/readers/members"),
+        Some(json!({"username": "cara@example.com"})),
+    )
+    .await;
+    let (_, t) = app.sign_in("cara@example.com", PASSWORD).await;
+    let id_token = t["tokens"]["id_token"].clone();
+    let logins = json!({provider(&app): id_token});
+    let identity = get_id(&app, &ip, logins.clone()).await.1["identity_id"].clone();
+    let owner = "arn:aws:iam::000000000000:role/owner";
+    let (st, b) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": identity, "logins": logins}),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    let (st, b) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": identity, "logins": logins, "custom_role_arn": READER}),
+    )
+    .await;
+    assert_eq!(st, 200, "one of the token's roles: {b}");
+    let (st, b) = creds(
+        &app,
+        &ip,
+        json!({"identity_id": identity, "logins": logins, "custom_role_arn": owner}),
+    )
+    .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (401, Some("NotAuthorized")),
+        "not one of the token's roles: {b}"
+    );
+
+    // The same through the Cognito protocol.
+    let cognito = |body: Value| {
+        let req = app
+            .http
+            .post(format!("{}/", app.base))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header(
+                "x-amz-target",
+                "AWSCognitoIdentityService.GetCredentialsForIdentity",
+            )
+            .body(body.to_string());
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (st, b) = cognito(json!({"IdentityId": identity, "Logins": logins,
+        "CustomRoleArn": owner}))
+    .await;
+    assert_eq!(
+        (st, b["__type"].as_str()),
+        (400, Some("NotAuthorizedException")),
+        "{b}"
+    );
+    let (st, b) = cognito(json!({"IdentityId": identity, "Logins": logins,
+        "CustomRoleArn": READER}))
+    .await;
+    assert_eq!(st, 200, "{b}");
+}

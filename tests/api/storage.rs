@@ -23,6 +23,19 @@ pub(crate) async fn s3(
     body: &[u8],
     token: bool,
 ) -> (u16, String) {
+    s3_scoped(app, c, method, path, body, token, ("local-east-1", "s3")).await
+}
+
+/// [`s3`] with the credential scope's (region, service) chosen.
+async fn s3_scoped(
+    app: &TestApp,
+    c: &Creds,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    token: bool,
+    (region, service): (&str, &str),
+) -> (u16, String) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -31,10 +44,25 @@ pub(crate) async fn s3(
         access_key_id: &c.ak,
         secret_access_key: &c.sk,
         session_token: token.then_some(c.token.as_str()),
-        region: "us-east-1",
+        region,
     };
     let host = app.s3.trim_start_matches("http://");
-    let headers = signer.headers(method, host, path, &hex::encode(Sha256::digest(body)), now);
+    let payload = hex::encode(Sha256::digest(body));
+    let mut headers = signer.headers(method, host, path, &payload, now);
+    if service != "s3" {
+        // Sign the same headers again under another service.
+        let mut signed: Vec<(&str, String)> = headers
+            .iter()
+            .filter(|(k, _)| *k != "authorization")
+            .cloned()
+            .collect();
+        signed.push(("host", host.to_owned()));
+        signed.sort();
+        let authorization = signer.authorization(service, method, path, &signed, &payload, now);
+        for h in headers.iter_mut().filter(|(k, _)| *k == "authorization") {
+            h.1 = authorization.clone();
+        }
+    }
     let mut req = app
         .http
         .request(method.parse().unwrap(), format!("{}{path}", app.s3))
@@ -661,6 +689,41 @@ async fn i4_any_s3_key_up_to_1024_bytes_and_a_beside_a_slash_b() {
     let (st, body) = s3(&app, &c, "PUT", &path, b"x", true).await;
     assert!(
         st == 400 && body.contains("<Code>KeyTooLongError</Code>"),
+        "{st} {body}"
+    );
+}
+
+#[tokio::test]
+async fn a9_the_gateway_refuses_a_signature_scoped_to_another_region_or_service() {
+    let app = spawn_app().await;
+    let (_, identity, c) = credentials_for(&app, "scope@example.com").await;
+    let own = format!("/photos/{identity}/scoped.txt");
+    let (st, body) = s3_scoped(&app, &c, "PUT", &own, b"x", true, ("local-east-1", "s3")).await;
+    assert_eq!(st, 200, "the configured region and s3: {body}");
+    for scope in [
+        ("us-east-1", "s3"),
+        ("local-east-2", "s3"),
+        ("local-east-1", "sts"),
+    ] {
+        let (st, body) = s3_scoped(&app, &c, "GET", &own, b"", true, scope).await;
+        assert!(
+            st == 400 && body.contains("<Code>AuthorizationHeaderMalformed</Code>"),
+            "{scope:?}: {st} {body}"
+        );
+    }
+    // s3s itself refuses services other than s3 and sts.
+    let (st, body) = s3_scoped(
+        &app,
+        &c,
+        "GET",
+        &own,
+        b"",
+        true,
+        ("local-east-1", "cognito-idp"),
+    )
+    .await;
+    assert!(
+        st != 200 && body.contains("<Code>NotImplemented</Code>"),
         "{st} {body}"
     );
 }

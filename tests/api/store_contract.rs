@@ -111,8 +111,8 @@ async fn contract_pools_and_clients() {
         "scoped by pool"
     );
     assert_eq!(s.list_clients("r_AAAAAAAAA").await.unwrap().len(), 1);
-    assert!(s.delete_client("r_AAAAAAAAA", "c1").await.unwrap());
-    assert!(!s.delete_client("r_AAAAAAAAA", "c1").await.unwrap());
+    assert!(s.delete_client("r_AAAAAAAAA", "c1", 1).await.unwrap());
+    assert!(!s.delete_client("r_AAAAAAAAA", "c1", 1).await.unwrap());
 }
 
 #[tokio::test]

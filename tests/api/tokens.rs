@@ -306,3 +306,116 @@ async fn es256_pools_sign_with_p256() {
     assert_eq!(claims["token_use"], "access");
     assert_eq!(me_status(&app, at).await, 200);
 }
+
+async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
+    app.http
+        .get(format!("{}/{}/oauth2/userInfo", app.base, app.pool_id))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn j3_a_token_issued_in_the_future_beyond_the_skew_is_refused() {
+    let app = spawn_app().await;
+    let tokens = app.confirmed_user("early@example.com").await;
+    let at = claims_of(tokens["access_token"].as_str().unwrap());
+    let now = at["iat"].as_i64().unwrap();
+    let with_iat = |claims: &Value, iat: i64| {
+        let mut c = claims.clone();
+        c["iat"] = iat.into();
+        c["exp"] = (iat + 3600).into();
+        c
+    };
+    // Within the 30 s skew: accepted.
+    let near = sign_as_pool(&app, &with_iat(&at, now + 20)).await;
+    assert_eq!(me_status(&app, &near).await, 200);
+    assert_eq!(userinfo_status(&app, &near).await, 200);
+    // An hour ahead: refused at /v1/me and userInfo.
+    let ahead = sign_as_pool(&app, &with_iat(&at, now + 3600)).await;
+    assert_eq!(me_status(&app, &ahead).await, 401);
+    assert_eq!(userinfo_status(&app, &ahead).await, 401);
+    let mut no_iat = at.clone();
+    no_iat.as_object_mut().unwrap().remove("iat");
+    assert_eq!(
+        me_status(&app, &sign_as_pool(&app, &no_iat).await).await,
+        401
+    );
+
+    // An identity pool login with a future-issued ID token is refused.
+    let (st, b) = app
+        .admin(
+            "POST",
+            "/v1/admin/identity-pools",
+            Some(json!({"name": "early",
+                "providers": [{"type": "user_pool", "pool_id": app.pool_id, "client_ids": [app.client_id]}]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let ip = b["id"].as_str().unwrap();
+    let id = claims_of(tokens["id_token"].as_str().unwrap());
+    let provider = format!("cognito-idp.local-east-1.amazonaws.com/{}", app.pool_id);
+    let get_id = |token: String| {
+        let body = json!({"logins": {provider.clone(): token}});
+        let path = format!("/v1/identity-pools/{ip}/identity");
+        let app = &app;
+        async move { app.post(&path, body).await }
+    };
+    let (st, b) = get_id(sign_as_pool(&app, &with_iat(&id, now + 20)).await).await;
+    assert_eq!(st, 200, "{b}");
+    let (st, b) = get_id(sign_as_pool(&app, &with_iat(&id, now + 3600)).await).await;
+    assert_eq!(st, 401, "{b}");
+}
+
+#[tokio::test]
+async fn deleting_an_app_client_ends_its_access_and_refresh_tokens_at_once() {
+    let app = spawn_app().await;
+    let tokens = app.confirmed_user("left@example.com").await;
+    let at = tokens["access_token"].as_str().unwrap();
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    // Another client's session is not touched.
+    let (st, other) = app
+        .admin(
+            "POST",
+            &format!("/v1/admin/pools/{}/clients", app.pool_id),
+            Some(json!({"name": "other"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{other}");
+    let (st, b) = app
+        .post(
+            &app.pool_path("signin"),
+            json!({"client_id": other["client_id"], "username": "left@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let other_at = b["tokens"]["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(me_status(&app, at).await, 200);
+
+    let (st, b) = app
+        .admin(
+            "DELETE",
+            &format!("/v1/admin/pools/{}/clients/{}", app.pool_id, app.client_id),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204, "{b}");
+    assert_eq!(me_status(&app, at).await, 401, "its access token");
+    assert_eq!(userinfo_status(&app, at).await, 401);
+    let (st, b) = app.refresh(rt).await;
+    assert!(
+        matches!(st, 400 | 401 | 404) && b.get("tokens").is_none(),
+        "its refresh token: {st} {b}"
+    );
+    let fam = claims_of(at)["origin_jti"].as_str().unwrap().to_owned();
+    let family = app.store.get_family(&fam).await.unwrap().unwrap();
+    assert!(family.revoked_at.is_some(), "the family is revoked");
+    assert_eq!(
+        me_status(&app, &other_at).await,
+        200,
+        "other clients live on"
+    );
+}

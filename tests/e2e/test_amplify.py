@@ -85,7 +85,7 @@ def test_amplify_v6_signs_up_signs_in_and_fetches_credentials(server, smtp_sink)
 
     # The credentials Amplify fetched work on the gateway, in the identity's prefix.
     s3 = boto3.client(
-        "s3", endpoint_url=node.s3_url, region_name="us-east-1",
+        "s3", endpoint_url=node.s3_url, region_name="local-east-1",
         aws_access_key_id=creds["accessKeyId"], aws_secret_access_key=creds["secretAccessKey"],
         aws_session_token=creds["sessionToken"],
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),

@@ -64,7 +64,8 @@ from e2e_support import (
 )
 
 MiB = 1024 * 1024
-REGION = "us-east-1"
+# The server's `server.region`: gateway signatures must be scoped to it (A9).
+REGION = "local-east-1"
 SUB = "${cognito-identity.amazonaws.com:sub}"
 VENV_BIN = os.path.expanduser("~/.cache/poolgate-ci-venv/bin")
 CLI_TIMEOUT = 120  # seconds for one `aws` or `curl` command

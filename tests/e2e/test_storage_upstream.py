@@ -18,7 +18,6 @@ from botocore.config import Config
 from e2e_support import create_client, create_pool, free_port, wait_until
 from test_storage import (
     MiB,
-    REGION,
     SUB,
     confirmed_user_id_token,
     create_identity_pool,
@@ -34,6 +33,8 @@ from test_storage import (
 )
 
 MOTO_KEYS = ("moto-access", "moto-secret")
+# The upstream store's own region (moto), not the gateway's.
+MOTO_REGION = "us-east-1"
 
 REMOTE_POLICY = {
     "Version": "2012-10-17",
@@ -66,7 +67,7 @@ def moto(tmp_path):
     endpoint = f"http://127.0.0.1:{port}"
     client = boto3.client(
         "s3",
-        region_name=REGION,
+        region_name=MOTO_REGION,
         endpoint_url=endpoint,
         aws_access_key_id=MOTO_KEYS[0],
         aws_secret_access_key=MOTO_KEYS[1],
@@ -98,7 +99,7 @@ def test_an_upstream_bucket_is_served_through_the_gateway_with_its_policies(serv
 [[storage.upstream_buckets]]
 name = "remote"
 endpoint = "{endpoint}"
-region = "{REGION}"
+region = "{MOTO_REGION}"
 access_key_id = "{MOTO_KEYS[0]}"
 secret_access_key = "{MOTO_KEYS[1]}"
 upstream_bucket = "backing"

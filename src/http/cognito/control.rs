@@ -623,6 +623,9 @@ fn client_settings(
             Some(other) => return Err(bad(format!("Unknown RefreshTokenRotation {other}"))),
         };
         out.insert("refresh_token_rotation".into(), on.into());
+    } else if old.is_none() {
+        // Cognito's default for a new client (the native API's is on).
+        out.insert("refresh_token_rotation".into(), false.into());
     }
     if [
         "RefreshTokenValidity",

@@ -143,28 +143,36 @@ async fn dispatch(
         .unwrap_or("")
         .to_owned();
     // Admin operations need a SigV4 signature with the admin credential.
+    // The signing service of the admin operation, if it is one (the
+    // credential scope must name it, as AWS's endpoints require).
     let admin = match (
         target.strip_prefix(USER_POOLS),
         target.strip_prefix(IDENTITY),
     ) {
-        (Some(op), _) => {
-            ADMIN_OPERATIONS.contains(&op)
-                || control::CONTROL_OPERATIONS.contains(&op)
-                || admin_auth::ADMIN_AUTH_OPERATIONS.contains(&op)
-        }
-        (_, Some(op)) => IDENTITY_ADMIN_OPERATIONS.contains(&op),
-        _ => false,
+        (Some(op), _) => (ADMIN_OPERATIONS.contains(&op)
+            || control::CONTROL_OPERATIONS.contains(&op)
+            || admin_auth::ADMIN_AUTH_OPERATIONS.contains(&op))
+        .then_some("cognito-idp"),
+        (_, Some(op)) => IDENTITY_ADMIN_OPERATIONS
+            .contains(&op)
+            .then_some("cognito-identity"),
+        _ => None,
     };
-    if admin {
+    if let Some(service) = admin {
         let secrets: Vec<&str> = s.admin_keys.iter().map(|k| k.expose()).collect();
         let now = s.pools.clock.now();
+        let expected = super::sigv4::Expected {
+            secrets: &secrets,
+            region: s.pools.region(),
+            service,
+        };
         if let Err(e) = super::sigv4::verify(
             "POST",
             uri.path(),
             uri.query().unwrap_or(""),
             &headers,
             &body,
-            &secrets,
+            expected,
             now,
         ) {
             let (kind, message) = match e {
@@ -179,6 +187,14 @@ async fn dispatch(
                 super::sigv4::SigError::Skew => (
                     "InvalidSignatureException",
                     "Signature expired: the request time is too far from the server's.",
+                ),
+                super::sigv4::SigError::Unsigned(_) => (
+                    "InvalidSignatureException",
+                    "host, x-amz-date, content-type and x-amz-target must be among the signed headers.",
+                ),
+                super::sigv4::SigError::Scope => (
+                    "InvalidSignatureException",
+                    "Credential should be scoped to this server's region and the operation's service (cognito-idp or cognito-identity).",
                 ),
                 _ => (
                     "InvalidSignatureException",
