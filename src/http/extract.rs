@@ -95,8 +95,10 @@ fn bearer(parts: &Parts) -> Option<&str> {
 }
 
 /// Proof that the request carries a configured admin key. Handlers of the
-/// admin API take it as an argument, so they cannot run without the check.
-pub struct Admin(());
+/// admin API take it as an argument, so they cannot run without the check;
+/// it holds the `AdminCtx` (actor = the key's fingerprint, door = native)
+/// that the admin services require and record.
+pub struct Admin(pub crate::audit::AdminCtx);
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
@@ -116,7 +118,11 @@ impl FromRequestParts<AppState> for Admin {
         for k in &state.admin_keys {
             ok |= ct_eq(k.expose().as_bytes(), given.as_bytes());
         }
-        if ok { Ok(Admin(())) } else { Err(unauth()) }
+        if ok {
+            Ok(Admin(crate::audit::AdminCtx::native_key(given)))
+        } else {
+            Err(unauth())
+        }
     }
 }
 

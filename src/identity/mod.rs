@@ -14,6 +14,7 @@ pub mod model;
 pub mod openid;
 pub mod policy;
 
+use crate::audit::{AdminCtx, Created, Target};
 use crate::cache::TtlCache;
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
@@ -419,7 +420,24 @@ impl IdentityPools {
         String::from_utf8(plain).map_err(Error::internal)
     }
 
-    pub async fn create_pool(&self, req: CreateIdentityPool) -> Result<IdentityPool> {
+    pub async fn create_pool(
+        &self,
+        admin: &AdminCtx,
+        req: CreateIdentityPool,
+    ) -> Result<IdentityPool> {
+        admin
+            .audited_as(
+                &*self.store,
+                &*self.clock,
+                "CreateIdentityPool",
+                Target::none(),
+                |p: &IdentityPool| Some(Created::Pool(p.id.clone())),
+                self.create_pool_flow(req),
+            )
+            .await
+    }
+
+    async fn create_pool_flow(&self, req: CreateIdentityPool) -> Result<IdentityPool> {
         self.validate(&req.name, &req.settings)?;
         let now = self.clock.now();
         let id = format!("{}:{}", self.users.region(), crate::crypto::random::uuid());
@@ -452,7 +470,24 @@ impl IdentityPools {
     }
 
     /// Replaces the name and settings (the body has the create shape).
-    pub async fn update_pool(&self, id: &str, req: CreateIdentityPool) -> Result<IdentityPool> {
+    pub async fn update_pool(
+        &self,
+        admin: &AdminCtx,
+        id: &str,
+        req: CreateIdentityPool,
+    ) -> Result<IdentityPool> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "UpdateIdentityPool",
+                Target::pool(id),
+                self.update_pool_flow(id, req),
+            )
+            .await
+    }
+
+    async fn update_pool_flow(&self, id: &str, req: CreateIdentityPool) -> Result<IdentityPool> {
         let mut pool = self.get_pool(id).await?;
         self.validate(&req.name, &req.settings)?;
         pool.settings = self.seal_secrets(&pool.id, req.settings, Some(&pool.settings))?;
@@ -462,7 +497,19 @@ impl IdentityPools {
         Ok(pool)
     }
 
-    pub async fn delete_pool(&self, id: &str) -> Result<()> {
+    pub async fn delete_pool(&self, admin: &AdminCtx, id: &str) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "DeleteIdentityPool",
+                Target::pool(id),
+                self.delete_pool_flow(id),
+            )
+            .await
+    }
+
+    async fn delete_pool_flow(&self, id: &str) -> Result<()> {
         if !self.store.delete_identity_pool(id).await? {
             return Err(Error::new(
                 ErrorKind::ResourceNotFound,
@@ -475,6 +522,28 @@ impl IdentityPools {
     /// Disables (or enables) an identity: its credentials stop working on
     /// every node within a second, and no new ones are issued.
     pub async fn set_identity_disabled(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        identity_id: &str,
+        disabled: bool,
+    ) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                if disabled {
+                    "DisableIdentity"
+                } else {
+                    "EnableIdentity"
+                },
+                Target::pool(pool_id).object("identity", identity_id),
+                self.set_identity_disabled_flow(pool_id, identity_id, disabled),
+            )
+            .await
+    }
+
+    async fn set_identity_disabled_flow(
         &self,
         pool_id: &str,
         identity_id: &str,
@@ -594,7 +663,19 @@ impl IdentityPools {
 
     /// Deletes identities (their credentials stop working); unknown ids are
     /// skipped, as already gone.
-    pub async fn delete_identities(&self, identity_ids: &[String]) -> Result<()> {
+    pub async fn delete_identities(&self, admin: &AdminCtx, identity_ids: &[String]) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "DeleteIdentities",
+                Target::none().object("identity", &identity_ids.join(",")),
+                self.delete_identities_flow(identity_ids),
+            )
+            .await
+    }
+
+    async fn delete_identities_flow(&self, identity_ids: &[String]) -> Result<()> {
         if identity_ids.is_empty() || identity_ids.len() > 60 {
             return Err(Error::invalid("Give 1-60 identity ids to delete"));
         }
@@ -622,7 +703,7 @@ impl IdentityPools {
                 max_session_secs: r.max_session_secs,
             };
             match self.store.get_role(&r.name).await? {
-                None => match self.create_role(req).await {
+                None => match self.create_role_flow(req).await {
                     Err(e) if e.kind != ErrorKind::Conflict => return Err(e),
                     _ => {}
                 },
@@ -630,7 +711,7 @@ impl IdentityPools {
                     if old.policy != r.policy
                         || old.max_session_secs != r.max_session_secs.unwrap_or(3600) =>
                 {
-                    self.update_role(&r.name, req).await?;
+                    self.update_role_flow(&r.name, req).await?;
                 }
                 Some(_) => {}
             }
@@ -694,7 +775,20 @@ impl IdentityPools {
         })
     }
 
-    pub async fn create_role(&self, req: PutRole) -> Result<Role> {
+    pub async fn create_role(&self, admin: &AdminCtx, req: PutRole) -> Result<Role> {
+        let role = req.name.clone().unwrap_or_default();
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "CreateRole",
+                Target::none().object("role", &role),
+                self.create_role_flow(req),
+            )
+            .await
+    }
+
+    async fn create_role_flow(&self, req: PutRole) -> Result<Role> {
         let name = req
             .name
             .clone()
@@ -715,7 +809,19 @@ impl IdentityPools {
         self.store.list_roles().await
     }
 
-    pub async fn update_role(&self, name: &str, req: PutRole) -> Result<Role> {
+    pub async fn update_role(&self, admin: &AdminCtx, name: &str, req: PutRole) -> Result<Role> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "UpdateRole",
+                Target::none().object("role", name),
+                self.update_role_flow(name, req),
+            )
+            .await
+    }
+
+    async fn update_role_flow(&self, name: &str, req: PutRole) -> Result<Role> {
         let old = self.get_role(name).await?;
         if req.name.as_deref().is_some_and(|n| n != old.name) {
             return Err(Error::invalid("a role cannot be renamed"));
@@ -725,7 +831,19 @@ impl IdentityPools {
         Ok(role)
     }
 
-    pub async fn delete_role(&self, name: &str) -> Result<()> {
+    pub async fn delete_role(&self, admin: &AdminCtx, name: &str) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "DeleteRole",
+                Target::none().object("role", name),
+                self.delete_role_flow(name),
+            )
+            .await
+    }
+
+    async fn delete_role_flow(&self, name: &str) -> Result<()> {
         if !self.store.delete_role(role_name(name)).await? {
             return Err(Error::new(ErrorKind::ResourceNotFound, "Role not found"));
         }
