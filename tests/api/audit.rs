@@ -574,3 +574,154 @@ async fn g10_every_admin_change_is_audited_with_actor_and_door_whatever_the_door
         );
     }
 }
+
+#[tokio::test]
+async fn g10_a_refused_change_is_recorded_as_failed_a_refused_caller_and_reads_are_not() {
+    let app = spawn_shared().await;
+    let before = admin_trail(&app).await.len();
+    let pool = app.pool_id.clone();
+    let users = format!("/v1/admin/pools/{pool}/users");
+    app.sign_up("amy@example.com", PASSWORD).await;
+
+    // Changes the services refuse: recorded, with the error as the outcome.
+    let (st, _) = app
+        .admin("DELETE", &format!("{users}/ghost@example.com"), None)
+        .await;
+    assert_eq!(st, 404);
+    let (st, v) = cognito_signed(
+        &app,
+        &app.admin_key,
+        "AWSCognitoIdentityProviderService.AdminDisableUser",
+        json!({"UserPoolId": pool, "Username": "ghost@example.com"}),
+    )
+    .await;
+    assert_eq!(
+        (st, v["__type"].as_str()),
+        (400, Some("UserNotFoundException"))
+    );
+    let (done, _) = cli(
+        &app,
+        &[
+            "admin",
+            "user",
+            "delete",
+            "--pool",
+            &pool,
+            "ghost@example.com",
+        ],
+    );
+    assert!(!done);
+
+    // Callers refused at the edge: nothing recorded (no actor to name).
+    let st = app
+        .http
+        .post(format!("{}/v1/admin/pools", app.base))
+        .bearer_auth("not-the-admin-key-0123456789")
+        .json(&json!({"name": "intruder"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(st, 401);
+    let st = app
+        .http
+        .post(format!("{}{users}/amy@example.com/disable", app.base))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(st, 401);
+    for key in ["not-the-admin-key-0123456789", ""] {
+        let (st, v) = cognito_signed(
+            &app,
+            key,
+            "AWSCognitoIdentityProviderService.AdminDeleteUser",
+            json!({"UserPoolId": pool, "Username": "amy@example.com"}),
+        )
+        .await;
+        assert_eq!(st, 400, "{v}");
+    }
+    let resp = app
+        .http
+        .post(format!("{}/", app.base))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header(
+            "x-amz-target",
+            "AWSCognitoIdentityProviderService.AdminDisableUser",
+        )
+        .body(json!({"UserPoolId": pool, "Username": "amy@example.com"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (st, _) = app
+        .admin("GET", &format!("{users}/amy@example.com"), None)
+        .await;
+    assert_eq!(st, 200, "amy is still there and enabled");
+
+    // Reads: not recorded.
+    for path in [
+        "/v1/admin/pools".to_owned(),
+        format!("/v1/admin/pools/{pool}"),
+        users.clone(),
+        format!("{users}/amy@example.com"),
+        format!("/v1/admin/pools/{pool}/groups"),
+        "/v1/admin/identity-pools".to_owned(),
+    ] {
+        let (st, v) = app.admin("GET", &path, None).await;
+        assert_eq!(st, 200, "{path}: {v}");
+    }
+    for (op, body) in [
+        (
+            "AdminGetUser",
+            json!({"UserPoolId": pool, "Username": "amy@example.com"}),
+        ),
+        ("ListUsers", json!({"UserPoolId": pool})),
+        ("DescribeUserPool", json!({"UserPoolId": pool})),
+    ] {
+        idp(&app, op, body).await;
+    }
+    cli_ok(&app, &["admin", "pool", "get", &pool]);
+    cli_ok(&app, &["admin", "user", "list", "--pool", &pool]);
+
+    // ...except an export, which carries password hashes.
+    let resp = app
+        .http
+        .get(format!("{}/v1/admin/pools/{pool}/export", app.base))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("amy@example.com"));
+
+    let trail = admin_trail(&app).await.split_off(before);
+    // (The CLI's clock is the system's, the app's a test clock: compare sorted.)
+    let mut got: Vec<(&str, &str, &str, &str)> = trail
+        .iter()
+        .map(|e| {
+            (
+                e["door"].as_str().unwrap(),
+                e["event"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+                e["username"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    got.sort();
+    let ghost = "ghost@example.com";
+    assert_eq!(
+        got,
+        [
+            ("cli", "Admin:AdminDeleteUser", "ResourceNotFound", ghost),
+            (
+                "cognito",
+                "Admin:AdminDisableUser",
+                "ResourceNotFound",
+                ghost
+            ),
+            ("native", "Admin:AdminDeleteUser", "ResourceNotFound", ghost),
+            ("native", "Admin:ExportUsers", "Success", ""),
+        ]
+    );
+}
