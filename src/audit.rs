@@ -246,3 +246,23 @@ pub fn admin_key_actor(key: &str) -> String {
     let h = hex::encode(Sha256::digest(key.as_bytes()));
     format!("admin-key:{}", &h[..12])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn g10_an_admin_key_is_named_by_a_stable_fingerprint_never_by_itself() {
+        let key = "an-admin-key-0123456789abcdef";
+        let a = admin_key_actor(key);
+        assert_eq!(a, admin_key_actor(key));
+        assert_ne!(a, admin_key_actor("another-admin-key-0123456789"));
+        assert!(a.starts_with("admin-key:") && a.len() == "admin-key:".len() + 12);
+        assert!(!a.contains(key) && !a.contains(&key[..12]));
+        // The same key is the same actor on both HTTP doors.
+        let (n, c) = (AdminCtx::native_key(key), AdminCtx::cognito_key(key));
+        assert_eq!(n.actor(), c.actor());
+        assert_eq!((n.door(), c.door()), (Door::Native, Door::Cognito));
+        assert_eq!(AdminCtx::cli("ops").actor(), "os-user:ops");
+    }
+}
