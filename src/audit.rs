@@ -252,7 +252,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn g10_an_admin_key_is_named_by_a_stable_fingerprint_never_by_itself() {
+    fn au1_an_admin_key_is_named_by_a_stable_fingerprint_never_by_itself() {
         let key = "an-admin-key-0123456789abcdef";
         let a = admin_key_actor(key);
         assert_eq!(a, admin_key_actor(key));

@@ -340,7 +340,7 @@ const CHANGES: &[&str] = &[
 ];
 
 #[tokio::test]
-async fn g10_every_admin_change_is_audited_with_actor_and_door_whatever_the_door() {
+async fn au1_every_admin_change_is_audited_with_actor_and_door_whatever_the_door() {
     let app = spawn_shared().await;
     let key_actor = poolgate::audit::admin_key_actor(&app.admin_key);
     let before = admin_trail(&app).await.len();
@@ -601,7 +601,7 @@ async fn g10_every_admin_change_is_audited_with_actor_and_door_whatever_the_door
 }
 
 #[tokio::test]
-async fn g10_a_refused_change_is_recorded_as_failed_a_refused_caller_and_reads_are_not() {
+async fn au1_a_refused_change_is_recorded_as_failed_a_refused_caller_and_reads_are_not() {
     let app = spawn_shared().await;
     let before = admin_trail(&app).await.len();
     let pool = app.pool_id.clone();
