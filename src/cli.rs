@@ -374,6 +374,16 @@ fn print(v: impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The command line's admin context: whoever can read the config and reach
+/// the database is an administrator; the trail names the OS user.
+fn cli_admin() -> crate::audit::AdminCtx {
+    let user = ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".into());
+    crate::audit::AdminCtx::cli(&user)
+}
+
 fn domain(e: crate::error::Error) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", e.kind.code(), e.message)
 }
@@ -410,6 +420,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Admin { command } => {
             let state = app::build_state(settings, Arc::new(SystemClock)).await?;
+            let admin = cli_admin();
             let pools = &state.pools;
             match command {
                 AdminCommand::Pool { command } => match command {
@@ -421,7 +432,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         body["name"] = name.into();
                         let req: CreatePool = serde_json::from_value(body)
                             .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
-                        let p = pools.create_pool(req).await.map_err(domain)?;
+                        let p = pools.create_pool(&admin, req).await.map_err(domain)?;
                         print(pools.pool_view(&p))
                     }
                     PoolCommand::List => {
@@ -446,13 +457,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     PoolCommand::Update { id, patch } => {
                         let p = pools
-                            .update_pool(&id, &parse_json("patch", &patch)?)
+                            .update_pool(&admin, &id, &parse_json("patch", &patch)?)
                             .await
                             .map_err(domain)?;
                         print(pools.pool_view(&p))
                     }
                     PoolCommand::Delete { id } => {
-                        pools.delete_pool(&id).await.map_err(domain)?;
+                        pools.delete_pool(&admin, &id).await.map_err(domain)?;
                         print(serde_json::json!({ "deleted": id }))
                     }
                 },
@@ -471,7 +482,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         body["generate_secret"] = secret.into();
                         let req: CreateClient = serde_json::from_value(body)
                             .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
-                        let c = pools.create_client(&pool.pool, req).await.map_err(domain)?;
+                        let c = pools
+                            .create_client(&admin, &pool.pool, req)
+                            .await
+                            .map_err(domain)?;
                         print(pools.client_view(&c).map_err(domain)?)
                     }
                     ClientCommand::List { pool } => {
@@ -490,13 +504,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     ClientCommand::Update { pool, id, patch } => {
                         let c = pools
-                            .update_client(&pool.pool, &id, &parse_json("patch", &patch)?)
+                            .update_client(&admin, &pool.pool, &id, &parse_json("patch", &patch)?)
                             .await
                             .map_err(domain)?;
                         print(pools.client_view(&c).map_err(domain)?)
                     }
                     ClientCommand::Delete { pool, id } => {
-                        pools.delete_client(&pool.pool, &id).await.map_err(domain)?;
+                        pools
+                            .delete_client(&admin, &pool.pool, &id)
+                            .await
+                            .map_err(domain)?;
                         print(serde_json::json!({ "deleted": id }))
                     }
                 },
@@ -526,19 +543,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     UserCommand::Disable { pool, username } => print(UserView::from(
                         &pools
-                            .admin_set_enabled(&pool.pool, &username, false)
+                            .admin_set_enabled(&admin, &pool.pool, &username, false)
                             .await
                             .map_err(domain)?,
                     )),
                     UserCommand::Enable { pool, username } => print(UserView::from(
                         &pools
-                            .admin_set_enabled(&pool.pool, &username, true)
+                            .admin_set_enabled(&admin, &pool.pool, &username, true)
                             .await
                             .map_err(domain)?,
                     )),
                     UserCommand::Delete { pool, username } => {
                         pools
-                            .admin_delete_user(&pool.pool, &username)
+                            .admin_delete_user(&admin, &pool.pool, &username)
                             .await
                             .map_err(domain)?;
                         print(serde_json::json!({ "deleted": username }))
@@ -553,6 +570,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         })?;
                         let u = pools
                             .admin_set_password(
+                                &admin,
                                 &pool.pool,
                                 &username,
                                 SetPassword {
@@ -566,13 +584,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     UserCommand::Confirm { pool, username } => print(UserView::from(
                         &pools
-                            .admin_confirm(&pool.pool, &username)
+                            .admin_confirm(&admin, &pool.pool, &username)
                             .await
                             .map_err(domain)?,
                     )),
                     UserCommand::Signout { pool, username } => {
                         let n = pools
-                            .admin_sign_out(&pool.pool, &username)
+                            .admin_sign_out(&admin, &pool.pool, &username)
                             .await
                             .map_err(domain)?;
                         print(serde_json::json!({ "revoked_sessions": n }))
@@ -603,7 +621,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     match command {
                         IdentityPoolCommand::Create { name, settings } => {
                             let p = ids
-                                .create_pool(identity_pool_request(name, settings)?)
+                                .create_pool(&admin, identity_pool_request(name, settings)?)
                                 .await
                                 .map_err(domain)?;
                             print(view(&p))
@@ -617,23 +635,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         }
                         IdentityPoolCommand::Update { id, name, settings } => {
                             let p = ids
-                                .update_pool(&id, identity_pool_request(name, settings)?)
+                                .update_pool(&admin, &id, identity_pool_request(name, settings)?)
                                 .await
                                 .map_err(domain)?;
                             print(view(&p))
                         }
                         IdentityPoolCommand::Delete { id } => {
-                            ids.delete_pool(&id).await.map_err(domain)?;
+                            ids.delete_pool(&admin, &id).await.map_err(domain)?;
                             print(serde_json::json!({ "deleted": id }))
                         }
                         IdentityPoolCommand::DisableIdentity { id, identity_id } => {
-                            ids.set_identity_disabled(&id, &identity_id, true)
+                            ids.set_identity_disabled(&admin, &id, &identity_id, true)
                                 .await
                                 .map_err(domain)?;
                             print(serde_json::json!({ "disabled": identity_id }))
                         }
                         IdentityPoolCommand::EnableIdentity { id, identity_id } => {
-                            ids.set_identity_disabled(&id, &identity_id, false)
+                            ids.set_identity_disabled(&admin, &id, &identity_id, false)
                                 .await
                                 .map_err(domain)?;
                             print(serde_json::json!({ "enabled": identity_id }))
@@ -661,11 +679,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             max_session_secs,
                         } => {
                             let r = ids
-                                .create_role(role_request(
-                                    Some(name),
-                                    &policy_file,
-                                    max_session_secs,
-                                )?)
+                                .create_role(
+                                    &admin,
+                                    role_request(Some(name), &policy_file, max_session_secs)?,
+                                )
                                 .await
                                 .map_err(domain)?;
                             print(view(&r))
@@ -684,6 +701,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         } => {
                             let r = ids
                                 .update_role(
+                                    &admin,
                                     &name,
                                     role_request(None, &policy_file, max_session_secs)?,
                                 )
@@ -692,7 +710,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             print(view(&r))
                         }
                         RoleCommand::Delete { name } => {
-                            ids.delete_role(&name).await.map_err(domain)?;
+                            ids.delete_role(&admin, &name).await.map_err(domain)?;
                             print(serde_json::json!({ "deleted": name }))
                         }
                     }
@@ -707,6 +725,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     } => print(
                         pools
                             .create_group(
+                                &admin,
                                 &pool.pool,
                                 CreateGroup {
                                     name,
@@ -729,7 +748,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     GroupCommand::Delete { pool, name } => {
                         pools
-                            .delete_group(&pool.pool, &name)
+                            .delete_group(&admin, &pool.pool, &name)
                             .await
                             .map_err(domain)?;
                         print(serde_json::json!({ "deleted": name }))
@@ -740,7 +759,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         username,
                     } => {
                         pools
-                            .add_to_group(&pool.pool, &name, &username)
+                            .add_to_group(&admin, &pool.pool, &name, &username)
                             .await
                             .map_err(domain)?;
                         print(serde_json::json!({ "group": name, "added": username }))
@@ -751,7 +770,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         username,
                     } => {
                         pools
-                            .remove_from_group(&pool.pool, &name, &username)
+                            .remove_from_group(&admin, &pool.pool, &name, &username)
                             .await
                             .map_err(domain)?;
                         print(serde_json::json!({ "group": name, "removed": username }))
@@ -763,15 +782,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: KeysCommand::Rotate { pool },
         } => {
             let state = app::build_state(settings, Arc::new(SystemClock)).await?;
-            let p = state.pools.pool(&pool.pool).await.map_err(domain)?;
             let kid = state
                 .pools
-                .keys
-                .rotate(&p.id, p.settings.signing_algorithm)
+                .rotate_keys(&cli_admin(), &pool.pool)
                 .await
                 .map_err(domain)?;
             print(
-                serde_json::json!({ "pool_id": p.id, "kid": kid, "signs_after_secs": crate::crypto::keys::PUBLISH_DELAY }),
+                serde_json::json!({ "pool_id": pool.pool, "kid": kid, "signs_after_secs": crate::crypto::keys::PUBLISH_DELAY }),
             )
         }
     }

@@ -114,14 +114,20 @@ async fn main() -> anyhow::Result<()> {
 
     // A user pool, a user with an ID token, a role and an identity pool.
     let pools = &state.pools;
+    let admin = poolgate::audit::AdminCtx::cli("s3bench");
     let pool = pools
-        .create_pool(serde_json::from_value(
-            json!({"name": "bench", "username_attributes": ["email"]}),
-        )?)
+        .create_pool(
+            &admin,
+            serde_json::from_value(json!({"name": "bench", "username_attributes": ["email"]}))?,
+        )
         .await
         .map_err(e)?;
     let client = pools
-        .create_client(&pool.id, serde_json::from_value(json!({"name": "app"}))?)
+        .create_client(
+            &admin,
+            &pool.id,
+            serde_json::from_value(json!({"name": "app"}))?,
+        )
         .await
         .map_err(e)?;
     let password = "benchmark passphrase for s3";
@@ -135,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .map_err(e)?;
     pools
-        .admin_confirm(&pool.id, "b@example.com")
+        .admin_confirm(&admin, &pool.id, "b@example.com")
         .await
         .map_err(e)?;
     let signed = pools
@@ -149,15 +155,16 @@ async fn main() -> anyhow::Result<()> {
         .map_err(e)?;
     let id_token = signed.tokens.expect("tokens").id_token;
     let ids = &state.identity;
-    ids.create_role(serde_json::from_value(json!({"name": "bench", "policy": {"Version": "2012-10-17", "Statement": [
+    ids.create_role(&admin, serde_json::from_value(json!({"name": "bench", "policy": {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::bench/${cognito-identity.amazonaws.com:sub}/*"}]}}))?)
         .await
         .map_err(e)?;
     let ip = ids
-        .create_pool(serde_json::from_value(
-            json!({"name": "bench", "authenticated_role": "bench",
-            "providers": [{"type": "user_pool", "pool_id": pool.id, "client_ids": [client.id]}]}),
-        )?)
+        .create_pool(
+            &admin,
+            serde_json::from_value(json!({"name": "bench", "authenticated_role": "bench",
+            "providers": [{"type": "user_pool", "pool_id": pool.id, "client_ids": [client.id]}]}))?,
+        )
         .await
         .map_err(e)?;
     let logins = json!({format!("cognito-idp.{}.amazonaws.com/{}", settings.server.region, pool.id): id_token});

@@ -61,6 +61,7 @@ pub fn router() -> Router<AppState> {
             "/v1/admin/pools/{pool_id}/users",
             get(list_users).post(create_user),
         )
+        .route("/v1/admin/events", get(admin_events))
         .route("/v1/admin/pools/{pool_id}/events", get(pool_events))
         .route(
             "/v1/admin/pools/{pool_id}/users/{username}/events",
@@ -158,42 +159,46 @@ const EXPORT_PAGE: i64 = 500;
         (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn export_users(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(pool_id): Path<String>,
 ) -> ApiResult<axum::response::Response> {
     // The first page before answering, so an unknown pool is a clean 404.
-    let first = s.pools.export_users(&pool_id, None, EXPORT_PAGE).await?;
+    let first = s
+        .pools
+        .export_users(&admin, &pool_id, None, EXPORT_PAGE)
+        .await?;
     let filename = format!("attachment; filename=\"{pool_id}-users.jsonl\"");
-    let stream = futures_util::stream::unfold(Some((first, s, pool_id)), |state| async move {
-        let (page, s, pool_id) = state?;
-        if page.is_empty() {
-            return None;
-        }
-        let mut chunk = Vec::with_capacity(page.len() * 512);
-        for u in &page {
-            if serde_json::to_writer(&mut chunk, u).is_err() {
-                return Some((Err(std::io::Error::other("serialisation failed")), None));
+    let stream =
+        futures_util::stream::unfold(Some((first, s, pool_id, admin)), |state| async move {
+            let (page, s, pool_id, admin) = state?;
+            if page.is_empty() {
+                return None;
             }
-            chunk.push(b'\n');
-        }
-        let next = if (page.len() as i64) < EXPORT_PAGE {
-            Ok(vec![])
-        } else {
-            let after = page.last().and_then(|u| u.sub.clone());
-            s.pools
-                .export_users(&pool_id, after.as_deref(), EXPORT_PAGE)
-                .await
-        };
-        match next {
-            Ok(next) => Some((Ok(chunk), Some((next, s, pool_id)))),
-            Err(e) => {
-                // The body is cut short: the client sees a truncated file.
-                tracing::error!(error = ?e, "export stopped");
-                Some((Ok(chunk), None))
+            let mut chunk = Vec::with_capacity(page.len() * 512);
+            for u in &page {
+                if serde_json::to_writer(&mut chunk, u).is_err() {
+                    return Some((Err(std::io::Error::other("serialisation failed")), None));
+                }
+                chunk.push(b'\n');
             }
-        }
-    });
+            let next = if (page.len() as i64) < EXPORT_PAGE {
+                Ok(vec![])
+            } else {
+                let after = page.last().and_then(|u| u.sub.clone());
+                s.pools
+                    .export_users(&admin, &pool_id, after.as_deref(), EXPORT_PAGE)
+                    .await
+            };
+            match next {
+                Ok(next) => Some((Ok(chunk), Some((next, s, pool_id, admin)))),
+                Err(e) => {
+                    // The body is cut short: the client sees a truncated file.
+                    tracing::error!(error = ?e, "export stopped");
+                    Some((Ok(chunk), None))
+                }
+            }
+        });
     let resp = axum::response::Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
         .header(axum::http::header::CONTENT_DISPOSITION, filename)
@@ -212,7 +217,7 @@ pub async fn export_users(
         (status = 415, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn import_users(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(pool_id): Path<String>,
     headers: axum::http::HeaderMap,
@@ -232,7 +237,9 @@ pub async fn import_users(
             "Send JSON Lines with Content-Type: application/x-ndjson",
         )));
     }
-    Ok(ApiJson(s.pools.import_users(&pool_id, &body).await?))
+    Ok(ApiJson(
+        s.pools.import_users(&admin, &pool_id, &body).await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -292,11 +299,11 @@ pub struct Outbox {
     responses((status = 201, body = PoolView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn create_pool(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     ApiJson(req): ApiJson<CreatePool>,
 ) -> ApiResult<(StatusCode, ApiJson<PoolView>)> {
-    let p = s.pools.create_pool(req).await?;
+    let p = s.pools.create_pool(&admin, req).await?;
     Ok((StatusCode::CREATED, ApiJson(s.pools.pool_view(&p))))
 }
 
@@ -336,15 +343,14 @@ pub async fn get_pool(
     responses((status = 200, body = PoolView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn update_pool(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(pool_id): Path<String>,
     ApiJson(patch): ApiJson<serde_json::Value>,
 ) -> ApiResult<ApiJson<PoolView>> {
-    Ok(ApiJson(
-        s.pools
-            .pool_view(&s.pools.update_pool(&pool_id, &patch).await?),
-    ))
+    Ok(ApiJson(s.pools.pool_view(
+        &s.pools.update_pool(&admin, &pool_id, &patch).await?,
+    )))
 }
 
 /// Delete a pool and everything in it.
@@ -352,11 +358,11 @@ pub async fn update_pool(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn delete_pool(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(pool_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.pools.delete_pool(&pool_id).await?;
+    s.pools.delete_pool(&admin, &pool_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -366,12 +372,12 @@ pub async fn delete_pool(
     responses((status = 201, body = ClientView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn create_client(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(pool_id): Path<String>,
     ApiJson(req): ApiJson<CreateClient>,
 ) -> ApiResult<(StatusCode, ApiJson<ClientView>)> {
-    let c = s.pools.create_client(&pool_id, req).await?;
+    let c = s.pools.create_client(&admin, &pool_id, req).await?;
     s.cors.invalidate();
     Ok((StatusCode::CREATED, ApiJson(s.pools.client_view(&c)?)))
 }
@@ -413,12 +419,15 @@ pub async fn get_client(
     responses((status = 200, body = ClientView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn update_client(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, client_id)): Path<(String, String)>,
     ApiJson(patch): ApiJson<serde_json::Value>,
 ) -> ApiResult<ApiJson<ClientView>> {
-    let c = s.pools.update_client(&pool_id, &client_id, &patch).await?;
+    let c = s
+        .pools
+        .update_client(&admin, &pool_id, &client_id, &patch)
+        .await?;
     s.cors.invalidate();
     Ok(ApiJson(s.pools.client_view(&c)?))
 }
@@ -428,11 +437,11 @@ pub async fn update_client(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn delete_client(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, client_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.pools.delete_client(&pool_id, &client_id).await?;
+    s.pools.delete_client(&admin, &pool_id, &client_id).await?;
     s.cors.invalidate();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -443,16 +452,11 @@ pub async fn delete_client(
     responses((status = 200, body = Rotated), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn rotate_keys(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(pool_id): Path<String>,
 ) -> ApiResult<ApiJson<Rotated>> {
-    let pool = s.pools.pool(&pool_id).await?;
-    let kid = s
-        .pools
-        .keys
-        .rotate(&pool.id, pool.settings.signing_algorithm)
-        .await?;
+    let kid = s.pools.rotate_keys(&admin, &pool_id).await?;
     Ok(ApiJson(Rotated { kid }))
 }
 
@@ -545,11 +549,13 @@ pub async fn get_user(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn delete_user(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, username)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.pools.admin_delete_user(&pool_id, &username).await?;
+    s.pools
+        .admin_delete_user(&admin, &pool_id, &username)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -559,13 +565,13 @@ pub async fn delete_user(
     responses((status = 200, body = UserView), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn disable_user(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, username)): Path<(String, String)>,
 ) -> ApiResult<ApiJson<UserView>> {
     Ok(ApiJson(UserView::from(
         &s.pools
-            .admin_set_enabled(&pool_id, &username, false)
+            .admin_set_enabled(&admin, &pool_id, &username, false)
             .await?,
     )))
 }
@@ -576,12 +582,14 @@ pub async fn disable_user(
     responses((status = 200, body = UserView), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn enable_user(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, username)): Path<(String, String)>,
 ) -> ApiResult<ApiJson<UserView>> {
     Ok(ApiJson(UserView::from(
-        &s.pools.admin_set_enabled(&pool_id, &username, true).await?,
+        &s.pools
+            .admin_set_enabled(&admin, &pool_id, &username, true)
+            .await?,
     )))
 }
 
@@ -591,13 +599,15 @@ pub async fn enable_user(
     responses((status = 200, body = UserView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn set_user_password(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, username)): Path<(String, String)>,
     ApiJson(req): ApiJson<SetPassword>,
 ) -> ApiResult<ApiJson<UserView>> {
     Ok(ApiJson(UserView::from(
-        &s.pools.admin_set_password(&pool_id, &username, req).await?,
+        &s.pools
+            .admin_set_password(&admin, &pool_id, &username, req)
+            .await?,
     )))
 }
 
@@ -607,12 +617,12 @@ pub async fn set_user_password(
     responses((status = 200, body = UserView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn confirm_user(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, username)): Path<(String, String)>,
 ) -> ApiResult<ApiJson<UserView>> {
     Ok(ApiJson(UserView::from(
-        &s.pools.admin_confirm(&pool_id, &username).await?,
+        &s.pools.admin_confirm(&admin, &pool_id, &username).await?,
     )))
 }
 
@@ -622,12 +632,12 @@ pub async fn confirm_user(
     responses((status = 200, body = SessionsRevoked), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn sign_out_user(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, username)): Path<(String, String)>,
 ) -> ApiResult<ApiJson<SessionsRevoked>> {
     Ok(ApiJson(SessionsRevoked {
-        revoked_sessions: s.pools.admin_sign_out(&pool_id, &username).await?,
+        revoked_sessions: s.pools.admin_sign_out(&admin, &pool_id, &username).await?,
     }))
 }
 
@@ -644,14 +654,18 @@ pub struct ResourceServerList {
     responses((status = 201, body = ResourceServer), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn create_resource_server(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(pool_id): Path<String>,
     ApiJson(req): ApiJson<PutResourceServer>,
 ) -> ApiResult<(StatusCode, ApiJson<ResourceServer>)> {
     Ok((
         StatusCode::CREATED,
-        ApiJson(s.pools.create_resource_server(&pool_id, req).await?),
+        ApiJson(
+            s.pools
+                .create_resource_server(&admin, &pool_id, req)
+                .await?,
+        ),
     ))
 }
 
@@ -699,14 +713,14 @@ pub async fn get_resource_server(
     responses((status = 200, body = ResourceServer), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn update_resource_server(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, identifier)): Path<(String, String)>,
     ApiJson(req): ApiJson<PutResourceServer>,
 ) -> ApiResult<ApiJson<ResourceServer>> {
     Ok(ApiJson(
         s.pools
-            .update_resource_server(&pool_id, &identifier, req)
+            .update_resource_server(&admin, &pool_id, &identifier, req)
             .await?,
     ))
 }
@@ -716,12 +730,12 @@ pub async fn update_resource_server(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn delete_resource_server(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, identifier)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     s.pools
-        .delete_resource_server(&pool_id, &identifier)
+        .delete_resource_server(&admin, &pool_id, &identifier)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -738,12 +752,15 @@ pub struct IdentityProviderList {
     responses((status = 201, body = IdentityProviderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn create_identity_provider(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(pool_id): Path<String>,
     ApiJson(req): ApiJson<PutIdentityProvider>,
 ) -> ApiResult<(StatusCode, ApiJson<IdentityProviderView>)> {
-    let p = s.pools.create_identity_provider(&pool_id, req).await?;
+    let p = s
+        .pools
+        .create_identity_provider(&admin, &pool_id, req)
+        .await?;
     Ok((StatusCode::CREATED, ApiJson(IdentityProviderView::from(&p))))
 }
 
@@ -779,14 +796,14 @@ pub async fn get_identity_provider(
     responses((status = 200, body = IdentityProviderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn update_identity_provider(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, name)): Path<(String, String)>,
     ApiJson(req): ApiJson<PutIdentityProvider>,
 ) -> ApiResult<ApiJson<IdentityProviderView>> {
     let p = s
         .pools
-        .update_identity_provider(&pool_id, &name, req)
+        .update_identity_provider(&admin, &pool_id, &name, req)
         .await?;
     Ok(ApiJson(IdentityProviderView::from(&p)))
 }
@@ -797,11 +814,13 @@ pub async fn update_identity_provider(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn delete_identity_provider(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.pools.delete_identity_provider(&pool_id, &name).await?;
+    s.pools
+        .delete_identity_provider(&admin, &pool_id, &name)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -812,12 +831,15 @@ pub async fn delete_identity_provider(
     responses((status = 200, body = UserView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn link_identity(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, username)): Path<(String, String)>,
     ApiJson(req): ApiJson<LinkIdentity>,
 ) -> ApiResult<ApiJson<UserView>> {
-    let user = s.pools.link_identity(&pool_id, &username, req).await?;
+    let user = s
+        .pools
+        .link_identity(&admin, &pool_id, &username, req)
+        .await?;
     Ok(ApiJson(UserView::from(&user)))
 }
 
@@ -828,12 +850,12 @@ pub async fn link_identity(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn unlink_identity(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, provider, subject)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     s.pools
-        .unlink_identity(&pool_id, &provider, &subject)
+        .unlink_identity(&admin, &pool_id, &provider, &subject)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -858,14 +880,14 @@ pub async fn user_mfa(
     responses((status = 200, body = MfaView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn set_user_mfa(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, username)): Path<(String, String)>,
     ApiJson(req): ApiJson<MfaPreference>,
 ) -> ApiResult<ApiJson<MfaView>> {
     Ok(ApiJson(
         s.pools
-            .admin_set_mfa_preference(&pool_id, &username, req)
+            .admin_set_mfa_preference(&admin, &pool_id, &username, req)
             .await?,
     ))
 }
@@ -891,12 +913,12 @@ pub async fn user_passkeys(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn delete_user_passkey(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, username, credential_id)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     s.pools
-        .admin_delete_passkey(&pool_id, &username, &credential_id)
+        .admin_delete_passkey(&admin, &pool_id, &username, &credential_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -914,14 +936,14 @@ pub struct GroupList {
     responses((status = 201, body = Group), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn create_group(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(pool_id): Path<String>,
     ApiJson(req): ApiJson<CreateGroup>,
 ) -> ApiResult<(StatusCode, ApiJson<Group>)> {
     Ok((
         StatusCode::CREATED,
-        ApiJson(s.pools.create_group(&pool_id, req).await?),
+        ApiJson(s.pools.create_group(&admin, &pool_id, req).await?),
     ))
 }
 
@@ -963,12 +985,14 @@ pub async fn get_group(
     responses((status = 200, body = Group), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn update_group(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, group)): Path<(String, String)>,
     ApiJson(req): ApiJson<UpdateGroup>,
 ) -> ApiResult<ApiJson<Group>> {
-    Ok(ApiJson(s.pools.update_group(&pool_id, &group, req).await?))
+    Ok(ApiJson(
+        s.pools.update_group(&admin, &pool_id, &group, req).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/v1/admin/pools/{pool_id}/groups/{group}", tag = "admin",
@@ -976,11 +1000,11 @@ pub async fn update_group(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn delete_group(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, group)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.pools.delete_group(&pool_id, &group).await?;
+    s.pools.delete_group(&admin, &pool_id, &group).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -990,13 +1014,13 @@ pub async fn delete_group(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn add_member(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, group)): Path<(String, String)>,
     ApiJson(req): ApiJson<AddMember>,
 ) -> ApiResult<StatusCode> {
     s.pools
-        .add_to_group(&pool_id, &group, &req.username)
+        .add_to_group(&admin, &pool_id, &group, &req.username)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1032,12 +1056,12 @@ pub async fn list_members(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn remove_member(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, group, username)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     s.pools
-        .remove_from_group(&pool_id, &group, &username)
+        .remove_from_group(&admin, &pool_id, &group, &username)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1082,6 +1106,22 @@ async fn events_page(
     page: EventPage,
 ) -> ApiResult<EventList> {
     s.pools.pool(pool_id).await?;
+    let (cursor, limit) = page_of(&page)?;
+    let events = s
+        .pools
+        .store
+        .list_audit(
+            pool_id,
+            sub,
+            cursor.as_ref().map(|(t, id)| (*t, id.as_str())),
+            limit,
+        )
+        .await?;
+    Ok(event_list(events, limit))
+}
+
+/// The cursor (`<created_at>:<id>`) and the page size.
+fn page_of(page: &EventPage) -> ApiResult<(Option<(i64, String)>, i64)> {
     let cursor = match page.before.as_deref() {
         None => None,
         Some(c) => {
@@ -1095,21 +1135,33 @@ async fn events_page(
             ))
         }
     };
-    let limit = page.limit.unwrap_or(50).clamp(1, 100);
-    let events = s
-        .pools
-        .store
-        .list_audit(
-            pool_id,
-            sub,
-            cursor.as_ref().map(|(t, id)| (*t, id.as_str())),
-            limit,
-        )
-        .await?;
+    Ok((cursor, page.limit.unwrap_or(50).clamp(1, 100)))
+}
+
+fn event_list(events: Vec<AuditEvent>, limit: i64) -> EventList {
     let next = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| format!("{}:{}", e.created_at, e.id)))
         .flatten();
-    Ok(EventList { events, next })
+    EventList { events, next }
+}
+
+/// Every admin change, across pools (also of deleted pools, identity pools
+/// and roles), with its actor and door (`native`, `cognito`, `cli`).
+#[utoipa::path(get, path = "/v1/admin/events", tag = "admin", params(EventPage),
+    responses((status = 200, body = EventList), (status = 400, body = Problem, content_type = "application/problem+json")),
+    security(("admin_key" = [])))]
+pub async fn admin_events(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiQuery(page): ApiQuery<EventPage>,
+) -> ApiResult<ApiJson<EventList>> {
+    let (cursor, limit) = page_of(&page)?;
+    let events = s
+        .pools
+        .store
+        .list_admin_audit(cursor.as_ref().map(|(t, id)| (*t, id.as_str())), limit)
+        .await?;
+    Ok(ApiJson(event_list(events, limit)))
 }
 
 /// A pool's audit trail: sign-ins, sign-ups, password changes, admin actions.
@@ -1154,12 +1206,15 @@ pub struct ResetStarted {
     responses((status = 200, body = ResetStarted), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn reset_user_password(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, username)): Path<(String, String)>,
 ) -> ApiResult<ApiJson<ResetStarted>> {
     Ok(ApiJson(ResetStarted {
-        code_delivery: s.pools.admin_reset_password(&pool_id, &username).await?,
+        code_delivery: s
+            .pools
+            .admin_reset_password(&admin, &pool_id, &username)
+            .await?,
     }))
 }
 
@@ -1169,14 +1224,14 @@ pub async fn reset_user_password(
     responses((status = 200, body = UserView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn update_user_attributes(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((pool_id, username)): Path<(String, String)>,
     ApiJson(req): ApiJson<AdminUpdateAttributes>,
 ) -> ApiResult<ApiJson<UserView>> {
     Ok(ApiJson(UserView::from(
         &s.pools
-            .admin_update_attributes(&pool_id, &username, req)
+            .admin_update_attributes(&admin, &pool_id, &username, req)
             .await?,
     )))
 }
@@ -1188,11 +1243,11 @@ pub async fn update_user_attributes(
     responses((status = 201, body = UserView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn create_user(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(pool_id): Path<String>,
     ApiJson(req): ApiJson<AdminCreateUser>,
 ) -> ApiResult<(StatusCode, ApiJson<UserView>)> {
-    let u = s.pools.admin_create_user(&pool_id, req).await?;
+    let u = s.pools.admin_create_user(&admin, &pool_id, req).await?;
     Ok((StatusCode::CREATED, ApiJson(UserView::from(&u))))
 }

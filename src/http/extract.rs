@@ -104,8 +104,10 @@ fn admin_bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
 }
 
 /// Proof that the request carries a configured admin key. Handlers of the
-/// admin API take it as an argument, so they cannot run without the check.
-pub struct Admin(());
+/// admin API take it as an argument, so they cannot run without the check;
+/// it holds the `AdminCtx` (actor = the key's fingerprint, door = native)
+/// that the admin services require and record.
+pub struct Admin(pub crate::audit::AdminCtx);
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
@@ -120,7 +122,8 @@ impl FromRequestParts<AppState> for Admin {
             ))
         };
         if has_admin_key(state, &parts.headers) {
-            Ok(Admin(()))
+            let given = admin_bearer(&parts.headers).unwrap_or_default();
+            Ok(Admin(crate::audit::AdminCtx::native_key(given)))
         } else {
             Err(unauth())
         }

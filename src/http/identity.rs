@@ -123,11 +123,11 @@ pub struct RoleList {
     responses((status = 201, body = IdentityPoolView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn create_pool(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     ApiJson(req): ApiJson<CreateIdentityPool>,
 ) -> ApiResult<(StatusCode, ApiJson<IdentityPoolView>)> {
-    let p = s.identity.create_pool(req).await?;
+    let p = s.identity.create_pool(&admin, req).await?;
     Ok((StatusCode::CREATED, ApiJson((&p).into())))
 }
 
@@ -168,12 +168,14 @@ pub async fn get_pool(
     responses((status = 200, body = IdentityPoolView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn update_pool(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CreateIdentityPool>,
 ) -> ApiResult<ApiJson<IdentityPoolView>> {
-    Ok(ApiJson((&s.identity.update_pool(&id, req).await?).into()))
+    Ok(ApiJson(
+        (&s.identity.update_pool(&admin, &id, req).await?).into(),
+    ))
 }
 
 /// Delete an identity pool with its identities.
@@ -181,11 +183,11 @@ pub async fn update_pool(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn delete_pool(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.identity.delete_pool(&id).await?;
+    s.identity.delete_pool(&admin, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -251,12 +253,12 @@ async fn identity_in(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn delete_identity(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((id, identity_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     identity_in(&s, &id, &identity_id).await?;
-    s.identity.delete_identities(&[identity_id]).await?;
+    s.identity.delete_identities(&admin, &[identity_id]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -266,12 +268,12 @@ pub async fn delete_identity(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn disable_identity(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((id, identity_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     s.identity
-        .set_identity_disabled(&id, &identity_id, true)
+        .set_identity_disabled(&admin, &id, &identity_id, true)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -282,12 +284,12 @@ pub async fn disable_identity(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn enable_identity(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path((id, identity_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     s.identity
-        .set_identity_disabled(&id, &identity_id, false)
+        .set_identity_disabled(&admin, &id, &identity_id, false)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -297,11 +299,11 @@ pub async fn enable_identity(
     responses((status = 201, body = RoleView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn create_role(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     ApiJson(req): ApiJson<PutRole>,
 ) -> ApiResult<(StatusCode, ApiJson<RoleView>)> {
-    let r = s.identity.create_role(req).await?;
+    let r = s.identity.create_role(&admin, req).await?;
     Ok((StatusCode::CREATED, ApiJson((&r).into())))
 }
 
@@ -332,12 +334,14 @@ pub async fn get_role(
     responses((status = 200, body = RoleView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn update_role(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<PutRole>,
 ) -> ApiResult<ApiJson<RoleView>> {
-    Ok(ApiJson((&s.identity.update_role(&name, req).await?).into()))
+    Ok(ApiJson(
+        (&s.identity.update_role(&admin, &name, req).await?).into(),
+    ))
 }
 
 /// Delete a role.
@@ -345,11 +349,11 @@ pub async fn update_role(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("admin_key" = [])))]
 pub async fn delete_role(
-    _: Admin,
+    Admin(admin): Admin,
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.identity.delete_role(&name).await?;
+    s.identity.delete_role(&admin, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -73,8 +73,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Metrics, the request timeout, the audit context (IP, user agent, request
-/// id) and an audit event for every admin action that changes something.
+/// Metrics, the request timeout and the audit context (IP, user agent,
+/// request id). Admin changes are recorded by the services (`AdminCtx`).
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = method_label(req.method());
@@ -103,29 +103,17 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
             request_id: header("x-request-id"),
         }
     };
-    // Changes, and exports (they carry password hashes), are audited.
-    let admin_change = route.starts_with("/v1/admin/")
-        && ((method != "GET" && method != "HEAD") || route.ends_with("/export"));
-    let path = req.uri().path().to_owned();
     let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
-    let resp = match tokio::time::timeout(
-        timeout,
-        crate::audit::with_request(ctx.clone(), next.run(req)),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => problem_response(
-            ErrorKind::ServiceUnavailable,
-            "The request timed out",
-            Some(1),
-        ),
-    };
-    let status = resp.status();
-    if admin_change {
-        record_admin_action(&state, method, &route, &path, status, ctx).await;
-    }
-    let status = status.as_u16().to_string();
+    let resp =
+        match tokio::time::timeout(timeout, crate::audit::with_request(ctx, next.run(req))).await {
+            Ok(r) => r,
+            Err(_) => problem_response(
+                ErrorKind::ServiceUnavailable,
+                "The request timed out",
+                Some(1),
+            ),
+        };
+    let status = resp.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
         .record(start.elapsed().as_secs_f64());
@@ -148,45 +136,6 @@ fn method_label(m: &axum::http::Method) -> &'static str {
         Method::CONNECT => "CONNECT",
         Method::TRACE => "TRACE",
         _ => "other",
-    }
-}
-
-/// `Admin:<METHOD> <route template>`, with the pool and user named in the path.
-async fn record_admin_action(
-    state: &AppState,
-    method: &str,
-    route: &str,
-    path: &str,
-    status: axum::http::StatusCode,
-    ctx: crate::audit::RequestContext,
-) {
-    let segments: Vec<&str> = path.split('/').collect();
-    let after = |key: &str| {
-        segments
-            .iter()
-            .position(|s| *s == key)
-            .and_then(|i| segments.get(i + 1))
-            .map(|s| s.to_string())
-    };
-    let event = crate::user_pools::model::AuditEvent {
-        id: crate::crypto::random::ordered_id(),
-        pool_id: after("pools"),
-        sub: None,
-        username: after("users").or_else(|| after("members").filter(|m| !m.is_empty())),
-        client_id: None,
-        event: format!("Admin:{method} {route}"),
-        outcome: if status.is_success() {
-            "Success".into()
-        } else {
-            format!("HTTP {}", status.as_u16())
-        },
-        ip: ctx.ip,
-        user_agent: ctx.user_agent,
-        request_id: ctx.request_id,
-        created_at: state.pools.clock.now(),
-    };
-    if let Err(e) = state.pools.store.insert_audit(&event).await {
-        tracing::error!(error = ?e, "admin audit event not recorded");
     }
 }
 
@@ -213,7 +162,7 @@ async fn record_admin_action(
         admin::create_identity_provider, admin::list_identity_providers, admin::get_identity_provider,
         admin::update_identity_provider, admin::delete_identity_provider, admin::link_identity, admin::unlink_identity,
         admin::add_member, admin::list_members, admin::remove_member, admin::user_groups,
-        admin::pool_events, admin::user_events, admin::export_users, admin::import_users, admin::reset_user_password, admin::update_user_attributes,
+        admin::pool_events, admin::user_events, admin::admin_events, admin::export_users, admin::import_users, admin::reset_user_password, admin::update_user_attributes,
         identity::create_pool, identity::list_pools, identity::get_pool, identity::update_pool, identity::delete_pool,
         identity::list_identities, identity::get_identity, identity::delete_identity, identity::disable_identity, identity::enable_identity, identity::create_role, identity::list_roles,
         identity::get_role, identity::update_role, identity::delete_role, identity::get_id, identity::credentials, identity::openid_token, identity::developer_identity,

@@ -23,6 +23,7 @@ pub mod model;
 pub mod openid;
 pub mod policy;
 
+use crate::audit::{AdminCtx, Created, Target};
 use crate::cache::TtlCache;
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
@@ -252,7 +253,7 @@ pub const OPENID_TOKEN_TTL: i64 = 600;
 
 /// Which identity a request may end up with.
 #[derive(Debug, Clone, Copy)]
-enum Target<'a> {
+enum LinkTarget<'a> {
     /// Whichever the logins prove, or a new one (GetId).
     Any,
     /// The identity the request names (GetCredentialsForIdentity,
@@ -470,7 +471,24 @@ impl IdentityPools {
         String::from_utf8(plain).map_err(Error::internal)
     }
 
-    pub async fn create_pool(&self, req: CreateIdentityPool) -> Result<IdentityPool> {
+    pub async fn create_pool(
+        &self,
+        admin: &AdminCtx,
+        req: CreateIdentityPool,
+    ) -> Result<IdentityPool> {
+        admin
+            .audited_as(
+                &*self.store,
+                &*self.clock,
+                "CreateIdentityPool",
+                Target::none(),
+                |p: &IdentityPool| Some(Created::Pool(p.id.clone())),
+                self.create_pool_flow(req),
+            )
+            .await
+    }
+
+    async fn create_pool_flow(&self, req: CreateIdentityPool) -> Result<IdentityPool> {
         self.validate(&req.name, &req.settings)?;
         let now = self.clock.now();
         let id = format!("{}:{}", self.users.region(), crate::crypto::random::uuid());
@@ -503,7 +521,24 @@ impl IdentityPools {
     }
 
     /// Replaces the name and settings (the body has the create shape).
-    pub async fn update_pool(&self, id: &str, req: CreateIdentityPool) -> Result<IdentityPool> {
+    pub async fn update_pool(
+        &self,
+        admin: &AdminCtx,
+        id: &str,
+        req: CreateIdentityPool,
+    ) -> Result<IdentityPool> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "UpdateIdentityPool",
+                Target::pool(id),
+                self.update_pool_flow(id, req),
+            )
+            .await
+    }
+
+    async fn update_pool_flow(&self, id: &str, req: CreateIdentityPool) -> Result<IdentityPool> {
         let mut pool = self.get_pool(id).await?;
         self.validate(&req.name, &req.settings)?;
         pool.settings = self.seal_secrets(&pool.id, req.settings, Some(&pool.settings))?;
@@ -513,7 +548,19 @@ impl IdentityPools {
         Ok(pool)
     }
 
-    pub async fn delete_pool(&self, id: &str) -> Result<()> {
+    pub async fn delete_pool(&self, admin: &AdminCtx, id: &str) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "DeleteIdentityPool",
+                Target::pool(id),
+                self.delete_pool_flow(id),
+            )
+            .await
+    }
+
+    async fn delete_pool_flow(&self, id: &str) -> Result<()> {
         if !self.store.delete_identity_pool(id).await? {
             return Err(Error::new(
                 ErrorKind::ResourceNotFound,
@@ -526,6 +573,28 @@ impl IdentityPools {
     /// Disables (or enables) an identity: its credentials stop working on
     /// every node within a second, and no new ones are issued.
     pub async fn set_identity_disabled(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        identity_id: &str,
+        disabled: bool,
+    ) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                if disabled {
+                    "DisableIdentity"
+                } else {
+                    "EnableIdentity"
+                },
+                Target::pool(pool_id).object("identity", identity_id),
+                self.set_identity_disabled_flow(pool_id, identity_id, disabled),
+            )
+            .await
+    }
+
+    async fn set_identity_disabled_flow(
         &self,
         pool_id: &str,
         identity_id: &str,
@@ -690,7 +759,19 @@ impl IdentityPools {
 
     /// Deletes identities (their credentials stop working); unknown ids are
     /// skipped, as already gone.
-    pub async fn delete_identities(&self, identity_ids: &[String]) -> Result<()> {
+    pub async fn delete_identities(&self, admin: &AdminCtx, identity_ids: &[String]) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "DeleteIdentities",
+                Target::none().object("identity", &identity_ids.join(",")),
+                self.delete_identities_flow(identity_ids),
+            )
+            .await
+    }
+
+    async fn delete_identities_flow(&self, identity_ids: &[String]) -> Result<()> {
         if identity_ids.is_empty() || identity_ids.len() > 60 {
             return Err(Error::invalid("Give 1-60 identity ids to delete"));
         }
@@ -718,7 +799,7 @@ impl IdentityPools {
                 max_session_secs: r.max_session_secs,
             };
             match self.store.get_role(&r.name).await? {
-                None => match self.create_role(req).await {
+                None => match self.create_role_flow(req).await {
                     Err(e) if e.kind != ErrorKind::Conflict => return Err(e),
                     _ => {}
                 },
@@ -726,7 +807,7 @@ impl IdentityPools {
                     if old.policy != r.policy
                         || old.max_session_secs != r.max_session_secs.unwrap_or(3600) =>
                 {
-                    self.update_role(&r.name, req).await?;
+                    self.update_role_flow(&r.name, req).await?;
                 }
                 Some(_) => {}
             }
@@ -790,7 +871,20 @@ impl IdentityPools {
         })
     }
 
-    pub async fn create_role(&self, req: PutRole) -> Result<Role> {
+    pub async fn create_role(&self, admin: &AdminCtx, req: PutRole) -> Result<Role> {
+        let role = req.name.clone().unwrap_or_default();
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "CreateRole",
+                Target::none().object("role", &role),
+                self.create_role_flow(req),
+            )
+            .await
+    }
+
+    async fn create_role_flow(&self, req: PutRole) -> Result<Role> {
         let name = req
             .name
             .clone()
@@ -812,7 +906,19 @@ impl IdentityPools {
         self.store.list_roles().await
     }
 
-    pub async fn update_role(&self, name: &str, req: PutRole) -> Result<Role> {
+    pub async fn update_role(&self, admin: &AdminCtx, name: &str, req: PutRole) -> Result<Role> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "UpdateRole",
+                Target::none().object("role", name),
+                self.update_role_flow(name, req),
+            )
+            .await
+    }
+
+    async fn update_role_flow(&self, name: &str, req: PutRole) -> Result<Role> {
         let old = self.get_role(name).await?;
         if req.name.as_deref().is_some_and(|n| n != old.name) {
             return Err(Error::invalid("a role cannot be renamed"));
@@ -823,7 +929,19 @@ impl IdentityPools {
         Ok(role)
     }
 
-    pub async fn delete_role(&self, name: &str) -> Result<()> {
+    pub async fn delete_role(&self, admin: &AdminCtx, name: &str) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "DeleteRole",
+                Target::none().object("role", name),
+                self.delete_role_flow(name),
+            )
+            .await
+    }
+
+    async fn delete_role_flow(&self, name: &str) -> Result<()> {
         if !self.store.delete_role(role_name(name)).await? {
             return Err(Error::new(ErrorKind::ResourceNotFound, "Role not found"));
         }
@@ -1093,7 +1211,7 @@ impl IdentityPools {
                 .await?;
             return Ok(id);
         }
-        self.resolve_identity(&pool, &logins, Target::Any).await
+        self.resolve_identity(&pool, &logins, LinkTarget::Any).await
     }
 
     /// The one identity the logins belong to (or that the request names),
@@ -1114,7 +1232,7 @@ impl IdentityPools {
         &self,
         pool: &IdentityPool,
         logins: &[VerifiedLogin],
-        target: Target<'_>,
+        target: LinkTarget<'_>,
     ) -> Result<String> {
         let mismatch = || {
             not_authorized(
@@ -1156,17 +1274,17 @@ impl IdentityPools {
                 LinkGuard::ProvenBy(&proofs)
             };
             let (id, create, guard) = match (target, proven) {
-                (Target::Any, Some(p)) => (p, false, proof),
-                (Target::Any, None) => (
+                (LinkTarget::Any, Some(p)) => (p, false, proof),
+                (LinkTarget::Any, None) => (
                     format!("{}:{}", self.users.region(), crate::crypto::random::uuid()),
                     true,
                     LinkGuard::New,
                 ),
-                (Target::Named(n), Some(p)) if p != n => return Err(mismatch()),
-                (Target::Trusted(n), Some(p)) if p != n => return Err(login_linked_elsewhere()),
-                (Target::Named(n), Some(_)) => (n.to_owned(), false, proof),
-                (Target::Named(n), None) => (n.to_owned(), false, LinkGuard::Guest),
-                (Target::Trusted(n), _) => (n.to_owned(), false, LinkGuard::Trusted),
+                (LinkTarget::Named(n), Some(p)) if p != n => return Err(mismatch()),
+                (LinkTarget::Trusted(n), Some(p)) if p != n => return Err(login_linked_elsewhere()),
+                (LinkTarget::Named(n), Some(_)) => (n.to_owned(), false, proof),
+                (LinkTarget::Named(n), None) => (n.to_owned(), false, LinkGuard::Guest),
+                (LinkTarget::Trusted(n), _) => (n.to_owned(), false, LinkGuard::Trusted),
             };
             if unlinked.is_empty() {
                 // Every login is the identity's already.
@@ -1236,7 +1354,7 @@ impl IdentityPools {
         } else {
             // The logins must be this identity's (unlinked ones are linked:
             // a guest becomes authenticated).
-            self.resolve_identity(pool, &logins, Target::Named(&identity.identity_id))
+            self.resolve_identity(pool, &logins, LinkTarget::Named(&identity.identity_id))
                 .await?;
         }
         Ok((identity, logins))
@@ -1326,8 +1444,8 @@ impl IdentityPools {
                 &pool,
                 std::slice::from_ref(&login),
                 match req.identity_id.as_deref() {
-                    Some(id) => Target::Trusted(id),
-                    None => Target::Any,
+                    Some(id) => LinkTarget::Trusted(id),
+                    None => LinkTarget::Any,
                 },
             )
             .await?;

@@ -386,6 +386,13 @@ pub trait AuditStore: Send + Sync {
         before: Option<(i64, &str)>,
         limit: i64,
     ) -> Result<Vec<AuditEvent>>;
+    /// Admin changes only (events with a door), across every pool, newest
+    /// first, with the same cursor as `list_audit`.
+    async fn list_admin_audit(
+        &self,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>>;
 }
 
 /// Identity pools, roles, identities and their logins.

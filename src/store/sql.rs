@@ -449,6 +449,9 @@ struct AuditRow {
     user_agent: Option<String>,
     request_id: Option<String>,
     created_at: i64,
+    actor: Option<String>,
+    door: Option<String>,
+    target: Option<String>,
 }
 
 impl From<AuditRow> for AuditEvent {
@@ -465,6 +468,9 @@ impl From<AuditRow> for AuditEvent {
             user_agent: r.user_agent,
             request_id: r.request_id,
             created_at: r.created_at,
+            actor: r.actor,
+            door: r.door,
+            target: r.target,
         }
     }
 }
@@ -2057,8 +2063,8 @@ macro_rules! impl_store {
         impl AuditStore for SqlStore<$db> {
             async fn insert_audit(&self, e: &AuditEvent) -> Result<()> {
                 sqlx::query::<$db>(
-                    "INSERT INTO audit_events (id, pool_id, sub, username, client_id, event, outcome, ip, user_agent, request_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    "INSERT INTO audit_events (id, pool_id, sub, username, client_id, event, outcome, ip, user_agent, request_id, created_at, actor, door, target) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(&e.id)
                 .bind(&e.pool_id)
@@ -2071,6 +2077,9 @@ macro_rules! impl_store {
                 .bind(&e.user_agent)
                 .bind(&e.request_id)
                 .bind(e.created_at)
+                .bind(&e.actor)
+                .bind(&e.door)
+                .bind(&e.target)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -2078,13 +2087,31 @@ macro_rules! impl_store {
             async fn list_audit(&self, pool_id: &str, sub: Option<&str>, before: Option<(i64, &str)>, limit: i64) -> Result<Vec<AuditEvent>> {
                 let (t, id) = before.unwrap_or((i64::MAX, ""));
                 Ok(sqlx::query_as::<$db, AuditRow>(
-                    "SELECT id, pool_id, sub, username, client_id, event, outcome, ip, user_agent, request_id, created_at \
+                    "SELECT id, pool_id, sub, username, client_id, event, outcome, ip, user_agent, request_id, created_at, actor, door, target \
                      FROM audit_events WHERE pool_id = $1 AND ($2 = '' OR sub = $2) \
                      AND (created_at < $3 OR (created_at = $3 AND ($4 = '' OR id < $4))) \
                      ORDER BY created_at DESC, id DESC LIMIT $5",
                 )
                 .bind(pool_id)
                 .bind(sub.unwrap_or(""))
+                .bind(t)
+                .bind(id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+            }
+            async fn list_admin_audit(&self, before: Option<(i64, &str)>, limit: i64) -> Result<Vec<AuditEvent>> {
+                let (t, id) = before.unwrap_or((i64::MAX, ""));
+                // `door IS NOT NULL` matches the partial index of 0016.
+                Ok(sqlx::query_as::<$db, AuditRow>(
+                    "SELECT id, pool_id, sub, username, client_id, event, outcome, ip, user_agent, request_id, created_at, actor, door, target \
+                     FROM audit_events WHERE door IS NOT NULL \
+                     AND (created_at < $1 OR (created_at = $1 AND ($2 = '' OR id < $2))) \
+                     ORDER BY created_at DESC, id DESC LIMIT $3",
+                )
                 .bind(t)
                 .bind(id)
                 .bind(limit)

@@ -4,6 +4,7 @@
 
 use super::UserPools;
 use super::model::*;
+use crate::audit::{AdminCtx, Created, Target};
 use crate::config::DeclaredPool;
 use crate::crypto::random;
 use crate::error::{Error, ErrorKind, Result};
@@ -169,7 +170,20 @@ impl UserPools {
         })
     }
 
-    pub async fn create_pool(&self, req: CreatePool) -> Result<Pool> {
+    pub async fn create_pool(&self, admin: &AdminCtx, req: CreatePool) -> Result<Pool> {
+        admin
+            .audited_as(
+                &*self.store,
+                &*self.clock,
+                "CreateUserPool",
+                Target::none(),
+                |p: &Pool| Some(Created::Pool(p.id.clone())),
+                self.create_pool_flow(req),
+            )
+            .await
+    }
+
+    async fn create_pool_flow(&self, req: CreatePool) -> Result<Pool> {
         self.create_pool_with_id(random::pool_id(self.region()), req)
             .await
     }
@@ -198,7 +212,24 @@ impl UserPools {
     }
 
     /// Applies a JSON merge patch to `{name, ...settings}`.
-    pub async fn update_pool(&self, pool_id: &str, patch: &serde_json::Value) -> Result<Pool> {
+    pub async fn update_pool(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        patch: &serde_json::Value,
+    ) -> Result<Pool> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "UpdateUserPool",
+                Target::pool(pool_id),
+                self.update_pool_flow(pool_id, patch),
+            )
+            .await
+    }
+
+    async fn update_pool_flow(&self, pool_id: &str, patch: &serde_json::Value) -> Result<Pool> {
         if !patch.is_object() {
             return Err(Error::invalid("the body must be a JSON object"));
         }
@@ -240,7 +271,19 @@ impl UserPools {
         Ok(pool)
     }
 
-    pub async fn delete_pool(&self, pool_id: &str) -> Result<()> {
+    pub async fn delete_pool(&self, admin: &AdminCtx, pool_id: &str) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "DeleteUserPool",
+                Target::pool(pool_id),
+                self.delete_pool_flow(pool_id),
+            )
+            .await
+    }
+
+    async fn delete_pool_flow(&self, pool_id: &str) -> Result<()> {
         if !self.store.delete_pool(pool_id).await? {
             return Err(Error::not_found("User pool"));
         }
@@ -250,7 +293,25 @@ impl UserPools {
         Ok(())
     }
 
-    pub async fn create_client(&self, pool_id: &str, req: CreateClient) -> Result<AppClient> {
+    pub async fn create_client(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        req: CreateClient,
+    ) -> Result<AppClient> {
+        admin
+            .audited_as(
+                &*self.store,
+                &*self.clock,
+                "CreateUserPoolClient",
+                Target::pool(pool_id),
+                |c: &AppClient| Some(Created::Client(c.id.clone())),
+                self.create_client_flow(pool_id, req),
+            )
+            .await
+    }
+
+    async fn create_client_flow(&self, pool_id: &str, req: CreateClient) -> Result<AppClient> {
         self.create_client_with(pool_id, random::client_id(), req, None)
             .await
     }
@@ -289,6 +350,24 @@ impl UserPools {
     }
 
     pub async fn update_client(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        client_id: &str,
+        patch: &serde_json::Value,
+    ) -> Result<AppClient> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "UpdateUserPoolClient",
+                Target::client(pool_id, client_id),
+                self.update_client_flow(pool_id, client_id, patch),
+            )
+            .await
+    }
+
+    async fn update_client_flow(
         &self,
         pool_id: &str,
         client_id: &str,
@@ -332,7 +411,24 @@ impl UserPools {
         Ok(client)
     }
 
-    pub async fn delete_client(&self, pool_id: &str, client_id: &str) -> Result<()> {
+    pub async fn delete_client(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        client_id: &str,
+    ) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "DeleteUserPoolClient",
+                Target::client(pool_id, client_id),
+                self.delete_client_flow(pool_id, client_id),
+            )
+            .await
+    }
+
+    async fn delete_client_flow(&self, pool_id: &str, client_id: &str) -> Result<()> {
         // Its tokens end with it: the store revokes its refresh families,
         // which access-token checks and refreshes look up every time.
         let now = self.clock.now();
@@ -341,6 +437,26 @@ impl UserPools {
         }
         self.forget_client(pool_id, client_id);
         Ok(())
+    }
+
+    /// Publishes a new signing key for the pool (it signs after a short
+    /// publication delay; old keys stay in the JWKS). Returns its `kid`.
+    pub async fn rotate_keys(&self, admin: &AdminCtx, pool_id: &str) -> Result<String> {
+        let rotate = async {
+            let pool = self.pool(pool_id).await?;
+            self.keys
+                .rotate(&pool.id, pool.settings.signing_algorithm)
+                .await
+        };
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "RotateSigningKeys",
+                Target::pool(pool_id),
+                rotate,
+            )
+            .await
     }
 
     /// Creates or updates the pools and clients declared in config. Safe to

@@ -16,6 +16,7 @@ use super::UserPools;
 use super::authorize::{Authorization, HostedSession};
 use super::limits::Action;
 use super::model::*;
+use crate::audit::{AdminCtx, Target};
 use crate::crypto::{ct_eq, random, sha256_hex};
 use crate::error::{Error, ErrorKind, Result};
 use crate::oidc_rp::RelyingParty;
@@ -313,6 +314,24 @@ impl UserPools {
 
     pub async fn create_identity_provider(
         &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        req: PutIdentityProvider,
+    ) -> Result<IdentityProvider> {
+        let provider = req.name.clone().unwrap_or_default();
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "CreateIdentityProvider",
+                Target::pool(pool_id).object("identity-provider", &provider),
+                self.create_identity_provider_flow(pool_id, req),
+            )
+            .await
+    }
+
+    async fn create_identity_provider_flow(
+        &self,
         pool_id: &str,
         req: PutIdentityProvider,
     ) -> Result<IdentityProvider> {
@@ -364,6 +383,24 @@ impl UserPools {
     /// Replaces a provider's settings (and its secret when one is given).
     pub async fn update_identity_provider(
         &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        name: &str,
+        req: PutIdentityProvider,
+    ) -> Result<IdentityProvider> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "UpdateIdentityProvider",
+                Target::pool(pool_id).object("identity-provider", name),
+                self.update_identity_provider_flow(pool_id, name, req),
+            )
+            .await
+    }
+
+    async fn update_identity_provider_flow(
+        &self,
         pool_id: &str,
         name: &str,
         req: PutIdentityProvider,
@@ -389,7 +426,24 @@ impl UserPools {
         Ok(p)
     }
 
-    pub async fn delete_identity_provider(&self, pool_id: &str, name: &str) -> Result<()> {
+    pub async fn delete_identity_provider(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        name: &str,
+    ) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "DeleteIdentityProvider",
+                Target::pool(pool_id).object("identity-provider", name),
+                self.delete_identity_provider_flow(pool_id, name),
+            )
+            .await
+    }
+
+    async fn delete_identity_provider_flow(&self, pool_id: &str, name: &str) -> Result<()> {
         self.pool(pool_id).await?;
         if !self.store.delete_identity_provider(pool_id, name).await? {
             return Err(Error::not_found("Identity provider"));
@@ -949,6 +1003,25 @@ impl UserPools {
     /// a user of its own cannot be merged (as Cognito).
     pub async fn link_identity(
         &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        username: &str,
+        req: LinkIdentity,
+    ) -> Result<User> {
+        let linked = format!("{}:{}", req.provider, req.subject);
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "AdminLinkProviderForUser",
+                Target::user(pool_id, username).object("identity", &linked),
+                self.link_identity_flow(pool_id, username, req),
+            )
+            .await
+    }
+
+    async fn link_identity_flow(
+        &self,
         pool_id: &str,
         username: &str,
         req: LinkIdentity,
@@ -1001,6 +1074,24 @@ impl UserPools {
     /// `AdminDisableProviderForUser`: the subject no longer signs in as
     /// its user.
     pub async fn unlink_identity(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "AdminDisableProviderForUser",
+                Target::pool(pool_id).object("identity", &format!("{provider}:{subject}")),
+                self.unlink_identity_flow(pool_id, provider, subject),
+            )
+            .await
+    }
+
+    async fn unlink_identity_flow(
         &self,
         pool_id: &str,
         provider: &str,

@@ -3,6 +3,7 @@
 
 use super::UserPools;
 use super::model::*;
+use crate::audit::{AdminCtx, Target};
 use crate::error::{Error, ErrorKind, Result};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -82,7 +83,25 @@ pub(crate) fn check(g: &Group) -> Result<()> {
 }
 
 impl UserPools {
-    pub async fn create_group(&self, pool_id: &str, req: CreateGroup) -> Result<Group> {
+    pub async fn create_group(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        req: CreateGroup,
+    ) -> Result<Group> {
+        let group = req.name.clone();
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "CreateGroup",
+                Target::pool(pool_id).object("group", &group),
+                self.create_group_flow(pool_id, req),
+            )
+            .await
+    }
+
+    async fn create_group_flow(&self, pool_id: &str, req: CreateGroup) -> Result<Group> {
         self.pool(pool_id).await?;
         let now = self.clock.now();
         let g = Group {
@@ -124,7 +143,30 @@ impl UserPools {
             .await
     }
 
-    pub async fn update_group(&self, pool_id: &str, name: &str, req: UpdateGroup) -> Result<Group> {
+    pub async fn update_group(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        name: &str,
+        req: UpdateGroup,
+    ) -> Result<Group> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "UpdateGroup",
+                Target::pool(pool_id).object("group", name),
+                self.update_group_flow(pool_id, name, req),
+            )
+            .await
+    }
+
+    async fn update_group_flow(
+        &self,
+        pool_id: &str,
+        name: &str,
+        req: UpdateGroup,
+    ) -> Result<Group> {
         let mut g = self.get_group(pool_id, name).await?;
         if let Some(d) = req.description {
             g.description = d;
@@ -143,7 +185,19 @@ impl UserPools {
         Ok(g)
     }
 
-    pub async fn delete_group(&self, pool_id: &str, name: &str) -> Result<()> {
+    pub async fn delete_group(&self, admin: &AdminCtx, pool_id: &str, name: &str) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "DeleteGroup",
+                Target::pool(pool_id).object("group", name),
+                self.delete_group_flow(pool_id, name),
+            )
+            .await
+    }
+
+    async fn delete_group_flow(&self, pool_id: &str, name: &str) -> Result<()> {
         self.pool(pool_id).await?;
         if !self.store.delete_group(pool_id, name).await? {
             return Err(Error::not_found("Group"));
@@ -152,13 +206,49 @@ impl UserPools {
     }
 
     /// Adds a user to a group (idempotent). Tokens issued from then on carry it.
-    pub async fn add_to_group(&self, pool_id: &str, group: &str, username: &str) -> Result<()> {
+    pub async fn add_to_group(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        group: &str,
+        username: &str,
+    ) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "AdminAddUserToGroup",
+                Target::user(pool_id, username).object("group", group),
+                self.add_to_group_flow(pool_id, group, username),
+            )
+            .await
+    }
+
+    async fn add_to_group_flow(&self, pool_id: &str, group: &str, username: &str) -> Result<()> {
         self.get_group(pool_id, group).await?;
         let user = self.admin_get_user(pool_id, username).await?;
         self.store.add_member(pool_id, group, &user.sub).await
     }
 
     pub async fn remove_from_group(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        group: &str,
+        username: &str,
+    ) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "AdminRemoveUserFromGroup",
+                Target::user(pool_id, username).object("group", group),
+                self.remove_from_group_flow(pool_id, group, username),
+            )
+            .await
+    }
+
+    async fn remove_from_group_flow(
         &self,
         pool_id: &str,
         group: &str,

@@ -10,6 +10,7 @@
 use super::UserPools;
 use super::auth::{Authenticated, Challenge};
 use super::model::*;
+use crate::audit::{AdminCtx, Target};
 use crate::crypto::{ct_eq, random};
 use crate::error::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
@@ -410,6 +411,24 @@ impl UserPools {
     /// Admin: the same for any user (AdminSetUserMFAPreference; removing
     /// a lost authenticator).
     pub async fn admin_set_mfa_preference(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        username: &str,
+        req: MfaPreference,
+    ) -> Result<MfaView> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "AdminSetUserMFAPreference",
+                Target::user(pool_id, username),
+                self.admin_set_mfa_preference_flow(pool_id, username, req),
+            )
+            .await
+    }
+
+    async fn admin_set_mfa_preference_flow(
         &self,
         pool_id: &str,
         username: &str,

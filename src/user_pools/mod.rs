@@ -107,6 +107,9 @@ impl UserPools {
             user_agent: ctx.user_agent.map(|u| cut(&u, 512)),
             request_id: ctx.request_id,
             created_at: self.clock.now(),
+            actor: None,
+            door: None,
+            target: None,
         };
         if let Err(e) = self.store.insert_audit(&record).await {
             tracing::error!(error = ?e, event, "audit event not recorded");

@@ -599,7 +599,8 @@ pub struct AuditEvent {
     pub username: Option<String>,
     pub client_id: Option<String>,
     /// `SignIn`, `SignUp`, `ConfirmSignUp`, `ForgotPassword`, `ResetPassword`,
-    /// `ChangePassword`, `GlobalSignOut`, `DeleteUser`, `Admin:<METHOD> <route>`.
+    /// `ChangePassword`, `GlobalSignOut`, `DeleteUser`, `Admin:<Action>` (an admin
+    /// change, named like the Cognito operation: `Admin:AdminDisableUser`).
     pub event: String,
     /// `Success`, or the error code of the failure (`NotAuthorized`, ...).
     pub outcome: String,
@@ -607,6 +608,17 @@ pub struct AuditEvent {
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
     pub created_at: i64,
+    /// Admin changes: who made it (`admin-key:<fingerprint>`,
+    /// `os-user:<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// Admin changes: the door (`native`, `cognito`, `cli`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub door: Option<String>,
+    /// Admin changes: the object beyond pool, user and client
+    /// (`group:admins`, `role:owner`, `identity:<id>`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// A stored challenge session of a sign-in flow.

@@ -18,6 +18,7 @@
 use super::UserPools;
 use super::auth::{Authenticated, Challenge, Settled, bad_credentials};
 use super::model::*;
+use crate::audit::{AdminCtx, Target};
 use crate::crypto::{random, sha256_hex};
 use crate::error::{Error, ErrorKind, Result};
 use base64::Engine;
@@ -411,6 +412,24 @@ impl UserPools {
 
     /// An admin removes a user's passkey (a lost device).
     pub async fn admin_delete_passkey(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        username: &str,
+        credential_id: &str,
+    ) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "AdminDeletePasskey",
+                Target::user(pool_id, username).object("passkey", credential_id),
+                self.admin_delete_passkey_flow(pool_id, username, credential_id),
+            )
+            .await
+    }
+
+    async fn admin_delete_passkey_flow(
         &self,
         pool_id: &str,
         username: &str,

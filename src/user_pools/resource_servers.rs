@@ -4,6 +4,7 @@
 
 use super::UserPools;
 use super::model::*;
+use crate::audit::{AdminCtx, Target};
 use crate::error::{Error, ErrorKind, Result};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -83,6 +84,24 @@ pub(crate) fn check(rs: &ResourceServer) -> Result<()> {
 impl UserPools {
     pub async fn create_resource_server(
         &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        req: PutResourceServer,
+    ) -> Result<ResourceServer> {
+        let identifier = req.identifier.clone().unwrap_or_default();
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "CreateResourceServer",
+                Target::pool(pool_id).object("resource-server", &identifier),
+                self.create_resource_server_flow(pool_id, req),
+            )
+            .await
+    }
+
+    async fn create_resource_server_flow(
+        &self,
         pool_id: &str,
         req: PutResourceServer,
     ) -> Result<ResourceServer> {
@@ -150,6 +169,24 @@ impl UserPools {
     /// not given is reset).
     pub async fn update_resource_server(
         &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        identifier: &str,
+        req: PutResourceServer,
+    ) -> Result<ResourceServer> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "UpdateResourceServer",
+                Target::pool(pool_id).object("resource-server", identifier),
+                self.update_resource_server_flow(pool_id, identifier, req),
+            )
+            .await
+    }
+
+    async fn update_resource_server_flow(
+        &self,
         pool_id: &str,
         identifier: &str,
         req: PutResourceServer,
@@ -170,7 +207,24 @@ impl UserPools {
         Ok(rs)
     }
 
-    pub async fn delete_resource_server(&self, pool_id: &str, identifier: &str) -> Result<()> {
+    pub async fn delete_resource_server(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        identifier: &str,
+    ) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "DeleteResourceServer",
+                Target::pool(pool_id).object("resource-server", identifier),
+                self.delete_resource_server_flow(pool_id, identifier),
+            )
+            .await
+    }
+
+    async fn delete_resource_server_flow(&self, pool_id: &str, identifier: &str) -> Result<()> {
         self.pool(pool_id).await?;
         if !self
             .store

@@ -11,6 +11,7 @@
 
 use super::model::*;
 use super::{UserPools, alias_value, attributes};
+use crate::audit::{AdminCtx, Target};
 use crate::error::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -71,8 +72,32 @@ const MAX_LINE_BYTES: usize = 64 * 1024;
 const MAX_GROUPS_PER_USER: usize = 100;
 
 impl UserPools {
-    /// One page of the export, ordered by `sub`, after the cursor.
+    /// One page of the export, ordered by `sub`, after the cursor. An export
+    /// carries password hashes, so its start (the first page) is audited
+    /// like a change.
     pub async fn export_users(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ExportedUser>> {
+        let page = self.export_page(pool_id, after, limit);
+        if after.is_some() {
+            return page.await;
+        }
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "ExportUsers",
+                Target::pool(pool_id),
+                page,
+            )
+            .await
+    }
+
+    async fn export_page(
         &self,
         pool_id: &str,
         after: Option<&str>,
@@ -99,7 +124,24 @@ impl UserPools {
     }
 
     /// Imports JSON Lines into a pool; blank lines are skipped.
-    pub async fn import_users(&self, pool_id: &str, body: &[u8]) -> Result<ImportReport> {
+    pub async fn import_users(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        body: &[u8],
+    ) -> Result<ImportReport> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "ImportUsers",
+                Target::pool(pool_id),
+                self.import_users_flow(pool_id, body),
+            )
+            .await
+    }
+
+    async fn import_users_flow(&self, pool_id: &str, body: &[u8]) -> Result<ImportReport> {
         let pool = self.pool(pool_id).await?;
         let mut report = ImportReport::default();
         for (i, line) in body.split(|b| *b == b'\n').enumerate() {

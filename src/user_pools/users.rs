@@ -5,6 +5,7 @@
 use super::model::*;
 use super::signup::CodeDelivery;
 use super::{UserPools, attributes, policy};
+use crate::audit::{AdminCtx, Target};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -81,7 +82,25 @@ impl UserPools {
     /// Creates a user with a temporary password (AdminCreateUser): status
     /// `FORCE_CHANGE_PASSWORD`, an invitation mailed to the email, and at the
     /// first sign-in the `NEW_PASSWORD_REQUIRED` challenge.
-    pub async fn admin_create_user(&self, pool_id: &str, req: AdminCreateUser) -> Result<User> {
+    pub async fn admin_create_user(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        req: AdminCreateUser,
+    ) -> Result<User> {
+        let username = req.username.clone();
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "AdminCreateUser",
+                Target::user(pool_id, &username),
+                self.admin_create_user_flow(pool_id, req),
+            )
+            .await
+    }
+
+    async fn admin_create_user_flow(&self, pool_id: &str, req: AdminCreateUser) -> Result<User> {
         let pool = self.pool(pool_id).await?;
         let mut attrs = req.attributes;
         let verified: Vec<(String, String)> = ["email_verified", "phone_number_verified"]
@@ -211,6 +230,23 @@ impl UserPools {
     /// `PasswordResetRequired` until the user resets with the code.
     pub async fn admin_reset_password(
         &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        name: &str,
+    ) -> Result<Option<CodeDelivery>> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "AdminResetUserPassword",
+                Target::user(pool_id, name),
+                self.admin_reset_password_flow(pool_id, name),
+            )
+            .await
+    }
+
+    async fn admin_reset_password_flow(
+        &self,
         pool_id: &str,
         name: &str,
     ) -> Result<Option<CodeDelivery>> {
@@ -267,6 +303,24 @@ impl UserPools {
     /// phone of an email/phone-as-username pool, verified aliases) change
     /// only through the user's own verification flow.
     pub async fn admin_update_attributes(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        name: &str,
+        req: AdminUpdateAttributes,
+    ) -> Result<User> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "AdminUpdateUserAttributes",
+                Target::user(pool_id, name),
+                self.admin_update_attributes_flow(pool_id, name, req),
+            )
+            .await
+    }
+
+    async fn admin_update_attributes_flow(
         &self,
         pool_id: &str,
         name: &str,
@@ -365,6 +419,28 @@ impl UserPools {
     /// once: sign-in, refresh and access tokens are refused from then on.
     pub async fn admin_set_enabled(
         &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        name: &str,
+        enabled: bool,
+    ) -> Result<User> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                if enabled {
+                    "AdminEnableUser"
+                } else {
+                    "AdminDisableUser"
+                },
+                Target::user(pool_id, name),
+                self.admin_set_enabled_flow(pool_id, name, enabled),
+            )
+            .await
+    }
+
+    async fn admin_set_enabled_flow(
+        &self,
         pool_id: &str,
         name: &str,
         enabled: bool,
@@ -383,7 +459,24 @@ impl UserPools {
         Ok(user)
     }
 
-    pub async fn admin_delete_user(&self, pool_id: &str, name: &str) -> Result<()> {
+    pub async fn admin_delete_user(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        name: &str,
+    ) -> Result<()> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "AdminDeleteUser",
+                Target::user(pool_id, name),
+                self.admin_delete_user_flow(pool_id, name),
+            )
+            .await
+    }
+
+    async fn admin_delete_user_flow(&self, pool_id: &str, name: &str) -> Result<()> {
         let user = self.admin_get_user(pool_id, name).await?;
         if !self.store.delete_user(pool_id, &user.sub).await? {
             return Err(Error::not_found("User"));
@@ -395,6 +488,24 @@ impl UserPools {
     /// Sets a permanent password (policy enforced); the user becomes
     /// CONFIRMED and its other sessions end.
     pub async fn admin_set_password(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        name: &str,
+        req: SetPassword,
+    ) -> Result<User> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "AdminSetUserPassword",
+                Target::user(pool_id, name),
+                self.admin_set_password_flow(pool_id, name, req),
+            )
+            .await
+    }
+
+    async fn admin_set_password_flow(
         &self,
         pool_id: &str,
         name: &str,
@@ -437,7 +548,19 @@ impl UserPools {
 
     /// Confirms an unconfirmed user without a code (Cognito's
     /// AdminConfirmSignUp: contact attributes stay unverified).
-    pub async fn admin_confirm(&self, pool_id: &str, name: &str) -> Result<User> {
+    pub async fn admin_confirm(&self, admin: &AdminCtx, pool_id: &str, name: &str) -> Result<User> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "AdminConfirmSignUp",
+                Target::user(pool_id, name),
+                self.admin_confirm_flow(pool_id, name),
+            )
+            .await
+    }
+
+    async fn admin_confirm_flow(&self, pool_id: &str, name: &str) -> Result<User> {
         let mut user = self.admin_get_user(pool_id, name).await?;
         if user.status != UserStatus::Unconfirmed {
             return Err(Error::not_authorized(format!(
@@ -455,7 +578,19 @@ impl UserPools {
     }
 
     /// Ends every session of a user (AdminUserGlobalSignOut).
-    pub async fn admin_sign_out(&self, pool_id: &str, name: &str) -> Result<u64> {
+    pub async fn admin_sign_out(&self, admin: &AdminCtx, pool_id: &str, name: &str) -> Result<u64> {
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "AdminUserGlobalSignOut",
+                Target::user(pool_id, name),
+                self.admin_sign_out_flow(pool_id, name),
+            )
+            .await
+    }
+
+    async fn admin_sign_out_flow(&self, pool_id: &str, name: &str) -> Result<u64> {
         let user = self.admin_get_user(pool_id, name).await?;
         self.store
             .revoke_user_families(pool_id, &user.sub, self.clock.now())

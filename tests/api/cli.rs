@@ -159,6 +159,7 @@ async fn the_cli_manages_pools_clients_and_keys() {
     let c = state
         .pools
         .create_client(
+            &poolgate::audit::AdminCtx::cli("cli-test"),
             id,
             serde_json::from_value(serde_json::json!({"name": "web"})).unwrap(),
         )

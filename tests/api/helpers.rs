@@ -83,7 +83,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(dir.path(), url);
     tweak(&mut settings);
     let admin_key = "test-admin-key-0123456789abcdef".to_owned();
-    let master = MasterKey::generate();
+    // A master key set by `tweak` is used (a test that runs the CLI against
+    // the same database needs it); otherwise a fresh one.
+    let master = match &settings.security.master_key {
+        Some(k) => MasterKey::from_hex(k.expose()).expect("hex master key"),
+        None => MasterKey::generate(),
+    };
     let store = poolgate::app::open_store(&settings, &master, true)
         .await
         .expect("store");

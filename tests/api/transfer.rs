@@ -152,8 +152,11 @@ async fn a_pool_exported_and_imported_elsewhere_keeps_its_users_passwords_groups
         )
         .await;
     assert_eq!(
-        ev["events"][0]["event"],
-        "Admin:GET /v1/admin/pools/{pool_id}/export"
+        (
+            ev["events"][0]["event"].as_str(),
+            ev["events"][0]["door"].as_str()
+        ),
+        (Some("Admin:ExportUsers"), Some("native"))
     );
 
     let (target, client) = second_pool(&app).await;

@@ -836,7 +836,12 @@ fn resource_server_input(
 }
 
 /// The control-plane operations (already authenticated by SigV4).
-pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
+pub(super) async fn control_op(
+    s: &AppState,
+    admin: &crate::audit::AdminCtx,
+    op: &str,
+    m: Map<String, Value>,
+) -> Answer {
     let pools = &s.pools;
     let pool_id = || required(&m, "UserPoolId");
     match op {
@@ -844,7 +849,7 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
             let mut native = pool_settings(&m, None)?;
             native.insert("name".into(), required(&m, "PoolName")?.into());
             let req = crate::user_pools::admin::CreatePool::try_from(native).map_err(bad)?;
-            let p = pools.create_pool(req).await?;
+            let p = pools.create_pool(admin, req).await?;
             Ok(json!({"UserPool": user_pool_type(s, &p).await?}))
         }
         "DescribeUserPool" => {
@@ -865,11 +870,13 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
                 ));
             }
             patch.remove("custom_attributes");
-            pools.update_pool(&p.id, &Value::Object(patch)).await?;
+            pools
+                .update_pool(admin, &p.id, &Value::Object(patch))
+                .await?;
             Ok(json!({}))
         }
         "DeleteUserPool" => {
-            pools.delete_pool(pool_id()?).await?;
+            pools.delete_pool(admin, pool_id()?).await?;
             Ok(json!({}))
         }
         "ListUserPools" => {
@@ -918,7 +925,7 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
                 arr.push(a);
             }
             pools
-                .update_pool(&p.id, &json!({"custom_attributes": all}))
+                .update_pool(admin, &p.id, &json!({"custom_attributes": all}))
                 .await?;
             Ok(json!({}))
         }
@@ -931,7 +938,7 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
                 m.get("GenerateSecret").cloned().unwrap_or(false.into()),
             );
             let req = crate::user_pools::admin::CreateClient::try_from(native).map_err(bad)?;
-            let c = pools.create_client(&p.id, req).await?;
+            let c = pools.create_client(admin, &p.id, req).await?;
             Ok(json!({"UserPoolClient": client_type(s, &p, &c)?}))
         }
         "DescribeUserPoolClient" => {
@@ -947,13 +954,13 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
                 patch.insert("name".into(), name.clone());
             }
             let c = pools
-                .update_client(&p.id, &old.id, &Value::Object(patch))
+                .update_client(admin, &p.id, &old.id, &Value::Object(patch))
                 .await?;
             Ok(json!({"UserPoolClient": client_type(s, &p, &c)?}))
         }
         "DeleteUserPoolClient" => {
             pools
-                .delete_client(pool_id()?, required(&m, "ClientId")?)
+                .delete_client(admin, pool_id()?, required(&m, "ClientId")?)
                 .await?;
             Ok(json!({}))
         }
@@ -995,6 +1002,7 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
             let i: In = input(m)?;
             let g = pools
                 .create_group(
+                    admin,
                     &i.user_pool_id,
                     crate::user_pools::groups::CreateGroup {
                         name: i.group_name,
@@ -1051,13 +1059,13 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
                 }
             }
             let g = pools
-                .update_group(pool_id()?, required(&m, "GroupName")?, req)
+                .update_group(admin, pool_id()?, required(&m, "GroupName")?, req)
                 .await?;
             Ok(json!({"Group": group_type(&g)}))
         }
         "DeleteGroup" => {
             pools
-                .delete_group(pool_id()?, required(&m, "GroupName")?)
+                .delete_group(admin, pool_id()?, required(&m, "GroupName")?)
                 .await?;
             Ok(json!({}))
         }
@@ -1096,7 +1104,7 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
         }
         "CreateIdentityProvider" => {
             let p = pools
-                .create_identity_provider(pool_id()?, identity_provider_input(&m, None)?)
+                .create_identity_provider(admin, pool_id()?, identity_provider_input(&m, None)?)
                 .await
                 .map_err(|e| match e.kind {
                     crate::error::ErrorKind::Conflict => {
@@ -1118,13 +1126,13 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
             let mut req = identity_provider_input(&m, Some(&old))?;
             req.name = None;
             let p = pools
-                .update_identity_provider(pool_id()?, name, req)
+                .update_identity_provider(admin, pool_id()?, name, req)
                 .await?;
             Ok(json!({"IdentityProvider": identity_provider_type(&p)}))
         }
         "DeleteIdentityProvider" => {
             pools
-                .delete_identity_provider(pool_id()?, required(&m, "ProviderName")?)
+                .delete_identity_provider(admin, pool_id()?, required(&m, "ProviderName")?)
                 .await?;
             Ok(json!({}))
         }
@@ -1157,6 +1165,7 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
             let (provider, subject) = provider_user(&m, "SourceUser")?;
             pools
                 .link_identity(
+                    admin,
                     pool_id()?,
                     &username,
                     crate::user_pools::federation::LinkIdentity { provider, subject },
@@ -1171,13 +1180,13 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
         "AdminDisableProviderForUser" => {
             let (provider, subject) = provider_user(&m, "User")?;
             pools
-                .unlink_identity(pool_id()?, &provider, &subject)
+                .unlink_identity(admin, pool_id()?, &provider, &subject)
                 .await?;
             Ok(json!({}))
         }
         "CreateResourceServer" => {
             let r = pools
-                .create_resource_server(pool_id()?, resource_server_input(&m)?)
+                .create_resource_server(admin, pool_id()?, resource_server_input(&m)?)
                 .await
                 .map_err(|e| match e.kind {
                     crate::error::ErrorKind::Conflict => bad(e.message),
@@ -1194,13 +1203,13 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
         "UpdateResourceServer" => {
             let req = resource_server_input(&m)?;
             let r = pools
-                .update_resource_server(pool_id()?, required(&m, "Identifier")?, req)
+                .update_resource_server(admin, pool_id()?, required(&m, "Identifier")?, req)
                 .await?;
             Ok(json!({"ResourceServer": resource_server_type(&r)}))
         }
         "DeleteResourceServer" => {
             pools
-                .delete_resource_server(pool_id()?, required(&m, "Identifier")?)
+                .delete_resource_server(admin, pool_id()?, required(&m, "Identifier")?)
                 .await?;
             Ok(json!({}))
         }
@@ -1314,7 +1323,9 @@ pub(super) async fn control_op(s: &AppState, op: &str, m: Map<String, Value>) ->
                     );
                 }
             }
-            pools.update_pool(&p.id, &Value::Object(patch)).await?;
+            pools
+                .update_pool(admin, &p.id, &Value::Object(patch))
+                .await?;
             let p = pools.pool(&p.id).await?;
             Ok(mfa_config(&p))
         }

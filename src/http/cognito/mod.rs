@@ -12,6 +12,7 @@
 //! See docs/compatibility.md.
 
 use crate::app::AppState;
+use crate::audit::AdminCtx;
 use crate::error::{Error, ErrorKind};
 use crate::tokens::TokenSet;
 use axum::body::Bytes;
@@ -158,6 +159,7 @@ async fn dispatch(
             .then_some("cognito-identity"),
         _ => None,
     };
+    let mut admin_ctx = None;
     if let Some(service) = admin {
         let secrets: Vec<&str> = s.admin_keys.iter().map(|k| k.expose()).collect();
         let now = s.pools.clock.now();
@@ -203,7 +205,20 @@ async fn dispatch(
             };
             return respond(&request_id, Err(Fault::new(kind, message)));
         }
+        // Which admin key signed: the trail's actor.
+        let key = secrets.iter().find(|k| {
+            let one = [**k];
+            let q = uri.query().unwrap_or("");
+            let expected = super::sigv4::Expected {
+                secrets: &one,
+                region: s.pools.region(),
+                service,
+            };
+            super::sigv4::verify("POST", uri.path(), q, &headers, &body, expected, now).is_ok()
+        });
+        admin_ctx = key.map(|k| AdminCtx::cognito_key(k));
     }
+    let admin = admin_ctx;
     if crate::error::json_has_nul(&body) {
         return respond(
             &request_id,
@@ -215,7 +230,7 @@ async fn dispatch(
     }
     let answer = match serde_json::from_slice::<Value>(if body.is_empty() { b"{}" } else { &body })
     {
-        Ok(Value::Object(input)) => run(&s, &target, input).await,
+        Ok(Value::Object(input)) => run(&s, &target, input, admin.as_ref()).await,
         Ok(_) | Err(_) => Err(Fault::new(
             "SerializationException",
             "The request body is not a JSON object",
@@ -224,9 +239,24 @@ async fn dispatch(
     respond(&request_id, answer)
 }
 
-async fn run(s: &AppState, target: &str, input: Map<String, Value>) -> Answer {
+/// Runs an operation. The admin ones (Admin*, control plane, identity-pool
+/// administration) need the `AdminCtx` that only a passed SigV4 check
+/// makes; without one they are not reachable.
+async fn run(
+    s: &AppState,
+    target: &str,
+    input: Map<String, Value>,
+    admin: Option<&AdminCtx>,
+) -> Answer {
     if let Some(op) = target.strip_prefix(USER_POOLS) {
-        user_pool_op(s, op, input).await.map_err(|f| {
+        let answer = match admin {
+            Some(a) if ADMIN_OPERATIONS.contains(&op) => admin_op(s, a, op, input).await,
+            Some(a) if control::CONTROL_OPERATIONS.contains(&op) => {
+                control::control_op(s, a, op, input).await
+            }
+            _ => user_pool_op(s, op, input).await,
+        };
+        answer.map_err(|f| {
             // Cognito answers a rate-limited code operation with
             // LimitExceededException ("Attempt limit exceeded"), which apps
             // catch by that name; sign-in stays TooManyRequestsException.
@@ -241,7 +271,12 @@ async fn run(s: &AppState, target: &str, input: Map<String, Value>) -> Answer {
             }
         })
     } else if let Some(op) = target.strip_prefix(IDENTITY) {
-        identity_op(s, op, input).await
+        match admin {
+            Some(a) if IDENTITY_ADMIN_OPERATIONS.contains(&op) => {
+                identity_admin_op(s, a, op, input).await
+            }
+            _ => identity_op(s, op, input).await,
+        }
     } else {
         Err(Fault::new(
             "UnknownOperationException",
@@ -1138,21 +1173,6 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             pools.set_mfa_preference(&a, mfa_preference(&m)?).await?;
             Ok(json!({}))
         }
-        "AdminSetUserMFAPreference" => {
-            let get = |k: &str| {
-                m.get(k)
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        Fault::new("InvalidParameterException", format!("{k} is required"))
-                    })
-            };
-            let (pool, username) = (get("UserPoolId")?, get("Username")?);
-            pools
-                .admin_set_mfa_preference(&pool, &username, mfa_preference(&m)?)
-                .await?;
-            Ok(json!({}))
-        }
         "UpdateUserAttributes"
         | "DeleteUserAttributes"
         | "VerifyUserAttribute"
@@ -1222,8 +1242,6 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                 }
             }
         }
-        op if ADMIN_OPERATIONS.contains(&op) => admin_op(s, op, m).await,
-        op if control::CONTROL_OPERATIONS.contains(&op) => control::control_op(s, op, m).await,
         op if admin_auth::ADMIN_AUTH_OPERATIONS.contains(&op) => {
             admin_auth::admin_auth_op(s, op, m).await
         }
@@ -1336,10 +1354,29 @@ struct AdminIn {
     next_token: Option<String>,
 }
 
+/// AdminSetUserMFAPreference (its members are not `AdminIn`'s).
+async fn admin_set_mfa(s: &AppState, admin: &AdminCtx, m: Map<String, Value>) -> Answer {
+    let pools = &s.pools;
+    let get = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| Fault::new("InvalidParameterException", format!("{k} is required")))
+    };
+    let (pool, username) = (get("UserPoolId")?, get("Username")?);
+    pools
+        .admin_set_mfa_preference(admin, &pool, &username, mfa_preference(&m)?)
+        .await?;
+    Ok(json!({}))
+}
+
 /// The Admin* operations and ListUsers (already authenticated by SigV4).
-async fn admin_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
+async fn admin_op(s: &AppState, admin: &AdminCtx, op: &str, m: Map<String, Value>) -> Answer {
+    if op == "AdminSetUserMFAPreference" {
+        return admin_set_mfa(s, admin, m).await;
+    }
     let i: AdminIn = input(m)?;
-    admin_user_op(s, op, i).await.map_err(|f| {
+    admin_user_op(s, admin, op, i).await.map_err(|f| {
         // The services say "User not found" as a ResourceNotFound; Cognito
         // has its own exception for it.
         if f.kind == "ResourceNotFoundException" && f.message.starts_with("User not found") {
@@ -1350,7 +1387,7 @@ async fn admin_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
     })
 }
 
-async fn admin_user_op(s: &AppState, op: &str, i: AdminIn) -> Answer {
+async fn admin_user_op(s: &AppState, admin: &AdminCtx, op: &str, i: AdminIn) -> Answer {
     let pools = &s.pools;
     let pool = i.user_pool_id.as_str();
     let user = || {
@@ -1381,6 +1418,7 @@ async fn admin_user_op(s: &AppState, op: &str, i: AdminIn) -> Answer {
             }
             let u = pools
                 .admin_create_user(
+                    admin,
                     pool,
                     crate::user_pools::users::AdminCreateUser {
                         username: user()?,
@@ -1393,7 +1431,7 @@ async fn admin_user_op(s: &AppState, op: &str, i: AdminIn) -> Answer {
             Ok(json!({"User": user_type(&u)}))
         }
         "AdminDeleteUser" => {
-            pools.admin_delete_user(pool, &user()?).await?;
+            pools.admin_delete_user(admin, pool, &user()?).await?;
             Ok(json!({}))
         }
         "AdminSetUserPassword" => {
@@ -1403,6 +1441,7 @@ async fn admin_user_op(s: &AppState, op: &str, i: AdminIn) -> Answer {
                 .ok_or_else(|| Fault::new("InvalidParameterException", "Password is required"))?;
             pools
                 .admin_set_password(
+                    admin,
                     pool,
                     &user()?,
                     crate::user_pools::users::SetPassword {
@@ -1415,25 +1454,25 @@ async fn admin_user_op(s: &AppState, op: &str, i: AdminIn) -> Answer {
             Ok(json!({}))
         }
         "AdminConfirmSignUp" => {
-            pools.admin_confirm(pool, &user()?).await?;
+            pools.admin_confirm(admin, pool, &user()?).await?;
             Ok(json!({}))
         }
         "AdminDisableUser" | "AdminEnableUser" => {
             pools
-                .admin_set_enabled(pool, &user()?, op == "AdminEnableUser")
+                .admin_set_enabled(admin, pool, &user()?, op == "AdminEnableUser")
                 .await?;
             Ok(json!({}))
         }
         "AdminUserGlobalSignOut" => {
-            pools.admin_sign_out(pool, &user()?).await?;
+            pools.admin_sign_out(admin, pool, &user()?).await?;
             Ok(json!({}))
         }
         "AdminAddUserToGroup" => {
-            pools.add_to_group(pool, &group()?, &user()?).await?;
+            pools.add_to_group(admin, pool, &group()?, &user()?).await?;
             Ok(json!({}))
         }
         "AdminResetUserPassword" => {
-            pools.admin_reset_password(pool, &user()?).await?;
+            pools.admin_reset_password(admin, pool, &user()?).await?;
             Ok(json!({}))
         }
         "AdminUpdateUserAttributes" | "AdminDeleteUserAttributes" => {
@@ -1448,6 +1487,7 @@ async fn admin_user_op(s: &AppState, op: &str, i: AdminIn) -> Answer {
             };
             pools
                 .admin_update_attributes(
+                    admin,
                     pool,
                     &user()?,
                     crate::user_pools::users::AdminUpdateAttributes { attributes: attrs },
@@ -1470,7 +1510,9 @@ async fn admin_user_op(s: &AppState, op: &str, i: AdminIn) -> Answer {
             })).collect::<Vec<_>>()}))
         }
         "AdminRemoveUserFromGroup" => {
-            pools.remove_from_group(pool, &group()?, &user()?).await?;
+            pools
+                .remove_from_group(admin, pool, &group()?, &user()?)
+                .await?;
             Ok(json!({}))
         }
         _ => {
@@ -1647,7 +1689,12 @@ fn identity_pool_settings(
 }
 
 /// CreateIdentityPool … GetIdentityPoolRoles (already authenticated by SigV4).
-async fn identity_admin_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
+async fn identity_admin_op(
+    s: &AppState,
+    admin: &AdminCtx,
+    op: &str,
+    m: Map<String, Value>,
+) -> Answer {
     use crate::identity::model::role_arn;
     let ids = &s.identity;
     let pool_id = || {
@@ -1660,7 +1707,10 @@ async fn identity_admin_op(s: &AppState, op: &str, m: Map<String, Value>) -> Ans
         "CreateIdentityPool" => {
             let (name, settings) = identity_pool_settings(&m, None)?;
             let p = ids
-                .create_pool(crate::identity::CreateIdentityPool { name, settings })
+                .create_pool(
+                    admin,
+                    crate::identity::CreateIdentityPool { name, settings },
+                )
                 .await?;
             Ok(identity_pool_type(s, &p))
         }
@@ -1670,6 +1720,7 @@ async fn identity_admin_op(s: &AppState, op: &str, m: Map<String, Value>) -> Ans
             let (name, settings) = identity_pool_settings(&m, Some(old.settings))?;
             let p = ids
                 .update_pool(
+                    admin,
                     &old.id,
                     crate::identity::CreateIdentityPool { name, settings },
                 )
@@ -1722,7 +1773,7 @@ async fn identity_admin_op(s: &AppState, op: &str, m: Map<String, Value>) -> Ans
                     )
                 })?
                 .unwrap_or_default();
-            ids.delete_identities(&list).await?;
+            ids.delete_identities(admin, &list).await?;
             Ok(json!({"UnprocessedIdentityIds": []}))
         }
         "GetOpenIdTokenForDeveloperIdentity" => {
@@ -1780,7 +1831,7 @@ async fn identity_admin_op(s: &AppState, op: &str, m: Map<String, Value>) -> Ans
             Ok(out)
         }
         "DeleteIdentityPool" => {
-            ids.delete_pool(&pool_id()?).await?;
+            ids.delete_pool(admin, &pool_id()?).await?;
             Ok(json!({}))
         }
         "SetIdentityPoolRoles" => {
@@ -1803,6 +1854,7 @@ async fn identity_admin_op(s: &AppState, op: &str, m: Map<String, Value>) -> Ans
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             ids.update_pool(
+                admin,
                 &p.id,
                 crate::identity::CreateIdentityPool {
                     name: p.name.clone(),
@@ -1828,9 +1880,6 @@ async fn identity_admin_op(s: &AppState, op: &str, m: Map<String, Value>) -> Ans
 }
 
 async fn identity_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
-    if IDENTITY_ADMIN_OPERATIONS.contains(&op) {
-        return identity_admin_op(s, op, m).await;
-    }
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase", deny_unknown_fields)]
     struct In {
