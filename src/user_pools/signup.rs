@@ -8,6 +8,8 @@ use crate::crypto::random;
 use crate::error::{Error, ErrorKind, Result};
 use crate::mail::{Email, Template};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -45,6 +47,58 @@ impl CodeDelivery {
             medium: "EMAIL".into(),
             attribute: "email".into(),
         }
+    }
+}
+
+/// How long a real code delivery (storing the code and handing the message
+/// to the mailer) takes, as a moving average in nanoseconds. An answer that
+/// only pretends to deliver, because existence errors are hidden, waits as
+/// long (G3): a delivery to an SMTP relay would otherwise be a timing
+/// oracle for "this user exists".
+static DELIVERY_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Runs a real delivery and folds its duration into the average (1/8).
+pub(crate) async fn timed_delivery<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
+    let started = Instant::now();
+    let out = work.await;
+    let took = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+    let _ = DELIVERY_NANOS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| {
+        Some(if avg == 0 {
+            took
+        } else {
+            avg - avg / 8 + took / 8
+        })
+    });
+    out
+}
+
+/// Waits about as long as a real delivery takes (see [`DELIVERY_NANOS`]).
+/// Under 2 ms the wait is a blocking-pool sleep, which is precise to tens
+/// of microseconds; Tokio's timer rounds up to whole milliseconds.
+pub(crate) async fn pretend_delivery() {
+    let avg = Duration::from_nanos(DELIVERY_NANOS.load(Ordering::Relaxed));
+    if avg.is_zero() {
+        return;
+    }
+    if avg < Duration::from_millis(2) {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(avg)).await;
+    } else {
+        tokio::time::sleep(avg.min(Duration::from_secs(5))).await;
+    }
+}
+
+/// What a delivery of a code to `dest` (attribute `attr`) would answer,
+/// without sending anything.
+pub(crate) fn pretend_to(attr: &str, dest: &str) -> CodeDelivery {
+    CodeDelivery {
+        destination: mask_destination(dest),
+        medium: if attr == "phone_number" {
+            "SMS"
+        } else {
+            "EMAIL"
+        }
+        .into(),
+        attribute: attr.to_owned(),
     }
 }
 
@@ -384,6 +438,13 @@ impl UserPools {
             });
         };
         if user.status != UserStatus::Unconfirmed {
+            if pool.settings.prevent_user_existence_errors {
+                // The answer of an unknown user or a wrong code (G3).
+                return Err(Error::new(
+                    ErrorKind::CodeMismatch,
+                    "Invalid verification code provided, please try again.",
+                ));
+            }
             return Err(Error::not_authorized(format!(
                 "User cannot be confirmed. Current status is {}",
                 user.status.as_str()
@@ -440,9 +501,11 @@ impl UserPools {
         self.rate_limit(pool_id, Action::CodeSend).await?;
         self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
+        let hide = pool.settings.prevent_user_existence_errors;
         let Some(user) = self.find_user(&pool, &req.username).await? else {
-            if pool.settings.prevent_user_existence_errors {
-                // Same answer shape as for a real user.
+            if hide {
+                // Same answer, in about the same time, as for a real user.
+                pretend_delivery().await;
                 return Ok(Some(CodeDelivery::pretend(&req.username)));
             }
             return Err(Error::new(
@@ -450,20 +513,32 @@ impl UserPools {
                 "Username/client id combination not found.",
             ));
         };
+        let target = self.delivery_target(&pool, &user.attributes);
         if user.status != UserStatus::Unconfirmed {
+            if hide {
+                // A confirmed user answers like an unconfirmed one (G3);
+                // nothing is sent.
+                pretend_delivery().await;
+                return Ok(Some(match target {
+                    Some((attr, dest)) => pretend_to(&attr, &dest),
+                    None => CodeDelivery::pretend(&req.username),
+                }));
+            }
             return Err(Error::invalid("User is already confirmed."));
         }
-        let Some((attr, dest)) = self.delivery_target(&pool, &user.attributes) else {
+        let Some((attr, dest)) = target else {
             return Err(Error::invalid(
                 "The user has no verified delivery address; an administrator must confirm them",
             ));
         };
         let (code, record) =
             self.new_code(&pool.id, &user.sub, CodePurpose::Signup, SIGNUP_CODE_TTL);
-        self.store.put_code(&record).await?;
-        Ok(Some(
+        timed_delivery(async {
+            self.store.put_code(&record).await?;
             self.send_code(&pool, &user, &attr, &dest, &code, Template::Verification)
-                .await?,
-        ))
+                .await
+        })
+        .await
+        .map(Some)
     }
 }
