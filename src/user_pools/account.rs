@@ -359,12 +359,13 @@ impl UserPools {
         self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
         let hide = pool.settings.prevent_user_existence_errors;
+        let timer = super::signup::DeliveryTimer::start();
         let user = self.find_user(&pool, &req.username).await?;
         let Some(user) = user.filter(|u| u.enabled && u.status != UserStatus::ExternalProvider)
         else {
             if hide {
                 // Same answer, in about the same time, as a delivery (G3).
-                super::signup::pretend_delivery().await;
+                timer.pretend().await;
                 return Ok(CodeDelivery::pretend(&req.username));
             }
             return Err(Error::new(
@@ -386,7 +387,7 @@ impl UserPools {
                 // An unconfirmed user (no verified address) answers like
                 // everyone else (G3); nothing is sent to an unverified
                 // address.
-                super::signup::pretend_delivery().await;
+                timer.pretend().await;
                 return Ok(match user.attributes.get("email") {
                     Some(e) => super::signup::pretend_to("email", e),
                     None => CodeDelivery::pretend(&req.username),
@@ -402,19 +403,20 @@ impl UserPools {
             CodePurpose::ResetPassword,
             RESET_CODE_TTL,
         );
-        super::signup::timed_delivery(async {
-            self.store.put_code(&record).await?;
-            self.send_code(
-                &pool,
-                &user,
-                "email",
-                &email,
-                &code,
-                Template::ResetPassword,
-            )
+        timer
+            .real(async {
+                self.store.put_code(&record).await?;
+                self.send_code(
+                    &pool,
+                    &user,
+                    "email",
+                    &email,
+                    &code,
+                    Template::ResetPassword,
+                )
+                .await
+            })
             .await
-        })
-        .await
     }
 
     /// Sets a new password with a reset code. `RESET_REQUIRED` and

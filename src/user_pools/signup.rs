@@ -8,7 +8,7 @@ use crate::crypto::random;
 use crate::error::{Error, ErrorKind, Result};
 use crate::mail::{Email, Template};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use utoipa::ToSchema;
 
@@ -50,41 +50,79 @@ impl CodeDelivery {
     }
 }
 
-/// How long a real code delivery (storing the code and handing the message
-/// to the mailer) takes, as a moving average in nanoseconds. An answer that
-/// only pretends to deliver, because existence errors are hidden, waits as
-/// long (G3): a delivery to an SMTP relay would otherwise be a timing
-/// oracle for "this user exists".
+/// How long answering with a real code delivery takes, from the user
+/// lookup on (storing the code and handing the message to the mailer
+/// included): a running estimate of the median, in nanoseconds. An answer
+/// that only pretends to deliver, because existence errors are hidden,
+/// is held until as long has passed (G3): a delivery through an SMTP
+/// relay would otherwise be a timing oracle for "this user exists".
 static DELIVERY_NANOS: AtomicU64 = AtomicU64::new(0);
+/// What a held answer takes off its wait (nanoseconds, may be negative):
+/// nudged by 20 µs after every held answer, up when it ended later than the
+/// real median, down when earlier, so the held answers' median meets the
+/// real one whatever waking up costs on this machine.
+static HOLD_OFFSET_NANOS: AtomicI64 = AtomicI64::new(0);
 
-/// Runs a real delivery and folds its duration into the average (1/8).
-pub(crate) async fn timed_delivery<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
-    let started = Instant::now();
-    let out = work.await;
-    let took = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-    let _ = DELIVERY_NANOS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| {
-        Some(if avg == 0 {
-            took
+/// Moves a running median estimate one step toward `x`.
+fn median_step(cell: &AtomicU64, x: u64) {
+    let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |est| {
+        let step = (est / 16).max(1_000);
+        Some(if est == 0 {
+            x
+        } else if x > est {
+            est + step
         } else {
-            avg - avg / 8 + took / 8
+            est.saturating_sub(step)
         })
     });
-    out
 }
 
-/// Waits about as long as a real delivery takes (see [`DELIVERY_NANOS`]).
-/// Under 2 ms the wait is a blocking-pool sleep, which is precise to tens
-/// of microseconds; Tokio's timer rounds up to whole milliseconds.
-pub(crate) async fn pretend_delivery() {
-    let avg = Duration::from_nanos(DELIVERY_NANOS.load(Ordering::Relaxed));
-    if avg.is_zero() {
-        return;
+/// Times one answer that may deliver a code; started before the user
+/// lookup, so the lookups of both paths are inside the measured span.
+pub(crate) struct DeliveryTimer(Instant);
+
+impl DeliveryTimer {
+    pub(crate) fn start() -> Self {
+        Self(Instant::now())
     }
-    if avg < Duration::from_millis(2) {
-        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(avg)).await;
-    } else {
-        tokio::time::sleep(avg.min(Duration::from_secs(5))).await;
+
+    /// Runs a real delivery and moves the median estimate toward the time
+    /// this answer took (by a sixteenth: a stochastic median, which a few
+    /// slow deliveries do not drag up the way a mean would).
+    pub(crate) async fn real<T>(self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let out = work.await;
+        median_step(&DELIVERY_NANOS, nanos(self.0.elapsed()));
+        out
     }
+
+    /// Holds a pretend answer until a real one would have been ready.
+    /// Under 2 ms left the wait is a blocking-pool sleep, precise to tens
+    /// of microseconds; Tokio's timer rounds up to whole milliseconds.
+    pub(crate) async fn pretend(self) {
+        let target = DELIVERY_NANOS.load(Ordering::Relaxed) as i64;
+        if target == 0 {
+            return;
+        }
+        let offset = HOLD_OFFSET_NANOS.load(Ordering::Relaxed);
+        let left = target - nanos(self.0.elapsed()) as i64 - offset;
+        if left > 0 {
+            let left = Duration::from_nanos(left as u64);
+            if left < Duration::from_millis(2) {
+                let _ = tokio::task::spawn_blocking(move || std::thread::sleep(left)).await;
+            } else {
+                tokio::time::sleep(left.min(Duration::from_secs(5))).await;
+            }
+        }
+        let total = nanos(self.0.elapsed()) as i64;
+        let step = if total > target { 20_000 } else { -20_000 };
+        let _ = HOLD_OFFSET_NANOS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
+            Some((o + step).clamp(-target, target))
+        });
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128) as u64
 }
 
 /// What a delivery of a code to `dest` (attribute `attr`) would answer,
@@ -502,10 +540,11 @@ impl UserPools {
         self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
         let hide = pool.settings.prevent_user_existence_errors;
+        let timer = DeliveryTimer::start();
         let Some(user) = self.find_user(&pool, &req.username).await? else {
             if hide {
                 // Same answer, in about the same time, as for a real user.
-                pretend_delivery().await;
+                timer.pretend().await;
                 return Ok(Some(CodeDelivery::pretend(&req.username)));
             }
             return Err(Error::new(
@@ -518,7 +557,7 @@ impl UserPools {
             if hide {
                 // A confirmed user answers like an unconfirmed one (G3);
                 // nothing is sent.
-                pretend_delivery().await;
+                timer.pretend().await;
                 return Ok(Some(match target {
                     Some((attr, dest)) => pretend_to(&attr, &dest),
                     None => CodeDelivery::pretend(&req.username),
@@ -533,12 +572,13 @@ impl UserPools {
         };
         let (code, record) =
             self.new_code(&pool.id, &user.sub, CodePurpose::Signup, SIGNUP_CODE_TTL);
-        timed_delivery(async {
-            self.store.put_code(&record).await?;
-            self.send_code(&pool, &user, &attr, &dest, &code, Template::Verification)
-                .await
-        })
-        .await
-        .map(Some)
+        timer
+            .real(async {
+                self.store.put_code(&record).await?;
+                self.send_code(&pool, &user, &attr, &dest, &code, Template::Verification)
+                    .await
+            })
+            .await
+            .map(Some)
     }
 }
