@@ -58,7 +58,8 @@ impl CodeDelivery {
 /// relay would otherwise be a timing oracle for "this user exists".
 static DELIVERY_NANOS: AtomicU64 = AtomicU64::new(0);
 /// What a held answer takes off its wait (nanoseconds, may be negative):
-/// nudged by 20 µs after every held answer, up when it ended later than the
+/// nudged by a 64th of the median (at least 20 µs) after every held
+/// answer, up when it ended later than the
 /// real median, down when earlier, so the held answers' median meets the
 /// real one whatever waking up costs on this machine.
 static HOLD_OFFSET_NANOS: AtomicI64 = AtomicI64::new(0);
@@ -114,7 +115,10 @@ impl DeliveryTimer {
             }
         }
         let total = nanos(self.0.elapsed()) as i64;
-        let step = if total > target { 20_000 } else { -20_000 };
+        // A 64th of the median (at least 20 µs): milliseconds of gap on a
+        // slow store close within tens of answers, not hundreds.
+        let step = (target / 64).max(20_000);
+        let step = if total > target { step } else { -step };
         let _ = HOLD_OFFSET_NANOS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
             Some((o + step).clamp(-target, target))
         });
