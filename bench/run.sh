@@ -48,6 +48,21 @@ lg sqlite 18090 --users 2 --alg ES256 --phases authorization_code
 lg sqlite 18090 --users 2 --alg RS256 --phases authorization_code
 lg sqlite 18090 --users 16 --alg RS256 --phases overload
 
+echo "### Protections (SQLite): a sign-in flood (G2) and known vs unknown names (G3)"
+# The default sign-in limits, and 127.0.0.1 trusted as a proxy so each
+# request can claim its own client address in X-Forwarded-For. Only sign-up
+# and code checks (the load generator's setup, from one address) are lifted.
+mkdir -p "$WORK/guard"
+( cd "$WORK/guard" && exec env POOLGATE_SERVER__BIND=127.0.0.1:18093 POOLGATE_SERVER__PUBLIC_URL=http://127.0.0.1:18093 \
+    POOLGATE_LOG__LEVEL=error POOLGATE_STORAGE__ENABLED=false 'POOLGATE_SERVER__TRUSTED_PROXIES=["127.0.0.1"]' \
+    POOLGATE_RATE_LIMITS__SIGNUP__PER_IP=1000000 POOLGATE_RATE_LIMITS__CODE_CHECK__PER_IP=1000000 \
+    "$BIN/poolgate" serve > "$WORK/guard/server.log" 2>&1 ) &
+echo $! > "$WORK/guard/pid"; pids+=("$(cat "$WORK/guard/pid")")
+for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18093/health/ready >/dev/null && break; sleep 0.2; done
+lg guard 18093 --users 32 --phases flood --flood-factor "${FLOOD_FACTOR:-10}" --seconds 30
+lg guard 18093 --users 32 --phases enumeration --samples 250
+kill "$(cat "$WORK/guard/pid")"
+
 echo "### PostgreSQL (sslmode=$PG_SSLMODE)"
 DB="poolgate_bench_$$"
 psql "$PG/postgres" -qc "CREATE DATABASE $DB" -c "CREATE DATABASE ${DB}_plain"

@@ -10,6 +10,14 @@
 //!   poolgate-loadgen --url http://127.0.0.1:8080 --admin-key "$(cat data/admin.key)" \
 //!       --concurrency 16 --seconds 20 --alg RS256 --server-pid $(pgrep -f 'poolgate serve')
 //!
+//! Two phases check protections rather than speed, against a server that
+//! trusts 127.0.0.1 as a proxy (`server.trusted_proxies`) and keeps its
+//! default rate limits: `flood` (G2: wrong-password sign-ins from a new
+//! `X-Forwarded-For` address each, at `--flood-factor` × the hash ceiling,
+//! while legitimate users sign in from their usual addresses) and
+//! `enumeration` (G3: latency of known vs unknown names on sign-in and
+//! forgot-password, interleaved, one request at a time).
+//!
 //! The server must run with the dev mailer (the codes are read from its outbox).
 
 use clap::Parser;
@@ -67,6 +75,21 @@ struct Args {
     /// overload phase.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// `flood`: wrong-password sign-ins per second, as a multiple of the
+    /// in-process argon2 ceiling.
+    #[arg(long, default_value_t = 10.0)]
+    flood_factor: f64,
+    /// `flood`: most flood requests in flight at once (beyond it the
+    /// generator counts a drop instead of queueing).
+    #[arg(long, default_value_t = 1024)]
+    flood_inflight: usize,
+    /// `flood`: legitimate users, each signing in once a second from their
+    /// own address (the server must trust 127.0.0.1 as a proxy).
+    #[arg(long, default_value_t = 8)]
+    legit_users: usize,
+    /// `enumeration`: samples per kind (known / unknown) and operation.
+    #[arg(long, default_value_t = 250)]
+    samples: usize,
 }
 
 const PASSWORD: &str = "load generator passphrase 2026";
@@ -137,6 +160,66 @@ async fn status_of(r: reqwest::Result<reqwest::Response>) -> u16 {
         }
         Err(_) => 0,
     }
+}
+
+/// An address in 100.64.0.0/10 (shared address space) for the n-th
+/// request: a new client address each time, through the trusted proxy.
+fn spoofed(n: u64) -> String {
+    let n = n % (1 << 22);
+    format!("100.{}.{}.{}", 64 + (n >> 16), (n >> 8) & 255, n & 255)
+}
+
+/// One password sign-in from `ip` (as `X-Forwarded-For`): status and
+/// latency in microseconds.
+async fn sign_in_from(
+    http: &reqwest::Client,
+    url: &str,
+    client_id: &str,
+    ip: &str,
+    user: &str,
+    password: &str,
+) -> (u16, u32) {
+    let t = Instant::now();
+    let st = status_of(
+        http.post(url)
+            .header("x-forwarded-for", ip)
+            .json(&json!({"client_id": client_id, "username": user, "password": password}))
+            .send()
+            .await,
+    )
+    .await;
+    (st, t.elapsed().as_micros() as u32)
+}
+
+/// Median, 10th and 90th percentile in ms.
+fn spread(l: &mut Lat) -> String {
+    format!(
+        "median {:.3} ms (p10 {:.3}, p90 {:.3})",
+        l.pct(0.5),
+        l.pct(0.1),
+        l.pct(0.9)
+    )
+}
+
+/// The two-sample Kolmogorov-Smirnov statistic D and its critical value at
+/// alpha = 0.01 (D above it: the distributions differ).
+fn ks(a: &[u32], b: &[u32]) -> (f64, f64) {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort_unstable();
+    b.sort_unstable();
+    let (n, m) = (a.len() as f64, b.len() as f64);
+    let (mut i, mut j, mut d) = (0usize, 0usize, 0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / n - j as f64 / m).abs());
+    }
+    (d, 1.628 * ((n + m) / (n * m)).sqrt())
 }
 
 /// The i-th password sign-in of a phase, cycling through the users.
@@ -787,6 +870,238 @@ async fn main() -> anyhow::Result<()> {
             println!("code_exchange: the codes ran out; the rate above is a lower bound");
         }
         signature_ratio("code_exchange", &a.alg, 2, ceiling, rate, "exchanges");
+    }
+
+    if phases.contains(&"flood") {
+        anyhow::ensure!(
+            users.len() > a.legit_users,
+            "--users must exceed --legit-users"
+        );
+        let ceiling = {
+            let a = a.clone();
+            tokio::task::spawn_blocking(move || hash_ceiling(&a, measure / 2.0)).await?
+        };
+        let rate = a.flood_factor * ceiling;
+        let url = format!("{base}/v1/pools/{pool_id}/signin");
+        let flood_http = reqwest::Client::builder()
+            .pool_max_idle_per_host(a.flood_inflight)
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        // Each legitimate user signs in once from their usual address, so
+        // (user, address) is a known pair when the flood starts.
+        let home = |i: usize| format!("198.51.100.{}", 10 + i);
+        for (i, u) in users.iter().take(a.legit_users).enumerate() {
+            let (st, _) = sign_in_from(&http, &url, &client_id, &home(i), u, PASSWORD).await;
+            anyhow::ensure!(st == 200, "warm-up sign-in of {u} failed: {st}");
+        }
+        let deadline = Instant::now() + Duration::from_secs(a.seconds);
+        let statuses = Arc::new(std::sync::Mutex::new(
+            std::collections::BTreeMap::<u16, u64>::new(),
+        ));
+        let (sent, dropped) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let generator = {
+            let (http, url, client_id, users) = (
+                flood_http.clone(),
+                url.clone(),
+                client_id.clone(),
+                users.clone(),
+            );
+            let (statuses, sent, dropped) = (statuses.clone(), sent.clone(), dropped.clone());
+            let legit = a.legit_users;
+            let slots = Arc::new(tokio::sync::Semaphore::new(a.flood_inflight));
+            tokio::spawn(async move {
+                let every = Duration::from_secs_f64(1.0 / rate);
+                let mut next = tokio::time::Instant::now();
+                let mut n = 0u64;
+                let mut tasks = tokio::task::JoinSet::new();
+                while Instant::now() < deadline {
+                    n += 1;
+                    match slots.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            // Nine in ten names designate nobody (each a new
+                            // one: no name-wide lock cuts the hashing short),
+                            // one in ten a real user other than the
+                            // legitimate ones.
+                            let user = if n.is_multiple_of(10) {
+                                users[legit + (n as usize / 10) % (users.len() - legit)].clone()
+                            } else {
+                                format!("flood{n}@example.net")
+                            };
+                            let (http, url, client_id, statuses) = (
+                                http.clone(),
+                                url.clone(),
+                                client_id.clone(),
+                                statuses.clone(),
+                            );
+                            sent.fetch_add(1, Ordering::Relaxed);
+                            tasks.spawn(async move {
+                                let (st, _) = sign_in_from(
+                                    &http,
+                                    &url,
+                                    &client_id,
+                                    &spoofed(n),
+                                    &user,
+                                    "not the password 2026",
+                                )
+                                .await;
+                                *statuses.lock().unwrap().entry(st).or_default() += 1;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => {
+                            dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    while tasks.try_join_next().is_some() {}
+                    next += every;
+                    if next > tokio::time::Instant::now() {
+                        tokio::time::sleep_until(next).await;
+                    }
+                }
+                while tasks.join_next().await.is_some() {}
+            })
+        };
+        // The legitimate users, once a second each from home; and the same
+        // users from an address they never used (an unknown pair: the
+        // control, which the pool-wide budget may refuse).
+        let mut loops = vec![];
+        for (i, u) in users.iter().take(a.legit_users).enumerate() {
+            for known in [true, false] {
+                let (http, url, client_id, u) =
+                    (http.clone(), url.clone(), client_id.clone(), u.clone());
+                let ip = home(i);
+                loops.push(tokio::spawn(async move {
+                    let mut out = vec![];
+                    let mut k = 0u64;
+                    // Start spread over the first second.
+                    tokio::time::sleep(Duration::from_millis(
+                        (i as u64 * 1000 / 8 + if known { 0 } else { 500 }) % 1000,
+                    ))
+                    .await;
+                    while Instant::now() < deadline {
+                        k += 1;
+                        let from = if known {
+                            ip.clone()
+                        } else {
+                            format!("192.0.{}.{}", 2 + i, k % 250 + 1)
+                        };
+                        let t = Instant::now();
+                        out.push(sign_in_from(&http, &url, &client_id, &from, &u, PASSWORD).await);
+                        tokio::time::sleep(Duration::from_secs(1).saturating_sub(t.elapsed()))
+                            .await;
+                    }
+                    (known, out)
+                }));
+            }
+        }
+        let started = Instant::now();
+        // (succeeded, tried, latencies of successes, refusals) for the known
+        // and the new address.
+        let mut results: Vec<(u64, u64, Lat, std::collections::BTreeMap<u16, u64>)> = (0..2)
+            .map(|_| (0, 0, Lat(vec![]), Default::default()))
+            .collect();
+        for l in loops {
+            let (known, out) = l.await?;
+            let r = &mut results[usize::from(!known)];
+            for (st, us) in out {
+                r.1 += 1;
+                if st == 200 {
+                    r.0 += 1;
+                    r.2.0.push(us);
+                } else {
+                    *r.3.entry(st).or_default() += 1;
+                }
+            }
+        }
+        generator.await?;
+        let secs = started.elapsed().as_secs_f64();
+        let sent = sent.load(Ordering::Relaxed);
+        println!(
+            "flood    {sent} wrong-password sign-ins in {secs:.1} s = {:.1}/s against an argon2 ceiling of {ceiling:.1} hashes/s ({:.1}×; target {}×), a new X-Forwarded-For address each; {} not sent (over {} in flight)",
+            sent as f64 / secs,
+            sent as f64 / secs / ceiling,
+            a.flood_factor,
+            dropped.load(Ordering::Relaxed),
+            a.flood_inflight
+        );
+        println!("flood    answers: {:?}", statuses.lock().unwrap());
+        for (i, (ok, total, lat, other)) in results.iter_mut().enumerate() {
+            let label = if i == 0 {
+                "legit (known address)"
+            } else {
+                "legit (new address)  "
+            };
+            println!(
+                "{label} {ok}/{total} correct sign-ins succeeded = {:.1}%; p50 {:.1} ms p99 {:.1} ms; refused {other:?}",
+                100.0 * *ok as f64 / (*total).max(1) as f64,
+                lat.pct(0.5),
+                lat.pct(0.99)
+            );
+        }
+    }
+
+    if phases.contains(&"enumeration") {
+        // Interleaved and one at a time: known and unknown names see the
+        // same machine. Every request comes from a new address (no
+        // per-address limit or lock builds up), known names cycle through
+        // the users (a few failures each, far from any lock), unknown
+        // names are new each time.
+        let n = a.samples;
+        let signin = format!("{base}/v1/pools/{pool_id}/signin");
+        let forgot = format!("{base}/v1/pools/{pool_id}/password/forgot");
+        let mut lat = [vec![], vec![], vec![], vec![]]; // signin known/unknown, forgot known/unknown
+        let mut ip = 1u64 << 21;
+        for i in 0..n {
+            let known = &users[i % users.len()];
+            let unknown = format!("nobody{i}-{}@example.com", &pool_id[pool_id.len() - 5..]);
+            for k in 0..2 {
+                let (who, slot) = if (i + k).is_multiple_of(2) {
+                    (known.as_str(), 0)
+                } else {
+                    (unknown.as_str(), 1)
+                };
+                ip += 1;
+                let (st, us) = sign_in_from(
+                    &http,
+                    &signin,
+                    &client_id,
+                    &spoofed(ip),
+                    who,
+                    "not the password 2026",
+                )
+                .await;
+                anyhow::ensure!(st == 401, "sign-in of {who} answered {st}");
+                lat[slot].push(us);
+                ip += 1;
+                let t = Instant::now();
+                let st = status_of(
+                    http.post(&forgot)
+                        .header("x-forwarded-for", spoofed(ip))
+                        .json(&json!({"client_id": client_id, "username": who}))
+                        .send()
+                        .await,
+                )
+                .await;
+                anyhow::ensure!(st == 200, "forgot-password of {who} answered {st}");
+                lat[2 + slot].push(t.elapsed().as_micros() as u32);
+            }
+        }
+        for (op, k, u) in [
+            ("sign-in (wrong password)", 0, 1),
+            ("forgot-password", 2, 3),
+        ] {
+            let (d, crit) = ks(&lat[k], &lat[u]);
+            let (mut lk, mut lu) = (Lat(lat[k].clone()), Lat(lat[u].clone()));
+            let (mk, mu) = (lk.pct(0.5), lu.pct(0.5));
+            println!("enumeration {op}: {n} samples each");
+            println!("    known   {}", spread(&mut lk));
+            println!("    unknown {}", spread(&mut lu));
+            println!(
+                "    median difference unknown - known = {:+.3} ms ({:+.1}%); KS D = {d:.3} (differ at alpha 0.01 above {crit:.3})",
+                mu - mk,
+                100.0 * (mu - mk) / mk
+            );
+        }
     }
 
     if phases.contains(&"overload") {

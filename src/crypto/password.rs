@@ -13,9 +13,9 @@
 use crate::error::{Error, ErrorKind, Result};
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use tokio::sync::oneshot;
 use unicode_normalization::UnicodeNormalization;
 
@@ -199,11 +199,10 @@ impl Worker {
         }
     }
 
-    fn run(mut self, jobs: Arc<Mutex<Receiver<Job>>>, waiting: Arc<AtomicUsize>) {
+    fn run(mut self, queue: Arc<Queue>, waiting: Arc<AtomicUsize>) {
         loop {
-            let job = match jobs.lock().expect("hash queue lock").recv() {
-                Ok(j) => j,
-                Err(_) => return, // the hasher was dropped
+            let Some(job) = queue.take() else {
+                return; // the hasher was dropped
             };
             let left = waiting.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
             metrics::gauge!("poolgate_hash_queue_waiting").set(left as f64);
@@ -236,8 +235,67 @@ impl Worker {
     }
 }
 
+/// Which queue a password check waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// A known user from a known network: served first.
+    Known,
+    /// Everything else.
+    Anonymous,
+}
+
+struct Lanes {
+    known: VecDeque<Job>,
+    anonymous: VecDeque<Job>,
+    closed: bool,
+}
+
+/// The two bounded lanes the workers take jobs from, known first.
+struct Queue {
+    lanes: Mutex<Lanes>,
+    ready: Condvar,
+    capacity: usize,
+}
+
+impl Queue {
+    /// Queues `job`, or gives it back when its lane is full.
+    fn offer(&self, job: Job, lane: Lane) -> std::result::Result<(), Job> {
+        let mut l = self.lanes.lock().expect("hash queue lock");
+        let q = match lane {
+            Lane::Known => &mut l.known,
+            Lane::Anonymous => &mut l.anonymous,
+        };
+        if q.len() >= self.capacity {
+            return Err(job);
+        }
+        q.push_back(job);
+        drop(l);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next job, known lane first; `None` once closed and drained.
+    fn take(&self) -> Option<Job> {
+        let mut l = self.lanes.lock().expect("hash queue lock");
+        loop {
+            if let Some(j) = l.known.pop_front().or_else(|| l.anonymous.pop_front()) {
+                return Some(j);
+            }
+            if l.closed {
+                return None;
+            }
+            l = self.ready.wait(l).expect("hash queue lock");
+        }
+    }
+
+    fn close(&self) {
+        self.lanes.lock().expect("hash queue lock").closed = true;
+        self.ready.notify_all();
+    }
+}
+
 pub struct PasswordHasher {
-    jobs: SyncSender<Job>,
+    queue: Arc<Queue>,
     workers: usize,
     waiting: Arc<AtomicUsize>,
     dummy_hash: String,
@@ -260,19 +318,27 @@ impl PasswordHasher {
         let dummy_hash = Worker::new(params.clone())
             .hash(b"poolgate dummy password", &super::random::bytes::<16>())
             .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-        // A zero-capacity channel would make every job wait for a free worker
-        // in `try_send`; keep at least one slot so a free worker is fed.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(settings.queue.max(1));
-        let rx = Arc::new(Mutex::new(rx));
+        // A zero-capacity lane would refuse every job; keep at least one
+        // place so a free worker is fed.
+        let queue = Arc::new(Queue {
+            lanes: Mutex::new(Lanes {
+                known: VecDeque::new(),
+                anonymous: VecDeque::new(),
+                closed: false,
+            }),
+            ready: Condvar::new(),
+            capacity: settings.queue.max(1),
+        });
         let waiting = Arc::new(AtomicUsize::new(0));
         for i in 0..workers {
-            let (rx, waiting, worker) = (rx.clone(), waiting.clone(), Worker::new(params.clone()));
+            let (q, waiting, worker) =
+                (queue.clone(), waiting.clone(), Worker::new(params.clone()));
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || worker.run(rx, waiting))?;
+                .spawn(move || worker.run(q, waiting))?;
         }
         Ok(Self {
-            jobs: tx,
+            queue,
             workers,
             waiting,
             dummy_hash,
@@ -288,29 +354,22 @@ impl PasswordHasher {
         self.verifications.load(Ordering::SeqCst)
     }
 
-    fn submit(&self, job: Job) -> Result<()> {
+    fn submit(&self, job: Job, lane: Lane) -> Result<()> {
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        match self.jobs.try_send(job) {
+        match self.queue.offer(job, lane) {
             Ok(()) => {
                 metrics::gauge!("poolgate_hash_queue_waiting")
                     .set(self.waiting.load(Ordering::SeqCst) as f64);
                 Ok(())
             }
-            Err(e) => {
+            Err(_) => {
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
-                match e {
-                    TrySendError::Full(_) => {
-                        metrics::counter!("poolgate_hash_rejected_total").increment(1);
-                        Err(Error::new(
-                            ErrorKind::ServiceUnavailable,
-                            "Too many sign-in requests; retry shortly",
-                        )
-                        .with_retry_after(1))
-                    }
-                    TrySendError::Disconnected(_) => {
-                        Err(Error::internal(anyhow::anyhow!("hash workers stopped")))
-                    }
-                }
+                metrics::counter!("poolgate_hash_rejected_total").increment(1);
+                Err(Error::new(
+                    ErrorKind::ServiceUnavailable,
+                    "Too many sign-in requests; retry shortly",
+                )
+                .with_retry_after(1))
             }
         }
     }
@@ -318,11 +377,14 @@ impl PasswordHasher {
     /// Hashes a password into a PHC string with the configured parameters.
     pub async fn hash(&self, password: &str) -> Result<String> {
         let (reply, rx) = oneshot::channel();
-        self.submit(Job::Hash {
-            password: normalize(password),
-            salt: super::random::bytes::<16>(),
-            reply,
-        })?;
+        self.submit(
+            Job::Hash {
+                password: normalize(password),
+                salt: super::random::bytes::<16>(),
+                reply,
+            },
+            Lane::Anonymous,
+        )?;
         rx.await
             .map_err(|_| Error::internal(anyhow::anyhow!("hash worker gone")))?
             .map_err(|e| Error::internal(anyhow::anyhow!("argon2: {e}")))
@@ -332,17 +394,30 @@ impl PasswordHasher {
     /// password) checks against the dummy hash so the work is the same, and
     /// answers not ok.
     pub async fn verify(&self, password: &str, phc: Option<&str>) -> Result<Verified> {
+        self.verify_in(password, phc, Lane::Anonymous).await
+    }
+
+    /// `verify`, waiting in `lane`.
+    pub async fn verify_in(
+        &self,
+        password: &str,
+        phc: Option<&str>,
+        lane: Lane,
+    ) -> Result<Verified> {
         self.verifications.fetch_add(1, Ordering::SeqCst);
         let real = phc.is_some();
         let (reply, rx) = oneshot::channel();
         let normalized = normalize(password);
         let raw = (normalized != password).then(|| password.to_owned());
-        self.submit(Job::Verify {
-            password: normalized,
-            raw,
-            phc: phc.unwrap_or(&self.dummy_hash).to_owned(),
-            reply,
-        })?;
+        self.submit(
+            Job::Verify {
+                password: normalized,
+                raw,
+                phc: phc.unwrap_or(&self.dummy_hash).to_owned(),
+                reply,
+            },
+            lane,
+        )?;
         let out = rx
             .await
             .map_err(|_| Error::internal(anyhow::anyhow!("hash worker gone")))?;
@@ -350,6 +425,12 @@ impl PasswordHasher {
             ok: out.ok && real,
             needs_rehash: out.needs_rehash,
         })
+    }
+}
+
+impl Drop for PasswordHasher {
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }
 
@@ -448,6 +529,53 @@ mod tests {
         let v = h.verify("poolgate dummy password", None).await.unwrap();
         assert!(!v.ok);
         assert_eq!(h.verifications(), before + 1);
+    }
+
+    fn verify_job(tag: &str) -> (Job, oneshot::Receiver<Verified>) {
+        let (reply, rx) = oneshot::channel();
+        let job = Job::Verify {
+            password: tag.into(),
+            raw: None,
+            phc: String::new(),
+            reply,
+        };
+        (job, rx)
+    }
+
+    fn tag_of(job: &Job) -> &str {
+        match job {
+            Job::Verify { password, .. } | Job::Hash { password, .. } => password,
+        }
+    }
+
+    #[test]
+    fn g2_known_users_are_served_first_and_a_full_anonymous_lane_does_not_refuse_them() {
+        let q = Queue {
+            lanes: Mutex::new(Lanes {
+                known: VecDeque::new(),
+                anonymous: VecDeque::new(),
+                closed: false,
+            }),
+            ready: Condvar::new(),
+            capacity: 2,
+        };
+        // A flood fills the anonymous lane; a third anonymous job is refused.
+        assert!(q.offer(verify_job("flood-1").0, Lane::Anonymous).is_ok());
+        assert!(q.offer(verify_job("flood-2").0, Lane::Anonymous).is_ok());
+        assert!(q.offer(verify_job("flood-3").0, Lane::Anonymous).is_err());
+        // A known user still gets in, and is taken before the flood.
+        assert!(q.offer(verify_job("owner").0, Lane::Known).is_ok());
+        let order: Vec<String> = (0..3)
+            .map(|_| tag_of(&q.take().unwrap()).to_owned())
+            .collect();
+        assert_eq!(order, ["owner", "flood-1", "flood-2"]);
+        // The known lane is bounded too.
+        assert!(q.offer(verify_job("k1").0, Lane::Known).is_ok());
+        assert!(q.offer(verify_job("k2").0, Lane::Known).is_ok());
+        assert!(q.offer(verify_job("k3").0, Lane::Known).is_err());
+        q.close();
+        assert!(q.take().is_some() && q.take().is_some());
+        assert!(q.take().is_none(), "closed and drained");
     }
 
     #[tokio::test]

@@ -112,6 +112,35 @@ pub trait UserStore: Send + Sync {
     ) -> Result<()>;
     /// Forgets every counter of the user (a successful sign-in).
     async fn clear_signin_failures(&self, pool_id: &str, sub: &str) -> Result<()>;
+    /// Marks `source` as a network the user signed in from at `at` (G2).
+    async fn note_signin_success(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        source: &str,
+        at: i64,
+    ) -> Result<()>;
+    /// The throttle of a name that designates no user (G3), as seen from
+    /// `source`: the same counters as an account's.
+    async fn name_failures(
+        &self,
+        pool_id: &str,
+        name_key: &str,
+        source: &str,
+    ) -> Result<SigninThrottle>;
+    /// Counts a failed sign-in of an unknown name, like
+    /// `record_signin_failure` does for an account.
+    async fn record_name_failure(
+        &self,
+        pool_id: &str,
+        name_key: &str,
+        source: &str,
+        now: i64,
+        lock_account: &(dyn Fn(i32) -> i64 + Sync),
+        lock_source: &(dyn Fn(i32) -> i64 + Sync),
+    ) -> Result<()>;
+    /// Drops unknown-name counters untouched and unlocked since `before`.
+    async fn purge_name_failures(&self, before: i64) -> Result<u64>;
     /// Users ordered by sub, after `after` (cursor), at most `limit`.
     async fn list_users(&self, pool_id: &str, after: Option<&str>, limit: i64)
     -> Result<Vec<User>>;

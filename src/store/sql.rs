@@ -383,6 +383,7 @@ struct SignInRow {
     a_locked_until: Option<i64>,
     s_failures: Option<i32>,
     s_locked_until: Option<i64>,
+    k_last_success: Option<i64>,
 }
 
 /// The group columns of a `LEFT JOIN` onto a user's groups: all NULL for a
@@ -557,23 +558,27 @@ macro_rules! rate_hit_upsert {
     };
 }
 
-/// The sign-in lookup: `$from` names the user as `u`, `$src` binds the
-/// source and ends with the WHERE clause.
+/// The sign-in lookup: `$from` names the user as `u`, `$src` is the
+/// source's placeholder, `$where` the WHERE clause.
 macro_rules! sign_in_sql {
-    ($from:literal, $src:literal) => {
+    ($from:literal, $src:literal, $where:literal) => {
         concat!(
             "SELECT u.pool_id, u.sub, u.username, u.status, u.enabled, u.password_hash, u.srp_sealed, u.attributes, \
              u.created_at, u.updated_at, \
              g.name AS g_name, g.description AS g_description, g.precedence AS g_precedence, g.role_arn AS g_role_arn, \
              g.created_at AS g_created_at, g.updated_at AS g_updated_at, \
              fa.failures AS a_failures, fa.locked_until AS a_locked_until, \
-             fs.failures AS s_failures, fs.locked_until AS s_locked_until FROM ",
+             fs.failures AS s_failures, fs.locked_until AS s_locked_until, \
+             k.last_success_at AS k_last_success FROM ",
             $from,
             " LEFT JOIN group_members m ON m.pool_id = u.pool_id AND m.sub = u.sub \
              LEFT JOIN user_groups g ON g.pool_id = m.pool_id AND g.name = m.group_name \
              LEFT JOIN signin_failures fa ON fa.pool_id = u.pool_id AND fa.sub = u.sub AND fa.source = '' \
              LEFT JOIN signin_failures fs ON fs.pool_id = u.pool_id AND fs.sub = u.sub AND fs.source = ",
-            $src
+            $src,
+            " LEFT JOIN signin_known_sources k ON k.pool_id = u.pool_id AND k.sub = u.sub AND k.source = ",
+            $src,
+            $where
         )
     };
 }
@@ -994,7 +999,8 @@ macro_rules! impl_store {
                     UserLookup::Username(username) => {
                         sqlx::query_as::<$db, SignInRow>(sign_in_sql!(
                             "users u",
-                            "$3 WHERE u.pool_id = $1 AND u.username = $2"
+                            "$3",
+                            " WHERE u.pool_id = $1 AND u.username = $2"
                         ))
                         .bind(pool_id)
                         .bind(username)
@@ -1005,7 +1011,8 @@ macro_rules! impl_store {
                     UserLookup::Alias(kind, value) => {
                         sqlx::query_as::<$db, SignInRow>(sign_in_sql!(
                             "user_aliases a JOIN users u ON u.pool_id = a.pool_id AND u.sub = a.sub",
-                            "$4 WHERE a.pool_id = $1 AND a.kind = $2 AND a.value = $3"
+                            "$4",
+                            " WHERE a.pool_id = $1 AND a.kind = $2 AND a.value = $3"
                         ))
                         .bind(pool_id)
                         .bind(kind)
@@ -1025,6 +1032,7 @@ macro_rules! impl_store {
                     account_locked_until: r.a_locked_until.unwrap_or(0),
                     source_failures: r.s_failures.unwrap_or(0),
                     source_locked_until: r.s_locked_until.unwrap_or(0),
+                    known_at: r.k_last_success.unwrap_or(0),
                 };
                 Ok(Some(SignInRecord { user: r.user.into_user()?, groups, throttle }))
             }
@@ -1149,6 +1157,84 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+            async fn note_signin_success(&self, pool_id: &str, sub: &str, source: &str, at: i64) -> Result<()> {
+                sqlx::query::<$db>(
+                    "INSERT INTO signin_known_sources (pool_id, sub, source, last_success_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (pool_id, sub, source) DO UPDATE SET last_success_at = excluded.last_success_at",
+                )
+                .bind(pool_id)
+                .bind(sub)
+                .bind(source)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+            async fn name_failures(&self, pool_id: &str, name_key: &str, source: &str) -> Result<SigninThrottle> {
+                let rows = sqlx::query_as::<$db, (String, i32, i64)>(
+                    "SELECT source, failures, locked_until FROM signin_name_failures \
+                     WHERE pool_id = $1 AND name_key = $2 AND source IN ('', $3)",
+                )
+                .bind(pool_id)
+                .bind(name_key)
+                .bind(source)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut t = SigninThrottle::default();
+                for (s, n, until) in rows {
+                    if s.is_empty() {
+                        (t.account_failures, t.account_locked_until) = (n, until);
+                    } else {
+                        (t.source_failures, t.source_locked_until) = (n, until);
+                    }
+                }
+                Ok(t)
+            }
+            async fn record_name_failure(
+                &self,
+                pool_id: &str,
+                name_key: &str,
+                source: &str,
+                now: i64,
+                lock_account: &(dyn Fn(i32) -> i64 + Sync),
+                lock_source: &(dyn Fn(i32) -> i64 + Sync),
+            ) -> Result<()> {
+                // The same statements as a known account's failure: the
+                // same work, so the same time.
+                let mut tx = self.pool.begin().await?;
+                for (src, lock) in [("", lock_account), (source, lock_source)] {
+                    let n = sqlx::query_scalar::<$db, i32>(
+                        "INSERT INTO signin_name_failures (pool_id, name_key, source, failures, locked_until, updated_at) \
+                         VALUES ($1, $2, $3, 1, 0, $4) ON CONFLICT (pool_id, name_key, source) \
+                         DO UPDATE SET failures = signin_name_failures.failures + 1, updated_at = excluded.updated_at \
+                         RETURNING failures",
+                    )
+                    .bind(pool_id)
+                    .bind(name_key)
+                    .bind(src)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    sqlx::query::<$db>(
+                        "UPDATE signin_name_failures SET locked_until = $4 WHERE pool_id = $1 AND name_key = $2 AND source = $3",
+                    )
+                    .bind(pool_id)
+                    .bind(name_key)
+                    .bind(src)
+                    .bind(lock(n))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+            async fn purge_name_failures(&self, before: i64) -> Result<u64> {
+                let r = sqlx::query::<$db>("DELETE FROM signin_name_failures WHERE updated_at < $1 AND locked_until < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected())
             }
             async fn list_users(&self, pool_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<User>> {
                 sqlx::query_as::<$db, UserRow>(concat!(

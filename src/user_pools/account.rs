@@ -358,10 +358,14 @@ impl UserPools {
         self.rate_limit(pool_id, Action::CodeSend).await?;
         self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
+        let hide = pool.settings.prevent_user_existence_errors;
+        let timer = super::signup::DeliveryTimer::start();
         let user = self.find_user(&pool, &req.username).await?;
         let Some(user) = user.filter(|u| u.enabled && u.status != UserStatus::ExternalProvider)
         else {
-            if pool.settings.prevent_user_existence_errors {
+            if hide {
+                // Same answer, in about the same time, as a delivery (G3).
+                timer.pretend().await;
                 return Ok(CodeDelivery::pretend(&req.username));
             }
             return Err(Error::new(
@@ -379,6 +383,16 @@ impl UserPools {
             })
             .cloned();
         let Some(email) = verified_email else {
+            if hide {
+                // An unconfirmed user (no verified address) answers like
+                // everyone else (G3); nothing is sent to an unverified
+                // address.
+                timer.pretend().await;
+                return Ok(match user.attributes.get("email") {
+                    Some(e) => super::signup::pretend_to("email", e),
+                    None => CodeDelivery::pretend(&req.username),
+                });
+            }
             return Err(Error::invalid(
                 "Cannot reset password for the user as there is no registered/verified email or phone_number",
             ));
@@ -389,16 +403,20 @@ impl UserPools {
             CodePurpose::ResetPassword,
             RESET_CODE_TTL,
         );
-        self.store.put_code(&record).await?;
-        self.send_code(
-            &pool,
-            &user,
-            "email",
-            &email,
-            &code,
-            Template::ResetPassword,
-        )
-        .await
+        timer
+            .real(async {
+                self.store.put_code(&record).await?;
+                self.send_code(
+                    &pool,
+                    &user,
+                    "email",
+                    &email,
+                    &code,
+                    Template::ResetPassword,
+                )
+                .await
+            })
+            .await
     }
 
     /// Sets a new password with a reset code. `RESET_REQUIRED` and

@@ -4,6 +4,7 @@
 use super::UserPools;
 use super::limits::Action;
 use super::model::*;
+use crate::crypto::password::Lane;
 use crate::crypto::{random, sha256_hex};
 use crate::error::{Error, ErrorKind, Result};
 use crate::tokens::{AccessClaims, Issue, TokenSet};
@@ -103,6 +104,30 @@ pub const MAX_LOCK_SECS: i64 = 900;
 /// further failure locks for the longest time.
 pub const HARD_LIMIT_FAILURES: i32 = 100;
 
+/// A network a user signed in from counts as known this long (G2).
+pub const KNOWN_SOURCE_SECS: i64 = 30 * 86_400;
+/// A known network's mark is rewritten when older than this, so a sign-in
+/// writes it about once a day, not every time.
+const KNOWN_SOURCE_REFRESH_SECS: i64 = 86_400;
+/// Counters of names that designate no user are forgotten after a day
+/// without failures (and once unlocked).
+pub const NAME_FAILURES_KEPT_SECS: i64 = 86_400;
+
+/// Whether a password check still has to spend from the pool-wide
+/// sign-in budget (the caller spent only its own) or spent it already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PoolBudget {
+    /// Spent here unless the user signs in from a known network (G2).
+    Due,
+    Spent,
+}
+
+/// The throttle key of a sign-in name that designates no user: a hash, so
+/// the table holds no attacker-chosen text.
+fn name_key(pool: &Pool, name: &str) -> String {
+    sha256_hex(format!("{}\n{}", pool.id, name.trim().to_lowercase()).as_bytes())
+}
+
 /// When an account with `n` consecutive failures is locked until: nothing
 /// below `LOCK_AFTER_FAILURES`, then 1 s doubling per failure up to 15 min.
 pub fn lock_until(now: i64, n: i32) -> i64 {
@@ -185,7 +210,9 @@ impl UserPools {
 
     async fn sign_in_flow(&self, pool_id: &str, req: SignIn, admin: bool) -> Result<SignInResult> {
         let pool = self.pool(pool_id).await?;
-        self.rate_limit(pool_id, Action::SignIn).await?;
+        // The pool-wide budget is spent in `verify_password`, where the
+        // user's known networks are read (G2).
+        self.rate_limit_source(pool_id, Action::SignIn).await?;
         let client = self
             .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
@@ -206,7 +233,7 @@ impl UserPools {
             )));
         }
         let v = self
-            .verify_password(&pool, &req.username, &req.password)
+            .verify_password(&pool, &req.username, &req.password, PoolBudget::Due)
             .await?;
         self.finish_password_sign_in(&pool, &client, v).await
     }
@@ -232,13 +259,18 @@ impl UserPools {
 
     /// The user a name and password designate, with its groups, the
     /// throttle and the rehash decision: unknown users cost the same work
-    /// and get the same answer as a wrong password; failures count toward
-    /// the throttle. The user, groups and throttle are one read.
+    /// and get the same answer as a wrong password, lockout included (G3);
+    /// failures count toward the throttle. The user, groups, throttle and
+    /// known networks are one read. With `PoolBudget::Due` the pool-wide
+    /// budget is spent here, except by a user signing in from a network
+    /// they signed in from before, whose check also goes ahead of the
+    /// anonymous hashing queue (G2).
     pub(crate) async fn verify_password<'a>(
         &self,
         pool: &Pool,
         username: &str,
         password: &'a str,
+        budget: PoolBudget,
     ) -> Result<Verified<'a>> {
         if password.chars().count() > policy_max() {
             // Refused before hashing, with the answer of a wrong password.
@@ -247,19 +279,52 @@ impl UserPools {
         let source = super::limits::source_of(crate::audit::request().ip.as_deref());
         let found = self.find_sign_in(pool, username, &source).await?;
         let exists = found.is_some();
-        if let Some(r) = &found {
-            self.check_throttle(&r.throttle)?;
+        let now = self.clock.now();
+        let known = found
+            .as_ref()
+            .is_some_and(|r| r.throttle.known_at > now - KNOWN_SOURCE_SECS);
+        if budget == PoolBudget::Due && !known {
+            self.rate_limit_pool(&pool.id, Action::SignIn).await?;
         }
+        // An unknown name is throttled like an account when existence is
+        // hidden, so the lockout answer does not tell them apart (G3).
+        let decoy = (!exists && pool.settings.prevent_user_existence_errors)
+            .then(|| name_key(pool, username));
+        match (&found, &decoy) {
+            (Some(r), _) => self.check_throttle(&r.throttle)?,
+            (None, Some(key)) => {
+                let t = self.store.name_failures(&pool.id, key, &source).await?;
+                self.check_throttle(&t)?;
+            }
+            (None, None) => {}
+        }
+        let lane = if known { Lane::Known } else { Lane::Anonymous };
         // Unknown users verify against the dummy hash: same work, same answer.
         let verified = self
             .hasher
-            .verify(
+            .verify_in(
                 password,
                 found.as_ref().and_then(|r| r.user.password_hash.as_deref()),
+                lane,
             )
             .await?;
-        if let (Some(r), false) = (&found, verified.ok) {
-            self.record_signin_failure(pool, &r.user, &source).await?;
+        if !verified.ok {
+            match (&found, &decoy) {
+                (Some(r), _) => self.record_signin_failure(pool, &r.user, &source).await?,
+                (None, Some(key)) => {
+                    self.store
+                        .record_name_failure(
+                            &pool.id,
+                            key,
+                            &source,
+                            now,
+                            &|n| account_lock_until(now, n),
+                            &|n| lock_until(now, n),
+                        )
+                        .await?
+                }
+                (None, None) => {}
+            }
         }
         let Some(found) = found.filter(|_| verified.ok) else {
             metrics::counter!("poolgate_signin_total", "outcome" => "failed").increment(1);
@@ -332,7 +397,9 @@ impl UserPools {
     }
 
     /// A sign-in that worked (password, SRP or passkey) ends the run of
-    /// failures that `throttle` saw; nothing to write when there was none.
+    /// failures that `throttle` saw (nothing to write when there was none)
+    /// and marks the client's network as known for the user (G2), at most
+    /// once a day.
     pub(crate) async fn end_failure_run(
         &self,
         pool: &Pool,
@@ -342,6 +409,13 @@ impl UserPools {
         if throttle.account_failures > 0 || throttle.source_failures > 0 {
             self.store
                 .clear_signin_failures(&pool.id, &user.sub)
+                .await?;
+        }
+        let now = self.clock.now();
+        let source = super::limits::source_of(crate::audit::request().ip.as_deref());
+        if source != "-" && throttle.known_at <= now - KNOWN_SOURCE_REFRESH_SECS {
+            self.store
+                .note_signin_success(&pool.id, &user.sub, &source, now)
                 .await?;
         }
         Ok(())

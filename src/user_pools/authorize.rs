@@ -13,7 +13,7 @@
 //! (A3).
 
 use super::UserPools;
-use super::auth::Settled;
+use super::auth::{PoolBudget, Settled};
 use super::limits::Action;
 use super::model::*;
 use super::oauth::{ClientAuth, OAuthError, OAuthTokens};
@@ -326,13 +326,16 @@ impl UserPools {
     ) -> Result<HostedSignIn> {
         let work = async {
             let pool = self.pool(pool_id).await?;
-            self.rate_limit(pool_id, Action::SignIn).await?;
+            // The pool-wide budget is spent in `verify_password` (G2).
+            self.rate_limit_source(pool_id, Action::SignIn).await?;
             let client = self
                 .store
                 .get_client(pool_id, client_id)
                 .await?
                 .ok_or_else(|| Error::not_found("App client"))?;
-            let v = self.verify_password(&pool, username, password).await?;
+            let v = self
+                .verify_password(&pool, username, password, PoolBudget::Due)
+                .await?;
             match self
                 .settle_sign_in(&pool, &client, v.user, v.throttle, Some(v.upgrade))
                 .await?

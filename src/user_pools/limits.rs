@@ -84,6 +84,22 @@ impl UserPools {
     /// Spends one unit of `action` from the caller's and the pool's budgets,
     /// or refuses with 429 and the seconds until the window ends.
     pub async fn rate_limit(&self, pool_id: &str, action: Action) -> Result<()> {
+        self.spend(pool_id, action, true, true).await
+    }
+
+    /// Spends from the caller's own budget only. A password sign-in does
+    /// this first and [`UserPools::rate_limit_pool`] once it knows whether
+    /// the user signs in from a known network (G2).
+    pub async fn rate_limit_source(&self, pool_id: &str, action: Action) -> Result<()> {
+        self.spend(pool_id, action, true, false).await
+    }
+
+    /// Spends from the pool-wide budget only.
+    pub async fn rate_limit_pool(&self, pool_id: &str, action: Action) -> Result<()> {
+        self.spend(pool_id, action, false, true).await
+    }
+
+    async fn spend(&self, pool_id: &str, action: Action, by_ip: bool, by_pool: bool) -> Result<()> {
         let settings = &self.rate_limits;
         if !settings.enabled {
             return Ok(());
@@ -93,9 +109,10 @@ impl UserPools {
         let window = settings.window_secs;
         let start = now - now.rem_euclid(window);
         let source = source_of(crate::audit::request().ip.as_deref());
-        let ip =
-            (limit.per_ip > 0 && source != "-").then(|| format!("{}:ip:{source}", action.name()));
-        let pool = (limit.per_pool > 0).then(|| format!("{}:pool:{pool_id}", action.name()));
+        let ip = (by_ip && limit.per_ip > 0 && source != "-")
+            .then(|| format!("{}:ip:{source}", action.name()));
+        let pool =
+            (by_pool && limit.per_pool > 0).then(|| format!("{}:pool:{pool_id}", action.name()));
         // The caller's own budget first: over it, the pool's is not spent.
         let (ip_hits, pool_hits) = match (&ip, &pool) {
             (Some(ip), Some(pool)) => {
@@ -121,11 +138,18 @@ impl UserPools {
     }
 
     /// Drops counters of finished windows (run periodically by `serve`).
+    /// Also drops unknown-name sign-in counters (G3) a day old and unlocked.
     pub async fn purge_rate_limits(&self) -> Result<u64> {
         let now = self.clock.now();
-        self.store
-            .purge_rate_limits(now - 2 * self.rate_limits.window_secs)
-            .await
+        let names = self
+            .store
+            .purge_name_failures(now - super::auth::NAME_FAILURES_KEPT_SECS)
+            .await?;
+        Ok(names
+            + self
+                .store
+                .purge_rate_limits(now - 2 * self.rate_limits.window_secs)
+                .await?)
     }
 }
 

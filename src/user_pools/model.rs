@@ -666,6 +666,9 @@ pub struct SigninThrottle {
     /// Consecutive failures from this source (the growing delays).
     pub source_failures: i32,
     pub source_locked_until: i64,
+    /// When the user last signed in successfully from this source; 0 =
+    /// never (G2: known pairs skip the pool-wide budget).
+    pub known_at: i64,
 }
 
 /// How a sign-in name designates a user.

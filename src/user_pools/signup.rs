@@ -8,6 +8,8 @@ use crate::crypto::random;
 use crate::error::{Error, ErrorKind, Result};
 use crate::mail::{Email, Template};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -45,6 +47,100 @@ impl CodeDelivery {
             medium: "EMAIL".into(),
             attribute: "email".into(),
         }
+    }
+}
+
+/// How long answering with a real code delivery takes, from the user
+/// lookup on (storing the code and handing the message to the mailer
+/// included): a running estimate of the median, in nanoseconds. An answer
+/// that only pretends to deliver, because existence errors are hidden,
+/// is held until as long has passed (G3): a delivery through an SMTP
+/// relay would otherwise be a timing oracle for "this user exists".
+static DELIVERY_NANOS: AtomicU64 = AtomicU64::new(0);
+/// What a held answer takes off its wait (nanoseconds, may be negative):
+/// nudged by a 64th of the median (at least 20 µs) after every held
+/// answer, up when it ended later than the
+/// real median, down when earlier, so the held answers' median meets the
+/// real one whatever waking up costs on this machine.
+static HOLD_OFFSET_NANOS: AtomicI64 = AtomicI64::new(0);
+
+/// Moves a running median estimate one step toward `x`.
+fn median_step(cell: &AtomicU64, x: u64) {
+    let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |est| {
+        let step = (est / 16).max(1_000);
+        Some(if est == 0 {
+            x
+        } else if x > est {
+            est + step
+        } else {
+            est.saturating_sub(step)
+        })
+    });
+}
+
+/// Times one answer that may deliver a code; started before the user
+/// lookup, so the lookups of both paths are inside the measured span.
+pub(crate) struct DeliveryTimer(Instant);
+
+impl DeliveryTimer {
+    pub(crate) fn start() -> Self {
+        Self(Instant::now())
+    }
+
+    /// Runs a real delivery and moves the median estimate toward the time
+    /// this answer took (by a sixteenth: a stochastic median, which a few
+    /// slow deliveries do not drag up the way a mean would).
+    pub(crate) async fn real<T>(self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let out = work.await;
+        median_step(&DELIVERY_NANOS, nanos(self.0.elapsed()));
+        out
+    }
+
+    /// Holds a pretend answer until a real one would have been ready.
+    /// Under 2 ms left the wait is a blocking-pool sleep, precise to tens
+    /// of microseconds; Tokio's timer rounds up to whole milliseconds.
+    pub(crate) async fn pretend(self) {
+        let target = DELIVERY_NANOS.load(Ordering::Relaxed) as i64;
+        if target == 0 {
+            return;
+        }
+        let offset = HOLD_OFFSET_NANOS.load(Ordering::Relaxed);
+        let left = target - nanos(self.0.elapsed()) as i64 - offset;
+        if left > 0 {
+            let left = Duration::from_nanos(left as u64);
+            if left < Duration::from_millis(2) {
+                let _ = tokio::task::spawn_blocking(move || std::thread::sleep(left)).await;
+            } else {
+                tokio::time::sleep(left.min(Duration::from_secs(5))).await;
+            }
+        }
+        let total = nanos(self.0.elapsed()) as i64;
+        // A 64th of the median (at least 20 µs): milliseconds of gap on a
+        // slow store close within tens of answers, not hundreds.
+        let step = (target / 64).max(20_000);
+        let step = if total > target { step } else { -step };
+        let _ = HOLD_OFFSET_NANOS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
+            Some((o + step).clamp(-target, target))
+        });
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128) as u64
+}
+
+/// What a delivery of a code to `dest` (attribute `attr`) would answer,
+/// without sending anything.
+pub(crate) fn pretend_to(attr: &str, dest: &str) -> CodeDelivery {
+    CodeDelivery {
+        destination: mask_destination(dest),
+        medium: if attr == "phone_number" {
+            "SMS"
+        } else {
+            "EMAIL"
+        }
+        .into(),
+        attribute: attr.to_owned(),
     }
 }
 
@@ -384,6 +480,13 @@ impl UserPools {
             });
         };
         if user.status != UserStatus::Unconfirmed {
+            if pool.settings.prevent_user_existence_errors {
+                // The answer of an unknown user or a wrong code (G3).
+                return Err(Error::new(
+                    ErrorKind::CodeMismatch,
+                    "Invalid verification code provided, please try again.",
+                ));
+            }
             return Err(Error::not_authorized(format!(
                 "User cannot be confirmed. Current status is {}",
                 user.status.as_str()
@@ -440,9 +543,12 @@ impl UserPools {
         self.rate_limit(pool_id, Action::CodeSend).await?;
         self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
+        let hide = pool.settings.prevent_user_existence_errors;
+        let timer = DeliveryTimer::start();
         let Some(user) = self.find_user(&pool, &req.username).await? else {
-            if pool.settings.prevent_user_existence_errors {
-                // Same answer shape as for a real user.
+            if hide {
+                // Same answer, in about the same time, as for a real user.
+                timer.pretend().await;
                 return Ok(Some(CodeDelivery::pretend(&req.username)));
             }
             return Err(Error::new(
@@ -450,20 +556,33 @@ impl UserPools {
                 "Username/client id combination not found.",
             ));
         };
+        let target = self.delivery_target(&pool, &user.attributes);
         if user.status != UserStatus::Unconfirmed {
+            if hide {
+                // A confirmed user answers like an unconfirmed one (G3);
+                // nothing is sent.
+                timer.pretend().await;
+                return Ok(Some(match target {
+                    Some((attr, dest)) => pretend_to(&attr, &dest),
+                    None => CodeDelivery::pretend(&req.username),
+                }));
+            }
             return Err(Error::invalid("User is already confirmed."));
         }
-        let Some((attr, dest)) = self.delivery_target(&pool, &user.attributes) else {
+        let Some((attr, dest)) = target else {
             return Err(Error::invalid(
                 "The user has no verified delivery address; an administrator must confirm them",
             ));
         };
         let (code, record) =
             self.new_code(&pool.id, &user.sub, CodePurpose::Signup, SIGNUP_CODE_TTL);
-        self.store.put_code(&record).await?;
-        Ok(Some(
-            self.send_code(&pool, &user, &attr, &dest, &code, Template::Verification)
-                .await?,
-        ))
+        timer
+            .real(async {
+                self.store.put_code(&record).await?;
+                self.send_code(&pool, &user, &attr, &dest, &code, Template::Verification)
+                    .await
+            })
+            .await
+            .map(Some)
     }
 }

@@ -9,7 +9,7 @@
 //! `WEB_AUTHN` is offered either way (see `passkeys.rs`).
 
 use super::UserPools;
-use super::auth::{Challenge, SignInResult, bad_credentials};
+use super::auth::{Challenge, PoolBudget, SignInResult, bad_credentials};
 use super::limits::Action;
 use super::model::*;
 use crate::crypto::random;
@@ -103,7 +103,9 @@ impl UserPools {
                     .password
                     .as_deref()
                     .ok_or_else(|| Error::invalid("password is required with PASSWORD"))?;
-                let v = self.verify_password(&pool, &req.username, password).await?;
+                let v = self
+                    .verify_password(&pool, &req.username, password, PoolBudget::Spent)
+                    .await?;
                 return self.finish_password_sign_in(&pool, &client, v).await;
             }
             Some("WEB_AUTHN") => {
@@ -237,7 +239,9 @@ impl UserPools {
                 let password = responses
                     .get("PASSWORD")
                     .ok_or_else(|| Error::invalid("PASSWORD is required"))?;
-                let v = self.verify_password(pool, &user.username, password).await?;
+                let v = self
+                    .verify_password(pool, &user.username, password, PoolBudget::Spent)
+                    .await?;
                 self.settle_sign_in(pool, client, v.user, v.throttle, Some(v.upgrade))
                     .await
             }
@@ -272,7 +276,9 @@ impl UserPools {
                 let password = responses.get("PASSWORD").map(String::as_str).unwrap_or("");
                 // A name no user has: the dummy hash, then the usual refusal.
                 let name = format!("\u{1}unknown-{}", random::token());
-                let _ = self.verify_password(pool, &name, password).await;
+                let _ = self
+                    .verify_password(pool, &name, password, PoolBudget::Spent)
+                    .await;
                 Err(bad_credentials())
             }
             Some(f @ ("EMAIL_OTP" | "SMS_OTP")) => Ok(super::auth::Settled::Challenge(

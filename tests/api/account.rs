@@ -139,12 +139,30 @@ async fn g3_forgot_password_does_not_reveal_whether_a_user_exists() {
 async fn an_unverified_address_cannot_receive_a_reset_code() {
     let app = spawn_app().await;
     app.sign_up("dave@example.com", PASSWORD).await; // never confirmed
-    let (st, b) = app
-        .post(
-            &app.pool_path("password/forgot"),
+    let path = app.pool_path("password/forgot");
+    let forgot = || {
+        app.post(
+            &path,
             json!({"client_id": app.client_id, "username": "dave@example.com"}),
         )
+    };
+    // With existence errors hidden (the pool default) the answer is the one
+    // every name gets (G3; tests/api/enumeration.rs), but nothing is sent
+    // to the unverified address: only the sign-up code is in the outbox.
+    let (st, b) = forgot().await;
+    assert_eq!(st, 200, "{b}");
+    let (_, out) = app
+        .admin("GET", "/v1/admin/outbox?to=dave@example.com", None)
         .await;
+    assert_eq!(out["messages"].as_array().map(Vec::len), Some(1), "{out}");
+    // Shown, the reason is given.
+    app.admin(
+        "PATCH",
+        &format!("/v1/admin/pools/{}", app.pool_id),
+        Some(json!({"prevent_user_existence_errors": false})),
+    )
+    .await;
+    let (st, b) = forgot().await;
     assert_eq!(
         (st, b["code"].as_str()),
         (400, Some("InvalidParameter")),

@@ -365,3 +365,135 @@ async fn an_address_over_its_own_limit_does_not_spend_the_pools_budget() {
     assert_eq!((st, b["code"].as_str()), (429, Some("TooManyRequests")));
     assert!(retry.is_some());
 }
+
+#[tokio::test]
+async fn g2_a_flood_that_spends_the_pool_budget_does_not_lock_out_users_on_their_known_networks() {
+    let app = limited_app(|l| {
+        l.signin.per_ip = 4;
+        l.signin.per_pool = 3;
+    })
+    .await;
+    let (st, b) = app.sign_up("home@example.com", PASSWORD).await;
+    assert_eq!(st, 200, "{b}");
+    let code = app.last_code("home@example.com").await;
+    assert_eq!(app.confirm("home@example.com", &code).await.0, 200);
+    let now = app.clock.now();
+    app.clock.advance(60 - now.rem_euclid(60));
+    let path = app.pool_path("signin");
+    let home = "198.51.100.77";
+    // The user signs in from home: that spends the pool's budget once and
+    // makes (user, home) a known pair.
+    let (st, _, b) = post_from(
+        &app,
+        home,
+        &path,
+        sign_in_body(&app, "home@example.com", PASSWORD),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    // A flood from new addresses, one guess each, spends the rest of it;
+    // the user's own name tried from a new address counts too.
+    for (i, ip) in ["203.0.113.1", "203.0.113.2"].iter().enumerate() {
+        let (st, _, b) = post_from(
+            &app,
+            ip,
+            &path,
+            sign_in_body(&app, &format!("bot{i}@example.com"), "wrong wrong wrong"),
+        )
+        .await;
+        assert_eq!(st, 401, "{b}");
+    }
+    for (ip, user) in [
+        ("203.0.113.3", "bot9@example.com"),
+        ("203.0.113.4", "home@example.com"),
+    ] {
+        let (st, retry, b) = post_from(
+            &app,
+            ip,
+            &path,
+            sign_in_body(&app, user, "wrong wrong wrong"),
+        )
+        .await;
+        assert_eq!(
+            (st, b["code"].as_str()),
+            (429, Some("TooManyRequests")),
+            "{b}"
+        );
+        assert!(retry.is_some());
+    }
+    // From home the user still signs in: a known pair is not charged to the
+    // pool-wide budget.
+    let (st, _, b) = post_from(
+        &app,
+        home,
+        &path,
+        sign_in_body(&app, "home@example.com", PASSWORD),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    // ...but the same user from an address never used successfully is an
+    // unknown pair, and meets the exhausted pool budget.
+    let (st, _, _) = post_from(
+        &app,
+        "192.0.2.200",
+        &path,
+        sign_in_body(&app, "home@example.com", PASSWORD),
+    )
+    .await;
+    assert_eq!(st, 429);
+    // The per-address limit still applies to a known pair (4 a window:
+    // two spent above).
+    for want in [200, 200, 429] {
+        let (st, _, b) = post_from(
+            &app,
+            home,
+            &path,
+            sign_in_body(&app, "home@example.com", PASSWORD),
+        )
+        .await;
+        assert_eq!(st, want, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn g2_failures_from_a_known_network_still_lock_that_network() {
+    // Being known exempts from the pool budget only, never from the
+    // per-account throttle (G1/G2 stay as they were).
+    let app = limited_app(|l| l.signin.per_pool = 1_000).await;
+    let (st, b) = app.sign_up("known@example.com", PASSWORD).await;
+    assert_eq!(st, 200, "{b}");
+    let code = app.last_code("known@example.com").await;
+    assert_eq!(app.confirm("known@example.com", &code).await.0, 200);
+    let path = app.pool_path("signin");
+    let ip = "198.51.100.78";
+    let (st, _, _) = post_from(
+        &app,
+        ip,
+        &path,
+        sign_in_body(&app, "known@example.com", PASSWORD),
+    )
+    .await;
+    assert_eq!(st, 200);
+    for _ in 0..poolgate::user_pools::auth::LOCK_AFTER_FAILURES {
+        let (st, _, _) = post_from(
+            &app,
+            ip,
+            &path,
+            sign_in_body(&app, "known@example.com", "guess guess guess"),
+        )
+        .await;
+        assert_eq!(st, 401);
+    }
+    let (st, retry, b) = post_from(
+        &app,
+        ip,
+        &path,
+        sign_in_body(&app, "known@example.com", PASSWORD),
+    )
+    .await;
+    assert_eq!(
+        (st, b["detail"].as_str()),
+        (401, Some("Password attempts exceeded"))
+    );
+    assert!(retry.is_some());
+}

@@ -15,6 +15,7 @@ mod cognito;
 mod concurrency;
 mod config;
 mod crash;
+mod enumeration;
 mod federation;
 mod groups;
 mod identity;

@@ -936,7 +936,8 @@ async fn contract_sign_in_throttle_counts_per_source_and_per_account() {
             account_failures: 4,
             account_locked_until: 40,
             source_failures: 3,
-            source_locked_until: 3
+            source_locked_until: 3,
+            known_at: 0
         }
     );
     let t = s.signin_failures(p, "sub-t", "198.51.100.1").await.unwrap();
@@ -962,13 +963,56 @@ async fn contract_sign_in_throttle_counts_per_source_and_per_account() {
             account_failures: 4,
             account_locked_until: 40,
             source_failures: 1,
-            source_locked_until: 1
+            source_locked_until: 1,
+            known_at: 0
         }
     );
     assert_eq!(lookup("198.51.100.1").await, t);
     s.clear_signin_failures(p, "sub-t").await.unwrap();
     assert_eq!(
         s.signin_failures(p, "sub-t", "192.0.2.1").await.unwrap(),
+        SigninThrottle::default()
+    );
+    // G2: a successful sign-in marks its source known; the lookup reads
+    // the mark of its own source only, and a newer mark replaces it.
+    s.note_signin_success(p, "sub-t", "192.0.2.1", 500)
+        .await
+        .unwrap();
+    assert_eq!(lookup("192.0.2.1").await.known_at, 500);
+    assert_eq!(lookup("192.0.2.2").await.known_at, 0);
+    s.note_signin_success(p, "sub-t", "192.0.2.1", 900)
+        .await
+        .unwrap();
+    assert_eq!(lookup("192.0.2.1").await.known_at, 900);
+    // G3: unknown names count like accounts, per source and name-wide.
+    for _ in 0..2 {
+        s.record_name_failure(p, "name-k", "192.0.2.1", 100, &|n| n as i64 * 10, &|n| {
+            n as i64
+        })
+        .await
+        .unwrap();
+    }
+    let t = s.name_failures(p, "name-k", "192.0.2.1").await.unwrap();
+    assert_eq!(
+        (
+            t.account_failures,
+            t.account_locked_until,
+            t.source_failures,
+            t.source_locked_until
+        ),
+        (2, 20, 2, 2)
+    );
+    let t = s.name_failures(p, "name-k", "198.51.100.1").await.unwrap();
+    assert_eq!((t.account_failures, t.source_failures), (2, 0));
+    assert_eq!(
+        s.name_failures(p, "other", "192.0.2.1").await.unwrap(),
+        SigninThrottle::default()
+    );
+    // Purged once untouched and unlocked before the horizon.
+    assert_eq!(s.purge_name_failures(50).await.unwrap(), 0);
+    assert_eq!(s.purge_name_failures(200).await.unwrap(), 2);
+    assert_eq!(
+        s.name_failures(p, "name-k", "192.0.2.1").await.unwrap(),
         SigninThrottle::default()
     );
 }
