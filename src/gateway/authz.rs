@@ -25,6 +25,8 @@ pub(crate) const MAX_PRESIGNED_EXPIRES_SECS: u64 = 7 * 24 * 3600;
 const MAX_DELETE_KEYS: usize = 1000;
 /// Most bytes in one path segment of a key (the file system's NAME_MAX).
 const MAX_SEGMENT_BYTES: usize = 255;
+/// S3's limit on a key's UTF-8 length.
+const MAX_KEY_BYTES: usize = 1024;
 const SESSION_TOKEN_HEADER: &str = "x-amz-security-token";
 const SESSION_TOKEN_PARAM: &str = "X-Amz-Security-Token";
 
@@ -330,6 +332,13 @@ pub(crate) fn copy_needs(
 /// reach `you/x`), empty segments (`a//b` is the same file as `a/b`, dodging a Deny on
 /// `a/b`), a leading `/`, NUL, and segments longer than a file name may be.
 pub(crate) fn check_key(key: &str) -> S3Result<()> {
+    // s3s bounds keys in request paths, not in copy sources or DeleteObjects bodies.
+    if key.len() > MAX_KEY_BYTES {
+        return Err(s3_error!(
+            KeyTooLongError,
+            "Object keys may be at most 1024 bytes."
+        ));
+    }
     let segments: Vec<&str> = key.split('/').collect();
     let last = segments.len().saturating_sub(1);
     for (i, segment) in segments.iter().enumerate() {
