@@ -36,6 +36,14 @@ use hyper_util::server::graceful::GracefulShutdown;
 use s3s::config::{S3Config, StaticConfigProvider};
 use s3s::service::{S3Service, S3ServiceBuilder};
 
+/// The object-key rule applied to every key before a backend sees it (request path, copy
+/// source, multi-object delete): `InvalidArgument` for keys the file system would not map
+/// one-to-one, `KeyTooLongError` for over-long ones. Public for the property tests and the
+/// `cargo fuzz` targets (`fuzz/`); the gateway itself calls it through `authz`.
+pub fn check_object_key(key: &str) -> s3s::S3Result<()> {
+    authz::check_key(key)
+}
+
 /// What a session token grants, after the authority unsealed and checked it.
 #[derive(Debug, Clone)]
 pub struct SessionGrant {
