@@ -1,0 +1,31 @@
+//! The gateway's object-key check: an accepted key is at most 1,024 bytes with no `.`, `..`,
+//! empty (but a trailing) segment, leading `/` or NUL; a refused one is `InvalidArgument` or
+//! `KeyTooLongError`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use poolgate::gateway::check_object_key;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(key) = std::str::from_utf8(data) else {
+        return;
+    };
+    match check_object_key(key) {
+        Ok(()) => {
+            assert!(key.len() <= 1024);
+            let body = key.strip_suffix('/').unwrap_or(key);
+            assert!(!body.is_empty() && !key.contains('\0'));
+            assert!(
+                body.split('/')
+                    .all(|s| !s.is_empty() && s != "." && s != "..")
+            );
+        }
+        Err(e) => {
+            let code = e.code().as_str();
+            assert!(
+                code == "InvalidArgument" || code == "KeyTooLongError",
+                "{code}"
+            );
+        }
+    }
+});
