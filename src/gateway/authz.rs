@@ -388,7 +388,7 @@ pub(crate) fn check_key(key: &str) -> S3Result<()> {
 /// upstream store itself) might normalize into another key: `.`/`..` segments
 /// (`me/../you/x` would pass a `me/*` policy but could reach `you/x`), empty segments (`a//b`
 /// could become `a/b`, dodging a Deny on it), a leading `/` and NUL.
-fn check_upstream_key(key: &str) -> S3Result<()> {
+pub(crate) fn check_upstream_key(key: &str) -> S3Result<()> {
     let segments: Vec<&str> = key.split('/').collect();
     let last = segments.len().saturating_sub(1);
     for (i, segment) in segments.iter().enumerate() {

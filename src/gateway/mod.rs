@@ -38,6 +38,23 @@ use hyper_util::server::graceful::GracefulShutdown;
 use s3s::config::{S3Config, StaticConfigProvider};
 use s3s::service::{S3Service, S3ServiceBuilder};
 
+/// The object-key rule of local buckets, applied to every key before a backend sees it
+/// (request path, copy source, multi-object delete): any key of 1 to 1,024 bytes of UTF-8
+/// (`InvalidArgument` for an empty one, `KeyTooLongError` for an over-long one). Public for
+/// the property tests and the `cargo fuzz` targets (`fuzz/`); the gateway itself calls it
+/// through `authz`.
+pub fn check_object_key(key: &str) -> s3s::S3Result<()> {
+    authz::check_key(key)
+}
+
+/// The stricter rule of upstream buckets: also `InvalidArgument` for keys an HTTP stack or
+/// the upstream store might normalize into another key (`.`/`..` and empty segments, a
+/// leading `/`, NUL). Public for the property tests and the fuzz targets.
+pub fn check_upstream_object_key(key: &str) -> s3s::S3Result<()> {
+    authz::check_key(key)?;
+    authz::check_upstream_key(key)
+}
+
 /// What a session token grants, after the authority unsealed and checked it.
 #[derive(Debug, Clone)]
 pub struct SessionGrant {

@@ -149,8 +149,13 @@ pub fn verify(
         }
         canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
     }
-    let mut pairs: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    // Sorted by name, then value (not as `name=value` strings: `a=1` sorts before `a-b=1`);
+    // a parameter without `=` has the empty value.
+    let mut pairs: Vec<(&str, &str)> = (query.split('&').filter(|p| !p.is_empty()))
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect();
     pairs.sort_unstable();
+    let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let canonical = format!(
         "{method}\n{path}\n{}\n{canonical_headers}\n{signed}\n{}",
         pairs.join("&"),
