@@ -196,6 +196,24 @@ impl TestApp {
         self.request("POST", path, Some(body), None).await
     }
 
+    /// `AWSCognitoIdentityService.{op}` on the Cognito protocol (`POST /`,
+    /// unsigned: the public identity operations).
+    pub async fn cognito_identity(&self, op: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}/", self.base))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", format!("AWSCognitoIdentityService.{op}"))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
+    }
+
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         self.request(method, path, body, Some(&self.admin_key.clone()))
             .await

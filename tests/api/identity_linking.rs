@@ -71,20 +71,6 @@ async fn openid_token(app: &TestApp, ip: &str, identity: &str, logins: &Value) -
     .await
 }
 
-/// `AWSCognitoIdentityService.{op}` on the Cognito protocol.
-async fn cognito_identity(app: &TestApp, op: &str, body: Value) -> (u16, Value) {
-    let resp = app
-        .http
-        .post(format!("{}/", app.base))
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", format!("AWSCognitoIdentityService.{op}"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
-}
-
 fn creds_of(answer: &Value) -> Creds {
     let c = &answer["credentials"];
     Creds {
@@ -189,23 +175,23 @@ async fn i2_a_stranger_cannot_take_over_another_users_identity_on_any_door() {
             (401, Some("NotAuthorized")),
             "{b}"
         );
-        let (st, b) = cognito_identity(
-            &app,
-            "GetCredentialsForIdentity",
-            json!({"IdentityId": victim_id, "Logins": logins}),
-        )
-        .await;
+        let (st, b) = app
+            .cognito_identity(
+                "GetCredentialsForIdentity",
+                json!({"IdentityId": victim_id, "Logins": logins}),
+            )
+            .await;
         assert_eq!(
             (st, b["__type"].as_str()),
             (400, Some("NotAuthorizedException")),
             "{b}"
         );
-        let (st, b) = cognito_identity(
-            &app,
-            "GetOpenIdToken",
-            json!({"IdentityId": victim_id, "Logins": logins}),
-        )
-        .await;
+        let (st, b) = app
+            .cognito_identity(
+                "GetOpenIdToken",
+                json!({"IdentityId": victim_id, "Logins": logins}),
+            )
+            .await;
         assert_eq!(
             (st, b["__type"].as_str()),
             (400, Some("NotAuthorizedException")),
@@ -220,12 +206,12 @@ async fn i2_a_stranger_cannot_take_over_another_users_identity_on_any_door() {
 
     // The attacker's own identity is a new one, and its credentials reach
     // only its own prefix.
-    let (st, a) = cognito_identity(
-        &app,
-        "GetId",
-        json!({"IdentityPoolId": ip, "Logins": attacker_logins}),
-    )
-    .await;
+    let (st, a) = app
+        .cognito_identity(
+            "GetId",
+            json!({"IdentityPoolId": ip, "Logins": attacker_logins}),
+        )
+        .await;
     assert_eq!(st, 200, "{a}");
     let attacker_id = a["IdentityId"].as_str().unwrap().to_owned();
     assert_ne!(attacker_id, victim_id);
@@ -288,12 +274,12 @@ async fn i2_a_guest_is_upgraded_once_and_then_needs_its_login() {
         (401, Some("NotAuthorized")),
         "{b}"
     );
-    let (st, b) = cognito_identity(
-        &app,
-        "GetCredentialsForIdentity",
-        json!({"IdentityId": guest, "Logins": bob_logins}),
-    )
-    .await;
+    let (st, b) = app
+        .cognito_identity(
+            "GetCredentialsForIdentity",
+            json!({"IdentityId": guest, "Logins": bob_logins}),
+        )
+        .await;
     assert_eq!(
         (st, b["__type"].as_str()),
         (400, Some("NotAuthorizedException")),
@@ -345,12 +331,12 @@ async fn i2_a_second_provider_joins_with_a_proof_and_one_subject_per_provider() 
         provider(&app.pool_id): ann["id_token"],
         provider(&partners): ann_partner["id_token"],
     });
-    let (st, b) = cognito_identity(
-        &app,
-        "GetCredentialsForIdentity",
-        json!({"IdentityId": ann_id, "Logins": both}),
-    )
-    .await;
+    let (st, b) = app
+        .cognito_identity(
+            "GetCredentialsForIdentity",
+            json!({"IdentityId": ann_id, "Logins": both}),
+        )
+        .await;
     assert_eq!(st, 200, "{b}");
     assert_eq!(linked(&app, &ann_id).await.len(), 2);
     let (_, by_partner) = get_id(&app, &ip, &partner_login(&ann_partner)).await;
@@ -367,12 +353,12 @@ async fn i2_a_second_provider_joins_with_a_proof_and_one_subject_per_provider() 
     assert_eq!((st, b["code"].as_str()), (409, Some("Conflict")), "{b}");
     let (st, b) = get_id(&app, &ip, &with_proof).await;
     assert_eq!((st, b["code"].as_str()), (409, Some("Conflict")), "{b}");
-    let (st, b) = cognito_identity(
-        &app,
-        "GetCredentialsForIdentity",
-        json!({"IdentityId": ann_id, "Logins": with_proof}),
-    )
-    .await;
+    let (st, b) = app
+        .cognito_identity(
+            "GetCredentialsForIdentity",
+            json!({"IdentityId": ann_id, "Logins": with_proof}),
+        )
+        .await;
     assert_eq!(
         (st, b["__type"].as_str()),
         (400, Some("ResourceConflictException")),

@@ -426,23 +426,6 @@ async fn i3_deleting_the_identity_revokes_its_credentials_only() {
     i3_allowed(&app, &e_creds, &e_id).await;
 }
 
-/// The Cognito identity protocol (`POST /`, unsigned public operations).
-async fn i3_cognito_identity(app: &TestApp, op: &str, body: Value) -> (u16, Value) {
-    let resp = app
-        .http
-        .post(format!("{}/", app.base))
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", format!("AWSCognitoIdentityService.{op}"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    (
-        resp.status().as_u16(),
-        resp.json().await.unwrap_or(Value::Null),
-    )
-}
-
 #[tokio::test]
 async fn i3_unlinking_a_login_revokes_credentials_issued_before_it() {
     let app = spawn_app().await;
@@ -469,12 +452,12 @@ async fn i3_unlinking_a_login_revokes_credentials_issued_before_it() {
 
     // Unlinking the developer login (proved with the user-pool login)
     // leaves the identity enabled with its user-pool login...
-    let (st, b) = i3_cognito_identity(
-        &app,
-        "UnlinkIdentity",
-        json!({"IdentityId": b_id, "Logins": logins, "LoginsToRemove": [DEV]}),
-    )
-    .await;
+    let (st, b) = app
+        .cognito_identity(
+            "UnlinkIdentity",
+            json!({"IdentityId": b_id, "Logins": logins, "LoginsToRemove": [DEV]}),
+        )
+        .await;
     assert_eq!(st, 200, "{b}");
     let (st, d) = app
         .admin(
