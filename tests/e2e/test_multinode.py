@@ -407,6 +407,17 @@ def test_i3_revocation_on_one_node_reaches_the_other_nodes_gateway(pg_database, 
     assert got["Body"].read() == b"r"
     expect(node_a.request("PUT", "/v1/admin/roles/owner", json={"policy": OWNER_POLICY}, admin=True), 200)
     _, _, _, identity, creds = user()
+    # B may hold the narrowed policy for up to a second more: wait (bounded)
+    # until it honours writes again before revoking.
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            put_on_b(identity, creds)
+            break
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "AccessDenied", exc.response
+            assert time.monotonic() < deadline, "the restored policy did not reach B in 5 s"
+            time.sleep(0.05)
     revoked(
         "role deleted",
         identity,

@@ -61,6 +61,10 @@ out.credentials = session.credentials
 const refreshed = await fetchAuthSession({ forceRefresh: true });
 out.refreshedAccessTokenDiffers =
   refreshed.tokens?.accessToken?.toString() !== session.tokens?.accessToken?.toString();
+// The test uses the credentials on the gateway while the user is signed in,
+// then lets the flow sign out (and checks they stop working).
+console.log(JSON.stringify({ step: "signed_in", ...out }));
+await lines.next();
 await signOut();
 const after = await fetchAuthSession();
 out.tokensAfterSignOut = after.tokens ? "present" : "absent";
