@@ -606,8 +606,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             .map_err(domain)?;
                         print(
                             pools
-                                .store
-                                .list_audit(&pool.pool, Some(&u.sub), None, limit.clamp(1, 1000))
+                                .audit_events(&pool.pool, Some(&u.sub), None, limit.clamp(1, 1000))
                                 .await
                                 .map_err(domain)?,
                         )

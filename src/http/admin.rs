@@ -1109,8 +1109,7 @@ async fn events_page(
     let (cursor, limit) = page_of(&page)?;
     let events = s
         .pools
-        .store
-        .list_audit(
+        .audit_events(
             pool_id,
             sub,
             cursor.as_ref().map(|(t, id)| (*t, id.as_str())),
@@ -1158,8 +1157,7 @@ pub async fn admin_events(
     let (cursor, limit) = page_of(&page)?;
     let events = s
         .pools
-        .store
-        .list_admin_audit(cursor.as_ref().map(|(t, id)| (*t, id.as_str())), limit)
+        .admin_audit_events(cursor.as_ref().map(|(t, id)| (*t, id.as_str())), limit)
         .await?;
     Ok(ApiJson(event_list(events, limit)))
 }

@@ -143,6 +143,27 @@ fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
 }
 
 impl UserPools {
+    /// A pool's audit trail, newest first; `sub` narrows to one user;
+    /// `before` is the `(created_at, id)` cursor of the previous page.
+    pub async fn audit_events(
+        &self,
+        pool_id: &str,
+        sub: Option<&str>,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
+        self.store.list_audit(pool_id, sub, before, limit).await
+    }
+
+    /// Admin changes across every pool (those with a door), newest first.
+    pub async fn admin_audit_events(
+        &self,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
+        self.store.list_admin_audit(before, limit).await
+    }
+
     pub fn pool_view(&self, p: &Pool) -> PoolView {
         PoolView {
             id: p.id.clone(),

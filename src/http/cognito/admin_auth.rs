@@ -134,8 +134,7 @@ pub(super) async fn admin_auth_op(s: &AppState, op: &str, mut m: Map<String, Val
                 })?;
             let events = s
                 .pools
-                .store
-                .list_audit(
+                .audit_events(
                     &i.user_pool_id,
                     Some(&user.sub),
                     cursor.as_ref().map(|(t, id)| (*t, id.as_str())),
