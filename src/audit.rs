@@ -11,8 +11,8 @@
 
 use crate::clock::Clock;
 use crate::error::Result;
+use crate::model::AuditEvent;
 use crate::store::AuditStore;
-use crate::user_pools::model::AuditEvent;
 use std::cell::RefCell;
 use std::future::Future;
 

@@ -614,9 +614,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 AdminCommand::IdentityPool { command } => {
                     let ids = &state.identity;
-                    let view = |p: &crate::identity::model::IdentityPool| {
-                        crate::identity::IdentityPoolView::from(p)
-                    };
+                    let view =
+                        |p: &crate::model::IdentityPool| crate::identity::IdentityPoolView::from(p);
                     match command {
                         IdentityPoolCommand::Create { name, settings } => {
                             let p = ids
@@ -669,8 +668,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 AdminCommand::Role { command } => {
                     let ids = &state.identity;
-                    let view =
-                        |r: &crate::identity::model::Role| crate::identity::RoleView::from(r);
+                    let view = |r: &crate::model::Role| crate::identity::RoleView::from(r);
                     match command {
                         RoleCommand::Create {
                             name,

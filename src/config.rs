@@ -8,7 +8,7 @@
 
 use crate::crypto::SecretString;
 use crate::crypto::password::Argon2Settings;
-use crate::user_pools::model::{ClientSettings, PoolSettings};
+use crate::model::{ClientSettings, PoolSettings};
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -340,7 +340,7 @@ pub struct DeclaredIdentityPool {
     pub id: String,
     pub name: String,
     #[serde(default)]
-    pub settings: crate::identity::model::IdentityPoolSettings,
+    pub settings: crate::model::IdentityPoolSettings,
 }
 
 /// Fixed-window request limits per client address (IPv6 by /64) and per
@@ -626,7 +626,7 @@ impl Settings {
                 );
             }
         }
-        if self.identity.credential_key_generation > crate::identity::credentials::MAX_GENERATION {
+        if self.identity.credential_key_generation > crate::model::MAX_GENERATION {
             return bad(
                 "identity.credential_key_generation",
                 "must be between 0 and 31",
@@ -731,10 +731,10 @@ impl Settings {
             }
         }
         for (i, p) in self.pools.iter().enumerate() {
-            if let Err(e) = crate::user_pools::validate_pool_id(&p.id, &self.server.region) {
+            if let Err(e) = crate::model::validate_pool_id(&p.id, &self.server.region) {
                 return bad(&format!("pools[{i}].id"), &e);
             }
-            if let Err(e) = crate::user_pools::validate_settings(&p.settings) {
+            if let Err(e) = crate::model::validate_settings(&p.settings) {
                 return bad(&format!("pools[{i}].settings"), &e.message);
             }
             for (j, c) in p.clients.iter().enumerate() {
@@ -749,7 +749,7 @@ impl Settings {
                         "must be 26 lower-case alphanumerics",
                     );
                 }
-                if let Err(e) = crate::user_pools::validate_client_settings(&c.settings) {
+                if let Err(e) = crate::model::validate_client_settings(&c.settings) {
                     return bad(&format!("pools[{i}].clients[{j}].settings"), &e.message);
                 }
             }

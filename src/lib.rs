@@ -26,6 +26,8 @@ pub mod http;
 pub mod identity;
 /// Outgoing email: SMTP and the dev outbox; templates.
 pub mod mail;
+/// The domain model, at the bottom: imports nothing above it.
+pub mod model;
 /// OpenID Connect relying party: provider discovery, JWKS, ID-token checks.
 pub mod oidc_rp;
 /// Outgoing text messages: the webhook and dev senders.

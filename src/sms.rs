@@ -6,8 +6,8 @@
 //! network errors and 5xx answers. The dev sender logs the message and keeps
 //! it in the outbox the admin API reads (channel `sms`).
 
+use crate::model::OutboxMessage;
 use crate::store::SharedStore;
-use crate::user_pools::model::OutboxMessage;
 use async_trait::async_trait;
 use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};

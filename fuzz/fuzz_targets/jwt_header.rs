@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use poolgate::clock::{Clock, ManualClock, SharedClock};
 use poolgate::crypto::keys::KeyRing;
 use poolgate::crypto::{MasterKey, Sealer};
-use poolgate::user_pools::model::{Pool, PoolSettings, SigningAlg};
+use poolgate::model::{Pool, PoolSettings, SigningAlg};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use poolgate::error::ErrorKind;
-use poolgate::user_pools::model::{FilterField, Pool, PoolSettings};
+use poolgate::model::{FilterField, Pool, PoolSettings};
 use poolgate::user_pools::users::parse_filter;
 
 fn quote(v: &str) -> String {

@@ -25,7 +25,7 @@ use futures_util::StreamExt;
 use poolgate::crypto::keys::SigningKey;
 use poolgate::crypto::password::{Argon2Settings, PasswordHasher};
 use poolgate::crypto::{MasterKey, Sealer};
-use poolgate::user_pools::model::SigningAlg;
+use poolgate::model::SigningAlg;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

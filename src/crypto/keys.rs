@@ -10,8 +10,8 @@
 use super::{Sealer, random};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
+use crate::model::{SigningAlg, SigningKeyRecord};
 use crate::store::SharedStore;
-use crate::user_pools::model::{SigningAlg, SigningKeyRecord};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _};

@@ -302,7 +302,7 @@ struct Page {
     /// request names it).
     #[serde(skip)]
     client_id: Option<String>,
-    brand: crate::user_pools::model::Branding,
+    brand: crate::model::Branding,
 }
 
 impl Form {
@@ -1067,7 +1067,7 @@ fn say(e: &crate::error::Error) -> String {
 
 /// The client's secret, which the hosted pages use on its behalf (the
 /// authorization request already named the client).
-fn secret_of(s: &AppState, client: &crate::user_pools::model::AppClient) -> Option<String> {
+fn secret_of(s: &AppState, client: &crate::model::AppClient) -> Option<String> {
     client
         .secret_sealed
         .as_ref()
@@ -1745,7 +1745,7 @@ pub async fn signup(
         Err(r) => return r,
     };
     let email = form.get("email").cloned().unwrap_or_default();
-    let mut attributes = crate::user_pools::model::Attributes::new();
+    let mut attributes = crate::model::Attributes::new();
     attributes.insert("email".into(), email.clone());
     match s
         .pools

@@ -27,8 +27,7 @@ use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-/// Generations are one base-32 digit.
-pub const MAX_GENERATION: u8 = 31;
+pub use crate::model::MAX_GENERATION;
 
 /// The grant format sealed now. Version 1 (up to 0.x of issue 8) carried
 /// the role's policy as it was at issue time and nothing to revoke by.

@@ -19,7 +19,6 @@
 //! node reaches every gateway within a second; a store error refuses.
 
 pub mod credentials;
-pub mod model;
 pub mod openid;
 pub mod policy;
 
@@ -27,10 +26,10 @@ use crate::audit::{AdminCtx, Created, Target};
 use crate::cache::TtlCache;
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::*;
 use crate::store::{LinkGuard, LinkOutcome, SharedStore};
 use crate::user_pools::UserPools;
 use credentials::{Credentials, Grant, Minter, Problem, SignInRef};
-use model::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;

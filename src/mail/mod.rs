@@ -5,8 +5,8 @@
 //! strings: per-pool overrides, else the built-in defaults.
 
 use crate::config::{MailerKind, MailerSettings, SmtpTls};
+use crate::model::{MessageTemplate, MessageTemplates, OutboxMessage};
 use crate::store::SharedStore;
-use crate::user_pools::model::{MessageTemplate, MessageTemplates, OutboxMessage};
 use async_trait::async_trait;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -183,22 +183,6 @@ pub fn render(
     Ok((subject.replace(['\r', '\n'], " "), body))
 }
 
-/// Checks a template renders (used when a pool is saved).
-pub fn check_template(tpl: &MessageTemplate) -> Result<(), String> {
-    let env = minijinja::Environment::new();
-    let ctx = minijinja::context! { code => "123456", username => "u", pool_name => "p" };
-    env.render_str(&tpl.subject, &ctx)
-        .map_err(|e| format!("subject: {e}"))?;
-    let body = env
-        .render_str(&tpl.body, &ctx)
-        .map_err(|e| format!("body: {e}"))?;
-    if !tpl.body.contains("code") {
-        return Err("body must use {{ code }}".into());
-    }
-    let _ = body;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,7 +200,7 @@ mod tests {
         let (s, b) = render(&t, Template::Verification, "654321", "bob", "Demo").unwrap();
         assert_eq!((s.as_str(), b.as_str()), ("Code for bob", "It is 654321"));
         assert!(
-            check_template(&MessageTemplate {
+            crate::model::check_template(&MessageTemplate {
                 subject: "{{ oops".into(),
                 body: "{{ code }}".into()
             })

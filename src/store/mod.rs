@@ -10,7 +10,7 @@
 mod sql;
 
 use crate::error::Result;
-use crate::user_pools::model::*;
+use crate::model::*;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -427,23 +427,20 @@ pub trait AuditStore: Send + Sync {
 /// Identity pools, roles, identities and their logins.
 #[async_trait]
 pub trait IdentityStore: Send + Sync {
-    async fn insert_identity_pool(&self, p: &crate::identity::model::IdentityPool) -> Result<()>;
-    async fn get_identity_pool(
-        &self,
-        id: &str,
-    ) -> Result<Option<crate::identity::model::IdentityPool>>;
+    async fn insert_identity_pool(&self, p: &crate::model::IdentityPool) -> Result<()>;
+    async fn get_identity_pool(&self, id: &str) -> Result<Option<crate::model::IdentityPool>>;
     async fn list_identity_pools(
         &self,
         after: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<crate::identity::model::IdentityPool>>;
-    async fn update_identity_pool(&self, p: &crate::identity::model::IdentityPool) -> Result<bool>;
+    ) -> Result<Vec<crate::model::IdentityPool>>;
+    async fn update_identity_pool(&self, p: &crate::model::IdentityPool) -> Result<bool>;
     async fn delete_identity_pool(&self, id: &str) -> Result<bool>;
 
-    async fn insert_role(&self, r: &crate::identity::model::Role) -> Result<()>;
-    async fn get_role(&self, name: &str) -> Result<Option<crate::identity::model::Role>>;
-    async fn list_roles(&self) -> Result<Vec<crate::identity::model::Role>>;
-    async fn update_role(&self, r: &crate::identity::model::Role) -> Result<bool>;
+    async fn insert_role(&self, r: &crate::model::Role) -> Result<()>;
+    async fn get_role(&self, name: &str) -> Result<Option<crate::model::Role>>;
+    async fn list_roles(&self) -> Result<Vec<crate::model::Role>>;
+    async fn update_role(&self, r: &crate::model::Role) -> Result<bool>;
     async fn delete_role(&self, name: &str) -> Result<bool>;
 
     /// The identity a login belongs to, if any.
@@ -453,10 +450,7 @@ pub trait IdentityStore: Send + Sync {
         provider: &str,
         subject: &str,
     ) -> Result<Option<String>>;
-    async fn get_identity(
-        &self,
-        identity_id: &str,
-    ) -> Result<Option<crate::identity::model::Identity>>;
+    async fn get_identity(&self, identity_id: &str) -> Result<Option<crate::model::Identity>>;
     /// The (provider, subject) pairs linked to an identity.
     async fn identity_logins(&self, identity_id: &str) -> Result<Vec<(String, String)>>;
     /// Creates the identity (when `create`) and links the logins, in one
@@ -489,7 +483,7 @@ pub trait IdentityStore: Send + Sync {
         after: Option<&str>,
         limit: i64,
         hide_disabled: bool,
-    ) -> Result<Vec<crate::identity::model::Identity>>;
+    ) -> Result<Vec<crate::model::Identity>>;
     /// Removes the identity's logins from these providers; how many went.
     async fn unlink_providers(&self, identity_id: &str, providers: &[String]) -> Result<u64>;
     /// Deletes the identity and its logins, in one transaction.

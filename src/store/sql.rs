@@ -136,8 +136,8 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 fn identity_pool_from_row(
     (id, name, settings, created_at, updated_at): (String, String, String, i64, i64),
-) -> Result<crate::identity::model::IdentityPool> {
-    Ok(crate::identity::model::IdentityPool {
+) -> Result<crate::model::IdentityPool> {
+    Ok(crate::model::IdentityPool {
         id,
         name,
         settings: from_json(&settings)?,
@@ -148,8 +148,8 @@ fn identity_pool_from_row(
 
 fn role_from_row(
     (name, policy, max_session_secs, created_at, updated_at): (String, String, i64, i64, i64),
-) -> Result<crate::identity::model::Role> {
-    Ok(crate::identity::model::Role {
+) -> Result<crate::model::Role> {
+    Ok(crate::model::Role {
         name,
         policy: from_json(&policy)?,
         max_session_secs,
@@ -2211,7 +2211,7 @@ macro_rules! impl_store {
 
         #[async_trait]
         impl IdentityStore for SqlStore<$db> {
-            async fn insert_identity_pool(&self, p: &crate::identity::model::IdentityPool) -> Result<()> {
+            async fn insert_identity_pool(&self, p: &crate::model::IdentityPool) -> Result<()> {
                 let r = sqlx::query::<$db>(
                     "INSERT INTO identity_pools (id, name, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
                 )
@@ -2227,7 +2227,7 @@ macro_rules! impl_store {
                     r => r.map(|_| ()).map_err(Into::into),
                 }
             }
-            async fn get_identity_pool(&self, id: &str) -> Result<Option<crate::identity::model::IdentityPool>> {
+            async fn get_identity_pool(&self, id: &str) -> Result<Option<crate::model::IdentityPool>> {
                 sqlx::query_as::<$db, (String, String, String, i64, i64)>(
                     "SELECT id, name, settings, created_at, updated_at FROM identity_pools WHERE id = $1",
                 )
@@ -2237,7 +2237,7 @@ macro_rules! impl_store {
                 .map(identity_pool_from_row)
                 .transpose()
             }
-            async fn list_identity_pools(&self, after: Option<&str>, limit: i64) -> Result<Vec<crate::identity::model::IdentityPool>> {
+            async fn list_identity_pools(&self, after: Option<&str>, limit: i64) -> Result<Vec<crate::model::IdentityPool>> {
                 sqlx::query_as::<$db, (String, String, String, i64, i64)>(
                     "SELECT id, name, settings, created_at, updated_at FROM identity_pools WHERE id > $1 ORDER BY id LIMIT $2",
                 )
@@ -2249,7 +2249,7 @@ macro_rules! impl_store {
                 .map(identity_pool_from_row)
                 .collect()
             }
-            async fn update_identity_pool(&self, p: &crate::identity::model::IdentityPool) -> Result<bool> {
+            async fn update_identity_pool(&self, p: &crate::model::IdentityPool) -> Result<bool> {
                 let r = sqlx::query::<$db>("UPDATE identity_pools SET name = $2, settings = $3, updated_at = $4 WHERE id = $1")
                     .bind(&p.id)
                     .bind(&p.name)
@@ -2267,7 +2267,7 @@ macro_rules! impl_store {
                 tx.commit().await?;
                 Ok(r.rows_affected() == 1)
             }
-            async fn insert_role(&self, r: &crate::identity::model::Role) -> Result<()> {
+            async fn insert_role(&self, r: &crate::model::Role) -> Result<()> {
                 let res = sqlx::query::<$db>(
                     "INSERT INTO iam_roles (name, policy, max_session_secs, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
                 )
@@ -2283,7 +2283,7 @@ macro_rules! impl_store {
                     r => r.map(|_| ()).map_err(Into::into),
                 }
             }
-            async fn get_role(&self, name: &str) -> Result<Option<crate::identity::model::Role>> {
+            async fn get_role(&self, name: &str) -> Result<Option<crate::model::Role>> {
                 sqlx::query_as::<$db, (String, String, i64, i64, i64)>(
                     "SELECT name, policy, max_session_secs, created_at, updated_at FROM iam_roles WHERE name = $1",
                 )
@@ -2293,7 +2293,7 @@ macro_rules! impl_store {
                 .map(role_from_row)
                 .transpose()
             }
-            async fn list_roles(&self) -> Result<Vec<crate::identity::model::Role>> {
+            async fn list_roles(&self) -> Result<Vec<crate::model::Role>> {
                 sqlx::query_as::<$db, (String, String, i64, i64, i64)>(
                     "SELECT name, policy, max_session_secs, created_at, updated_at FROM iam_roles ORDER BY name LIMIT 1000",
                 )
@@ -2303,7 +2303,7 @@ macro_rules! impl_store {
                 .map(role_from_row)
                 .collect()
             }
-            async fn update_role(&self, r: &crate::identity::model::Role) -> Result<bool> {
+            async fn update_role(&self, r: &crate::model::Role) -> Result<bool> {
                 let res = sqlx::query::<$db>("UPDATE iam_roles SET policy = $2, max_session_secs = $3, updated_at = $4 WHERE name = $1")
                     .bind(&r.name)
                     .bind(to_json(&r.policy)?)
@@ -2327,14 +2327,14 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await?)
             }
-            async fn get_identity(&self, identity_id: &str) -> Result<Option<crate::identity::model::Identity>> {
+            async fn get_identity(&self, identity_id: &str) -> Result<Option<crate::model::Identity>> {
                 Ok(sqlx::query_as::<$db, (String, String, Option<i64>, i64)>(
                     "SELECT identity_id, identity_pool_id, disabled_at, created_at FROM identities WHERE identity_id = $1",
                 )
                 .bind(identity_id)
                 .fetch_optional(&self.pool)
                 .await?
-                .map(|(identity_id, identity_pool_id, disabled_at, created_at)| crate::identity::model::Identity {
+                .map(|(identity_id, identity_pool_id, disabled_at, created_at)| crate::model::Identity {
                     identity_id,
                     identity_pool_id,
                     disabled_at,
@@ -2454,7 +2454,7 @@ macro_rules! impl_store {
                     .await?;
                 Ok(r.rows_affected() == 1)
             }
-            async fn list_identities(&self, pool_id: &str, after: Option<&str>, limit: i64, hide_disabled: bool) -> Result<Vec<crate::identity::model::Identity>> {
+            async fn list_identities(&self, pool_id: &str, after: Option<&str>, limit: i64, hide_disabled: bool) -> Result<Vec<crate::model::Identity>> {
                 Ok(sqlx::query_as::<$db, (String, String, Option<i64>, i64)>(
                     "SELECT identity_id, identity_pool_id, disabled_at, created_at FROM identities \
                      WHERE identity_pool_id = $1 AND identity_id > $2 AND (disabled_at IS NULL OR NOT $3) \
@@ -2467,7 +2467,7 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map(|(identity_id, identity_pool_id, disabled_at, created_at)| crate::identity::model::Identity {
+                .map(|(identity_id, identity_pool_id, disabled_at, created_at)| crate::model::Identity {
                     identity_id,
                     identity_pool_id,
                     disabled_at,

@@ -2,7 +2,7 @@
 //! opaque refresh token. Each purpose has its own `token_use` and its own
 //! check, so an ID token is never accepted where an access token is due.
 
-use crate::user_pools::model::{AppClient, Group, User};
+use crate::model::{AppClient, Group, User};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -83,8 +83,7 @@ impl Issue<'_> {
     /// read. `*_verified` are booleans, as Cognito emits them.
     pub fn id_claims(&self, event_id: &str) -> Map<String, Value> {
         let mut m = Map::new();
-        let readable =
-            crate::user_pools::attributes::readable(Some(self.client), &self.user.attributes);
+        let readable = crate::model::attributes::readable(Some(self.client), &self.user.attributes);
         for (k, v) in &readable {
             let value = match k.as_str() {
                 "email_verified" | "phone_number_verified" => Value::Bool(v == "true"),

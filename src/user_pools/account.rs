@@ -4,11 +4,11 @@
 use super::attributes::{self, pending_key};
 use super::auth::Authenticated;
 use super::limits::Action;
-use super::model::*;
 use super::signup::CodeDelivery;
 use super::{UserPools, policy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::mail::Template;
+use crate::model::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -112,7 +112,7 @@ impl UserPools {
         };
         attributes::validate_write(&a.pool, client.as_ref(), &to_set, false)?;
         for k in &to_delete {
-            let deletable = attributes::STANDARD.contains(&k.as_str())
+            let deletable = crate::model::STANDARD_ATTRIBUTES.contains(&k.as_str())
                 || k.strip_prefix("custom:")
                     .and_then(|c| {
                         a.pool

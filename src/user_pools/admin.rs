@@ -3,11 +3,11 @@
 //! idempotently and safely when several nodes start at once.
 
 use super::UserPools;
-use super::model::*;
 use crate::audit::{AdminCtx, Created, Target};
 use crate::config::DeclaredPool;
 use crate::crypto::random;
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -211,7 +211,7 @@ impl UserPools {
 
     async fn create_pool_with_id(&self, id: String, req: CreatePool) -> Result<Pool> {
         check_name(&req.name)?;
-        super::validate_settings(&req.settings)?;
+        crate::model::validate_settings(&req.settings)?;
         let now = self.clock.now();
         let pool = Pool {
             id,
@@ -282,7 +282,7 @@ impl UserPools {
                 "username_attributes cannot change after creation",
             ));
         }
-        super::validate_settings(&settings)?;
+        crate::model::validate_settings(&settings)?;
         pool.settings = settings;
         pool.updated_at = self.clock.now();
         if !self.store.update_pool(&pool).await? {
@@ -345,7 +345,7 @@ impl UserPools {
         secret: Option<String>,
     ) -> Result<AppClient> {
         check_name(&req.name)?;
-        super::validate_client_settings(&req.settings)?;
+        crate::model::validate_client_settings(&req.settings)?;
         self.pool(pool_id).await?;
         let secret = secret.or_else(|| req.generate_secret.then(random::client_secret));
         check_confidential(&req.settings, secret.is_some())?;
@@ -422,7 +422,7 @@ impl UserPools {
         merge_patch(&mut doc, &patch);
         client.settings = serde_json::from_value(doc)
             .map_err(|e| Error::invalid(format!("invalid settings: {e}")))?;
-        super::validate_client_settings(&client.settings)?;
+        crate::model::validate_client_settings(&client.settings)?;
         check_confidential(&client.settings, client.secret_sealed.is_some())?;
         client.updated_at = self.clock.now();
         if !self.store.update_client(&client).await? {
@@ -495,7 +495,7 @@ impl UserPools {
                     Err(e) => return Err(e),
                 },
                 Some(mut p) if p.name != d.name || p.settings != d.settings => {
-                    super::validate_settings(&d.settings)?;
+                    crate::model::validate_settings(&d.settings)?;
                     p.name = d.name.clone();
                     p.settings = d.settings.clone();
                     p.updated_at = self.clock.now();

@@ -3,10 +3,10 @@
 
 use super::UserPools;
 use super::limits::Action;
-use super::model::*;
 use crate::crypto::password::Lane;
 use crate::crypto::{random, sha256_hex};
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::*;
 use crate::tokens::{AccessClaims, Issue, TokenSet};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -718,7 +718,7 @@ impl UserPools {
                 let new_password = responses
                     .get("NEW_PASSWORD")
                     .ok_or_else(|| Error::invalid("NEW_PASSWORD is required"))?;
-                let mut attrs = super::model::Attributes::new();
+                let mut attrs = crate::model::Attributes::new();
                 for (k, v) in responses {
                     if let Some(name) = k.strip_prefix("userAttributes.") {
                         attrs.insert(name.to_owned(), v.clone());

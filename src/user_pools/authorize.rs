@@ -15,10 +15,10 @@
 use super::UserPools;
 use super::auth::{PoolBudget, Settled};
 use super::limits::Action;
-use super::model::*;
 use super::oauth::{ClientAuth, OAuthError, OAuthTokens};
 use crate::crypto::{ct_eq, random, sha256_hex};
 use crate::error::{Error, Result};
+use crate::model::*;
 use base64::Engine;
 use sha2::Digest;
 use std::collections::BTreeMap;

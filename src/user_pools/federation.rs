@@ -15,10 +15,10 @@
 use super::UserPools;
 use super::authorize::{Authorization, HostedSession};
 use super::limits::Action;
-use super::model::*;
 use crate::audit::{AdminCtx, Target};
 use crate::crypto::{ct_eq, random, sha256_hex};
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::*;
 use crate::oidc_rp::RelyingParty;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -123,23 +123,6 @@ struct Endpoints {
     /// OpenID providers: the issuer their ID tokens carry.
     issuer: Option<String>,
     jwks_uri: Option<String>,
-}
-
-/// Provider names: 1-32 of letters, digits, `.`, `-`, `_`; not `COGNITO`.
-pub fn check_provider_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 32
-        && name != "COGNITO"
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "name: 1-32 letters, digits, '.', '-' or '_', and not COGNITO",
-        ))
-    }
 }
 
 /// An endpoint URL: https, or http to a loopback host (development).
@@ -259,7 +242,7 @@ impl UserPools {
             return Err(Error::invalid("settings.attribute_mapping: at most 64"));
         }
         for (attr, claim) in &s.attribute_mapping {
-            let known = super::attributes::STANDARD.contains(&attr.as_str())
+            let known = crate::model::STANDARD_ATTRIBUTES.contains(&attr.as_str())
                 || matches!(attr.as_str(), "email_verified" | "phone_number_verified")
                 || attr
                     .strip_prefix("custom:")

@@ -2,9 +2,9 @@
 //! `cognito:groups`, `cognito:roles` and `cognito:preferred_role`.
 
 use super::UserPools;
-use super::model::*;
 use crate::audit::{AdminCtx, Target};
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::*;
 use serde::Deserialize;
 use utoipa::ToSchema;
 

@@ -9,10 +9,10 @@
 
 use super::UserPools;
 use super::auth::{Authenticated, Challenge};
-use super::model::*;
 use crate::audit::{AdminCtx, Target};
 use crate::crypto::{ct_eq, random};
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -6,8 +6,8 @@
 //! is about who is calling, `invalid_grant` about what they present.
 
 use super::UserPools;
-use super::model::AppClient;
 use crate::error::{Error, ErrorKind};
+use crate::model::AppClient;
 use serde::Serialize;
 use std::sync::Arc;
 

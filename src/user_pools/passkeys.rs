@@ -17,10 +17,10 @@
 
 use super::UserPools;
 use super::auth::{Authenticated, Challenge, Settled, bad_credentials};
-use super::model::*;
 use crate::audit::{AdminCtx, Target};
 use crate::crypto::{random, sha256_hex};
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -72,52 +72,6 @@ pub fn passkeys_enabled(pool: &Pool) -> bool {
         .iter()
         .any(|f| f == "WEB_AUTHN")
         || pool.settings.mfa.allows("WEB_AUTHN")
-}
-
-/// Checks the `webauthn` pool settings' shape.
-pub fn validate_settings(w: &WebAuthnSettings) -> Result<()> {
-    if let Some(id) = &w.relying_party_id {
-        let ok = !id.is_empty()
-            && id.len() <= 253
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-            && !id.starts_with('.')
-            && !id.ends_with('.')
-            && id.parse::<std::net::Ipv4Addr>().is_err();
-        if !ok {
-            return Err(Error::invalid(
-                "webauthn.relying_party_id: a domain name such as example.com (not an IP address)",
-            ));
-        }
-    }
-    if w.origins.len() > 20 {
-        return Err(Error::invalid("webauthn.origins: at most 20"));
-    }
-    for o in &w.origins {
-        let u = Url::parse(o).ok().filter(|u| {
-            matches!(u.scheme(), "https" | "http")
-                && u.domain().is_some()
-                && u.path() == "/"
-                && u.query().is_none()
-                && u.fragment().is_none()
-                && o.len() <= 256
-        });
-        if u.is_none() {
-            return Err(Error::invalid(format!(
-                "webauthn.origins: `{o}` is not an origin such as https://app.example.com"
-            )));
-        }
-    }
-    if let (Some(id), Some(first)) = (&w.relying_party_id, w.origins.first()) {
-        let u = Url::parse(first).map_err(Error::internal)?;
-        if WebauthnBuilder::new(id, &u).is_err() {
-            return Err(Error::invalid(
-                "webauthn.relying_party_id must be the domain of the first origin or a parent of it",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The WebAuthn user handle: the `sub` (a UUID).

@@ -3,8 +3,8 @@
 //! rules), no truncation, and a blocklist — the built-in list of common
 //! passwords plus context words (username, email, pool name).
 
-use super::model::PasswordPolicy;
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::PasswordPolicy;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 

@@ -3,9 +3,9 @@
 //! names and limits).
 
 use super::UserPools;
-use super::model::*;
 use crate::audit::{AdminCtx, Target};
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::*;
 use serde::Deserialize;
 use utoipa::ToSchema;
 

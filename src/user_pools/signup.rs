@@ -2,11 +2,11 @@
 
 use super::attributes::{self, mask_destination};
 use super::limits::Action;
-use super::model::*;
 use super::{SIGNUP_CODE_TTL, UserPools, alias_value, policy};
 use crate::crypto::random;
 use crate::error::{Error, ErrorKind, Result};
 use crate::mail::{Email, Template};
+use crate::model::*;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

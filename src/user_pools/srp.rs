@@ -17,10 +17,10 @@
 use super::UserPools;
 use super::auth::{Challenge, PasswordUpgrade, SignInResult, bad_credentials};
 use super::limits::Action;
-use super::model::*;
 use crate::crypto::srp;
 use crate::crypto::{random, sha256_hex};
 use crate::error::{Error, Result};
+use crate::model::*;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use std::collections::BTreeMap;

@@ -9,10 +9,10 @@
 //! transaction with its sign-in aliases; a line that fails is reported by
 //! number and the rest go on.
 
-use super::model::*;
 use super::{UserPools, alias_value, attributes};
 use crate::audit::{AdminCtx, Target};
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -11,15 +11,12 @@
 use super::UserPools;
 use super::auth::{Challenge, PoolBudget, SignInResult, bad_credentials};
 use super::limits::Action;
-use super::model::*;
 use crate::crypto::random;
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
-
-/// First factors a pool can allow.
-pub const FIRST_FACTORS: &[&str] = &["PASSWORD", "EMAIL_OTP", "SMS_OTP", "WEB_AUTHN"];
 
 /// `POST /v1/pools/{pool}/signin/start`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -2,11 +2,11 @@
 //! confirm, sign out. (Creation with a temporary password arrives with the
 //! NEW_PASSWORD_REQUIRED challenge.)
 
-use super::model::*;
 use super::signup::CodeDelivery;
 use super::{UserPools, attributes, policy};
 use crate::audit::{AdminCtx, Target};
 use crate::error::{Error, Result};
+use crate::model::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -673,7 +673,7 @@ pub fn parse_filter(pool: &Pool, input: &str) -> Result<Vec<UserFilter>> {
                 FilterField::Enabled
             }
             n if n == "sub"
-                || attributes::STANDARD.contains(&n)
+                || crate::model::STANDARD_ATTRIBUTES.contains(&n)
                 || n == "email_verified"
                 || n == "phone_number_verified" =>
             {

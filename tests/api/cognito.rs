@@ -326,7 +326,7 @@ async fn cognito_created_clients_keep_cognitos_rotation_default_and_native_ones_
     assert_eq!(st, 201, "{c}");
     assert_eq!(c["refresh_token_rotation"], true, "{c}");
     assert!(
-        poolgate::user_pools::model::ClientSettings::default().refresh_token_rotation,
+        poolgate::model::ClientSettings::default().refresh_token_rotation,
         "the default of declared (config) clients"
     );
 }

@@ -178,18 +178,14 @@ async fn sigkill_mid_sign_up_loses_no_confirmed_user_and_leaves_no_half_created_
         assert_eq!(aliases.len(), 1, "user {} has aliases {aliases:?}", u.sub);
         assert_eq!(Some(&aliases[0].value), u.attributes.get("email"));
         match u.status {
-            poolgate::user_pools::model::UserStatus::Unconfirmed => {
+            poolgate::model::UserStatus::Unconfirmed => {
                 let code = store
-                    .get_code(
-                        POOL,
-                        &u.sub,
-                        poolgate::user_pools::model::CodePurpose::Signup,
-                    )
+                    .get_code(POOL, &u.sub, poolgate::model::CodePurpose::Signup)
                     .await
                     .unwrap();
                 assert!(code.is_some(), "unconfirmed user {} lost its code", u.sub);
             }
-            poolgate::user_pools::model::UserStatus::Confirmed => {
+            poolgate::model::UserStatus::Confirmed => {
                 assert_eq!(
                     u.attributes.get("email_verified").map(String::as_str),
                     Some("true")

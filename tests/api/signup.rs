@@ -31,11 +31,7 @@ async fn codes_are_stored_hashed_and_single_use() {
     let code = app.last_code("bob@example.com").await;
     let record = app
         .store
-        .get_code(
-            &app.pool_id,
-            sub,
-            poolgate::user_pools::model::CodePurpose::Signup,
-        )
+        .get_code(&app.pool_id, sub, poolgate::model::CodePurpose::Signup)
         .await
         .unwrap()
         .unwrap();

@@ -3,8 +3,8 @@
 
 use crate::helpers::*;
 use poolgate::error::ErrorKind;
+use poolgate::model::*;
 use poolgate::store::{LinkGuard, LinkOutcome, SharedStore};
-use poolgate::user_pools::model::*;
 
 async fn store() -> (SharedStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -1117,7 +1117,7 @@ async fn contract_resource_servers() {
 
 #[tokio::test]
 async fn contract_i3_an_identitys_standing_and_credentials_epoch() {
-    use poolgate::identity::model::{IdentityPool, IdentityPoolSettings};
+    use poolgate::model::{IdentityPool, IdentityPoolSettings};
     let (s, _d) = store().await;
     s.insert_identity_pool(&IdentityPool {
         id: "r:pool".into(),
@@ -1154,7 +1154,7 @@ async fn contract_i3_an_identitys_standing_and_credentials_epoch() {
 
 #[tokio::test]
 async fn contract_identities_list_unlink_and_delete() {
-    use poolgate::identity::model::{IdentityPool, IdentityPoolSettings};
+    use poolgate::model::{IdentityPool, IdentityPoolSettings};
     let (s, _d) = store().await;
     for id in ["r:pool-1", "r:pool-2"] {
         s.insert_identity_pool(&IdentityPool {
@@ -1202,7 +1202,7 @@ async fn contract_identities_list_unlink_and_delete() {
     .await
     .unwrap();
     s.set_identity_disabled("r:c", Some(9)).await.unwrap();
-    let ids = |v: Vec<poolgate::identity::model::Identity>| {
+    let ids = |v: Vec<poolgate::model::Identity>| {
         v.into_iter().map(|i| i.identity_id).collect::<Vec<_>>()
     };
     assert_eq!(
@@ -1277,7 +1277,7 @@ async fn contract_identities_list_unlink_and_delete() {
 /// answer is `Linked`. Racing links to one guest have one winner.
 #[tokio::test]
 async fn i2_contract_linking_needs_a_proof_and_keeps_one_subject_per_provider() {
-    use poolgate::identity::model::{IdentityPool, IdentityPoolSettings};
+    use poolgate::model::{IdentityPool, IdentityPoolSettings};
     let (s, _d) = store().await;
     s.insert_identity_pool(&IdentityPool {
         id: "r:pool-1".into(),

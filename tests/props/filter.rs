@@ -4,7 +4,7 @@
 
 use crate::{check, hostile_string};
 use poolgate::error::ErrorKind;
-use poolgate::user_pools::model::{
+use poolgate::model::{
     CustomAttribute, CustomAttributeType, FilterField, Pool, PoolSettings, UserFilter,
 };
 use poolgate::user_pools::users::parse_filter;

@@ -12,7 +12,7 @@ use hmac::{KeyInit, Mac};
 use poolgate::clock::{Clock, ManualClock, SharedClock};
 use poolgate::crypto::keys::{KeyRing, VerifyError};
 use poolgate::crypto::{MasterKey, Sealer};
-use poolgate::user_pools::model::{Pool, PoolSettings, SigningAlg};
+use poolgate::model::{Pool, PoolSettings, SigningAlg};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -9,7 +9,7 @@
 
 use super::{Answer, Fault, input, unsupported};
 use crate::app::AppState;
-use crate::user_pools::model::{
+use crate::model::{
     AppClient, CustomAttributeType, Group, Pool, ResourceServer, ResourceServerScope, TokenValidity,
 };
 use serde::Deserialize;
@@ -51,8 +51,8 @@ pub(super) const CONTROL_OPERATIONS: &[&str] = &[
     "GetSigningCertificate",
 ];
 
-fn mfa_mode(m: crate::user_pools::model::MfaMode) -> &'static str {
-    use crate::user_pools::model::MfaMode::*;
+fn mfa_mode(m: crate::model::MfaMode) -> &'static str {
+    use crate::model::MfaMode::*;
     match m {
         Off => "OFF",
         Optional => "OPTIONAL",
@@ -149,9 +149,9 @@ fn schema_attribute(
     let flag = |k: &str| a.get(k).and_then(Value::as_bool);
     let standard = name != "sub"
         && !name.starts_with("custom:")
-        && (crate::user_pools::attributes::STANDARD.contains(&name)
-            || crate::user_pools::attributes::SERVER_OWNED.contains(&name));
-    if name == "sub" || crate::user_pools::attributes::SERVER_OWNED.contains(&name) {
+        && (crate::model::STANDARD_ATTRIBUTES.contains(&name)
+            || crate::model::attributes::SERVER_OWNED.contains(&name));
+    if name == "sub" || crate::model::attributes::SERVER_OWNED.contains(&name) {
         return Ok(());
     }
     if standard {
@@ -372,7 +372,7 @@ fn schema_attributes(p: &Pool) -> Value {
         "Mutable": false, "Required": true,
         "StringAttributeConstraints": {"MinLength": "1", "MaxLength": "2048"},
     })];
-    for name in crate::user_pools::attributes::STANDARD {
+    for name in crate::model::STANDARD_ATTRIBUTES {
         let kind = if *name == "updated_at" {
             "Number"
         } else {
@@ -425,7 +425,7 @@ async fn user_pool_type(s: &AppState, p: &Pool) -> Result<Value, Fault> {
         "Id": p.id,
         "Name": p.name,
         "Arn": format!("arn:aws:cognito-idp:{}:{}:userpool/{}", s.pools.region(),
-            crate::identity::model::ACCOUNT_ID, p.id),
+            crate::model::ACCOUNT_ID, p.id),
         "Policies": {"PasswordPolicy": {
             "MinimumLength": pp.min_length,
             "RequireUppercase": pp.require_uppercase,
@@ -683,9 +683,9 @@ fn group_type(g: &Group) -> Value {
 /// named).
 fn identity_provider_input(
     m: &Map<String, Value>,
-    old: Option<&crate::user_pools::model::IdentityProvider>,
+    old: Option<&crate::model::IdentityProvider>,
 ) -> Result<crate::user_pools::federation::PutIdentityProvider, Fault> {
-    use crate::user_pools::model::ProviderType;
+    use crate::model::ProviderType;
     let provider_type = match m.get("ProviderType").and_then(Value::as_str) {
         None => None,
         Some(t) => Some(ProviderType::parse(t).ok_or_else(|| {
@@ -755,7 +755,7 @@ fn identity_provider_input(
     })
 }
 
-fn identity_provider_type(p: &crate::user_pools::model::IdentityProvider) -> Value {
+fn identity_provider_type(p: &crate::model::IdentityProvider) -> Value {
     let s = &p.settings;
     let mut details = Map::new();
     let mut put = |k: &str, v: &Option<String>| {

@@ -537,11 +537,11 @@ struct AttributeType {
     value: String,
 }
 
-fn attributes(list: Vec<AttributeType>) -> crate::user_pools::model::Attributes {
+fn attributes(list: Vec<AttributeType>) -> crate::model::Attributes {
     list.into_iter().map(|a| (a.name, a.value)).collect()
 }
 
-fn attribute_list(attrs: &crate::user_pools::model::Attributes) -> Value {
+fn attribute_list(attrs: &crate::model::Attributes) -> Value {
     Value::Array(
         attrs
             .iter()
@@ -1203,16 +1203,15 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             };
             match op {
                 "UpdateUserAttributes" | "DeleteUserAttributes" => {
-                    let attrs: crate::user_pools::model::Attributes =
-                        if op == "UpdateUserAttributes" {
-                            attributes(i.user_attributes)
-                        } else {
-                            // The native update deletes an attribute given as "".
-                            i.user_attribute_names
-                                .into_iter()
-                                .map(|n| (n, String::new()))
-                                .collect()
-                        };
+                    let attrs: crate::model::Attributes = if op == "UpdateUserAttributes" {
+                        attributes(i.user_attributes)
+                    } else {
+                        // The native update deletes an attribute given as "".
+                        i.user_attribute_names
+                            .into_iter()
+                            .map(|n| (n, String::new()))
+                            .collect()
+                    };
                     let r = pools
                         .update_my_attributes(&a, from_native(json!({"attributes": attrs}))?)
                         .await?;
@@ -1301,10 +1300,10 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
 }
 
 /// Cognito's `UserType`.
-fn user_type(u: &crate::user_pools::model::User) -> Value {
+fn user_type(u: &crate::model::User) -> Value {
     json!({
         "Username": u.username,
-        "Attributes": attribute_list(&crate::user_pools::attributes::public(&u.attributes)),
+        "Attributes": attribute_list(&crate::model::attributes::public(&u.attributes)),
         "UserCreateDate": u.created_at,
         "UserLastModifiedDate": u.updated_at,
         "Enabled": u.enabled,
@@ -1476,7 +1475,7 @@ async fn admin_user_op(s: &AppState, admin: &AdminCtx, op: &str, i: AdminIn) -> 
             Ok(json!({}))
         }
         "AdminUpdateUserAttributes" | "AdminDeleteUserAttributes" => {
-            let attrs: crate::user_pools::model::Attributes = if op == "AdminUpdateUserAttributes" {
+            let attrs: crate::model::Attributes = if op == "AdminUpdateUserAttributes" {
                 attributes(i.user_attributes)
             } else {
                 // The native update deletes an attribute given as "".
@@ -1580,8 +1579,8 @@ fn identity_description(d: &crate::identity::IdentityDescription) -> Value {
     })
 }
 
-fn identity_pool_type(s: &AppState, p: &crate::identity::model::IdentityPool) -> Value {
-    use crate::identity::model::Provider;
+fn identity_pool_type(s: &AppState, p: &crate::model::IdentityPool) -> Value {
+    use crate::model::Provider;
     let region = s.pools.region();
     let mut cognito = vec![];
     let mut developer = None;
@@ -1622,9 +1621,9 @@ fn identity_pool_type(s: &AppState, p: &crate::identity::model::IdentityPool) ->
 /// need an issuer or URL that these members do not carry).
 fn identity_pool_settings(
     input: &Map<String, Value>,
-    old: Option<crate::identity::model::IdentityPoolSettings>,
-) -> Result<(String, crate::identity::model::IdentityPoolSettings), Fault> {
-    use crate::identity::model::Provider;
+    old: Option<crate::model::IdentityPoolSettings>,
+) -> Result<(String, crate::model::IdentityPoolSettings), Fault> {
+    use crate::model::Provider;
     let bad = |m: &str| Fault::new("InvalidParameterException", m.to_owned());
     let name = input
         .get("IdentityPoolName")
@@ -1695,7 +1694,7 @@ async fn identity_admin_op(
     op: &str,
     m: Map<String, Value>,
 ) -> Answer {
-    use crate::identity::model::role_arn;
+    use crate::model::role_arn;
     let ids = &s.identity;
     let pool_id = || {
         m.get("IdentityPoolId")
@@ -1784,7 +1783,7 @@ async fn identity_admin_op(
                 .cloned()
                 .unwrap_or_default();
             let developer = pool.settings.providers.iter().find_map(|p| match p {
-                crate::identity::model::Provider::Developer { name } => Some(name.clone()),
+                crate::model::Provider::Developer { name } => Some(name.clone()),
                 _ => None,
             });
             let user = match (developer, logins.len()) {
@@ -1867,7 +1866,7 @@ async fn identity_admin_op(
         _ => {
             let p = ids.get_pool(&pool_id()?).await?;
             let mut roles = Map::new();
-            let arn = |r: &String| role_arn(crate::identity::model::role_name(r));
+            let arn = |r: &String| role_arn(crate::model::role_name(r));
             if let Some(r) = &p.settings.authenticated_role {
                 roles.insert("authenticated".into(), arn(r).into());
             }

@@ -203,3 +203,6 @@ pub struct Identity {
     pub disabled_at: Option<i64>,
     pub created_at: i64,
 }
+
+/// Generations are one base-32 digit.
+pub const MAX_GENERATION: u8 = 31;

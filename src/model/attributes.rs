@@ -2,29 +2,8 @@
 //! schema, with the checks Cognito makes (known names, formats, lengths,
 //! required, mutability, the client's read/write lists).
 
-use super::model::{AppClient, Attributes, CustomAttributeType, Pool};
+use super::{AppClient, Attributes, CustomAttributeType, Pool};
 use crate::error::{Error, Result};
-
-/// Standard attributes a user may hold (Cognito's list).
-pub const STANDARD: &[&str] = &[
-    "address",
-    "birthdate",
-    "email",
-    "family_name",
-    "gender",
-    "given_name",
-    "locale",
-    "middle_name",
-    "name",
-    "nickname",
-    "phone_number",
-    "picture",
-    "preferred_username",
-    "profile",
-    "updated_at",
-    "website",
-    "zoneinfo",
-];
 
 /// Attributes the server owns: never written by a client.
 pub const SERVER_OWNED: &[&str] = &[
@@ -128,7 +107,7 @@ pub fn validate_write(
                     }
                 }
             }
-        } else if !STANDARD.contains(&name.as_str()) {
+        } else if !crate::model::STANDARD_ATTRIBUTES.contains(&name.as_str()) {
             return Err(Error::invalid(format!(
                 "Attribute does not exist in the schema: {name}"
             )));
