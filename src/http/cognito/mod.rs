@@ -25,8 +25,17 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
+#[macro_use]
+mod op;
+mod account;
 mod admin_auth;
+mod admin_users;
 mod control;
+
+/// The operation tables (see `op`): each file of the facade declares its
+/// operations; an operation not in a table is answered by the older
+/// `run` match below until it moves into one.
+const TABLES: &[&[op::Operation]] = &[account::OPS, admin_users::OPS];
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/", axum::routing::post(dispatch))
@@ -36,6 +45,7 @@ const USER_POOLS: &str = "AWSCognitoIdentityProviderService.";
 const IDENTITY: &str = "AWSCognitoIdentityService.";
 
 /// An error in the protocol's shape.
+#[derive(Debug)]
 struct Fault {
     status: StatusCode,
     kind: String,
@@ -91,16 +101,18 @@ impl From<Error> for Fault {
 
 type Answer = Result<Value, Fault>;
 
-fn respond(request_id: &str, answer: Answer) -> Response {
+fn respond(request_id: &str, answer: Result<Vec<u8>, Fault>) -> Response {
     let (status, body, kind) = match answer {
         Ok(v) => (StatusCode::OK, v, None),
         Err(f) => (
             f.status,
-            json!({"__type": f.kind, "message": f.message}),
+            json!({"__type": f.kind, "message": f.message})
+                .to_string()
+                .into_bytes(),
             Some(f.kind),
         ),
     };
-    let mut resp = (status, body.to_string()).into_response();
+    let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(
         "content-type",
@@ -146,18 +158,22 @@ async fn dispatch(
     // Admin operations need a SigV4 signature with the admin credential.
     // The signing service of the admin operation, if it is one (the
     // credential scope must name it, as AWS's endpoints require).
-    let admin = match (
-        target.strip_prefix(USER_POOLS),
-        target.strip_prefix(IDENTITY),
-    ) {
-        (Some(op), _) => (ADMIN_OPERATIONS.contains(&op)
-            || control::CONTROL_OPERATIONS.contains(&op)
-            || admin_auth::ADMIN_AUTH_OPERATIONS.contains(&op))
-        .then_some("cognito-idp"),
-        (_, Some(op)) => IDENTITY_ADMIN_OPERATIONS
-            .contains(&op)
-            .then_some("cognito-identity"),
-        _ => None,
+    let declared = op::Api::split(&target).and_then(|(api, name)| op::find(api, name));
+    let admin = match declared {
+        Some(o) => (o.access == op::Access::Admin).then(|| o.api.signing_service()),
+        None => match (
+            target.strip_prefix(USER_POOLS),
+            target.strip_prefix(IDENTITY),
+        ) {
+            (Some(op), _) => (ADMIN_OPERATIONS.contains(&op)
+                || control::CONTROL_OPERATIONS.contains(&op)
+                || admin_auth::ADMIN_AUTH_OPERATIONS.contains(&op))
+            .then_some("cognito-idp"),
+            (_, Some(op)) => IDENTITY_ADMIN_OPERATIONS
+                .contains(&op)
+                .then_some("cognito-identity"),
+            _ => None,
+        },
     };
     let mut admin_ctx = None;
     if let Some(service) = admin {
@@ -228,6 +244,10 @@ async fn dispatch(
             )),
         );
     }
+    if let Some(o) = declared {
+        let answer = (o.run)(&s, admin.as_ref(), &body).await;
+        return respond(&request_id, answer.map_err(|f| code_limit(o.name, f)));
+    }
     let answer = match serde_json::from_slice::<Value>(if body.is_empty() { b"{}" } else { &body })
     {
         Ok(Value::Object(input)) => run(&s, &target, input, admin.as_ref()).await,
@@ -236,7 +256,22 @@ async fn dispatch(
             "The request body is not a JSON object",
         )),
     };
-    respond(&request_id, answer)
+    respond(&request_id, answer.map(|v| v.to_string().into_bytes()))
+}
+
+/// Cognito answers a rate-limited code operation with
+/// LimitExceededException ("Attempt limit exceeded"), which apps catch by
+/// that name; sign-in stays TooManyRequestsException.
+fn code_limit(op: &str, f: Fault) -> Fault {
+    if f.kind == "TooManyRequestsException" && CODE_OPERATIONS.contains(&op) {
+        Fault {
+            kind: "LimitExceededException".into(),
+            message: "Attempt limit exceeded, please try after some time.".into(),
+            ..f
+        }
+    } else {
+        f
+    }
 }
 
 /// Runs an operation. The admin ones (Admin*, control plane, identity-pool
@@ -256,20 +291,7 @@ async fn run(
             }
             _ => user_pool_op(s, op, input).await,
         };
-        answer.map_err(|f| {
-            // Cognito answers a rate-limited code operation with
-            // LimitExceededException ("Attempt limit exceeded"), which apps
-            // catch by that name; sign-in stays TooManyRequestsException.
-            if f.kind == "TooManyRequestsException" && CODE_OPERATIONS.contains(&op) {
-                Fault {
-                    kind: "LimitExceededException".into(),
-                    message: "Attempt limit exceeded, please try after some time.".into(),
-                    ..f
-                }
-            } else {
-                f
-            }
-        })
+        answer.map_err(|f| code_limit(op, f))
     } else if let Some(op) = target.strip_prefix(IDENTITY) {
         match admin {
             Some(a) if IDENTITY_ADMIN_OPERATIONS.contains(&op) => {
@@ -454,7 +476,6 @@ const ADMIN_OPERATIONS: &[&str] = &[
     "AdminGetUser",
     "AdminSetUserMFAPreference",
     "AdminCreateUser",
-    "AdminDeleteUser",
     "AdminSetUserPassword",
     "AdminConfirmSignUp",
     "AdminDisableUser",
@@ -973,7 +994,7 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                 .await?;
             Ok(sign_in_answer(r))
         }
-        "GetUser" | "GlobalSignOut" | "DeleteUser" | "ChangePassword" => {
+        "GetUser" | "ChangePassword" => {
             // Members Cognito accepts that this server ignores are read and dropped.
             #[derive(Deserialize)]
             #[allow(dead_code)]
@@ -994,14 +1015,6 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                         "UserAttributes": attribute_list(&me.attributes), "MFAOptions": []});
                     mfa_members(&mut out, &pools.mfa_view(&a).await?);
                     Ok(out)
-                }
-                "GlobalSignOut" => {
-                    pools.global_sign_out(&a).await?;
-                    Ok(json!({}))
-                }
-                "DeleteUser" => {
-                    pools.delete_me(&a).await?;
-                    Ok(json!({}))
                 }
                 _ => {
                     let (Some(prev), Some(next)) = (i.previous_password, i.proposed_password)
@@ -1428,10 +1441,6 @@ async fn admin_user_op(s: &AppState, admin: &AdminCtx, op: &str, i: AdminIn) -> 
                 )
                 .await?;
             Ok(json!({"User": user_type(&u)}))
-        }
-        "AdminDeleteUser" => {
-            pools.admin_delete_user(admin, pool, &user()?).await?;
-            Ok(json!({}))
         }
         "AdminSetUserPassword" => {
             let password = i
