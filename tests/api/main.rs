@@ -17,6 +17,7 @@ mod config;
 mod crash;
 mod enumeration;
 mod federation;
+mod golden;
 mod groups;
 mod identity;
 mod identity_linking;
