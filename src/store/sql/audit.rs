@@ -45,6 +45,7 @@ macro_rules! impl_audit {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl AuditStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = e.pool_id.as_deref()))]
             async fn insert_audit(&self, e: &AuditEvent) -> Result<()> {
                 sqlx::query::<$db>(
                     "INSERT INTO audit_events (id, pool_id, sub, username, client_id, event, outcome, ip, user_agent, request_id, created_at, actor, door, target) \
@@ -68,6 +69,7 @@ macro_rules! impl_audit {
                 .await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn list_audit(&self, pool_id: &str, sub: Option<&str>, before: Option<(i64, &str)>, limit: i64) -> Result<Vec<AuditEvent>> {
                 let (t, id) = before.unwrap_or((i64::MAX, ""));
                 Ok(sqlx::query_as::<$db, AuditRow>(
@@ -87,6 +89,7 @@ macro_rules! impl_audit {
                 .map(Into::into)
                 .collect())
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn list_admin_audit(&self, before: Option<(i64, &str)>, limit: i64) -> Result<Vec<AuditEvent>> {
                 let (t, id) = before.unwrap_or((i64::MAX, ""));
                 // `door IS NOT NULL` matches the partial index of 0016.

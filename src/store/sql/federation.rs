@@ -23,6 +23,7 @@ macro_rules! impl_federation {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl FederationStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %p.pool_id))]
             async fn insert_identity_provider(&self, p: &IdentityProvider) -> Result<()> {
                 let r = sqlx::query::<$db>(
                     "INSERT INTO identity_providers (pool_id, name, provider_type, settings, secret_sealed, created_at, updated_at) \
@@ -42,6 +43,7 @@ macro_rules! impl_federation {
                     r => r.map(|_| ()).map_err(Into::into),
                 }
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn get_identity_provider(&self, pool_id: &str, name: &str) -> Result<Option<IdentityProvider>> {
                 sqlx::query_as::<$db, ProviderRow>(
                     "SELECT pool_id, name, provider_type, settings, secret_sealed, created_at, updated_at FROM identity_providers \
@@ -54,6 +56,7 @@ macro_rules! impl_federation {
                 .map(provider_from_row)
                 .transpose()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn list_identity_providers(&self, pool_id: &str) -> Result<Vec<IdentityProvider>> {
                 sqlx::query_as::<$db, ProviderRow>(
                     "SELECT pool_id, name, provider_type, settings, secret_sealed, created_at, updated_at FROM identity_providers \
@@ -66,6 +69,7 @@ macro_rules! impl_federation {
                 .map(provider_from_row)
                 .collect()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %p.pool_id))]
             async fn update_identity_provider(&self, p: &IdentityProvider) -> Result<bool> {
                 let r = sqlx::query::<$db>(
                     "UPDATE identity_providers SET settings = $3, secret_sealed = $4, updated_at = $5 WHERE pool_id = $1 AND name = $2",
@@ -79,6 +83,7 @@ macro_rules! impl_federation {
                 .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn delete_identity_provider(&self, pool_id: &str, name: &str) -> Result<bool> {
                 let r = sqlx::query::<$db>("DELETE FROM identity_providers WHERE pool_id = $1 AND name = $2")
                     .bind(pool_id)
@@ -87,6 +92,7 @@ macro_rules! impl_federation {
                     .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %l.pool_id))]
             async fn link_identity(&self, l: &UserIdentity) -> Result<()> {
                 let r = sqlx::query::<$db>(
                     "INSERT INTO user_identities (pool_id, provider, subject, sub, created_at) VALUES ($1, $2, $3, $4, $5)",
@@ -103,6 +109,7 @@ macro_rules! impl_federation {
                     r => r.map(|_| ()).map_err(Into::into),
                 }
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn find_identity(&self, pool_id: &str, provider: &str, subject: &str) -> Result<Option<String>> {
                 Ok(sqlx::query_scalar::<$db, String>(
                     "SELECT sub FROM user_identities WHERE pool_id = $1 AND provider = $2 AND subject = $3",
@@ -113,6 +120,7 @@ macro_rules! impl_federation {
                 .fetch_optional(&self.pool)
                 .await?)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn identities_of_user(&self, pool_id: &str, sub: &str) -> Result<Vec<UserIdentity>> {
                 Ok(sqlx::query_as::<$db, (String, String, String, String, i64)>(
                     "SELECT pool_id, provider, subject, sub, created_at FROM user_identities \
@@ -126,6 +134,7 @@ macro_rules! impl_federation {
                 .map(|(pool_id, provider, subject, sub, created_at)| UserIdentity { pool_id, provider, subject, sub, created_at })
                 .collect())
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn unlink_identity(&self, pool_id: &str, provider: &str, subject: &str) -> Result<bool> {
                 let r = sqlx::query::<$db>("DELETE FROM user_identities WHERE pool_id = $1 AND provider = $2 AND subject = $3")
                     .bind(pool_id)
@@ -135,6 +144,7 @@ macro_rules! impl_federation {
                     .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %f.pool_id))]
             async fn insert_federation_state(&self, f: &FederationState) -> Result<()> {
                 sqlx::query::<$db>(
                     "INSERT INTO federation_states (id_hash, pool_id, provider, binding_hash, state, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -149,6 +159,7 @@ macro_rules! impl_federation {
                 .await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn take_federation_state(&self, id_hash: &str, now: i64) -> Result<Option<FederationState>> {
                 Ok(sqlx::query_as::<$db, (String, String, String, String, String, i64)>(
                     "DELETE FROM federation_states WHERE id_hash = $1 \

@@ -6,6 +6,7 @@ macro_rules! impl_groups {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl GroupStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %g.pool_id))]
             async fn insert_group(&self, g: &Group) -> Result<()> {
                 let r = sqlx::query::<$db>(
                     "INSERT INTO user_groups (pool_id, name, description, precedence, role_arn, created_at, updated_at) \
@@ -25,6 +26,7 @@ macro_rules! impl_groups {
                     r => r.map(|_| ()).map_err(Into::into),
                 }
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn get_group(&self, pool_id: &str, name: &str) -> Result<Option<Group>> {
                 Ok(sqlx::query_as::<$db, GroupRow>(
                     "SELECT pool_id, name, description, precedence, role_arn, created_at, updated_at FROM user_groups \
@@ -36,6 +38,7 @@ macro_rules! impl_groups {
                 .await?
                 .map(Into::into))
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn list_groups(&self, pool_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<Group>> {
                 Ok(sqlx::query_as::<$db, GroupRow>(
                     "SELECT pool_id, name, description, precedence, role_arn, created_at, updated_at FROM user_groups \
@@ -50,6 +53,7 @@ macro_rules! impl_groups {
                 .map(Into::into)
                 .collect())
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %g.pool_id))]
             async fn update_group(&self, g: &Group) -> Result<bool> {
                 let r = sqlx::query::<$db>(
                     "UPDATE user_groups SET description = $3, precedence = $4, role_arn = $5, updated_at = $6 \
@@ -65,6 +69,7 @@ macro_rules! impl_groups {
                 .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn delete_group(&self, pool_id: &str, name: &str) -> Result<bool> {
                 let r = sqlx::query::<$db>("DELETE FROM user_groups WHERE pool_id = $1 AND name = $2")
                     .bind(pool_id)
@@ -73,6 +78,7 @@ macro_rules! impl_groups {
                     .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn add_member(&self, pool_id: &str, group: &str, sub: &str) -> Result<()> {
                 sqlx::query::<$db>(
                     "INSERT INTO group_members (pool_id, group_name, sub) VALUES ($1, $2, $3) \
@@ -85,6 +91,7 @@ macro_rules! impl_groups {
                 .await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn remove_member(&self, pool_id: &str, group: &str, sub: &str) -> Result<bool> {
                 let r = sqlx::query::<$db>("DELETE FROM group_members WHERE pool_id = $1 AND group_name = $2 AND sub = $3")
                     .bind(pool_id)
@@ -94,6 +101,7 @@ macro_rules! impl_groups {
                     .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn groups_of_user(&self, pool_id: &str, sub: &str) -> Result<Vec<Group>> {
                 let mut groups: Vec<Group> = sqlx::query_as::<$db, GroupRow>(
                     "SELECT g.pool_id, g.name, g.description, g.precedence, g.role_arn, g.created_at, g.updated_at \
@@ -110,6 +118,7 @@ macro_rules! impl_groups {
                 sort_groups(&mut groups);
                 Ok(groups)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn members_of_group(&self, pool_id: &str, group: &str, after: Option<&str>, limit: i64) -> Result<Vec<User>> {
                 sqlx::query_as::<$db, UserRow>(
                     "SELECT u.pool_id, u.sub, u.username, u.status, u.enabled, u.password_hash, u.srp_sealed, u.attributes, \

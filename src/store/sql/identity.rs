@@ -30,6 +30,7 @@ macro_rules! impl_identity {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl IdentityStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all, fields(identity_pool_id = %p.id))]
             async fn insert_identity_pool(&self, p: &crate::model::IdentityPool) -> Result<()> {
                 let r = sqlx::query::<$db>(
                     "INSERT INTO identity_pools (id, name, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
@@ -46,6 +47,7 @@ macro_rules! impl_identity {
                     r => r.map(|_| ()).map_err(Into::into),
                 }
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(identity_pool_id = %id))]
             async fn get_identity_pool(&self, id: &str) -> Result<Option<crate::model::IdentityPool>> {
                 sqlx::query_as::<$db, (String, String, String, i64, i64)>(
                     "SELECT id, name, settings, created_at, updated_at FROM identity_pools WHERE id = $1",
@@ -56,6 +58,7 @@ macro_rules! impl_identity {
                 .map(identity_pool_from_row)
                 .transpose()
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn list_identity_pools(&self, after: Option<&str>, limit: i64) -> Result<Vec<crate::model::IdentityPool>> {
                 sqlx::query_as::<$db, (String, String, String, i64, i64)>(
                     "SELECT id, name, settings, created_at, updated_at FROM identity_pools WHERE id > $1 ORDER BY id LIMIT $2",
@@ -68,6 +71,7 @@ macro_rules! impl_identity {
                 .map(identity_pool_from_row)
                 .collect()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(identity_pool_id = %p.id))]
             async fn update_identity_pool(&self, p: &crate::model::IdentityPool) -> Result<bool> {
                 let r = sqlx::query::<$db>("UPDATE identity_pools SET name = $2, settings = $3, updated_at = $4 WHERE id = $1")
                     .bind(&p.id)
@@ -78,6 +82,7 @@ macro_rules! impl_identity {
                     .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(identity_pool_id = %id))]
             async fn delete_identity_pool(&self, id: &str) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query::<$db>("DELETE FROM identity_logins WHERE identity_pool_id = $1").bind(id).execute(&mut *tx).await?;
@@ -86,6 +91,7 @@ macro_rules! impl_identity {
                 tx.commit().await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn insert_role(&self, r: &crate::model::Role) -> Result<()> {
                 let res = sqlx::query::<$db>(
                     "INSERT INTO iam_roles (name, policy, max_session_secs, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
@@ -102,6 +108,7 @@ macro_rules! impl_identity {
                     r => r.map(|_| ()).map_err(Into::into),
                 }
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn get_role(&self, name: &str) -> Result<Option<crate::model::Role>> {
                 sqlx::query_as::<$db, (String, String, i64, i64, i64)>(
                     "SELECT name, policy, max_session_secs, created_at, updated_at FROM iam_roles WHERE name = $1",
@@ -112,6 +119,7 @@ macro_rules! impl_identity {
                 .map(role_from_row)
                 .transpose()
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn list_roles(&self) -> Result<Vec<crate::model::Role>> {
                 sqlx::query_as::<$db, (String, String, i64, i64, i64)>(
                     "SELECT name, policy, max_session_secs, created_at, updated_at FROM iam_roles ORDER BY name LIMIT 1000",
@@ -122,6 +130,7 @@ macro_rules! impl_identity {
                 .map(role_from_row)
                 .collect()
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn update_role(&self, r: &crate::model::Role) -> Result<bool> {
                 let res = sqlx::query::<$db>("UPDATE iam_roles SET policy = $2, max_session_secs = $3, updated_at = $4 WHERE name = $1")
                     .bind(&r.name)
@@ -132,10 +141,12 @@ macro_rules! impl_identity {
                     .await?;
                 Ok(res.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn delete_role(&self, name: &str) -> Result<bool> {
                 let r = sqlx::query::<$db>("DELETE FROM iam_roles WHERE name = $1").bind(name).execute(&self.pool).await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn login_identity(&self, pool_id: &str, provider: &str, subject: &str) -> Result<Option<String>> {
                 Ok(sqlx::query_scalar::<$db, String>(
                     "SELECT identity_id FROM identity_logins WHERE identity_pool_id = $1 AND provider = $2 AND subject = $3",
@@ -146,6 +157,7 @@ macro_rules! impl_identity {
                 .fetch_optional(&self.pool)
                 .await?)
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn get_identity(&self, identity_id: &str) -> Result<Option<crate::model::Identity>> {
                 Ok(sqlx::query_as::<$db, (String, String, Option<i64>, i64)>(
                     "SELECT identity_id, identity_pool_id, disabled_at, created_at FROM identities WHERE identity_id = $1",
@@ -160,6 +172,7 @@ macro_rules! impl_identity {
                     created_at,
                 }))
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn identity_logins(&self, identity_id: &str) -> Result<Vec<(String, String)>> {
                 Ok(sqlx::query_as::<$db, (String, String)>(
                     "SELECT provider, subject FROM identity_logins WHERE identity_id = $1 ORDER BY provider, subject",
@@ -168,6 +181,7 @@ macro_rules! impl_identity {
                 .fetch_all(&self.pool)
                 .await?)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn link_logins(
                 &self,
                 pool_id: &str,
@@ -242,6 +256,7 @@ macro_rules! impl_identity {
                 tx.commit().await?;
                 Ok(LinkOutcome::Linked)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = pool_id))]
             async fn identities_with_repeated_providers(
                 &self,
                 pool_id: Option<&str>,
@@ -265,6 +280,7 @@ macro_rules! impl_identity {
                 }
                 Ok(out)
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn set_identity_disabled(&self, identity_id: &str, at: Option<i64>) -> Result<bool> {
                 let r = sqlx::query::<$db>("UPDATE identities SET disabled_at = $2 WHERE identity_id = $1")
                     .bind(identity_id)
@@ -273,6 +289,7 @@ macro_rules! impl_identity {
                     .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn list_identities(&self, pool_id: &str, after: Option<&str>, limit: i64, hide_disabled: bool) -> Result<Vec<crate::model::Identity>> {
                 Ok(sqlx::query_as::<$db, (String, String, Option<i64>, i64)>(
                     "SELECT identity_id, identity_pool_id, disabled_at, created_at FROM identities \
@@ -294,6 +311,7 @@ macro_rules! impl_identity {
                 })
                 .collect())
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn unlink_providers(&self, identity_id: &str, providers: &[String]) -> Result<u64> {
                 let mut tx = self.pool.begin().await?;
                 let mut n = 0;
@@ -308,6 +326,7 @@ macro_rules! impl_identity {
                 tx.commit().await?;
                 Ok(n)
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn delete_identity(&self, identity_id: &str) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;
                 let r = sqlx::query::<$db>("DELETE FROM identities WHERE identity_id = $1").bind(identity_id).execute(&mut *tx).await?;
@@ -315,6 +334,7 @@ macro_rules! impl_identity {
                 tx.commit().await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn identity_standing(&self, identity_id: &str) -> Result<Option<(bool, i64)>> {
                 Ok(sqlx::query_as::<$db, (Option<i64>, i64)>(
                     "SELECT disabled_at, credentials_epoch FROM identities WHERE identity_id = $1",
@@ -324,6 +344,7 @@ macro_rules! impl_identity {
                 .await?
                 .map(|(disabled_at, epoch)| (disabled_at.is_some(), epoch)))
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn bump_credentials_epoch(&self, identity_id: &str) -> Result<bool> {
                 let r = sqlx::query::<$db>("UPDATE identities SET credentials_epoch = credentials_epoch + 1 WHERE identity_id = $1")
                     .bind(identity_id)

@@ -18,6 +18,7 @@ macro_rules! impl_keys {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl KeyStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %k.pool_id))]
             async fn insert_key(&self, k: &SigningKeyRecord) -> Result<()> {
                 sqlx::query::<$db>(
                     "INSERT INTO signing_keys (kid, pool_id, alg, private_sealed, public_jwk, status, created_at, retire_after) \
@@ -35,6 +36,7 @@ macro_rules! impl_keys {
                 .await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn list_keys(&self, pool_id: &str) -> Result<Vec<SigningKeyRecord>> {
                 sqlx::query_as::<$db, KeyRow>(
                     "SELECT kid, pool_id, alg, private_sealed, public_jwk, status, created_at, retire_after \
@@ -59,6 +61,7 @@ macro_rules! impl_keys {
                 })
                 .collect()
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn set_key_status(&self, kid: &str, status: &str, retire_after: Option<i64>) -> Result<bool> {
                 let r = sqlx::query::<$db>("UPDATE signing_keys SET status = $2, retire_after = $3 WHERE kid = $1")
                     .bind(kid)

@@ -19,6 +19,7 @@ macro_rules! impl_limits {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl LimitStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn rate_hit(&self, bucket: &str, window_start: i64) -> Result<i64> {
                 Ok(sqlx::query_scalar::<$db, i64>(
                     concat!(
@@ -31,6 +32,7 @@ macro_rules! impl_limits {
                 .fetch_one(&self.pool)
                 .await?)
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn rate_hit_pair(&self, first: &str, first_max: i64, second: &str, window_start: i64) -> Result<(i64, Option<i64>)> {
                 if !matches!($backend, Backend::Postgres) {
                     // SQLite has no writes inside WITH; its writes are serial
@@ -63,6 +65,7 @@ macro_rules! impl_limits {
                 .await?;
                 Ok((a, b))
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn purge_rate_limits(&self, before: i64) -> Result<u64> {
                 Ok(sqlx::query::<$db>("DELETE FROM rate_limits WHERE window_start < $1")
                     .bind(before)

@@ -6,6 +6,7 @@ macro_rules! impl_mfa {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl MfaStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn get_user_mfa(&self, pool_id: &str, sub: &str) -> Result<Option<UserMfa>> {
                 Ok(sqlx::query_as::<$db, (String, String, Option<Vec<u8>>, bool, Option<String>, i64, bool, bool, Option<String>, i64)>(
                     "SELECT pool_id, sub, totp_secret, totp_verified, totp_device, totp_last_step, email_otp_enabled, sms_otp_enabled, preferred, updated_at \
@@ -19,6 +20,7 @@ macro_rules! impl_mfa {
                     pool_id, sub, totp_secret, totp_verified, totp_device, totp_last_step, email_otp_enabled, sms_otp_enabled, preferred, updated_at,
                 }))
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %m.pool_id))]
             async fn put_user_mfa(&self, m: &UserMfa) -> Result<()> {
                 sqlx::query::<$db>(
                     "INSERT INTO user_mfa (pool_id, sub, totp_secret, totp_verified, totp_device, totp_last_step, email_otp_enabled, sms_otp_enabled, preferred, updated_at) \
@@ -41,6 +43,7 @@ macro_rules! impl_mfa {
                 .await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn use_totp_step(&self, pool_id: &str, sub: &str, step: i64) -> Result<bool> {
                 Ok(sqlx::query::<$db>(
                     "UPDATE user_mfa SET totp_last_step = $3 WHERE pool_id = $1 AND sub = $2 AND totp_last_step < $3",

@@ -1,8 +1,15 @@
 //! The SQL backends. One SQL text serves SQLite and PostgreSQL (both accept
-//! `$n` placeholders, `ON CONFLICT` and `RETURNING`); the `impl_store!` macro
-//! instantiates it for each driver with native types, so no method carries a
-//! backend `if` and both backends run the same contract suite.
-
+//! `$n` placeholders, `ON CONFLICT` and `RETURNING`). Each store trait is
+//! implemented once, in the file of its aggregate (`pools.rs`, `users.rs`,
+//! ...), inside a macro that `for_each_backend!` instantiates for each driver
+//! with native types, so no method carries a backend `if` and both backends
+//! run the same contract suite. This file holds what they share: the
+//! connection, the family writer, the row types of users, groups and
+//! families, and the one SQL fragment that differs (JSON attributes).
+//!
+//! Every store method opens a `debug` tracing span named after it, with the
+//! pool id as its only field when it has one (never a hash, secret, token
+//! or code).
 use super::*;
 use crate::error::{Error, ErrorKind};
 use sqlx::migrate::Migrator;
@@ -437,6 +444,7 @@ macro_rules! impl_store {
 
         #[async_trait]
         impl MetaStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn meta_get_or_put(&self, key: &str, value: &str) -> Result<String> {
                 sqlx::query::<$db>("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
                     .bind(key)
@@ -448,10 +456,12 @@ macro_rules! impl_store {
                     .fetch_one(&self.pool)
                     .await?)
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn ping(&self) -> Result<()> {
                 sqlx::query::<$db>("SELECT 1").execute(&self.pool).await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn schema_versions(&self) -> Result<(i64, i64)> {
                 let known = $migrator.iter().map(|m| m.version).max().unwrap_or(0);
                 let applied = sqlx::query_scalar::<$db, i64>("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
@@ -460,6 +470,7 @@ macro_rules! impl_store {
                     .unwrap_or(0);
                 Ok((applied, known))
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn migrate(&self) -> Result<()> {
                 $migrator.run(&self.pool).await.map_err(|e| Error::internal(anyhow::anyhow!("migration failed: {e}")))
             }

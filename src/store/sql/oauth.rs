@@ -6,11 +6,13 @@ macro_rules! impl_oauth {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl OAuthStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn purge_login_sessions(&self, before: i64) -> Result<u64> {
                 let b = sqlx::query::<$db>("DELETE FROM login_sessions WHERE expires_at < $1").bind(before).execute(&self.pool).await?.rows_affected();
                 let c = sqlx::query::<$db>("DELETE FROM federation_states WHERE expires_at < $1").bind(before).execute(&self.pool).await?.rows_affected();
                 Ok(b + c)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %l.pool_id))]
             async fn insert_login_session(&self, l: &LoginSession) -> Result<()> {
                 sqlx::query::<$db>("INSERT INTO login_sessions (id_hash, pool_id, sub, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(&l.id_hash)
@@ -22,6 +24,7 @@ macro_rules! impl_oauth {
                     .await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn get_login_session(&self, id_hash: &str) -> Result<Option<LoginSession>> {
                 Ok(sqlx::query_as::<$db, (String, String, String, i64, i64)>(
                     "SELECT id_hash, pool_id, sub, auth_time, expires_at FROM login_sessions WHERE id_hash = $1",
@@ -31,6 +34,7 @@ macro_rules! impl_oauth {
                 .await?
                 .map(|(id_hash, pool_id, sub, auth_time, expires_at)| LoginSession { id_hash, pool_id, sub, auth_time, expires_at }))
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn delete_login_session(&self, id_hash: &str) -> Result<bool> {
                 Ok(sqlx::query::<$db>("DELETE FROM login_sessions WHERE id_hash = $1")
                     .bind(id_hash)

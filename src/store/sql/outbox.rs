@@ -17,6 +17,7 @@ macro_rules! impl_outbox {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl OutboxStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = m.pool_id.as_deref()))]
             async fn push_outbox(&self, m: &OutboxMessage) -> Result<()> {
                 sqlx::query::<$db>(
                     "INSERT INTO outbox (id, seq, pool_id, channel, recipient, subject, body, created_at) \
@@ -33,6 +34,7 @@ macro_rules! impl_outbox {
                 .await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = pool_id))]
             async fn list_outbox(&self, to: Option<&str>, pool_id: Option<&str>, limit: i64) -> Result<Vec<OutboxMessage>> {
                 Ok(sqlx::query_as::<$db, OutboxRow>(
                     "SELECT id, pool_id, channel, recipient, subject, body, created_at FROM outbox \

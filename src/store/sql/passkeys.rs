@@ -6,6 +6,7 @@ macro_rules! impl_passkeys {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl PasskeyStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %c.pool_id))]
             async fn insert_webauthn_credential(&self, c: &WebAuthnCredential) -> Result<bool> {
                 let transports = serde_json::to_string(&c.transports).map_err(Error::internal)?;
                 Ok(sqlx::query::<$db>(
@@ -27,6 +28,7 @@ macro_rules! impl_passkeys {
                 .rows_affected()
                     == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn webauthn_credentials_of(&self, pool_id: &str, sub: &str) -> Result<Vec<WebAuthnCredential>> {
                 sqlx::query_as::<$db, (String, String, String, Option<String>, String, i64, String, Option<String>, i64, Option<i64>)>(
                     "SELECT pool_id, credential_id, sub, name, passkey, sign_count, transports, attachment, created_at, last_used_at \
@@ -46,6 +48,7 @@ macro_rules! impl_passkeys {
                 })
                 .collect()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn delete_webauthn_credential(&self, pool_id: &str, sub: &str, credential_id: &str) -> Result<bool> {
                 Ok(sqlx::query::<$db>(
                     "DELETE FROM webauthn_credentials WHERE pool_id = $1 AND sub = $2 AND credential_id = $3",
@@ -58,6 +61,7 @@ macro_rules! impl_passkeys {
                 .rows_affected()
                     == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn use_webauthn_credential(&self, pool_id: &str, credential_id: &str, sign_count: i64, passkey: &str, now: i64) -> Result<bool> {
                 Ok(sqlx::query::<$db>(
                     "UPDATE webauthn_credentials SET sign_count = $3, passkey = $4, last_used_at = $5 \

@@ -72,6 +72,7 @@ macro_rules! impl_pools {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl PoolStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %p.id))]
             async fn insert_pool(&self, p: &Pool) -> Result<()> {
                 let r = sqlx::query::<$db>(
                     "INSERT INTO user_pools (id, name, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
@@ -90,6 +91,7 @@ macro_rules! impl_pools {
                     r => r.map(|_| ()).map_err(Into::into),
                 }
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %id))]
             async fn get_pool(&self, id: &str) -> Result<Option<Pool>> {
                 sqlx::query_as::<$db, PoolRow>("SELECT id, name, settings, created_at, updated_at FROM user_pools WHERE id = $1")
                     .bind(id)
@@ -98,6 +100,7 @@ macro_rules! impl_pools {
                     .map(PoolRow::into_pool)
                     .transpose()
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn list_pools(&self, after: Option<&str>, limit: i64) -> Result<Vec<Pool>> {
                 sqlx::query_as::<$db, PoolRow>(
                     "SELECT id, name, settings, created_at, updated_at FROM user_pools WHERE id > $1 ORDER BY id LIMIT $2",
@@ -110,6 +113,7 @@ macro_rules! impl_pools {
                 .map(PoolRow::into_pool)
                 .collect()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %p.id))]
             async fn update_pool(&self, p: &Pool) -> Result<bool> {
                 let r = sqlx::query::<$db>("UPDATE user_pools SET name = $2, settings = $3, updated_at = $4 WHERE id = $1")
                     .bind(&p.id)
@@ -120,6 +124,7 @@ macro_rules! impl_pools {
                     .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %id))]
             async fn delete_pool(&self, id: &str) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;
                 // Rows keyed by (pool, sub) go with their users; these are not.
@@ -131,6 +136,7 @@ macro_rules! impl_pools {
                 Ok(r.rows_affected() == 1)
             }
 
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %rs.pool_id))]
             async fn insert_resource_server(&self, rs: &ResourceServer) -> Result<()> {
                 let r = sqlx::query::<$db>(
                     "INSERT INTO resource_servers (pool_id, identifier, name, scopes, created_at, updated_at) \
@@ -149,6 +155,7 @@ macro_rules! impl_pools {
                     r => r.map(|_| ()).map_err(Into::into),
                 }
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn get_resource_server(&self, pool_id: &str, identifier: &str) -> Result<Option<ResourceServer>> {
                 sqlx::query_as::<$db, (String, String, String, String, i64, i64)>(
                     "SELECT pool_id, identifier, name, scopes, created_at, updated_at FROM resource_servers \
@@ -161,6 +168,7 @@ macro_rules! impl_pools {
                 .map(resource_server_from_row)
                 .transpose()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn list_resource_servers(&self, pool_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<ResourceServer>> {
                 sqlx::query_as::<$db, (String, String, String, String, i64, i64)>(
                     "SELECT pool_id, identifier, name, scopes, created_at, updated_at FROM resource_servers \
@@ -175,6 +183,7 @@ macro_rules! impl_pools {
                 .map(resource_server_from_row)
                 .collect()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %rs.pool_id))]
             async fn update_resource_server(&self, rs: &ResourceServer) -> Result<bool> {
                 let r = sqlx::query::<$db>(
                     "UPDATE resource_servers SET name = $3, scopes = $4, updated_at = $5 WHERE pool_id = $1 AND identifier = $2",
@@ -188,6 +197,7 @@ macro_rules! impl_pools {
                 .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn delete_resource_server(&self, pool_id: &str, identifier: &str) -> Result<bool> {
                 let r = sqlx::query::<$db>("DELETE FROM resource_servers WHERE pool_id = $1 AND identifier = $2")
                     .bind(pool_id)
@@ -197,6 +207,7 @@ macro_rules! impl_pools {
                 Ok(r.rows_affected() == 1)
             }
 
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %c.pool_id))]
             async fn insert_client(&self, c: &AppClient) -> Result<()> {
                 let r = sqlx::query::<$db>(
                     "INSERT INTO app_clients (id, pool_id, name, secret_sealed, settings, created_at, updated_at) \
@@ -218,12 +229,14 @@ macro_rules! impl_pools {
                     r => r.map(|_| ()).map_err(Into::into),
                 }
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn client_pool_id(&self, client_id: &str) -> Result<Option<String>> {
                 Ok(sqlx::query_scalar::<$db, String>("SELECT pool_id FROM app_clients WHERE id = $1")
                     .bind(client_id)
                     .fetch_optional(&self.pool)
                     .await?)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn get_client(&self, pool_id: &str, client_id: &str) -> Result<Option<AppClient>> {
                 sqlx::query_as::<$db, ClientRow>(
                     "SELECT id, pool_id, name, secret_sealed, settings, created_at, updated_at FROM app_clients \
@@ -236,6 +249,7 @@ macro_rules! impl_pools {
                 .map(ClientRow::into_client)
                 .transpose()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn list_clients(&self, pool_id: &str) -> Result<Vec<AppClient>> {
                 sqlx::query_as::<$db, ClientRow>(
                     "SELECT id, pool_id, name, secret_sealed, settings, created_at, updated_at FROM app_clients \
@@ -248,6 +262,7 @@ macro_rules! impl_pools {
                 .map(ClientRow::into_client)
                 .collect()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %c.pool_id))]
             async fn update_client(&self, c: &AppClient) -> Result<bool> {
                 let r = sqlx::query::<$db>(
                     "UPDATE app_clients SET name = $3, secret_sealed = $4, settings = $5, updated_at = $6 \
@@ -263,6 +278,7 @@ macro_rules! impl_pools {
                 .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn delete_client(&self, pool_id: &str, client_id: &str, now: i64) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;
                 let r = sqlx::query::<$db>("DELETE FROM app_clients WHERE pool_id = $1 AND id = $2")

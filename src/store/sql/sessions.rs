@@ -33,6 +33,7 @@ macro_rules! impl_sessions {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl SessionStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %x.pool_id))]
             async fn insert_session(&self, x: &AuthSession) -> Result<()> {
                 match sqlx::query::<$db>(
                     "INSERT INTO auth_sessions (id, pool_id, client_id, sub, challenge, state, created_at, expires_at) \
@@ -58,6 +59,7 @@ macro_rules! impl_sessions {
                     Err(e) => Err(e.into()),
                 }
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn get_session(&self, id: &str) -> Result<Option<AuthSession>> {
                 Ok(sqlx::query_as::<$db, SessionRow>(
                     "SELECT id, pool_id, client_id, sub, challenge, state, created_at, expires_at FROM auth_sessions WHERE id = $1",
@@ -67,6 +69,7 @@ macro_rules! impl_sessions {
                 .await?
                 .map(Into::into))
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn take_session(&self, id: &str) -> Result<Option<AuthSession>> {
                 Ok(sqlx::query_as::<$db, SessionRow>(
                     "DELETE FROM auth_sessions WHERE id = $1 \

@@ -56,6 +56,7 @@ macro_rules! impl_tokens {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl TokenStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %f.pool_id))]
             async fn create_family(&self, f: &TokenFamily, first_token_hash: &str) -> Result<()> {
                 // Written by the family writer, with whatever else is queued.
                 let stopped = || Error::internal(anyhow::anyhow!("the refresh-family writer has stopped"));
@@ -66,6 +67,7 @@ macro_rules! impl_tokens {
                     .map_err(|_| stopped())?;
                 answer.await.map_err(|_| stopped())?
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<(RefreshTokenRecord, TokenFamily)>> {
                 let row = sqlx::query_as::<$db, RefreshJoinRow>(
                     "SELECT t.token_hash, t.family_id, t.created_at AS t_created_at, t.used_at, \
@@ -87,6 +89,7 @@ macro_rules! impl_tokens {
                     )
                 }))
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn get_refresh_session(&self, token_hash: &str) -> Result<Option<RefreshSession>> {
                 // One row per group of the user (or one row with NULL group
                 // columns): token, family, user and groups in one round trip.
@@ -127,6 +130,7 @@ macro_rules! impl_tokens {
                 let token = RefreshTokenRecord { token_hash: r.token_hash, family_id: r.family_id, created_at: r.t_created_at, used_at: r.used_at };
                 Ok(Some(RefreshSession { token, family: r.family.into(), user, groups }))
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn rotate_refresh_token(&self, old_hash: &str, next: &RefreshTokenRecord, now: i64) -> Result<bool> {
                 let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
@@ -142,6 +146,7 @@ macro_rules! impl_tokens {
                 tx.commit().await?;
                 Ok(true)
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn get_family(&self, family_id: &str) -> Result<Option<TokenFamily>> {
                 Ok(sqlx::query_as::<$db, FamilyRow>(concat!("SELECT ", family_cols!(), " FROM token_families WHERE id = $1"))
                     .bind(family_id)
@@ -149,6 +154,7 @@ macro_rules! impl_tokens {
                     .await?
                     .map(Into::into))
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn revoke_family(&self, family_id: &str, now: i64) -> Result<bool> {
                 let r = sqlx::query::<$db>("UPDATE token_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                     .bind(family_id)
@@ -157,6 +163,7 @@ macro_rules! impl_tokens {
                     .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn revoke_user_families(&self, pool_id: &str, sub: &str, now: i64) -> Result<u64> {
                 let mut tx = self.pool.begin().await?;
                 let r = sqlx::query::<$db>(

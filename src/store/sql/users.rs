@@ -104,6 +104,7 @@ macro_rules! impl_users {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl UserStore for SqlStore<$db> {
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %u.pool_id))]
             async fn create_user(&self, u: &User, aliases: &[Alias], code: Option<&CodeRecord>) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
                 let r = sqlx::query::<$db>(
@@ -137,6 +138,7 @@ macro_rules! impl_users {
                 tx.commit().await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn get_user(&self, pool_id: &str, sub: &str) -> Result<Option<User>> {
                 sqlx::query_as::<$db, UserRow>(concat!("SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND sub = $2"))
                     .bind(pool_id)
@@ -146,6 +148,7 @@ macro_rules! impl_users {
                     .map(UserRow::into_user)
                     .transpose()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn get_user_with_groups(&self, pool_id: &str, sub: &str) -> Result<Option<(User, Vec<Group>)>> {
                 // One row per group (or one with NULL group columns).
                 let rows = sqlx::query_as::<$db, UserGroupRow>(
@@ -169,6 +172,7 @@ macro_rules! impl_users {
                 };
                 Ok(Some((r.user.into_user()?, groups)))
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn sign_in_lookup(&self, pool_id: &str, by: UserLookup<'_>, source: &str) -> Result<Option<SignInRecord>> {
                 // One row per group (or one with NULL group columns); the two
                 // throttle rows are unique per (user, source), so they never
@@ -214,6 +218,7 @@ macro_rules! impl_users {
                 };
                 Ok(Some(SignInRecord { user: r.user.into_user()?, groups, throttle }))
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn get_user_by_username(&self, pool_id: &str, username: &str) -> Result<Option<User>> {
                 sqlx::query_as::<$db, UserRow>(concat!("SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND username = $2"))
                     .bind(pool_id)
@@ -223,6 +228,7 @@ macro_rules! impl_users {
                     .map(UserRow::into_user)
                     .transpose()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn find_alias(&self, pool_id: &str, kind: &str, value: &str) -> Result<Option<String>> {
                 Ok(sqlx::query_scalar::<$db, String>(
                     "SELECT sub FROM user_aliases WHERE pool_id = $1 AND kind = $2 AND value = $3",
@@ -233,6 +239,7 @@ macro_rules! impl_users {
                 .fetch_optional(&self.pool)
                 .await?)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn get_user_by_alias(&self, pool_id: &str, kind: &str, value: &str) -> Result<Option<User>> {
                 sqlx::query_as::<$db, UserRow>(
                     "SELECT u.pool_id, u.sub, u.username, u.status, u.enabled, u.password_hash, u.srp_sealed, u.attributes, \
@@ -247,6 +254,7 @@ macro_rules! impl_users {
                 .map(UserRow::into_user)
                 .transpose()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %u.pool_id))]
             async fn update_user(&self, u: &User) -> Result<bool> {
                 let r = sqlx::query::<$db>(
                     "UPDATE users SET status = $3, enabled = $4, password_hash = $5, srp_sealed = $6, attributes = $7, updated_at = $8 \
@@ -264,6 +272,7 @@ macro_rules! impl_users {
                 .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn delete_user(&self, pool_id: &str, sub: &str) -> Result<bool> {
                 let r = sqlx::query::<$db>("DELETE FROM users WHERE pool_id = $1 AND sub = $2")
                     .bind(pool_id)
@@ -272,6 +281,7 @@ macro_rules! impl_users {
                     .await?;
                 Ok(r.rows_affected() == 1)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn count_users(&self, pool_id: &str) -> Result<i64> {
                 Ok(sqlx::query_scalar::<$db, i64>("SELECT COUNT(*) FROM users WHERE pool_id = $1")
                     .bind(pool_id)
@@ -279,6 +289,7 @@ macro_rules! impl_users {
                     .await?)
             }
 
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn signin_failures(&self, pool_id: &str, sub: &str, source: &str) -> Result<SigninThrottle> {
                 let rows = sqlx::query_as::<$db, (String, i32, i64)>(
                     "SELECT source, failures, locked_until FROM signin_failures WHERE pool_id = $1 AND sub = $2 AND source IN ('', $3)",
@@ -298,6 +309,7 @@ macro_rules! impl_users {
                 }
                 Ok(t)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn record_signin_failure(
                 &self,
                 pool_id: &str,
@@ -328,6 +340,7 @@ macro_rules! impl_users {
                 tx.commit().await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn clear_signin_failures(&self, pool_id: &str, sub: &str) -> Result<()> {
                 sqlx::query::<$db>("DELETE FROM signin_failures WHERE pool_id = $1 AND sub = $2")
                     .bind(pool_id)
@@ -336,6 +349,7 @@ macro_rules! impl_users {
                     .await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn note_signin_success(&self, pool_id: &str, sub: &str, source: &str, at: i64) -> Result<()> {
                 sqlx::query::<$db>(
                     "INSERT INTO signin_known_sources (pool_id, sub, source, last_success_at) VALUES ($1, $2, $3, $4) \
@@ -349,6 +363,7 @@ macro_rules! impl_users {
                 .await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn name_failures(&self, pool_id: &str, name_key: &str, source: &str) -> Result<SigninThrottle> {
                 let rows = sqlx::query_as::<$db, (String, i32, i64)>(
                     "SELECT source, failures, locked_until FROM signin_name_failures \
@@ -369,6 +384,7 @@ macro_rules! impl_users {
                 }
                 Ok(t)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn record_name_failure(
                 &self,
                 pool_id: &str,
@@ -407,6 +423,7 @@ macro_rules! impl_users {
                 tx.commit().await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn purge_name_failures(&self, before: i64) -> Result<u64> {
                 let r = sqlx::query::<$db>("DELETE FROM signin_name_failures WHERE updated_at < $1 AND locked_until < $1")
                     .bind(before)
@@ -414,6 +431,7 @@ macro_rules! impl_users {
                     .await?;
                 Ok(r.rows_affected())
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn list_users(&self, pool_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<User>> {
                 sqlx::query_as::<$db, UserRow>(concat!(
                     "SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND sub > $2 ORDER BY sub LIMIT $3"
@@ -427,6 +445,7 @@ macro_rules! impl_users {
                 .map(UserRow::into_user)
                 .collect()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn list_users_filtered(&self, pool_id: &str, filters: &[UserFilter], after: Option<&str>, limit: i64) -> Result<Vec<User>> {
                 // Built only from fixed fragments and numbered placeholders;
                 // every value (and attribute key) is bound.
@@ -467,6 +486,7 @@ macro_rules! impl_users {
                 }
                 q.bind(limit).fetch_all(&self.pool).await?.into_iter().map(UserRow::into_user).collect()
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn user_aliases(&self, pool_id: &str, sub: &str) -> Result<Vec<Alias>> {
                 Ok(sqlx::query_as::<$db, (String, String)>(
                     "SELECT kind, value FROM user_aliases WHERE pool_id = $1 AND sub = $2 ORDER BY kind, value",
@@ -480,9 +500,11 @@ macro_rules! impl_users {
                 .collect())
             }
 
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %c.pool_id))]
             async fn put_code(&self, c: &CodeRecord) -> Result<()> {
                 insert_code(&self.pool, c).await
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn get_code(&self, pool_id: &str, sub: &str, purpose: CodePurpose) -> Result<Option<CodeRecord>> {
                 Ok(sqlx::query_as::<$db, CodeRow>(
                     "SELECT pool_id, sub, code_hash, expires_at, attempts, created_at FROM codes \
@@ -503,6 +525,7 @@ macro_rules! impl_users {
                     created_at: r.created_at,
                 }))
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn bump_code_attempts(&self, pool_id: &str, sub: &str, purpose: CodePurpose) -> Result<i32> {
                 Ok(sqlx::query_scalar::<$db, i32>(
                     "UPDATE codes SET attempts = attempts + 1 WHERE pool_id = $1 AND sub = $2 AND purpose = $3 RETURNING attempts",
@@ -514,6 +537,7 @@ macro_rules! impl_users {
                 .await?
                 .unwrap_or(i32::MAX))
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn delete_code(&self, pool_id: &str, sub: &str, purpose: CodePurpose) -> Result<()> {
                 sqlx::query::<$db>("DELETE FROM codes WHERE pool_id = $1 AND sub = $2 AND purpose = $3")
                     .bind(pool_id)
@@ -523,6 +547,7 @@ macro_rules! impl_users {
                     .await?;
                 Ok(())
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn verify_attribute(
                 &self,
                 pool_id: &str,
@@ -560,6 +585,7 @@ macro_rules! impl_users {
                 Ok(true)
             }
             #[allow(clippy::too_many_arguments)]
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn reset_password(
                 &self,
                 pool_id: &str,
@@ -597,6 +623,7 @@ macro_rules! impl_users {
                 tx.commit().await?;
                 Ok(true)
             }
+            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn confirm_signup(&self, pool_id: &str, sub: &str, code_hash: &str, aliases: &[Alias], verified: &[String], now: i64) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;
                 if !Self::consume_code_tx(&mut tx, pool_id, sub, CodePurpose::Signup, code_hash).await? {
