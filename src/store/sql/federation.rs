@@ -2,21 +2,74 @@
 
 use super::*;
 
-type ProviderRow = (String, String, String, String, Option<Vec<u8>>, i64, i64);
+#[derive(sqlx::FromRow)]
+struct ProviderRow {
+    pool_id: String,
+    name: String,
+    provider_type: String,
+    settings: String,
+    secret_sealed: Option<Vec<u8>>,
+    created_at: i64,
+    updated_at: i64,
+}
 
-fn provider_from_row(
-    (pool_id, name, provider_type, settings, secret_sealed, created_at, updated_at): ProviderRow,
-) -> Result<IdentityProvider> {
-    Ok(IdentityProvider {
-        pool_id,
-        name,
-        provider_type: ProviderType::parse(&provider_type)
-            .ok_or_else(|| Error::internal(anyhow::anyhow!("unknown provider type")))?,
-        settings: from_json(&settings)?,
-        secret_sealed,
-        created_at,
-        updated_at,
-    })
+impl ProviderRow {
+    fn into_provider(self) -> Result<IdentityProvider> {
+        Ok(IdentityProvider {
+            pool_id: self.pool_id,
+            name: self.name,
+            provider_type: ProviderType::parse(&self.provider_type)
+                .ok_or_else(|| Error::internal(anyhow::anyhow!("unknown provider type")))?,
+            settings: from_json(&self.settings)?,
+            secret_sealed: self.secret_sealed,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UserIdentityRow {
+    pool_id: String,
+    provider: String,
+    subject: String,
+    sub: String,
+    created_at: i64,
+}
+
+impl From<UserIdentityRow> for UserIdentity {
+    fn from(r: UserIdentityRow) -> Self {
+        UserIdentity {
+            pool_id: r.pool_id,
+            provider: r.provider,
+            subject: r.subject,
+            sub: r.sub,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct FederationStateRow {
+    id_hash: String,
+    pool_id: String,
+    provider: String,
+    binding_hash: String,
+    state: String,
+    expires_at: i64,
+}
+
+impl From<FederationStateRow> for FederationState {
+    fn from(r: FederationStateRow) -> Self {
+        FederationState {
+            id_hash: r.id_hash,
+            pool_id: r.pool_id,
+            provider: r.provider,
+            binding_hash: r.binding_hash,
+            state: r.state,
+            expires_at: r.expires_at,
+        }
+    }
 }
 
 macro_rules! impl_federation {
@@ -53,7 +106,7 @@ macro_rules! impl_federation {
                 .bind(name)
                 .fetch_optional(&self.pool)
                 .await?
-                .map(provider_from_row)
+                .map(ProviderRow::into_provider)
                 .transpose()
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
@@ -66,7 +119,7 @@ macro_rules! impl_federation {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map(provider_from_row)
+                .map(ProviderRow::into_provider)
                 .collect()
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %p.pool_id))]
@@ -122,7 +175,7 @@ macro_rules! impl_federation {
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn identities_of_user(&self, pool_id: &str, sub: &str) -> Result<Vec<UserIdentity>> {
-                Ok(sqlx::query_as::<$db, (String, String, String, String, i64)>(
+                Ok(sqlx::query_as::<$db, UserIdentityRow>(
                     "SELECT pool_id, provider, subject, sub, created_at FROM user_identities \
                      WHERE pool_id = $1 AND sub = $2 ORDER BY created_at, provider, subject",
                 )
@@ -131,7 +184,7 @@ macro_rules! impl_federation {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map(|(pool_id, provider, subject, sub, created_at)| UserIdentity { pool_id, provider, subject, sub, created_at })
+                .map(UserIdentity::from)
                 .collect())
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
@@ -161,17 +214,15 @@ macro_rules! impl_federation {
             }
             #[tracing::instrument(level = "debug", skip_all)]
             async fn take_federation_state(&self, id_hash: &str, now: i64) -> Result<Option<FederationState>> {
-                Ok(sqlx::query_as::<$db, (String, String, String, String, String, i64)>(
+                Ok(sqlx::query_as::<$db, FederationStateRow>(
                     "DELETE FROM federation_states WHERE id_hash = $1 \
                      RETURNING id_hash, pool_id, provider, binding_hash, state, expires_at",
                 )
                 .bind(id_hash)
                 .fetch_optional(&self.pool)
                 .await?
-                .filter(|r| r.5 > now)
-                .map(|(id_hash, pool_id, provider, binding_hash, state, expires_at)| FederationState {
-                    id_hash, pool_id, provider, binding_hash, state, expires_at,
-                }))
+                .filter(|r| r.expires_at > now)
+                .map(FederationState::from))
             }
         }
     };

@@ -2,28 +2,93 @@
 
 use super::*;
 
-fn identity_pool_from_row(
-    (id, name, settings, created_at, updated_at): (String, String, String, i64, i64),
-) -> Result<crate::model::IdentityPool> {
-    Ok(crate::model::IdentityPool {
-        id,
-        name,
-        settings: from_json(&settings)?,
-        created_at,
-        updated_at,
-    })
+#[derive(sqlx::FromRow)]
+struct IdentityPoolRow {
+    id: String,
+    name: String,
+    settings: String,
+    created_at: i64,
+    updated_at: i64,
 }
 
-fn role_from_row(
-    (name, policy, max_session_secs, created_at, updated_at): (String, String, i64, i64, i64),
-) -> Result<crate::model::Role> {
-    Ok(crate::model::Role {
-        name,
-        policy: from_json(&policy)?,
-        max_session_secs,
-        created_at,
-        updated_at,
-    })
+impl IdentityPoolRow {
+    fn into_identity_pool(self) -> Result<crate::model::IdentityPool> {
+        Ok(crate::model::IdentityPool {
+            id: self.id,
+            name: self.name,
+            settings: from_json(&self.settings)?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RoleRow {
+    name: String,
+    policy: String,
+    max_session_secs: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl RoleRow {
+    fn into_role(self) -> Result<crate::model::Role> {
+        Ok(crate::model::Role {
+            name: self.name,
+            policy: from_json(&self.policy)?,
+            max_session_secs: self.max_session_secs,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct IdentityRow {
+    identity_id: String,
+    identity_pool_id: String,
+    disabled_at: Option<i64>,
+    created_at: i64,
+}
+
+impl From<IdentityRow> for crate::model::Identity {
+    fn from(r: IdentityRow) -> Self {
+        crate::model::Identity {
+            identity_id: r.identity_id,
+            identity_pool_id: r.identity_pool_id,
+            disabled_at: r.disabled_at,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// A login of an identity: a provider and the subject it names.
+#[derive(sqlx::FromRow)]
+struct LoginRow {
+    provider: String,
+    subject: String,
+}
+
+impl LoginRow {
+    fn into_pair(self) -> (String, String) {
+        (self.provider, self.subject)
+    }
+}
+
+/// A login of an identity that holds another subject of its provider.
+#[derive(sqlx::FromRow)]
+struct RepeatedLoginRow {
+    identity_pool_id: String,
+    identity_id: String,
+    provider: String,
+    subject: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct StandingRow {
+    disabled_at: Option<i64>,
+    credentials_epoch: i64,
 }
 
 macro_rules! impl_identity {
@@ -49,18 +114,18 @@ macro_rules! impl_identity {
             }
             #[tracing::instrument(level = "debug", skip_all, fields(identity_pool_id = %id))]
             async fn get_identity_pool(&self, id: &str) -> Result<Option<crate::model::IdentityPool>> {
-                sqlx::query_as::<$db, (String, String, String, i64, i64)>(
+                sqlx::query_as::<$db, IdentityPoolRow>(
                     "SELECT id, name, settings, created_at, updated_at FROM identity_pools WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?
-                .map(identity_pool_from_row)
+                .map(IdentityPoolRow::into_identity_pool)
                 .transpose()
             }
             #[tracing::instrument(level = "debug", skip_all)]
             async fn list_identity_pools(&self, after: Option<&str>, limit: i64) -> Result<Vec<crate::model::IdentityPool>> {
-                sqlx::query_as::<$db, (String, String, String, i64, i64)>(
+                sqlx::query_as::<$db, IdentityPoolRow>(
                     "SELECT id, name, settings, created_at, updated_at FROM identity_pools WHERE id > $1 ORDER BY id LIMIT $2",
                 )
                 .bind(after.unwrap_or(""))
@@ -68,7 +133,7 @@ macro_rules! impl_identity {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map(identity_pool_from_row)
+                .map(IdentityPoolRow::into_identity_pool)
                 .collect()
             }
             #[tracing::instrument(level = "debug", skip_all, fields(identity_pool_id = %p.id))]
@@ -110,24 +175,24 @@ macro_rules! impl_identity {
             }
             #[tracing::instrument(level = "debug", skip_all)]
             async fn get_role(&self, name: &str) -> Result<Option<crate::model::Role>> {
-                sqlx::query_as::<$db, (String, String, i64, i64, i64)>(
+                sqlx::query_as::<$db, RoleRow>(
                     "SELECT name, policy, max_session_secs, created_at, updated_at FROM iam_roles WHERE name = $1",
                 )
                 .bind(name)
                 .fetch_optional(&self.pool)
                 .await?
-                .map(role_from_row)
+                .map(RoleRow::into_role)
                 .transpose()
             }
             #[tracing::instrument(level = "debug", skip_all)]
             async fn list_roles(&self) -> Result<Vec<crate::model::Role>> {
-                sqlx::query_as::<$db, (String, String, i64, i64, i64)>(
+                sqlx::query_as::<$db, RoleRow>(
                     "SELECT name, policy, max_session_secs, created_at, updated_at FROM iam_roles ORDER BY name LIMIT 1000",
                 )
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map(role_from_row)
+                .map(RoleRow::into_role)
                 .collect()
             }
             #[tracing::instrument(level = "debug", skip_all)]
@@ -159,27 +224,25 @@ macro_rules! impl_identity {
             }
             #[tracing::instrument(level = "debug", skip_all)]
             async fn get_identity(&self, identity_id: &str) -> Result<Option<crate::model::Identity>> {
-                Ok(sqlx::query_as::<$db, (String, String, Option<i64>, i64)>(
+                Ok(sqlx::query_as::<$db, IdentityRow>(
                     "SELECT identity_id, identity_pool_id, disabled_at, created_at FROM identities WHERE identity_id = $1",
                 )
                 .bind(identity_id)
                 .fetch_optional(&self.pool)
                 .await?
-                .map(|(identity_id, identity_pool_id, disabled_at, created_at)| crate::model::Identity {
-                    identity_id,
-                    identity_pool_id,
-                    disabled_at,
-                    created_at,
-                }))
+                .map(crate::model::Identity::from))
             }
             #[tracing::instrument(level = "debug", skip_all)]
             async fn identity_logins(&self, identity_id: &str) -> Result<Vec<(String, String)>> {
-                Ok(sqlx::query_as::<$db, (String, String)>(
+                Ok(sqlx::query_as::<$db, LoginRow>(
                     "SELECT provider, subject FROM identity_logins WHERE identity_id = $1 ORDER BY provider, subject",
                 )
                 .bind(identity_id)
                 .fetch_all(&self.pool)
-                .await?)
+                .await?
+                .into_iter()
+                .map(LoginRow::into_pair)
+                .collect())
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn link_logins(
@@ -214,12 +277,15 @@ macro_rules! impl_identity {
                     if locked.rows_affected() != 1 {
                         return Ok(LinkOutcome::NoIdentity);
                     }
-                    sqlx::query_as::<$db, (String, String)>(
+                    sqlx::query_as::<$db, LoginRow>(
                         "SELECT provider, subject FROM identity_logins WHERE identity_id = $1",
                     )
                     .bind(identity_id)
                     .fetch_all(&mut *tx)
                     .await?
+                    .into_iter()
+                    .map(LoginRow::into_pair)
+                    .collect()
                 };
                 let proven = match guard {
                     LinkGuard::New | LinkGuard::Vouched | LinkGuard::Trusted => true,
@@ -261,7 +327,7 @@ macro_rules! impl_identity {
                 &self,
                 pool_id: Option<&str>,
             ) -> Result<Vec<(String, String, String, Vec<String>)>> {
-                let rows = sqlx::query_as::<$db, (String, String, String, String)>(
+                let rows = sqlx::query_as::<$db, RepeatedLoginRow>(
                     "SELECT l.identity_pool_id, l.identity_id, l.provider, l.subject FROM identity_logins l \
                      WHERE ($1 = '' OR l.identity_pool_id = $1) AND EXISTS ( \
                        SELECT 1 FROM identity_logins o WHERE o.identity_id = l.identity_id \
@@ -272,10 +338,10 @@ macro_rules! impl_identity {
                 .fetch_all(&self.pool)
                 .await?;
                 let mut out: Vec<(String, String, String, Vec<String>)> = vec![];
-                for (pool, identity, provider, subject) in rows {
+                for r in rows {
                     match out.last_mut() {
-                        Some(last) if last.1 == identity && last.2 == provider => last.3.push(subject),
-                        _ => out.push((pool, identity, provider, vec![subject])),
+                        Some(last) if last.1 == r.identity_id && last.2 == r.provider => last.3.push(r.subject),
+                        _ => out.push((r.identity_pool_id, r.identity_id, r.provider, vec![r.subject])),
                     }
                 }
                 Ok(out)
@@ -291,7 +357,7 @@ macro_rules! impl_identity {
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn list_identities(&self, pool_id: &str, after: Option<&str>, limit: i64, hide_disabled: bool) -> Result<Vec<crate::model::Identity>> {
-                Ok(sqlx::query_as::<$db, (String, String, Option<i64>, i64)>(
+                Ok(sqlx::query_as::<$db, IdentityRow>(
                     "SELECT identity_id, identity_pool_id, disabled_at, created_at FROM identities \
                      WHERE identity_pool_id = $1 AND identity_id > $2 AND (disabled_at IS NULL OR NOT $3) \
                      ORDER BY identity_id LIMIT $4",
@@ -303,12 +369,7 @@ macro_rules! impl_identity {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map(|(identity_id, identity_pool_id, disabled_at, created_at)| crate::model::Identity {
-                    identity_id,
-                    identity_pool_id,
-                    disabled_at,
-                    created_at,
-                })
+                .map(crate::model::Identity::from)
                 .collect())
             }
             #[tracing::instrument(level = "debug", skip_all)]
@@ -336,13 +397,13 @@ macro_rules! impl_identity {
             }
             #[tracing::instrument(level = "debug", skip_all)]
             async fn identity_standing(&self, identity_id: &str) -> Result<Option<(bool, i64)>> {
-                Ok(sqlx::query_as::<$db, (Option<i64>, i64)>(
+                Ok(sqlx::query_as::<$db, StandingRow>(
                     "SELECT disabled_at, credentials_epoch FROM identities WHERE identity_id = $1",
                 )
                 .bind(identity_id)
                 .fetch_optional(&self.pool)
                 .await?
-                .map(|(disabled_at, epoch)| (disabled_at.is_some(), epoch)))
+                .map(|r| (r.disabled_at.is_some(), r.credentials_epoch)))
             }
             #[tracing::instrument(level = "debug", skip_all)]
             async fn bump_credentials_epoch(&self, identity_id: &str) -> Result<bool> {

@@ -47,6 +47,8 @@ macro_rules! impl_limits {
                 // only from the first one's new count (a data-modifying WITH
                 // passes its RETURNING rows on; both run in one snapshot and
                 // touch different rows).
+                // The one row decoded as a tuple: its second column (a
+                // scalar subquery) has no name to match a field by.
                 let (a, b) = sqlx::query_as::<$db, (i64, Option<i64>)>(
                     concat!(
                         "WITH first AS (INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $3, 1) ",

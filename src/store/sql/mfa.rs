@@ -2,13 +2,44 @@
 
 use super::*;
 
+#[derive(sqlx::FromRow)]
+struct UserMfaRow {
+    pool_id: String,
+    sub: String,
+    totp_secret: Option<Vec<u8>>,
+    totp_verified: bool,
+    totp_device: Option<String>,
+    totp_last_step: i64,
+    email_otp_enabled: bool,
+    sms_otp_enabled: bool,
+    preferred: Option<String>,
+    updated_at: i64,
+}
+
+impl From<UserMfaRow> for UserMfa {
+    fn from(r: UserMfaRow) -> Self {
+        UserMfa {
+            pool_id: r.pool_id,
+            sub: r.sub,
+            totp_secret: r.totp_secret,
+            totp_verified: r.totp_verified,
+            totp_device: r.totp_device,
+            totp_last_step: r.totp_last_step,
+            email_otp_enabled: r.email_otp_enabled,
+            sms_otp_enabled: r.sms_otp_enabled,
+            preferred: r.preferred,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
 macro_rules! impl_mfa {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
         impl MfaStore for SqlStore<$db> {
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn get_user_mfa(&self, pool_id: &str, sub: &str) -> Result<Option<UserMfa>> {
-                Ok(sqlx::query_as::<$db, (String, String, Option<Vec<u8>>, bool, Option<String>, i64, bool, bool, Option<String>, i64)>(
+                Ok(sqlx::query_as::<$db, UserMfaRow>(
                     "SELECT pool_id, sub, totp_secret, totp_verified, totp_device, totp_last_step, email_otp_enabled, sms_otp_enabled, preferred, updated_at \
                      FROM user_mfa WHERE pool_id = $1 AND sub = $2",
                 )
@@ -16,9 +47,7 @@ macro_rules! impl_mfa {
                 .bind(sub)
                 .fetch_optional(&self.pool)
                 .await?
-                .map(|(pool_id, sub, totp_secret, totp_verified, totp_device, totp_last_step, email_otp_enabled, sms_otp_enabled, preferred, updated_at)| UserMfa {
-                    pool_id, sub, totp_secret, totp_verified, totp_device, totp_last_step, email_otp_enabled, sms_otp_enabled, preferred, updated_at,
-                }))
+                .map(UserMfa::from))
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %m.pool_id))]
             async fn put_user_mfa(&self, m: &UserMfa) -> Result<()> {

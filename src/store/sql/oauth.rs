@@ -2,6 +2,27 @@
 
 use super::*;
 
+#[derive(sqlx::FromRow)]
+struct LoginSessionRow {
+    id_hash: String,
+    pool_id: String,
+    sub: String,
+    auth_time: i64,
+    expires_at: i64,
+}
+
+impl From<LoginSessionRow> for LoginSession {
+    fn from(r: LoginSessionRow) -> Self {
+        LoginSession {
+            id_hash: r.id_hash,
+            pool_id: r.pool_id,
+            sub: r.sub,
+            auth_time: r.auth_time,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
 macro_rules! impl_oauth {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
@@ -26,13 +47,13 @@ macro_rules! impl_oauth {
             }
             #[tracing::instrument(level = "debug", skip_all)]
             async fn get_login_session(&self, id_hash: &str) -> Result<Option<LoginSession>> {
-                Ok(sqlx::query_as::<$db, (String, String, String, i64, i64)>(
+                Ok(sqlx::query_as::<$db, LoginSessionRow>(
                     "SELECT id_hash, pool_id, sub, auth_time, expires_at FROM login_sessions WHERE id_hash = $1",
                 )
                 .bind(id_hash)
                 .fetch_optional(&self.pool)
                 .await?
-                .map(|(id_hash, pool_id, sub, auth_time, expires_at)| LoginSession { id_hash, pool_id, sub, auth_time, expires_at }))
+                .map(LoginSession::from))
             }
             #[tracing::instrument(level = "debug", skip_all)]
             async fn delete_login_session(&self, id_hash: &str) -> Result<bool> {

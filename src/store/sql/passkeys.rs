@@ -2,6 +2,37 @@
 
 use super::*;
 
+#[derive(sqlx::FromRow)]
+struct CredentialRow {
+    pool_id: String,
+    credential_id: String,
+    sub: String,
+    name: Option<String>,
+    passkey: String,
+    sign_count: i64,
+    transports: String,
+    attachment: Option<String>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl CredentialRow {
+    fn into_credential(self) -> Result<WebAuthnCredential> {
+        Ok(WebAuthnCredential {
+            pool_id: self.pool_id,
+            credential_id: self.credential_id,
+            sub: self.sub,
+            name: self.name,
+            passkey: self.passkey,
+            sign_count: self.sign_count,
+            transports: serde_json::from_str(&self.transports).map_err(Error::internal)?,
+            attachment: self.attachment,
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+        })
+    }
+}
+
 macro_rules! impl_passkeys {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
@@ -30,7 +61,7 @@ macro_rules! impl_passkeys {
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn webauthn_credentials_of(&self, pool_id: &str, sub: &str) -> Result<Vec<WebAuthnCredential>> {
-                sqlx::query_as::<$db, (String, String, String, Option<String>, String, i64, String, Option<String>, i64, Option<i64>)>(
+                sqlx::query_as::<$db, CredentialRow>(
                     "SELECT pool_id, credential_id, sub, name, passkey, sign_count, transports, attachment, created_at, last_used_at \
                      FROM webauthn_credentials WHERE pool_id = $1 AND sub = $2 ORDER BY created_at, credential_id",
                 )
@@ -39,13 +70,7 @@ macro_rules! impl_passkeys {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map(|(pool_id, credential_id, sub, name, passkey, sign_count, transports, attachment, created_at, last_used_at)| {
-                    Ok(WebAuthnCredential {
-                        pool_id, credential_id, sub, name, passkey, sign_count,
-                        transports: serde_json::from_str(&transports).map_err(Error::internal)?,
-                        attachment, created_at, last_used_at,
-                    })
-                })
+                .map(CredentialRow::into_credential)
                 .collect()
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]

@@ -48,24 +48,27 @@ impl ClientRow {
     }
 }
 
-fn resource_server_from_row(
-    (pool_id, identifier, name, scopes, created_at, updated_at): (
-        String,
-        String,
-        String,
-        String,
-        i64,
-        i64,
-    ),
-) -> Result<ResourceServer> {
-    Ok(ResourceServer {
-        pool_id,
-        identifier,
-        name,
-        scopes: from_json(&scopes)?,
-        created_at,
-        updated_at,
-    })
+#[derive(sqlx::FromRow)]
+struct ResourceServerRow {
+    pool_id: String,
+    identifier: String,
+    name: String,
+    scopes: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ResourceServerRow {
+    fn into_resource_server(self) -> Result<ResourceServer> {
+        Ok(ResourceServer {
+            pool_id: self.pool_id,
+            identifier: self.identifier,
+            name: self.name,
+            scopes: from_json(&self.scopes)?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
 }
 
 macro_rules! impl_pools {
@@ -157,7 +160,7 @@ macro_rules! impl_pools {
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn get_resource_server(&self, pool_id: &str, identifier: &str) -> Result<Option<ResourceServer>> {
-                sqlx::query_as::<$db, (String, String, String, String, i64, i64)>(
+                sqlx::query_as::<$db, ResourceServerRow>(
                     "SELECT pool_id, identifier, name, scopes, created_at, updated_at FROM resource_servers \
                      WHERE pool_id = $1 AND identifier = $2",
                 )
@@ -165,12 +168,12 @@ macro_rules! impl_pools {
                 .bind(identifier)
                 .fetch_optional(&self.pool)
                 .await?
-                .map(resource_server_from_row)
+                .map(ResourceServerRow::into_resource_server)
                 .transpose()
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn list_resource_servers(&self, pool_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<ResourceServer>> {
-                sqlx::query_as::<$db, (String, String, String, String, i64, i64)>(
+                sqlx::query_as::<$db, ResourceServerRow>(
                     "SELECT pool_id, identifier, name, scopes, created_at, updated_at FROM resource_servers \
                      WHERE pool_id = $1 AND identifier > $2 ORDER BY identifier LIMIT $3",
                 )
@@ -180,7 +183,7 @@ macro_rules! impl_pools {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map(resource_server_from_row)
+                .map(ResourceServerRow::into_resource_server)
                 .collect()
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %rs.pool_id))]

@@ -2,6 +2,35 @@
 
 use super::*;
 
+/// A sign-in failure counter: account-wide (`source` empty) or of one source.
+#[derive(sqlx::FromRow)]
+struct FailureRow {
+    source: String,
+    failures: i32,
+    locked_until: i64,
+}
+
+impl FailureRow {
+    /// The throttle the account-wide and the per-source rows make up.
+    fn throttle(rows: Vec<FailureRow>) -> SigninThrottle {
+        let mut t = SigninThrottle::default();
+        for r in rows {
+            if r.source.is_empty() {
+                (t.account_failures, t.account_locked_until) = (r.failures, r.locked_until);
+            } else {
+                (t.source_failures, t.source_locked_until) = (r.failures, r.locked_until);
+            }
+        }
+        t
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AliasRow {
+    kind: String,
+    value: String,
+}
+
 #[derive(sqlx::FromRow)]
 struct CodeRow {
     pool_id: String,
@@ -291,7 +320,7 @@ macro_rules! impl_users {
 
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn signin_failures(&self, pool_id: &str, sub: &str, source: &str) -> Result<SigninThrottle> {
-                let rows = sqlx::query_as::<$db, (String, i32, i64)>(
+                let rows = sqlx::query_as::<$db, FailureRow>(
                     "SELECT source, failures, locked_until FROM signin_failures WHERE pool_id = $1 AND sub = $2 AND source IN ('', $3)",
                 )
                 .bind(pool_id)
@@ -299,15 +328,7 @@ macro_rules! impl_users {
                 .bind(source)
                 .fetch_all(&self.pool)
                 .await?;
-                let mut t = SigninThrottle::default();
-                for (s, n, until) in rows {
-                    if s.is_empty() {
-                        (t.account_failures, t.account_locked_until) = (n, until);
-                    } else {
-                        (t.source_failures, t.source_locked_until) = (n, until);
-                    }
-                }
-                Ok(t)
+                Ok(FailureRow::throttle(rows))
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn record_signin_failure(
@@ -365,7 +386,7 @@ macro_rules! impl_users {
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn name_failures(&self, pool_id: &str, name_key: &str, source: &str) -> Result<SigninThrottle> {
-                let rows = sqlx::query_as::<$db, (String, i32, i64)>(
+                let rows = sqlx::query_as::<$db, FailureRow>(
                     "SELECT source, failures, locked_until FROM signin_name_failures \
                      WHERE pool_id = $1 AND name_key = $2 AND source IN ('', $3)",
                 )
@@ -374,15 +395,7 @@ macro_rules! impl_users {
                 .bind(source)
                 .fetch_all(&self.pool)
                 .await?;
-                let mut t = SigninThrottle::default();
-                for (s, n, until) in rows {
-                    if s.is_empty() {
-                        (t.account_failures, t.account_locked_until) = (n, until);
-                    } else {
-                        (t.source_failures, t.source_locked_until) = (n, until);
-                    }
-                }
-                Ok(t)
+                Ok(FailureRow::throttle(rows))
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn record_name_failure(
@@ -488,7 +501,7 @@ macro_rules! impl_users {
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
             async fn user_aliases(&self, pool_id: &str, sub: &str) -> Result<Vec<Alias>> {
-                Ok(sqlx::query_as::<$db, (String, String)>(
+                Ok(sqlx::query_as::<$db, AliasRow>(
                     "SELECT kind, value FROM user_aliases WHERE pool_id = $1 AND sub = $2 ORDER BY kind, value",
                 )
                 .bind(pool_id)
@@ -496,7 +509,7 @@ macro_rules! impl_users {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map(|(kind, value)| Alias { kind, value })
+                .map(|r| Alias { kind: r.kind, value: r.value })
                 .collect())
             }
 
