@@ -129,6 +129,47 @@ macro_rules! sign_in_sql {
     };
 }
 
+/// The user list's statement for `conditions` (all must hold): built only
+/// from fixed fragments and numbered placeholders, so that every value and
+/// attribute key is bound, in this order: pool id, cursor, then per
+/// condition its value (an attribute: its key, then its value), then the
+/// limit. `json_attr` reads an attribute whose key is placeholder `$n`.
+fn list_users_sql(conditions: &[FilterCondition], json_attr: fn(usize) -> String) -> String {
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        user_cols!(),
+        " FROM users WHERE pool_id = $1 AND sub > $2"
+    ));
+    let mut n = 2;
+    for c in conditions {
+        let (op, esc) = match c.op {
+            FilterOp::Equals => ("=", ""),
+            FilterOp::StartsWith => ("LIKE", " ESCAPE '\\'"),
+        };
+        match &c.field {
+            FilterField::Status => {
+                n += 1;
+                sql.push_str(&format!(" AND status {op} ${n}{esc}"));
+            }
+            FilterField::Enabled => {
+                n += 1;
+                sql.push_str(&format!(" AND enabled = ${n}"));
+            }
+            FilterField::Username => {
+                n += 1;
+                sql.push_str(&format!(" AND username {op} ${n}{esc}"));
+            }
+            FilterField::Attribute(_) => {
+                n += 2;
+                sql.push_str(&format!(" AND {} {op} ${}{esc}", json_attr(n - 1), n));
+            }
+        }
+    }
+    n += 1;
+    sql.push_str(&format!(" ORDER BY sub LIMIT ${n}"));
+    sql
+}
+
 macro_rules! impl_users {
     ($db:ty, $backend:expr, $migrator:expr, $json_attr:expr, $json_key:expr) => {
         #[async_trait]
@@ -445,55 +486,18 @@ macro_rules! impl_users {
                 Ok(r.rows_affected())
             }
             #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
-            async fn list_users(&self, pool_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<User>> {
-                sqlx::query_as::<$db, UserRow>(concat!(
-                    "SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND sub > $2 ORDER BY sub LIMIT $3"
-                ))
-                .bind(pool_id)
-                .bind(after.unwrap_or(""))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(UserRow::into_user)
-                .collect()
-            }
-            #[tracing::instrument(level = "debug", skip_all, fields(pool_id = %pool_id))]
-            async fn list_users_filtered(&self, pool_id: &str, filters: &[UserFilter], after: Option<&str>, limit: i64) -> Result<Vec<User>> {
-                // Built only from fixed fragments and numbered placeholders;
-                // every value (and attribute key) is bound.
-                let mut sql = String::from(concat!("SELECT ", user_cols!(), " FROM users WHERE pool_id = $1 AND sub > $2"));
-                let mut n = 2;
-                for f in filters {
-                    let op = if f.prefix { "LIKE" } else { "=" };
-                    let esc = if f.prefix { " ESCAPE '\\'" } else { "" };
-                    match &f.field {
-                        FilterField::Status => {
-                            n += 1;
-                            sql.push_str(&format!(" AND status {op} ${n}{esc}"));
-                        }
-                        FilterField::Enabled => {
-                            n += 1;
-                            sql.push_str(&format!(" AND enabled = ${n}"));
-                        }
-                        FilterField::Username => {
-                            n += 1;
-                            sql.push_str(&format!(" AND username {op} ${n}{esc}"));
-                        }
-                        FilterField::Attribute(_) => {
-                            n += 2;
-                            sql.push_str(&format!(" AND {} {op} ${}{esc}", $json_attr(n - 1), n));
-                        }
-                    }
-                }
-                n += 1;
-                sql.push_str(&format!(" ORDER BY sub LIMIT ${n}"));
+            async fn list_users(&self, pool_id: &str, filter: Option<&UserFilter>, after: Option<&str>, limit: i64) -> Result<Vec<User>> {
+                let conditions = filter.map_or(&[][..], |f| &f.conditions[..]);
+                let sql = list_users_sql(conditions, $json_attr);
                 let mut q = sqlx::query_as::<$db, UserRow>(sqlx::AssertSqlSafe(sql)).bind(pool_id).bind(after.unwrap_or(""));
-                for f in filters {
-                    let value = if f.prefix { like_prefix(&f.value) } else { f.value.clone() };
-                    q = match &f.field {
+                for c in conditions {
+                    let value = match c.op {
+                        FilterOp::Equals => c.value.clone(),
+                        FilterOp::StartsWith => like_prefix(&c.value),
+                    };
+                    q = match &c.field {
                         FilterField::Status | FilterField::Username => q.bind(value),
-                        FilterField::Enabled => q.bind(f.value == "true"),
+                        FilterField::Enabled => q.bind(c.value == "true"),
                         FilterField::Attribute(name) => q.bind($json_key(name)).bind(value),
                     };
                 }
