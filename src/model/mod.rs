@@ -4,10 +4,12 @@
 //! crypto, the config, the services or the edge (only `crate::error`).
 
 pub mod attributes;
+mod filter;
 mod identity;
 mod user_pool;
 mod validate;
 
+pub use filter::*;
 pub use identity::*;
 pub use user_pool::*;
 pub use validate::*;

@@ -373,6 +373,18 @@ pub struct Pool {
     pub updated_at: i64,
 }
 
+impl Pool {
+    /// A username as the pool stores and compares it: lowercased unless
+    /// the pool's usernames are case-sensitive.
+    pub fn normalize_username(&self, name: &str) -> String {
+        if self.settings.username_case_sensitive {
+            name.to_owned()
+        } else {
+            name.to_lowercase()
+        }
+    }
+}
+
 /// Auth flows an app client may use (Cognito's `ExplicitAuthFlows`).
 pub const AUTH_FLOWS: &[&str] = &[
     "ALLOW_USER_PASSWORD_AUTH",
@@ -635,26 +647,6 @@ pub struct AuthSession {
     pub state: String,
     pub created_at: i64,
     pub expires_at: i64,
-}
-
-/// What a user-list filter looks at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FilterField {
-    /// A standard or `custom:` attribute (validated against the schema).
-    Attribute(String),
-    /// The username (compared in its stored, normalised form).
-    Username,
-    Status,
-    Enabled,
-}
-
-/// One condition of a user list; conditions combine with AND.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserFilter {
-    pub field: FilterField,
-    /// `true`: the value is a prefix (`^=`); `false`: exact (`=`).
-    pub prefix: bool,
-    pub value: String,
 }
 
 /// A user's sign-in throttle as seen from one client network.

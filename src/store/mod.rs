@@ -141,14 +141,14 @@ pub trait UserStore: Send + Sync {
     ) -> Result<()>;
     /// Drops unknown-name counters untouched and unlocked since `before`.
     async fn purge_name_failures(&self, before: i64) -> Result<u64>;
-    /// Users ordered by sub, after `after` (cursor), at most `limit`.
-    async fn list_users(&self, pool_id: &str, after: Option<&str>, limit: i64)
-    -> Result<Vec<User>>;
-    /// Users matching every filter, ordered by sub, after `after`.
-    async fn list_users_filtered(
+    /// Users for whom `filter` holds (all of them when `None`), ordered by
+    /// sub, after `after` (cursor), at most `limit`. Filter values are bound
+    /// as parameters, never spliced into the SQL text; a prefix's `LIKE`
+    /// wildcards (`%`, `_`, `\`) are escaped.
+    async fn list_users(
         &self,
         pool_id: &str,
-        filters: &[UserFilter],
+        filter: Option<&UserFilter>,
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<User>>;

@@ -294,11 +294,7 @@ impl UserPools {
 
     /// Normalises a sign-in name the way the pool stores it.
     pub fn normalize_username(pool: &Pool, name: &str) -> String {
-        if pool.settings.username_case_sensitive {
-            name.to_owned()
-        } else {
-            name.to_lowercase()
-        }
+        pool.normalize_username(name)
     }
 
     /// Finds the user a sign-in name designates: the username, or an email /

@@ -104,7 +104,7 @@ impl UserPools {
         limit: i64,
     ) -> Result<Vec<ExportedUser>> {
         self.pool(pool_id).await?;
-        let users = self.store.list_users(pool_id, after, limit).await?;
+        let users = self.store.list_users(pool_id, None, after, limit).await?;
         let mut out = Vec::with_capacity(users.len());
         for u in users {
             let groups = self.store.groups_of_user(pool_id, &u.sub).await?;

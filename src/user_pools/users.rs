@@ -406,12 +406,12 @@ impl UserPools {
         limit: i64,
     ) -> Result<Vec<User>> {
         let pool = self.pool(pool_id).await?;
-        let filters = match filter.map(str::trim).filter(|f| !f.is_empty()) {
-            Some(f) => parse_filter(&pool, f)?,
-            None => vec![],
+        let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
+            Some(f) => Some(UserFilter::parse_cognito(&pool, f)?),
+            None => None,
         };
         self.store
-            .list_users_filtered(pool_id, &filters, after, limit.clamp(1, 60))
+            .list_users(pool_id, filter.as_ref(), after, limit.clamp(1, 60))
             .await
     }
 
@@ -595,114 +595,5 @@ impl UserPools {
         self.store
             .revoke_user_families(pool_id, &user.sub, self.clock.now())
             .await
-    }
-}
-
-/// Parses `name op "value" [and name op "value" ...]`.
-pub fn parse_filter(pool: &Pool, input: &str) -> Result<Vec<UserFilter>> {
-    let bad = |why: &str| Error::invalid(format!("Invalid filter: {why}"));
-    if input.len() > 1024 {
-        return Err(bad("too long"));
-    }
-    let chars: Vec<char> = input.chars().collect();
-    let mut i = 0;
-    let mut out = vec![];
-    let skip_ws = |i: &mut usize| {
-        while *i < chars.len() && chars[*i].is_whitespace() {
-            *i += 1;
-        }
-    };
-    loop {
-        skip_ws(&mut i);
-        let start = i;
-        while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '=' && chars[i] != '^' {
-            i += 1;
-        }
-        let name: String = chars[start..i].iter().collect();
-        if name.is_empty() {
-            return Err(bad("expected an attribute name"));
-        }
-        skip_ws(&mut i);
-        let prefix = if chars.get(i) == Some(&'^') && chars.get(i + 1) == Some(&'=') {
-            i += 2;
-            true
-        } else if chars.get(i) == Some(&'=') {
-            i += 1;
-            false
-        } else {
-            return Err(bad("expected = or ^="));
-        };
-        skip_ws(&mut i);
-        if chars.get(i) != Some(&'"') {
-            return Err(bad("values are quoted"));
-        }
-        i += 1;
-        let mut value = String::new();
-        loop {
-            match chars.get(i) {
-                None => return Err(bad("unterminated value")),
-                Some('"') => {
-                    i += 1;
-                    break;
-                }
-                Some('\\') if i + 1 < chars.len() => {
-                    value.push(chars[i + 1]);
-                    i += 2;
-                }
-                Some(c) => {
-                    value.push(*c);
-                    i += 1;
-                }
-            }
-        }
-        let field = match name.as_str() {
-            "status" | "cognito:user_status" => {
-                if !prefix && UserStatus::parse(&value).is_none() {
-                    return Err(bad("unknown status"));
-                }
-                FilterField::Status
-            }
-            "username" => {
-                value = super::UserPools::normalize_username(pool, &value);
-                FilterField::Username
-            }
-            "enabled" => {
-                if prefix || (value != "true" && value != "false") {
-                    return Err(bad("enabled is \"true\" or \"false\""));
-                }
-                FilterField::Enabled
-            }
-            n if n == "sub"
-                || crate::model::STANDARD_ATTRIBUTES.contains(&n)
-                || n == "email_verified"
-                || n == "phone_number_verified" =>
-            {
-                FilterField::Attribute(n.to_owned())
-            }
-            n => match n.strip_prefix("custom:") {
-                Some(c) if pool.settings.custom_attributes.iter().any(|a| a.name == c) => {
-                    FilterField::Attribute(n.to_owned())
-                }
-                _ => return Err(bad(&format!("unknown attribute {n}"))),
-            },
-        };
-        out.push(UserFilter {
-            field,
-            prefix,
-            value,
-        });
-        if out.len() > 8 {
-            return Err(bad("at most 8 conditions"));
-        }
-        skip_ws(&mut i);
-        if i >= chars.len() {
-            return Ok(out);
-        }
-        let word: String = chars[i..].iter().take(3).collect();
-        if !word.eq_ignore_ascii_case("and") || chars.get(i + 3).is_some_and(|c| !c.is_whitespace())
-        {
-            return Err(bad("conditions are joined by `and`"));
-        }
-        i += 3;
     }
 }

@@ -171,7 +171,7 @@ async fn sigkill_mid_sign_up_loses_no_confirmed_user_and_leaves_no_half_created_
     let mut s = test_settings(dir.path(), db.clone());
     s.database.auto_migrate = false;
     let store = poolgate::app::open_store(&s, &master, false).await.unwrap();
-    let users = store.list_users(POOL, None, 1000).await.unwrap();
+    let users = store.list_users(POOL, None, None, 1000).await.unwrap();
     assert!(users.len() >= confirmed.len());
     for u in &users {
         let aliases = store.user_aliases(POOL, &u.sub).await.unwrap();

@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use poolgate::error::ErrorKind;
 use poolgate::model::*;
-use poolgate::store::{LinkGuard, LinkOutcome, SharedStore};
+use poolgate::store::{Backend, LinkGuard, LinkOutcome, SharedStore};
 
 async fn store() -> (SharedStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -13,7 +13,38 @@ async fn store() -> (SharedStore, tempfile::TempDir) {
         .await
         .unwrap();
     s.migrate().await.unwrap();
+    announce(s.backend());
     (s, dir)
+}
+
+/// The backend this run's contract was asked to run on.
+fn backend_asked_for() -> Backend {
+    match std::env::var("POOLGATE_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Backend::Postgres,
+        _ => Backend::Sqlite,
+    }
+}
+
+/// Says once per run which backend the store contract runs on. It writes to
+/// the process's stderr itself: the test harness captures `println!` and
+/// `eprintln!` (shown only for failing tests), not direct writes, so the
+/// line shows in a plain `cargo test` too.
+fn announce(backend: Backend) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write;
+        let how = match backend {
+            Backend::Sqlite => "SQLite (set POOLGATE_TEST_DATABASE_URL for PostgreSQL)",
+            Backend::Postgres => "PostgreSQL (POOLGATE_TEST_DATABASE_URL)",
+        };
+        let _ = writeln!(std::io::stderr(), "store contract: running on {how}");
+    });
+}
+
+#[tokio::test]
+async fn contract_runs_on_the_backend_asked_for() {
+    let (s, _d) = store().await;
+    assert_eq!(s.backend(), backend_asked_for());
 }
 
 fn pool(id: &str) -> Pool {
@@ -213,9 +244,9 @@ async fn contract_users_aliases_and_atomic_creation() {
         .await
         .unwrap();
     }
-    let page1 = s.list_users("r_AAAAAAAAA", None, 3).await.unwrap();
+    let page1 = s.list_users("r_AAAAAAAAA", None, None, 3).await.unwrap();
     let page2 = s
-        .list_users("r_AAAAAAAAA", Some(&page1[2].sub), 3)
+        .list_users("r_AAAAAAAAA", None, Some(&page1[2].sub), 3)
         .await
         .unwrap();
     assert_eq!(page1.len() + page2.len(), 6);
@@ -1904,4 +1935,166 @@ async fn contract_passkey_counters_only_move_forward_and_passkeys_go_with_their_
             .unwrap()
             .is_empty()
     );
+}
+
+fn cond(field: FilterField, op: FilterOp, value: &str) -> FilterCondition {
+    FilterCondition {
+        field,
+        op,
+        value: value.into(),
+    }
+}
+
+fn attr(name: &str) -> FilterField {
+    FilterField::Attribute(name.into())
+}
+
+/// The subs of the users `filter` lists in pool r_AAAAAAAAA, in order.
+async fn filtered(s: &SharedStore, conditions: Vec<FilterCondition>) -> Vec<String> {
+    let f = UserFilter { conditions };
+    s.list_users("r_AAAAAAAAA", Some(&f), None, 60)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.sub)
+        .collect()
+}
+
+#[tokio::test]
+async fn contract_user_filter_matches_exactly_and_by_prefix_with_values_bound() {
+    let (s, _d) = store().await;
+    s.insert_pool(&pool("r_AAAAAAAAA")).await.unwrap();
+    s.insert_pool(&pool("r_BBBBBBBBB")).await.unwrap();
+    // `%`, `_` and `\` are literal in a prefix, and quotes are plain text:
+    // f2 and f3 would match too if a wildcard or the escape leaked through.
+    let tricky = r#"a%b_c\d"e'f"#;
+    let users = [
+        ("f1", "alice", tricky, "gold", UserStatus::Confirmed, true),
+        (
+            "f2",
+            "alxce",
+            r#"aXbYc\d"e'f"#,
+            "gold",
+            UserStatus::Confirmed,
+            true,
+        ),
+        (
+            "f3",
+            "bob",
+            r#"a%bXcZd"e'f"#,
+            "silver",
+            UserStatus::Unconfirmed,
+            true,
+        ),
+        (
+            "f4",
+            "bobby",
+            "plain@x.io",
+            "gold",
+            UserStatus::Confirmed,
+            false,
+        ),
+    ];
+    for (sub, name, email, tier, status, enabled) in users {
+        let mut u = user("r_AAAAAAAAA", sub, name);
+        u.attributes.insert("email".into(), email.into());
+        u.attributes.insert("custom:tier".into(), tier.into());
+        u.status = status;
+        u.enabled = enabled;
+        s.create_user(&u, &[], None).await.unwrap();
+    }
+    let mut other = user("r_BBBBBBBBB", "o1", "alice");
+    other.attributes.insert("email".into(), tricky.into());
+    s.create_user(&other, &[], None).await.unwrap();
+
+    use FilterOp::{Equals, StartsWith};
+    assert_eq!(filtered(&s, vec![]).await, ["f1", "f2", "f3", "f4"]);
+    assert_eq!(
+        filtered(&s, vec![cond(attr("email"), Equals, tricky)]).await,
+        ["f1"]
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(attr("email"), StartsWith, r#"a%b_c\d"e'"#)]).await,
+        ["f1"]
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(attr("email"), StartsWith, "a%b_")]).await,
+        ["f1"]
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(attr("email"), StartsWith, "a%")]).await,
+        ["f1", "f3"]
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(attr("email"), StartsWith, "a_")]).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(attr("email"), StartsWith, r"a%b_c\")]).await,
+        ["f1"]
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(attr("email"), StartsWith, "")]).await,
+        ["f1", "f2", "f3", "f4"]
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(attr("email"), Equals, "' OR '1'='1")]).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(attr("custom:tier"), Equals, "gold")]).await,
+        ["f1", "f2", "f4"]
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(attr("nickname"), StartsWith, "")]).await,
+        Vec::<String>::new(),
+        "an attribute the users lack matches nothing"
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(FilterField::Username, StartsWith, "al")]).await,
+        ["f1", "f2"]
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(FilterField::Username, Equals, "bob")]).await,
+        ["f3"]
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(FilterField::Status, Equals, "UNCONFIRMED")]).await,
+        ["f3"]
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(FilterField::Status, StartsWith, "CONF")]).await,
+        ["f1", "f2", "f4"]
+    );
+    assert_eq!(
+        filtered(&s, vec![cond(FilterField::Enabled, Equals, "false")]).await,
+        ["f4"]
+    );
+    assert_eq!(
+        filtered(
+            &s,
+            vec![
+                cond(attr("custom:tier"), Equals, "gold"),
+                cond(FilterField::Username, StartsWith, "b"),
+                cond(FilterField::Enabled, Equals, "false"),
+            ]
+        )
+        .await,
+        ["f4"],
+        "every condition must hold"
+    );
+
+    let gold = UserFilter {
+        conditions: vec![cond(attr("custom:tier"), Equals, "gold")],
+    };
+    let page1 = s
+        .list_users("r_AAAAAAAAA", Some(&gold), None, 2)
+        .await
+        .unwrap();
+    let page2 = s
+        .list_users("r_AAAAAAAAA", Some(&gold), Some(&page1[1].sub), 2)
+        .await
+        .unwrap();
+    let subs: Vec<&str> = page1.iter().chain(&page2).map(|u| u.sub.as_str()).collect();
+    assert_eq!(subs, ["f1", "f2", "f4"]);
 }

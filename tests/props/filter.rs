@@ -3,12 +3,25 @@
 //! else is `InvalidParameter`, never a 500 or a silently different filter.
 
 use crate::{check, hostile_string};
-use poolgate::error::ErrorKind;
+use poolgate::error::{ErrorKind, Result};
 use poolgate::model::{
-    CustomAttribute, CustomAttributeType, FilterField, Pool, PoolSettings, UserFilter,
+    CustomAttribute, CustomAttributeType, FilterCondition, FilterField, FilterOp, Pool,
+    PoolSettings, UserFilter,
 };
-use poolgate::user_pools::users::parse_filter;
 use proptest::prelude::*;
+
+/// The conditions of the filter `input` parses into.
+fn parse_filter(pool: &Pool, input: &str) -> Result<Vec<FilterCondition>> {
+    UserFilter::parse_cognito(pool, input).map(|f| f.conditions)
+}
+
+fn op(prefix: bool) -> FilterOp {
+    if prefix {
+        FilterOp::StartsWith
+    } else {
+        FilterOp::Equals
+    }
+}
 
 fn pool(case_sensitive: bool) -> Pool {
     let mut settings = PoolSettings {
@@ -42,8 +55,10 @@ const STATUSES: &[&str] = &[
     "EXTERNAL_PROVIDER",
 ];
 
-/// A condition the grammar accepts, and the `UserFilter` it must parse to.
-fn condition(case_sensitive: bool) -> impl Strategy<Value = (String, bool, String, UserFilter)> {
+/// A condition the grammar accepts, and the `FilterCondition` it must parse to.
+fn condition(
+    case_sensitive: bool,
+) -> impl Strategy<Value = (String, bool, String, FilterCondition)> {
     let attr = prop::sample::select(
         &[
             "email",
@@ -58,9 +73,9 @@ fn condition(case_sensitive: bool) -> impl Strategy<Value = (String, bool, Strin
         ][..],
     );
     let free = (attr, any::<bool>(), hostile_string(16)).prop_map(|(a, prefix, v)| {
-        let f = UserFilter {
+        let f = FilterCondition {
             field: FilterField::Attribute(a.to_owned()),
-            prefix,
+            op: op(prefix),
             value: v.clone(),
         };
         (a.to_owned(), prefix, v, f)
@@ -71,9 +86,9 @@ fn condition(case_sensitive: bool) -> impl Strategy<Value = (String, bool, Strin
         } else {
             v.to_lowercase()
         };
-        let f = UserFilter {
+        let f = FilterCondition {
             field: FilterField::Username,
-            prefix,
+            op: op(prefix),
             value,
         };
         ("username".to_owned(), prefix, v, f)
@@ -83,26 +98,26 @@ fn condition(case_sensitive: bool) -> impl Strategy<Value = (String, bool, Strin
         prop::sample::select(STATUSES),
     )
         .prop_map(|(a, s)| {
-            let f = UserFilter {
+            let f = FilterCondition {
                 field: FilterField::Status,
-                prefix: false,
+                op: FilterOp::Equals,
                 value: s.to_owned(),
             };
             (a.to_owned(), false, s.to_owned(), f)
         });
     let status_prefix = hostile_string(6).prop_map(|v| {
-        let f = UserFilter {
+        let f = FilterCondition {
             field: FilterField::Status,
-            prefix: true,
+            op: FilterOp::StartsWith,
             value: v.clone(),
         };
         ("status".to_owned(), true, v, f)
     });
     let enabled = any::<bool>().prop_map(|b| {
         let v = b.to_string();
-        let f = UserFilter {
+        let f = FilterCondition {
             field: FilterField::Enabled,
-            prefix: false,
+            op: FilterOp::Equals,
             value: v.clone(),
         };
         ("enabled".to_owned(), false, v, f)
@@ -133,7 +148,7 @@ fn space(required: bool) -> impl Strategy<Value = String> {
 }
 
 type Rendered = (
-    Vec<(String, bool, String, UserFilter)>,
+    Vec<(String, bool, String, FilterCondition)>,
     Vec<(String, String, String, String)>,
     String,
 );
@@ -155,7 +170,7 @@ fn rendered(case_sensitive: bool) -> impl Strategy<Value = Rendered> {
 }
 
 fn render(
-    conds: &[(String, bool, String, UserFilter)],
+    conds: &[(String, bool, String, FilterCondition)],
     spaces: &[(String, String, String, String)],
     and: &str,
 ) -> String {
@@ -186,7 +201,7 @@ fn prop_filter_grammar_round_trips() {
             rendered(case_sensitive),
             |(conds, spaces, and)| {
                 let text = render(&conds, &spaces, &and);
-                let want: Vec<UserFilter> = conds.iter().map(|c| c.3.clone()).collect();
+                let want: Vec<FilterCondition> = conds.iter().map(|c| c.3.clone()).collect();
                 if text.len() > 1024 {
                     let e = parse_filter(&pool(case_sensitive), &text).unwrap_err();
                     prop_assert_eq!(e.kind, ErrorKind::InvalidParameter);
@@ -343,7 +358,11 @@ fn prop_filter_garbage_is_invalid_parameter_or_canonical() {
                         };
                         format!(
                             "{attr} {} {}",
-                            if f.prefix { "^=" } else { "=" },
+                            if f.op == FilterOp::StartsWith {
+                                "^="
+                            } else {
+                                "="
+                            },
                             quote(&f.value)
                         )
                     })
@@ -352,6 +371,19 @@ fn prop_filter_garbage_is_invalid_parameter_or_canonical() {
                 prop_assert_eq!(again, filters);
             }
             Err(e) => prop_assert_eq!(e.kind, ErrorKind::InvalidParameter),
+        }
+        Ok(())
+    });
+}
+
+/// Any text at all: a filter or `InvalidParameter`, never a panic.
+#[test]
+fn prop_filter_any_text_is_a_filter_or_invalid_parameter() {
+    let text = prop_oneof![hostile_string(64), any::<String>()];
+    let p = pool(false);
+    check("filter_any_text", 1024, text, |text| {
+        if let Err(e) = UserFilter::parse_cognito(&p, &text) {
+            prop_assert_eq!(e.kind, ErrorKind::InvalidParameter, "{:?}", text);
         }
         Ok(())
     });
