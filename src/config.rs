@@ -357,6 +357,15 @@ pub struct RateLimitSettings {
     pub code_send: Limit,
     /// Anything that checks a code: confirm sign-up, reset password, verify.
     pub code_check: Limit,
+    /// Password sign-ins that may be in flight at once on this node from
+    /// (name, network) pairs it has not seen sign in; more are refused at
+    /// once with 503 and `Retry-After: 1`, before any database work (G2).
+    /// 0 = the argon2 workers plus the argon2 queue.
+    pub signin_in_flight: usize,
+    /// (name, network) pairs that signed in with the right password, kept
+    /// by each node (at most this many, for 30 days or until a wrong
+    /// password from the pair) to pass `signin_in_flight`; 0 = none.
+    pub signin_known_pairs: usize,
 }
 
 /// Requests allowed per window; 0 means no limit.
@@ -377,6 +386,8 @@ impl Default for RateLimitSettings {
             signup: l(30, 1200),
             code_send: l(20, 1200),
             code_check: l(60, 6000),
+            signin_in_flight: 0,
+            signin_known_pairs: 100_000,
         }
     }
 }

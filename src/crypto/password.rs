@@ -294,6 +294,17 @@ impl Queue {
     }
 }
 
+/// The answer to a sign-in this node has no room for: 503 with
+/// `Retry-After: 1`, whatever the name (the hash queue's and the sign-in
+/// admission's refusal, G2).
+pub fn overloaded() -> Error {
+    Error::new(
+        ErrorKind::ServiceUnavailable,
+        "Too many sign-in requests; retry shortly",
+    )
+    .with_retry_after(1)
+}
+
 pub struct PasswordHasher {
     queue: Arc<Queue>,
     workers: usize,
@@ -350,6 +361,12 @@ impl PasswordHasher {
         self.workers
     }
 
+    /// Password checks this node can hold at once: those being hashed plus
+    /// one full lane.
+    pub fn capacity(&self) -> usize {
+        self.workers + self.queue.capacity
+    }
+
     pub fn verifications(&self) -> u64 {
         self.verifications.load(Ordering::SeqCst)
     }
@@ -365,11 +382,7 @@ impl PasswordHasher {
             Err(_) => {
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
                 metrics::counter!("poolgate_hash_rejected_total").increment(1);
-                Err(Error::new(
-                    ErrorKind::ServiceUnavailable,
-                    "Too many sign-in requests; retry shortly",
-                )
-                .with_retry_after(1))
+                Err(overloaded())
             }
         }
     }

@@ -182,14 +182,14 @@ impl UserPools {
     /// Password sign-in, recorded in the audit trail.
     pub async fn sign_in(&self, pool_id: &str, req: SignIn) -> Result<SignInResult> {
         let (username, client_id) = (req.username.clone(), req.client_id.clone());
-        self.audited(
+        let flow = self.audited(
             pool_id,
             "SignIn",
             Some(&username),
             Some(&client_id),
             self.sign_in_flow(pool_id, req, false),
-        )
-        .await
+        );
+        self.admitted(pool_id, &username, flow).await
     }
 
     /// A password sign-in made by a trusted back end with the admin
@@ -198,14 +198,14 @@ impl UserPools {
     /// limits and audit apply.
     pub async fn admin_sign_in(&self, pool_id: &str, req: SignIn) -> Result<SignInResult> {
         let (username, client_id) = (req.username.clone(), req.client_id.clone());
-        self.audited(
+        let flow = self.audited(
             pool_id,
             "AdminSignIn",
             Some(&username),
             Some(&client_id),
             self.sign_in_flow(pool_id, req, true),
-        )
-        .await
+        );
+        self.admitted(pool_id, &username, flow).await
     }
 
     async fn sign_in_flow(&self, pool_id: &str, req: SignIn, admin: bool) -> Result<SignInResult> {

@@ -349,14 +349,14 @@ impl UserPools {
                 }
             }
         };
-        self.audited(
+        let work = self.audited(
             pool_id,
             "HostedSignIn",
             Some(username),
             Some(client_id),
             work,
-        )
-        .await
+        );
+        self.admitted(pool_id, username, work).await
     }
 
     /// The user of a hosted-pages session cookie: (sub, auth_time) while

@@ -55,6 +55,8 @@ pub struct UserPools {
     pub(crate) reuse_grace_secs: i64,
     /// `rate_limits`.
     pub(crate) rate_limits: crate::config::RateLimitSettings,
+    /// This node's sign-in admission (G2), from `rate_limits`.
+    pub(crate) gate: limits::SignInGate,
     /// Seals SRP verifiers and challenge state.
     pub(crate) srp_sealer: Sealer,
     /// Keys the dummy SRP verifiers of users without one.
@@ -127,6 +129,10 @@ impl UserPools {
         public_url: &str,
         region: &str,
     ) -> Self {
+        let gate = limits::SignInGate::new(
+            &crate::config::RateLimitSettings::default(),
+            hasher.capacity(),
+        );
         Self {
             store,
             keys,
@@ -140,6 +146,7 @@ impl UserPools {
             clients: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
             reuse_grace_secs: crate::config::TokenSettings::default().refresh_reuse_grace_secs,
             rate_limits: crate::config::RateLimitSettings::default(),
+            gate,
             srp_sealer: Sealer::new(master, "poolgate/srp-verifier"),
             srp_dummy: Keyed::new(master, "poolgate/srp-dummy"),
             idp_secrets: Sealer::new(master, "poolgate/idp-secret"),
@@ -165,6 +172,7 @@ impl UserPools {
 
     /// Sets the rate limits (`rate_limits`).
     pub fn with_rate_limits(mut self, limits: crate::config::RateLimitSettings) -> Self {
+        self.gate = limits::SignInGate::new(&limits, self.hasher.capacity());
         self.rate_limits = limits;
         self
     }

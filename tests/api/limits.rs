@@ -29,6 +29,17 @@ fn sign_in_body(app: &TestApp, user: &str, password: &str) -> Value {
     json!({"client_id": app.client_id, "username": user, "password": password})
 }
 
+/// A confirmed user who has not signed in yet, and the clock at the start
+/// of a 60-second window.
+async fn confirmed_at_window_start(app: &TestApp, email: &str) {
+    let (st, b) = app.sign_up(email, PASSWORD).await;
+    assert_eq!(st, 200, "{b}");
+    let code = app.last_code(email).await;
+    assert_eq!(app.confirm(email, &code).await.0, 200);
+    let now = app.clock.now();
+    app.clock.advance(60 - now.rem_euclid(60));
+}
+
 async fn limited_app(tweak: impl FnOnce(&mut poolgate::config::RateLimitSettings)) -> TestApp {
     spawn_app_with(|s| {
         s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
@@ -373,12 +384,7 @@ async fn g2_a_flood_that_spends_the_pool_budget_does_not_lock_out_users_on_their
         l.signin.per_pool = 3;
     })
     .await;
-    let (st, b) = app.sign_up("home@example.com", PASSWORD).await;
-    assert_eq!(st, 200, "{b}");
-    let code = app.last_code("home@example.com").await;
-    assert_eq!(app.confirm("home@example.com", &code).await.0, 200);
-    let now = app.clock.now();
-    app.clock.advance(60 - now.rem_euclid(60));
+    confirmed_at_window_start(&app, "home@example.com").await;
     let path = app.pool_path("signin");
     let home = "198.51.100.77";
     // The user signs in from home: that spends the pool's budget once and
@@ -496,4 +502,148 @@ async fn g2_failures_from_a_known_network_still_lock_that_network() {
         (401, Some("Password attempts exceeded"))
     );
     assert!(retry.is_some());
+}
+
+/// The number of audit events of the test pool.
+async fn audit_count(app: &TestApp) -> usize {
+    app.store
+        .list_audit(&app.pool_id, None, None, 10_000)
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn g2_admission_refuses_unknown_pairs_before_the_store_and_lets_known_pairs_past() {
+    // Two sign-ins from unknown (name, network) pairs may be in flight;
+    // three sign-ins per address and window.
+    let app = limited_app(|l| {
+        l.signin_in_flight = 2;
+        l.signin.per_ip = 3;
+    })
+    .await;
+    confirmed_at_window_start(&app, "home@example.com").await;
+    let path = app.pool_path("signin");
+    let (home, away) = ("198.51.100.77", "203.0.113.9");
+    let right = sign_in_body(&app, "home@example.com", PASSWORD);
+    // The user signs in from home: (user, home) is known on this node.
+    let (st, _, b) = post_from(&app, home, &path, right.clone()).await;
+    assert_eq!(st, 200, "{b}");
+    let gate = app.state.pools.signin_gate();
+    assert_eq!(gate.known_pairs(), 1);
+    // A flood holds both places.
+    let held: Vec<_> = (0..2).map(|_| gate.hold().expect("a place")).collect();
+    assert!(gate.hold().is_none(), "the cap is reached");
+    let (hashed, audited) = (
+        app.state.pools.hasher.verifications(),
+        audit_count(&app).await,
+    );
+    // Unknown pairs are refused at once, with the same answer whether the
+    // name designates a user (right or wrong password) or nobody (G3).
+    let mut answers = vec![];
+    for body in [
+        right.clone(),
+        sign_in_body(&app, "home@example.com", "wrong wrong wrong"),
+        sign_in_body(&app, "nobody@example.com", "wrong wrong wrong"),
+    ] {
+        answers.push(post_from(&app, away, &path, body).await);
+    }
+    let (st, retry, b) = &answers[0];
+    assert_eq!((*st, *retry), (503, Some(1)), "{b}");
+    assert_eq!(b["code"], "TooManyRequests", "{b}");
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    // ...without touching the store: no password was checked, no audit
+    // event written, and the address's budget is untouched (below).
+    assert_eq!(app.state.pools.hasher.verifications(), hashed);
+    assert_eq!(audit_count(&app).await, audited);
+    // The known pair passes the full gate and signs in, audited as usual.
+    let (st, _, b) = post_from(&app, home, &path, right.clone()).await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(app.state.pools.hasher.verifications(), hashed + 1);
+    assert_eq!(audit_count(&app).await, audited + 1);
+    assert_eq!(gate.in_flight(), 2, "a known pair takes no place");
+    // A wrong password from the known pair is checked (and counted), and
+    // the pair is known no more: guessing cannot ride on it past the cap.
+    let (st, _, b) = post_from(
+        &app,
+        home,
+        &path,
+        sign_in_body(&app, "HOME@example.com", "wrong wrong wrong"),
+    )
+    .await;
+    assert_eq!(st, 401, "{b}");
+    assert_eq!(gate.known_pairs(), 0);
+    let (st, _, _) = post_from(&app, home, &path, right.clone()).await;
+    assert_eq!(st, 503);
+    // The flood ends: nobody stays locked out. The away address still has
+    // its whole budget of three, as the refusals spent none of it.
+    drop(held);
+    assert_eq!(gate.in_flight(), 0);
+    for (body, want) in [
+        (
+            sign_in_body(&app, "nobody@example.com", "wrong wrong wrong"),
+            401,
+        ),
+        (
+            sign_in_body(&app, "home@example.com", "wrong wrong wrong"),
+            401,
+        ),
+        (right.clone(), 200),
+        (right.clone(), 429),
+    ] {
+        let (st, _, b) = post_from(&app, away, &path, body).await;
+        assert_eq!(st, want, "{b}");
+    }
+    // The away pair that just signed in is known now; from home, in the
+    // next window, the user signs in again and is known there again.
+    assert_eq!(gate.known_pairs(), 1);
+    app.clock.advance(60);
+    let (st, _, b) = post_from(&app, home, &path, right.clone()).await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(gate.known_pairs(), 2);
+}
+
+#[tokio::test]
+async fn g2_admission_covers_the_cognito_and_hosted_doors() {
+    let app = limited_app(|l| l.signin_in_flight = 1).await;
+    app.confirmed_user("amy@example.com").await;
+    let gate = app.state.pools.signin_gate();
+    let _held = gate.hold().expect("a place");
+    let hashed = app.state.pools.hasher.verifications();
+    // Cognito's InitiateAuth, from a network amy never signed in from.
+    let resp = app
+        .http
+        .post(format!("{}/", app.base))
+        .header("x-forwarded-for", "203.0.113.10")
+        .header(
+            "x-amz-target",
+            "AWSCognitoIdentityProviderService.InitiateAuth",
+        )
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(
+            json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": app.client_id,
+                "AuthParameters": {"USERNAME": "amy@example.com", "PASSWORD": PASSWORD}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("TooManyRequestsException")),
+        "{body}"
+    );
+    assert_eq!(app.state.pools.hasher.verifications(), hashed);
+    // The hosted door, through the service it calls.
+    let e = app
+        .state
+        .pools
+        .hosted_sign_in(&app.pool_id, &app.client_id, "amy@example.com", PASSWORD)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(e.kind, poolgate::error::ErrorKind::ServiceUnavailable);
+    assert_eq!(app.state.pools.hasher.verifications(), hashed);
 }
