@@ -897,8 +897,7 @@ async fn logout_target(
         .ok_or_else(|| bad("The application did not say who it is (client_id)."))?;
     let client = s
         .pools
-        .store
-        .get_client(pool_id, client_id)
+        .fresh_client(pool_id, client_id)
         .await
         .ok()
         .flatten()
@@ -1092,8 +1091,7 @@ async fn hosted_post(
     let (form, a, raw) = hosted_form(s, pool_id, headers, body).await?;
     let client = s
         .pools
-        .store
-        .get_client(pool_id, &a.client_id)
+        .fresh_client(pool_id, &a.client_id)
         .await
         .ok()
         .flatten()

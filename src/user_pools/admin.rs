@@ -232,6 +232,56 @@ impl UserPools {
         self.store.list_pools(after, limit.clamp(1, 60)).await
     }
 
+    /// A pool's app clients, uncached.
+    pub async fn list_clients(&self, pool_id: &str) -> Result<Vec<AppClient>> {
+        self.store.list_clients(pool_id).await
+    }
+
+    /// The pool an app client belongs to, if the client exists.
+    pub async fn client_pool_id(&self, client_id: &str) -> Result<Option<String>> {
+        self.store.client_pool_id(client_id).await
+    }
+
+    /// An app client read from the store (not from this node's cache).
+    pub async fn fresh_client(&self, pool_id: &str, client_id: &str) -> Result<Option<AppClient>> {
+        self.store.get_client(pool_id, client_id).await
+    }
+
+    /// Pool id → the origins its app clients allow (`allowed_origins`), over
+    /// every pool. A pool whose clients cannot be read is left out.
+    pub async fn allowed_origins(
+        &self,
+    ) -> Result<std::collections::HashMap<String, std::collections::HashSet<String>>> {
+        let mut map = std::collections::HashMap::<_, std::collections::HashSet<_>>::new();
+        let mut after: Option<String> = None;
+        loop {
+            let pools = self.store.list_pools(after.as_deref(), 500).await?;
+            for p in &pools {
+                if let Ok(clients) = self.store.list_clients(&p.id).await {
+                    let set = map.entry(p.id.clone()).or_default();
+                    for c in clients {
+                        set.extend(c.settings.allowed_origins);
+                    }
+                }
+            }
+            if pools.len() < 500 {
+                break;
+            }
+            after = pools.last().map(|p| p.id.clone());
+        }
+        Ok(map)
+    }
+
+    /// The dev mailer's outbox, newest first, optionally for one address or pool.
+    pub async fn list_outbox(
+        &self,
+        to: Option<&str>,
+        pool_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>> {
+        self.store.list_outbox(to, pool_id, limit).await
+    }
+
     /// Applies a JSON merge patch to `{name, ...settings}`.
     pub async fn update_pool(
         &self,

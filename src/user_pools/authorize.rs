@@ -511,6 +511,11 @@ impl UserPools {
         ])
     }
 
+    /// Drops the hosted sign-in sessions that expired; returns how many.
+    pub async fn purge_login_sessions(&self) -> Result<u64> {
+        self.store.purge_login_sessions(self.clock.now()).await
+    }
+
     pub async fn end_login_session(&self, token: &str) -> Result<()> {
         if !token.is_empty() && token.len() <= 256 {
             self.store

@@ -325,7 +325,7 @@ impl UserPools {
                     "Username should not be an email when email is an alias",
                 ));
             }
-            Self::normalize_username(&pool, &req.username)
+            super::Core::normalize_username(&pool, &req.username)
         } else {
             let name = req.username.trim();
             let kind = if attributes::is_valid_email(name)

@@ -119,7 +119,7 @@ impl UserPools {
                     .map(|u| u.to_string())
                     .unwrap_or_else(|_| username.to_owned())
             }
-            None => Self::normalize_username(pool, username),
+            None => super::Core::normalize_username(pool, username),
         };
         let dummy_v = srp::verifier(pool_suffix(&pool.id), &dummy_id, &seed, &dummy_salt);
         let (user_id, sub, salt, v) = match user.as_ref().and_then(|u| {

@@ -20,6 +20,7 @@ mod federation;
 mod groups;
 mod identity;
 mod identity_linking;
+mod layering;
 mod limits;
 mod mfa;
 mod oauth;

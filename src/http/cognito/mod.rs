@@ -650,7 +650,6 @@ async fn client_pool(s: &AppState, client_id: &str) -> Result<String, Fault> {
         return Err(not_found());
     }
     s.pools
-        .store
         .client_pool_id(client_id)
         .await?
         .ok_or_else(not_found)
@@ -673,8 +672,7 @@ async fn client_secret(
     let pool_id = client_pool(s, client_id).await?;
     let client = s
         .pools
-        .store
-        .get_client(&pool_id, client_id)
+        .fresh_client(&pool_id, client_id)
         .await?
         .ok_or_else(not_found)?;
     let Some(sealed) = &client.secret_sealed else {
