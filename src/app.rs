@@ -327,7 +327,11 @@ impl Application {
                     &self.state.settings.storage,
                     &self.state.settings.server.region,
                 );
-                let service = crate::gateway::build(&settings, self.state.identity.clone())?;
+                let service = crate::gateway::build(
+                    &settings,
+                    self.state.identity.clone(),
+                    self.state.pools.clock.clone(),
+                )?;
                 let upstream: Vec<&str> = settings
                     .upstream_buckets
                     .iter()

@@ -390,7 +390,7 @@ pub async fn list_clients(
     Path(pool_id): Path<String>,
 ) -> ApiResult<ApiJson<ClientList>> {
     s.pools.pool(&pool_id).await?;
-    let clients = s.pools.list_clients(&pool_id).await?;
+    let clients = s.pools.clients.list_clients(&pool_id).await?;
     Ok(ApiJson(ClientList {
         clients: clients
             .iter()

@@ -35,7 +35,7 @@ impl CorsCache {
             .as_ref()
             .is_some_and(|(t, _)| t.elapsed() < TTL);
         if !fresh {
-            let Ok(map) = state.pools.allowed_origins().await else {
+            let Ok(map) = state.pools.clients.allowed_origins().await else {
                 return false;
             };
             *self.inner.write().expect("cors lock") = Some((Instant::now(), map));

@@ -183,7 +183,7 @@ impl UserPools {
             client_secret: c
                 .secret_sealed
                 .as_ref()
-                .map(|s| self.open_client_secret(&c.id, s))
+                .map(|s| self.clients.open_client_secret(&c.id, s))
                 .transpose()?,
             settings: c.settings.clone(),
             created_at: c.created_at,
@@ -230,46 +230,6 @@ impl UserPools {
 
     pub async fn list_pools(&self, after: Option<&str>, limit: i64) -> Result<Vec<Pool>> {
         self.store.list_pools(after, limit.clamp(1, 60)).await
-    }
-
-    /// A pool's app clients, uncached.
-    pub async fn list_clients(&self, pool_id: &str) -> Result<Vec<AppClient>> {
-        self.store.list_clients(pool_id).await
-    }
-
-    /// The pool an app client belongs to, if the client exists.
-    pub async fn client_pool_id(&self, client_id: &str) -> Result<Option<String>> {
-        self.store.client_pool_id(client_id).await
-    }
-
-    /// An app client read from the store (not from this node's cache).
-    pub async fn fresh_client(&self, pool_id: &str, client_id: &str) -> Result<Option<AppClient>> {
-        self.store.get_client(pool_id, client_id).await
-    }
-
-    /// Pool id → the origins its app clients allow (`allowed_origins`), over
-    /// every pool. A pool whose clients cannot be read is left out.
-    pub async fn allowed_origins(
-        &self,
-    ) -> Result<std::collections::HashMap<String, std::collections::HashSet<String>>> {
-        let mut map = std::collections::HashMap::<_, std::collections::HashSet<_>>::new();
-        let mut after: Option<String> = None;
-        loop {
-            let pools = self.store.list_pools(after.as_deref(), 500).await?;
-            for p in &pools {
-                if let Ok(clients) = self.store.list_clients(&p.id).await {
-                    let set = map.entry(p.id.clone()).or_default();
-                    for c in clients {
-                        set.extend(c.settings.allowed_origins);
-                    }
-                }
-            }
-            if pools.len() < 500 {
-                break;
-            }
-            after = pools.last().map(|p| p.id.clone());
-        }
-        Ok(map)
     }
 
     /// The dev mailer's outbox, newest first, optionally for one address or pool.
@@ -401,7 +361,7 @@ impl UserPools {
         check_confidential(&req.settings, secret.is_some())?;
         let now = self.clock.now();
         let client = AppClient {
-            secret_sealed: secret.map(|s| self.seal_client_secret(&id, &s)),
+            secret_sealed: secret.map(|s| self.clients.seal_client_secret(&id, &s)),
             id,
             pool_id: pool_id.to_owned(),
             name: req.name,
@@ -586,11 +546,11 @@ impl UserPools {
                             let current = existing
                                 .secret_sealed
                                 .as_ref()
-                                .map(|x| self.open_client_secret(&c.id, x))
+                                .map(|x| self.clients.open_client_secret(&c.id, x))
                                 .transpose()?;
                             if current.as_deref() != Some(s.expose()) {
                                 existing.secret_sealed =
-                                    Some(self.seal_client_secret(&c.id, s.expose()));
+                                    Some(self.clients.seal_client_secret(&c.id, s.expose()));
                                 changed = true;
                             }
                         }

@@ -593,6 +593,7 @@ impl UserPools {
             .filter(|(u, _)| u.enabled && u.status.signs_in())
             .ok_or_else(|| invalid("The user can no longer sign in"))?;
         let set = match self
+            .sessions
             .start_session_in(
                 &pool,
                 &client,
@@ -648,7 +649,10 @@ impl UserPools {
         &self,
         access_token: &str,
     ) -> Result<serde_json::Map<String, serde_json::Value>> {
-        let a = self.authenticate_access_token(access_token).await?;
+        let a = self
+            .sessions
+            .authenticate_access_token(access_token)
+            .await?;
         let scopes: Vec<&str> = a.claims.scope.split(' ').collect();
         if !scopes.contains(&"openid") && !scopes.contains(&"aws.cognito.signin.user.admin") {
             return Err(Error::not_authorized(

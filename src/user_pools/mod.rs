@@ -2,11 +2,25 @@
 //! confirmation, sign-in and tokens, the signed-in user. Independent of HTTP
 //! and of the storage backend; every facade (native REST, Cognito JSON,
 //! OAuth) calls these.
+//!
+//! Split by aggregate (issue 17 item 2), each service its own type with
+//! the dependencies it takes:
+//!
+//! | service | module | takes |
+//! |---|---|---|
+//! | [`Core`] (shared) | `core.rs` | store, clock, issuer URL, region, code key; pool and client caches; the audit trail |
+//! | [`Clients`] (`pools.clients`) | `clients.rs` | core, client-secret sealer: client authentication (the one function), client reads |
+//! | [`Sessions`] (`pools.sessions`) | `sessions.rs` | core, clients, signing-key ring, refresh reuse grace: token families, refresh, revocation, access- and ID-token verification (identity pools use it) |
+//! | `UserPools` (the rest, being split) | the other files | core, clients, sessions, key ring, hasher, mailer, SMS, sealers, relying party, rate limits |
+//!
+//! Handlers reach a service through its field (`s.pools.sessions.refresh`)
+//! and never the store: it is visible inside `user_pools` only.
 
 pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod authorize;
+pub mod clients;
 pub mod core;
 pub mod federation;
 pub mod groups;
@@ -16,6 +30,7 @@ pub mod oauth;
 pub mod passkeys;
 pub mod policy;
 pub mod resource_servers;
+pub mod sessions;
 pub mod signup;
 pub mod srp;
 pub mod transfer;
@@ -25,13 +40,13 @@ pub mod users;
 use crate::clock::SharedClock;
 use crate::crypto::keys::KeyRing;
 use crate::crypto::password::PasswordHasher;
-use crate::crypto::{Keyed, Sealer, ct_eq};
-use crate::error::{Error, Result};
+use crate::crypto::{Keyed, Sealer};
 use crate::mail::SharedMailer;
 pub use crate::model::attributes;
-use crate::model::*;
 use crate::store::SharedStore;
+pub use clients::Clients;
 pub use core::Core;
+pub use sessions::Sessions;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,12 +59,13 @@ pub struct UserPools {
     /// Store, clock, caches, issuer, codes and audit, shared by every
     /// service (reached through `Deref`).
     core: Arc<Core>,
+    /// App clients: client authentication, client secrets.
+    pub clients: Clients,
+    /// Token families, refresh, revocation, token verification.
+    pub sessions: Sessions,
     pub keys: Arc<KeyRing>,
     pub hasher: Arc<PasswordHasher>,
     pub mailer: SharedMailer,
-    client_secrets: Sealer,
-    /// `tokens.refresh_reuse_grace_secs`.
-    pub(crate) reuse_grace_secs: i64,
     /// `rate_limits`.
     pub(crate) rate_limits: crate::config::RateLimitSettings,
     /// Seals SRP verifiers and challenge state.
@@ -92,13 +108,21 @@ impl UserPools {
         public_url: &str,
         region: &str,
     ) -> Self {
+        let core = Arc::new(Core::new(store, clock.clone(), master, public_url, region));
+        let clients = Clients::new(core.clone(), Sealer::new(master, "poolgate/client-secret"));
+        let sessions = Sessions::new(
+            core.clone(),
+            clients.clone(),
+            keys.clone(),
+            crate::config::TokenSettings::default().refresh_reuse_grace_secs,
+        );
         Self {
-            core: Arc::new(Core::new(store, clock.clone(), master, public_url, region)),
+            core,
+            clients,
+            sessions,
             keys,
             hasher,
             mailer,
-            client_secrets: Sealer::new(master, "poolgate/client-secret"),
-            reuse_grace_secs: crate::config::TokenSettings::default().refresh_reuse_grace_secs,
             rate_limits: crate::config::RateLimitSettings::default(),
             srp_sealer: Sealer::new(master, "poolgate/srp-verifier"),
             srp_dummy: Keyed::new(master, "poolgate/srp-dummy"),
@@ -112,7 +136,7 @@ impl UserPools {
 
     /// Sets the refresh-token reuse grace window (`tokens.refresh_reuse_grace_secs`).
     pub fn with_reuse_grace(mut self, secs: i64) -> Self {
-        self.reuse_grace_secs = secs;
+        self.sessions.reuse_grace_secs = secs;
         self
     }
 
@@ -126,43 +150,6 @@ impl UserPools {
     pub fn with_rate_limits(mut self, limits: crate::config::RateLimitSettings) -> Self {
         self.rate_limits = limits;
         self
-    }
-
-    /// The app client named in a public request, with its secret checked
-    /// when it has one (constant-time).
-    pub async fn authenticate_client(
-        &self,
-        pool_id: &str,
-        client_id: &str,
-        secret: Option<&str>,
-    ) -> Result<Arc<AppClient>> {
-        if client_id.is_empty() || client_id.len() > 128 {
-            return Err(Error::not_found("App client"));
-        }
-        let client = self.client(pool_id, client_id).await?;
-        if let Some(sealed) = &client.secret_sealed {
-            let expected = self.open_client_secret(&client.id, sealed)?;
-            let given = secret.ok_or_else(|| {
-                Error::not_authorized("Client secret is required for this client")
-            })?;
-            if !ct_eq(expected.as_bytes(), given.as_bytes()) {
-                return Err(Error::not_authorized("Client secret is invalid"));
-            }
-        }
-        Ok(client)
-    }
-
-    pub(crate) fn seal_client_secret(&self, client_id: &str, secret: &str) -> Vec<u8> {
-        self.client_secrets
-            .seal(secret.as_bytes(), client_id.as_bytes())
-    }
-
-    pub fn open_client_secret(&self, client_id: &str, sealed: &[u8]) -> Result<String> {
-        let raw = self
-            .client_secrets
-            .open(sealed, client_id.as_bytes())
-            .map_err(Error::internal)?;
-        String::from_utf8(raw).map_err(Error::internal)
     }
 }
 

@@ -83,6 +83,7 @@ impl UserPools {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::SignIn).await?;
         let client = self
+            .clients
             .authenticate_client(pool_id, client_id, client_secret)
             .await?;
         self.srp_challenge(&pool, &client, username, srp_a).await
@@ -199,6 +200,7 @@ impl UserPools {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::SignIn).await?;
         let client = self
+            .clients
             .authenticate_client(pool_id, client_id, client_secret)
             .await?;
         let get = |k: &str| {
