@@ -327,7 +327,11 @@ impl Application {
                     &self.state.settings.storage,
                     &self.state.settings.server.region,
                 );
-                let service = crate::gateway::build(&settings, self.state.identity.clone())?;
+                let service = crate::gateway::build(
+                    &settings,
+                    self.state.identity.clone(),
+                    self.state.pools.clock.clone(),
+                )?;
                 let upstream: Vec<&str> = settings
                     .upstream_buckets
                     .iter()
@@ -411,8 +415,7 @@ async fn janitor(state: AppState) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = ?e, "rate-limit purge failed"),
         }
-        let now = state.pools.clock.now();
-        match state.pools.store.purge_login_sessions(now).await {
+        match state.pools.purge_login_sessions().await {
             Ok(n) if n > 0 => tracing::debug!(purged = n, "expired sign-in sessions dropped"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = ?e, "sign-in session purge failed"),

@@ -490,7 +490,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     ClientCommand::List { pool } => {
                         pools.pool(&pool.pool).await.map_err(domain)?;
-                        let cs = pools.store.list_clients(&pool.pool).await.map_err(domain)?;
+                        let cs = pools
+                            .clients
+                            .list_clients(&pool.pool)
+                            .await
+                            .map_err(domain)?;
                         print(
                             cs.iter()
                                 .map(|c| pools.client_view(c))

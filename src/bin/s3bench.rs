@@ -208,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
     let service = poolgate::gateway::build(
         &poolgate::gateway::settings(&settings.storage, &settings.server.region),
         state.identity.clone(),
+        state.pools.clock.clone(),
     )?;
     tokio::spawn(poolgate::gateway::serve(
         gateway,

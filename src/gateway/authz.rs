@@ -1,9 +1,9 @@
 //! Authentication (secret lookup for s3s's SigV4 check), session tokens, and IAM policy
 //! evaluation for each S3 operation.
 
+use crate::clock::SharedClock;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::Extensions;
 
@@ -419,6 +419,8 @@ pub(crate) struct GatewayAccess {
     local: Arc<BTreeSet<String>>,
     /// The region signatures must be scoped to.
     region: String,
+    /// The app's clock (credential expiry).
+    clock: SharedClock,
 }
 
 impl GatewayAccess {
@@ -427,12 +429,14 @@ impl GatewayAccess {
         buckets: Arc<BTreeSet<String>>,
         local: Arc<BTreeSet<String>>,
         region: String,
+        clock: SharedClock,
     ) -> Self {
         Self {
             authority,
             buckets,
             local,
             region,
+            clock,
         }
     }
 
@@ -481,11 +485,6 @@ impl GatewayAccess {
             )),
         }
     }
-}
-
-fn unix_now() -> i64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH);
-    now.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn session(extensions: &Extensions) -> S3Result<Arc<SessionGrant>> {
@@ -553,7 +552,7 @@ impl S3Access for GatewayAccess {
             .check_session(&access_key, &token)
             .await
             .map_err(token_error)?;
-        if grant.expires_at <= unix_now() {
+        if grant.expires_at <= self.clock.now() {
             return Err(token_error(TokenProblem::Expired));
         }
 

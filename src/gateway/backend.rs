@@ -50,13 +50,24 @@ const MAX_LIST_KEYS: i32 = 1000;
 pub(crate) struct Backend {
     buckets: Arc<BTreeSet<String>>,
     stores: HashMap<String, Arc<BucketStore>>,
+    /// The app's clock.
+    clock: crate::clock::SharedClock,
 }
 
 impl Backend {
-    pub(crate) fn new(root: &Path, buckets: Arc<BTreeSet<String>>) -> anyhow::Result<Self> {
+    pub(crate) fn new(
+        root: &Path,
+        buckets: Arc<BTreeSet<String>>,
+        clock: crate::clock::SharedClock,
+    ) -> anyhow::Result<Self> {
         let root = std::env::current_dir()?.join(root).canonicalize()?;
         let stores: HashMap<String, Arc<BucketStore>> = (buckets.iter())
-            .map(|b| (b.clone(), Arc::new(BucketStore::new(&root, b))))
+            .map(|b| {
+                (
+                    b.clone(),
+                    Arc::new(BucketStore::new(&root, b, clock.clone())),
+                )
+            })
             .collect();
         // Open the buckets (sweep, import) now rather than at their first request.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -67,7 +78,11 @@ impl Backend {
                 });
             }
         }
-        Ok(Self { buckets, stores })
+        Ok(Self {
+            buckets,
+            stores,
+            clock,
+        })
     }
 
     fn bucket(&self, name: &str) -> S3Result<&BucketStore> {
@@ -962,7 +977,7 @@ impl S3 for Backend {
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(ETag::Strong(etag)),
-                last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
+                last_modified: Some(super::objects::timestamp(self.clock.now_ms())),
                 ..Default::default()
             }),
             ..Default::default()

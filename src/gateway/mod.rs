@@ -173,6 +173,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn build(
     settings: &GatewaySettings,
     authority: Arc<dyn CredentialAuthority>,
+    clock: crate::clock::SharedClock,
 ) -> anyhow::Result<S3Service> {
     let mut buckets = BTreeSet::new();
     for bucket in &settings.buckets {
@@ -203,7 +204,7 @@ pub fn build(
     }
     let buckets = Arc::new(buckets);
 
-    let backend = backend::Backend::new(&settings.root, Arc::clone(&buckets))?;
+    let backend = backend::Backend::new(&settings.root, Arc::clone(&buckets), clock.clone())?;
     let router = upstream::Router::new(backend, upstreams);
     let mut builder = S3ServiceBuilder::new(router);
     builder.set_auth(authz::GatewayAuth::new(Arc::clone(&authority)));
@@ -212,6 +213,7 @@ pub fn build(
         Arc::new(all_buckets),
         buckets,
         settings.region.clone(),
+        clock,
     ));
     let mut config = S3Config::default();
     config.presigned_url_max_skew_time_secs = MAX_CLOCK_SKEW_SECS;

@@ -24,9 +24,10 @@
 //! Running out of space (ENOSPC, or SQLITE_FULL) is reported as 507 `InsufficientStorage`
 //! and leaves nothing behind.
 
+use crate::clock::SharedClock;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt as _};
@@ -156,11 +157,6 @@ impl ObjectRecord {
 pub(crate) fn timestamp(ms: i64) -> Timestamp {
     let at = UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     Timestamp::from(at)
-}
-
-fn now_ms() -> i64 {
-    (SystemTime::now().duration_since(UNIX_EPOCH))
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A part of a multipart upload.
@@ -357,10 +353,12 @@ pub(crate) struct BucketStore {
     index: tokio::sync::OnceCell<SqlitePool>,
     /// One index writer at a time (readers are never blocked: WAL).
     write: tokio::sync::Mutex<()>,
+    /// The app's clock (modification and upload times).
+    clock: SharedClock,
 }
 
 impl BucketStore {
-    pub(crate) fn new(root: &Path, name: &str) -> Self {
+    pub(crate) fn new(root: &Path, name: &str, clock: SharedClock) -> Self {
         Self {
             name: name.to_owned(),
             dir: root.join(".poolgate").join(name),
@@ -368,6 +366,7 @@ impl BucketStore {
             root: root.to_owned(),
             index: tokio::sync::OnceCell::new(),
             write: tokio::sync::Mutex::new(()),
+            clock,
         }
     }
 
@@ -487,7 +486,10 @@ impl BucketStore {
         let meta = tokio::fs::metadata(path).await?;
         let modified_ms = (meta.modified().ok())
             .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
-            .map_or_else(now_ms, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+            .map_or_else(
+                || self.clock.now_ms(),
+                |d| i64::try_from(d.as_millis()).unwrap_or(0),
+            );
 
         use base64::Engine as _;
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -640,7 +642,7 @@ impl BucketStore {
             data_id: written.data_id.clone(),
             size: written.size,
             etag,
-            modified_ms: now_ms(),
+            modified_ms: self.clock.now_ms(),
             attrs,
         };
         let replaced = {
@@ -835,7 +837,7 @@ impl BucketStore {
         .bind(key.as_bytes())
         .bind(owner)
         .bind(attrs)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .execute(pool)
         .await
         .map_err(db_error)?;
@@ -900,7 +902,7 @@ impl BucketStore {
             .bind(&written.data_id)
             .bind(i64::try_from(written.size).unwrap_or(i64::MAX))
             .bind(etag)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
@@ -961,7 +963,7 @@ impl BucketStore {
         let mut record = record;
         record.data_id = written.data_id.clone();
         record.size = written.size;
-        record.modified_ms = now_ms();
+        record.modified_ms = self.clock.now_ms();
         let (replaced, parts) = {
             let _guard = self.write.lock().await;
             let mut tx = pool.begin().await.map_err(db_error)?;
@@ -1203,10 +1205,27 @@ mod tests {
             .collect()
     }
 
+    /// One clock: the gateway dates objects by the app's clock, not the
+    /// system's.
+    #[tokio::test]
+    async fn objects_are_dated_by_the_apps_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = crate::clock::ManualClock::new();
+        clock.advance(10 * 86_400);
+        let store = BucketStore::new(dir.path(), "photos", std::sync::Arc::new(clock.clone()));
+        put(&store, "me/a", b"dated").await.unwrap();
+        let (record, _) = store.open("me/a").await.unwrap().unwrap();
+        assert_eq!(record.modified_ms, crate::clock::Clock::now(&clock) * 1000);
+    }
+
     #[tokio::test]
     async fn i4_a_and_a_slash_b_coexist_and_list_in_byte_order() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BucketStore::new(dir.path(), "photos");
+        let store = BucketStore::new(
+            dir.path(),
+            "photos",
+            std::sync::Arc::new(crate::clock::SystemClock),
+        );
         let long = format!("me/{}", "é".repeat(510)) + "x";
         for key in ["me/a", "me/a/b", "me/c/d", "me/c", long.as_str(), "me/Z"] {
             put(&store, key, key.as_bytes()).await.unwrap();
@@ -1251,7 +1270,11 @@ mod tests {
     async fn i4_an_unreferenced_data_file_is_swept_and_the_inbox_imported() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = BucketStore::new(dir.path(), "photos");
+            let store = BucketStore::new(
+                dir.path(),
+                "photos",
+                std::sync::Arc::new(crate::clock::SystemClock),
+            );
             put(&store, "me/kept", b"kept").await.unwrap();
         }
         let data = dir.path().join(".poolgate/photos/data");
@@ -1260,7 +1283,11 @@ mod tests {
         std::fs::write(dir.path().join(".poolgate/photos/tmp/x"), b"partial").unwrap();
         std::fs::create_dir_all(dir.path().join("photos/me/dropped")).unwrap();
         std::fs::write(dir.path().join("photos/me/dropped/in.txt"), b"dropped").unwrap();
-        let store = BucketStore::new(dir.path(), "photos");
+        let store = BucketStore::new(
+            dir.path(),
+            "photos",
+            std::sync::Arc::new(crate::clock::SystemClock),
+        );
         assert!(store.get("me/kept").await.unwrap().is_some());
         let dropped = store.get("me/dropped/in.txt").await.unwrap().unwrap();
         assert_eq!(dropped.etag, hex::encode(Md5::checksum(b"dropped")));
@@ -1292,7 +1319,11 @@ mod tests {
             }
         }
         let _unmount = Unmount(dir.path().to_owned());
-        let store = BucketStore::new(dir.path(), "photos");
+        let store = BucketStore::new(
+            dir.path(),
+            "photos",
+            std::sync::Arc::new(crate::clock::SystemClock),
+        );
         put(&store, "me/small", b"small").await.unwrap();
         let error = put(&store, "me/big", &vec![7u8; 2 * 1024 * 1024])
             .await

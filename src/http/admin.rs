@@ -390,7 +390,7 @@ pub async fn list_clients(
     Path(pool_id): Path<String>,
 ) -> ApiResult<ApiJson<ClientList>> {
     s.pools.pool(&pool_id).await?;
-    let clients = s.pools.store.list_clients(&pool_id).await?;
+    let clients = s.pools.clients.list_clients(&pool_id).await?;
     Ok(ApiJson(ClientList {
         clients: clients
             .iter()
@@ -477,7 +477,6 @@ pub async fn outbox(
     }
     let messages = s
         .pools
-        .store
         .list_outbox(
             q.to.as_deref(),
             q.pool_id.as_deref(),

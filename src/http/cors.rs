@@ -35,25 +35,9 @@ impl CorsCache {
             .as_ref()
             .is_some_and(|(t, _)| t.elapsed() < TTL);
         if !fresh {
-            let mut map = OriginMap::new();
-            let mut after: Option<String> = None;
-            loop {
-                let Ok(pools) = state.pools.store.list_pools(after.as_deref(), 500).await else {
-                    return false;
-                };
-                for p in &pools {
-                    if let Ok(clients) = state.pools.store.list_clients(&p.id).await {
-                        let set = map.entry(p.id.clone()).or_default();
-                        for c in clients {
-                            set.extend(c.settings.allowed_origins);
-                        }
-                    }
-                }
-                if pools.len() < 500 {
-                    break;
-                }
-                after = pools.last().map(|p| p.id.clone());
-            }
+            let Ok(map) = state.pools.clients.allowed_origins().await else {
+                return false;
+            };
             *self.inner.write().expect("cors lock") = Some((Instant::now(), map));
         }
         let guard = self.inner.read().expect("cors lock");

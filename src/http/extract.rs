@@ -158,7 +158,11 @@ impl FromRequestParts<AppState> for SignedIn {
             ))
         })?;
         Ok(SignedIn(
-            state.pools.authenticate_access_token(token).await?,
+            state
+                .pools
+                .sessions
+                .authenticate_access_token(token)
+                .await?,
         ))
     }
 }

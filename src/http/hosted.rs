@@ -897,8 +897,8 @@ async fn logout_target(
         .ok_or_else(|| bad("The application did not say who it is (client_id)."))?;
     let client = s
         .pools
-        .store
-        .get_client(pool_id, client_id)
+        .clients
+        .fresh_client(pool_id, client_id)
         .await
         .ok()
         .flatten()
@@ -1071,7 +1071,7 @@ fn secret_of(s: &AppState, client: &crate::model::AppClient) -> Option<String> {
     client
         .secret_sealed
         .as_ref()
-        .and_then(|sealed| s.pools.open_client_secret(&client.id, sealed).ok())
+        .and_then(|sealed| s.pools.clients.open_client_secret(&client.id, sealed).ok())
 }
 
 /// A hosted form's POST: parsed, CSRF checked, its authorization request
@@ -1092,8 +1092,8 @@ async fn hosted_post(
     let (form, a, raw) = hosted_form(s, pool_id, headers, body).await?;
     let client = s
         .pools
-        .store
-        .get_client(pool_id, &a.client_id)
+        .clients
+        .fresh_client(pool_id, &a.client_id)
         .await
         .ok()
         .flatten()

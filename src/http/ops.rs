@@ -27,7 +27,7 @@ pub async fn live() -> impl IntoResponse {
 /// The store answers.
 #[utoipa::path(get, path = "/health/ready", tag = "ops", responses((status = 200, body = Object), (status = 503, body = Object)))]
 pub async fn ready(State(s): State<AppState>) -> impl IntoResponse {
-    match tokio::time::timeout(std::time::Duration::from_secs(3), s.pools.store.ping()).await {
+    match tokio::time::timeout(std::time::Duration::from_secs(3), s.pools.ping()).await {
         Ok(Ok(())) => (
             StatusCode::OK,
             axum::Json(serde_json::json!({ "status": "ok" })),

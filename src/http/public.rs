@@ -326,7 +326,7 @@ pub async fn refresh(
     ApiJson(req): ApiJson<Refresh>,
 ) -> ApiResult<ApiJson<Refreshed>> {
     Ok(ApiJson(Refreshed {
-        tokens: s.pools.refresh(&pool_id, req).await?,
+        tokens: s.pools.sessions.refresh(&pool_id, req).await?,
     }))
 }
 
@@ -339,7 +339,7 @@ pub async fn revoke(
     Path(pool_id): Path<String>,
     ApiJson(req): ApiJson<Revoke>,
 ) -> ApiResult<ApiJson<Empty>> {
-    s.pools.revoke(&pool_id, req).await?;
+    s.pools.sessions.revoke(&pool_id, req).await?;
     Ok(ApiJson(Empty {}))
 }
 
@@ -348,7 +348,7 @@ pub async fn revoke(
     responses((status = 200, body = Me), (status = 401, body = Problem, content_type = "application/problem+json")),
     security(("access_token" = [])))]
 pub async fn me(State(s): State<AppState>, SignedIn(a): SignedIn) -> ApiJson<Me> {
-    ApiJson(s.pools.me(&a))
+    ApiJson(s.pools.sessions.me(&a))
 }
 
 #[derive(Serialize, ToSchema)]

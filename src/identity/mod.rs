@@ -1009,35 +1009,33 @@ impl IdentityPools {
                     if !names.iter().any(|n| n == name) {
                         continue;
                     }
-                    let issuer = self.users.issuer(pool_id);
-                    let claims: Value = self
+                    // Verified by the user pools' sessions: signature,
+                    // ID token, audience, a sign-in that still stands and
+                    // a user still enabled.
+                    use crate::user_pools::sessions::IdTokenRefusal as R;
+                    let claims = match self
                         .users
-                        .keys
-                        .verify(pool_id, token, &issuer)
-                        .await
-                        .map_err(|e| {
-                            tracing::debug!(error = %e, "login token refused");
-                            invalid()
-                        })?;
+                        .sessions
+                        .verify_id_token(pool_id, token, client_ids)
+                        .await?
+                    {
+                        Ok(claims) => claims,
+                        Err(R::Invalid) => return Err(invalid()),
+                        Err(R::NotIdToken) => {
+                            return Err(not_authorized("Invalid login token. Not an ID token."));
+                        }
+                        Err(R::AudienceNotAllowed) => {
+                            return Err(not_authorized(
+                                "Invalid login token. Audience not allowed.",
+                            ));
+                        }
+                        Err(R::Revoked) => {
+                            return Err(not_authorized(
+                                "Invalid login token. Token has been revoked.",
+                            ));
+                        }
+                    };
                     let s = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or("");
-                    if s("token_use") != "id" {
-                        return Err(not_authorized("Invalid login token. Not an ID token."));
-                    }
-                    if !client_ids.iter().any(|c| c == s("aud")) {
-                        return Err(not_authorized("Invalid login token. Audience not allowed."));
-                    }
-                    // Not revoked: the sign-in behind the token still stands
-                    // and the user is still enabled.
-                    let family = self.store.get_family(s("origin_jti")).await?;
-                    if family.is_none_or(|f| f.revoked_at.is_some() || f.sub != s("sub")) {
-                        return Err(not_authorized(
-                            "Invalid login token. Token has been revoked.",
-                        ));
-                    }
-                    let user = self.store.get_user(pool_id, s("sub")).await?;
-                    if !user.is_some_and(|u| u.enabled) {
-                        return Err(invalid());
-                    }
                     return Ok(VerifiedLogin {
                         provider: names[0].clone(),
                         subject: s("sub").to_owned(),

@@ -356,7 +356,8 @@ impl UserPools {
     ) -> Result<CodeDelivery> {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::CodeSend).await?;
-        self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+        self.clients
+            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
         let hide = pool.settings.prevent_user_existence_errors;
         let timer = super::signup::DeliveryTimer::start();
@@ -438,7 +439,8 @@ impl UserPools {
     async fn reset_password_flow(&self, pool_id: &str, req: ResetPassword) -> Result<()> {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::CodeCheck).await?;
-        self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+        self.clients
+            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
         if req.code.len() > 32 {
             return Err(Error::invalid("code is too long"));

@@ -183,7 +183,7 @@ impl UserPools {
             client_secret: c
                 .secret_sealed
                 .as_ref()
-                .map(|s| self.open_client_secret(&c.id, s))
+                .map(|s| self.clients.open_client_secret(&c.id, s))
                 .transpose()?,
             settings: c.settings.clone(),
             created_at: c.created_at,
@@ -230,6 +230,16 @@ impl UserPools {
 
     pub async fn list_pools(&self, after: Option<&str>, limit: i64) -> Result<Vec<Pool>> {
         self.store.list_pools(after, limit.clamp(1, 60)).await
+    }
+
+    /// The dev mailer's outbox, newest first, optionally for one address or pool.
+    pub async fn list_outbox(
+        &self,
+        to: Option<&str>,
+        pool_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>> {
+        self.store.list_outbox(to, pool_id, limit).await
     }
 
     /// Applies a JSON merge patch to `{name, ...settings}`.
@@ -351,7 +361,7 @@ impl UserPools {
         check_confidential(&req.settings, secret.is_some())?;
         let now = self.clock.now();
         let client = AppClient {
-            secret_sealed: secret.map(|s| self.seal_client_secret(&id, &s)),
+            secret_sealed: secret.map(|s| self.clients.seal_client_secret(&id, &s)),
             id,
             pool_id: pool_id.to_owned(),
             name: req.name,
@@ -536,11 +546,11 @@ impl UserPools {
                             let current = existing
                                 .secret_sealed
                                 .as_ref()
-                                .map(|x| self.open_client_secret(&c.id, x))
+                                .map(|x| self.clients.open_client_secret(&c.id, x))
                                 .transpose()?;
                             if current.as_deref() != Some(s.expose()) {
                                 existing.secret_sealed =
-                                    Some(self.seal_client_secret(&c.id, s.expose()));
+                                    Some(self.clients.seal_client_secret(&c.id, s.expose()));
                                 changed = true;
                             }
                         }

@@ -511,6 +511,11 @@ impl UserPools {
         ])
     }
 
+    /// Drops the hosted sign-in sessions that expired; returns how many.
+    pub async fn purge_login_sessions(&self) -> Result<u64> {
+        self.store.purge_login_sessions(self.clock.now()).await
+    }
+
     pub async fn end_login_session(&self, token: &str) -> Result<()> {
         if !token.is_empty() && token.len() <= 256 {
             self.store
@@ -588,6 +593,7 @@ impl UserPools {
             .filter(|(u, _)| u.enabled && u.status.signs_in())
             .ok_or_else(|| invalid("The user can no longer sign in"))?;
         let set = match self
+            .sessions
             .start_session_in(
                 &pool,
                 &client,
@@ -643,7 +649,10 @@ impl UserPools {
         &self,
         access_token: &str,
     ) -> Result<serde_json::Map<String, serde_json::Value>> {
-        let a = self.authenticate_access_token(access_token).await?;
+        let a = self
+            .sessions
+            .authenticate_access_token(access_token)
+            .await?;
         let scopes: Vec<&str> = a.claims.scope.split(' ').collect();
         if !scopes.contains(&"openid") && !scopes.contains(&"aws.cognito.signin.user.admin") {
             return Err(Error::not_authorized(

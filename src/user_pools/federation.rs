@@ -918,7 +918,8 @@ impl UserPools {
                 }
                 return Ok(user);
             }
-            let username = Self::normalize_username(&pool, &format!("{}_{}", p.name, subject));
+            let username =
+                super::Core::normalize_username(&pool, &format!("{}_{}", p.name, subject));
             let user = match self
                 .store
                 .get_user_by_username(&p.pool_id, &username)
@@ -1030,7 +1031,7 @@ impl UserPools {
             ));
         }
         let federated =
-            Self::normalize_username(&pool, &format!("{}_{}", req.provider, req.subject));
+            super::Core::normalize_username(&pool, &format!("{}_{}", req.provider, req.subject));
         if self
             .store
             .get_user_by_username(pool_id, &federated)

@@ -275,7 +275,9 @@ impl UserPools {
             if s.pool_id != pool_id || s.client_id != client_id {
                 return Err(invalid());
             }
-            self.authenticate_client(pool_id, client_id, secret).await?;
+            self.clients
+                .authenticate_client(pool_id, client_id, secret)
+                .await?;
         }
         if s.challenge != "MFA_SETUP" {
             return Err(Error::invalid("The session is not setting up MFA"));

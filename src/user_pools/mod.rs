@@ -2,11 +2,26 @@
 //! confirmation, sign-in and tokens, the signed-in user. Independent of HTTP
 //! and of the storage backend; every facade (native REST, Cognito JSON,
 //! OAuth) calls these.
+//!
+//! Split by aggregate (issue 17 item 2), each service its own type with
+//! the dependencies it takes:
+//!
+//! | service | module | takes |
+//! |---|---|---|
+//! | [`Core`] (shared) | `core.rs` | store, clock, issuer URL, region, code key; pool and client caches; the audit trail |
+//! | [`Clients`] (`pools.clients`) | `clients.rs` | core, client-secret sealer: client authentication (the one function), client reads |
+//! | [`Sessions`] (`pools.sessions`) | `sessions.rs` | core, clients, signing-key ring, refresh reuse grace: token families, refresh, revocation, access- and ID-token verification (identity pools use it) |
+//! | `UserPools` (the rest, being split) | the other files | core, clients, sessions, key ring, hasher, mailer, SMS, sealers, relying party, rate limits |
+//!
+//! Handlers reach a service through its field (`s.pools.sessions.refresh`)
+//! and never the store: it is visible inside `user_pools` only.
 
 pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod authorize;
+pub mod clients;
+pub mod core;
 pub mod federation;
 pub mod groups;
 pub mod limits;
@@ -15,22 +30,23 @@ pub mod oauth;
 pub mod passkeys;
 pub mod policy;
 pub mod resource_servers;
+pub mod sessions;
 pub mod signup;
 pub mod srp;
 pub mod transfer;
 pub mod user_auth;
 pub mod users;
 
-use crate::cache::TtlCache;
 use crate::clock::SharedClock;
 use crate::crypto::keys::KeyRing;
 use crate::crypto::password::PasswordHasher;
-use crate::crypto::{Keyed, Sealer, ct_eq};
-use crate::error::{Error, ErrorKind, Result};
+use crate::crypto::{Keyed, Sealer};
 use crate::mail::SharedMailer;
 pub use crate::model::attributes;
-use crate::model::*;
 use crate::store::SharedStore;
+pub use clients::Clients;
+pub use core::Core;
+pub use sessions::Sessions;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,19 +56,16 @@ pub const SIGNUP_CODE_TTL: i64 = 24 * 3600;
 pub const MAX_CODE_ATTEMPTS: i32 = 5;
 
 pub struct UserPools {
-    pub store: SharedStore,
+    /// Store, clock, caches, issuer, codes and audit, shared by every
+    /// service (reached through `Deref`).
+    core: Arc<Core>,
+    /// App clients: client authentication, client secrets.
+    pub clients: Clients,
+    /// Token families, refresh, revocation, token verification.
+    pub sessions: Sessions,
     pub keys: Arc<KeyRing>,
     pub hasher: Arc<PasswordHasher>,
     pub mailer: SharedMailer,
-    pub clock: SharedClock,
-    codes: Keyed,
-    client_secrets: Sealer,
-    public_url: String,
-    region: String,
-    pools: TtlCache<String, Pool>,
-    clients: TtlCache<(String, String), AppClient>,
-    /// `tokens.refresh_reuse_grace_secs`.
-    pub(crate) reuse_grace_secs: i64,
     /// `rate_limits`.
     pub(crate) rate_limits: crate::config::RateLimitSettings,
     /// This node's sign-in admission (G2), from `rate_limits`.
@@ -78,46 +91,14 @@ pub struct UserPools {
 /// another node.
 pub const SETTINGS_CACHE_TTL: Duration = Duration::from_secs(5);
 
-impl UserPools {
-    /// Runs a flow and records its audit event (time, pool, user, client,
-    /// IP, user agent, request id, outcome). An audit write that fails is
-    /// logged; it does not fail the flow.
-    pub async fn audited<T>(
-        &self,
-        pool_id: &str,
-        event: &str,
-        username: Option<&str>,
-        client_id: Option<&str>,
-        flow: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
-        let (out, sub) = crate::audit::with_subject(flow).await;
-        let ctx = crate::audit::request();
-        let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();
-        let record = AuditEvent {
-            id: crate::crypto::random::ordered_id(),
-            pool_id: Some(pool_id.to_owned()),
-            sub,
-            username: username.map(|u| cut(u, 256)),
-            client_id: client_id.map(|c| cut(c, 128)),
-            event: event.to_owned(),
-            outcome: match &out {
-                Ok(_) => "Success".to_owned(),
-                Err(e) => e.kind.code().to_owned(),
-            },
-            ip: ctx.ip,
-            user_agent: ctx.user_agent.map(|u| cut(&u, 512)),
-            request_id: ctx.request_id,
-            created_at: self.clock.now(),
-            actor: None,
-            door: None,
-            target: None,
-        };
-        if let Err(e) = self.store.insert_audit(&record).await {
-            tracing::error!(error = ?e, event, "audit event not recorded");
-        }
-        out
+impl std::ops::Deref for UserPools {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
     }
+}
 
+impl UserPools {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: SharedStore,
@@ -133,18 +114,21 @@ impl UserPools {
             &crate::config::RateLimitSettings::default(),
             hasher.capacity(),
         );
+        let core = Arc::new(Core::new(store, clock.clone(), master, public_url, region));
+        let clients = Clients::new(core.clone(), Sealer::new(master, "poolgate/client-secret"));
+        let sessions = Sessions::new(
+            core.clone(),
+            clients.clone(),
+            keys.clone(),
+            crate::config::TokenSettings::default().refresh_reuse_grace_secs,
+        );
         Self {
-            store,
+            core,
+            clients,
+            sessions,
             keys,
             hasher,
             mailer,
-            codes: Keyed::new(master, "poolgate/codes"),
-            client_secrets: Sealer::new(master, "poolgate/client-secret"),
-            public_url: public_url.to_owned(),
-            region: region.to_owned(),
-            pools: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
-            clients: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
-            reuse_grace_secs: crate::config::TokenSettings::default().refresh_reuse_grace_secs,
             rate_limits: crate::config::RateLimitSettings::default(),
             gate,
             srp_sealer: Sealer::new(master, "poolgate/srp-verifier"),
@@ -153,14 +137,13 @@ impl UserPools {
             mfa_secrets: Sealer::new(master, "poolgate/totp-secret"),
             oauth_codes: Sealer::new(master, "poolgate/oauth-code"),
             sms: None,
-            rp: Arc::new(crate::oidc_rp::RelyingParty::new(clock.clone())),
-            clock,
+            rp: Arc::new(crate::oidc_rp::RelyingParty::new(clock)),
         }
     }
 
     /// Sets the refresh-token reuse grace window (`tokens.refresh_reuse_grace_secs`).
     pub fn with_reuse_grace(mut self, secs: i64) -> Self {
-        self.reuse_grace_secs = secs;
+        self.sessions.reuse_grace_secs = secs;
         self
     }
 
@@ -175,250 +158,6 @@ impl UserPools {
         self.gate = limits::SignInGate::new(&limits, self.hasher.capacity());
         self.rate_limits = limits;
         self
-    }
-
-    pub fn region(&self) -> &str {
-        &self.region
-    }
-
-    pub fn issuer(&self, pool_id: &str) -> String {
-        format!("{}/{}", self.public_url, pool_id)
-    }
-
-    /// The pool id named by an issuer of this server, if it is one.
-    pub fn pool_id_from_issuer<'a>(&self, iss: &'a str) -> Option<&'a str> {
-        let rest = iss.strip_prefix(&self.public_url)?.strip_prefix('/')?;
-        (!rest.is_empty() && !rest.contains('/')).then_some(rest)
-    }
-
-    /// The pool, shared from this node's cache (no copy per request).
-    pub async fn pool(&self, pool_id: &str) -> Result<Arc<Pool>> {
-        if validate_pool_id(pool_id, &self.region).is_err() {
-            return Err(Error::not_found("User pool"));
-        }
-        if let Some(p) = self.pools.get(&pool_id.to_owned()) {
-            return Ok(p);
-        }
-        let p = self
-            .store
-            .get_pool(pool_id)
-            .await?
-            .ok_or_else(|| Error::not_found("User pool"))?;
-        Ok(self.pools.put(pool_id.to_owned(), p))
-    }
-
-    /// Forgets this node's cached copy of a pool and its clients.
-    pub(crate) fn forget_pool(&self, pool_id: &str) {
-        self.pools.remove(&pool_id.to_owned());
-        self.clients.clear();
-    }
-
-    pub(crate) fn forget_client(&self, pool_id: &str, client_id: &str) {
-        self.clients
-            .remove(&(pool_id.to_owned(), client_id.to_owned()));
-    }
-
-    /// An app client, from this node's cache when it is fresh.
-    pub async fn client(&self, pool_id: &str, client_id: &str) -> Result<Arc<AppClient>> {
-        let key = (pool_id.to_owned(), client_id.to_owned());
-        match self.clients.get(&key) {
-            Some(c) => Ok(c),
-            None => {
-                let c = self
-                    .store
-                    .get_client(pool_id, client_id)
-                    .await?
-                    .ok_or_else(|| Error::not_found("App client"))?;
-                Ok(self.clients.put(key, c))
-            }
-        }
-    }
-
-    /// The hosted pages' branding of a pool, with a client's overrides.
-    pub async fn branding(&self, pool_id: &str, client_id: Option<&str>) -> Branding {
-        let Ok(pool) = self.pool(pool_id).await else {
-            return Branding::default();
-        };
-        match client_id {
-            Some(c) => match self.client(pool_id, c).await {
-                Ok(client) => pool.settings.branding.overlaid(&client.settings.branding),
-                Err(_) => pool.settings.branding.clone(),
-            },
-            None => pool.settings.branding.clone(),
-        }
-    }
-
-    /// The app client named in a public request, with its secret checked
-    /// when it has one (constant-time).
-    pub async fn authenticate_client(
-        &self,
-        pool_id: &str,
-        client_id: &str,
-        secret: Option<&str>,
-    ) -> Result<Arc<AppClient>> {
-        if client_id.is_empty() || client_id.len() > 128 {
-            return Err(Error::not_found("App client"));
-        }
-        let client = self.client(pool_id, client_id).await?;
-        if let Some(sealed) = &client.secret_sealed {
-            let expected = self.open_client_secret(&client.id, sealed)?;
-            let given = secret.ok_or_else(|| {
-                Error::not_authorized("Client secret is required for this client")
-            })?;
-            if !ct_eq(expected.as_bytes(), given.as_bytes()) {
-                return Err(Error::not_authorized("Client secret is invalid"));
-            }
-        }
-        Ok(client)
-    }
-
-    pub(crate) fn seal_client_secret(&self, client_id: &str, secret: &str) -> Vec<u8> {
-        self.client_secrets
-            .seal(secret.as_bytes(), client_id.as_bytes())
-    }
-
-    pub fn open_client_secret(&self, client_id: &str, sealed: &[u8]) -> Result<String> {
-        let raw = self
-            .client_secrets
-            .open(sealed, client_id.as_bytes())
-            .map_err(Error::internal)?;
-        String::from_utf8(raw).map_err(Error::internal)
-    }
-
-    pub(crate) fn code_hash(
-        &self,
-        pool_id: &str,
-        sub: &str,
-        purpose: CodePurpose,
-        code: &str,
-    ) -> String {
-        self.codes.mac_hex(&[
-            pool_id.as_bytes(),
-            sub.as_bytes(),
-            purpose.as_str().as_bytes(),
-            code.as_bytes(),
-        ])
-    }
-
-    /// Normalises a sign-in name the way the pool stores it.
-    pub fn normalize_username(pool: &Pool, name: &str) -> String {
-        pool.normalize_username(name)
-    }
-
-    /// Finds the user a sign-in name designates: the username, or an email /
-    /// phone / preferred_username alias. Notes the user for the audit trail.
-    pub async fn find_user(&self, pool: &Pool, name: &str) -> Result<Option<User>> {
-        let found = self.find_user_inner(pool, name).await?;
-        if let Some(u) = &found {
-            crate::audit::note_subject(&u.sub);
-        }
-        Ok(found)
-    }
-
-    async fn find_user_inner(&self, pool: &Pool, name: &str) -> Result<Option<User>> {
-        for (kind, value) in Self::lookups_of(pool, name) {
-            let found = match &kind {
-                Some(kind) => self.store.get_user_by_alias(&pool.id, kind, &value).await?,
-                None => self.store.get_user_by_username(&pool.id, &value).await?,
-            };
-            if found.is_some() {
-                return Ok(found);
-            }
-        }
-        Ok(None)
-    }
-
-    /// `find_user` for a sign-in: the user with its groups and its
-    /// throttle as seen from `source`, each candidate in one round trip.
-    pub(crate) async fn find_sign_in(
-        &self,
-        pool: &Pool,
-        name: &str,
-        source: &str,
-    ) -> Result<Option<SignInRecord>> {
-        for (kind, value) in Self::lookups_of(pool, name) {
-            let by = match &kind {
-                Some(kind) => UserLookup::Alias(kind, &value),
-                None => UserLookup::Username(&value),
-            };
-            if let Some(found) = self.store.sign_in_lookup(&pool.id, by, source).await? {
-                crate::audit::note_subject(&found.user.sub);
-                return Ok(Some(found));
-            }
-        }
-        Ok(None)
-    }
-
-    /// What a sign-in name may designate, in the order to try: an alias
-    /// kind (`Some`) with its normalized value, or the username (`None`).
-    /// Email/phone-as-username pools look the address up first (one round
-    /// trip in the common case); a name of the wrong shape for a kind is
-    /// not looked up as one.
-    fn lookups_of(pool: &Pool, name: &str) -> Vec<(Option<String>, String)> {
-        if name.is_empty() || name.len() > 256 {
-            return vec![];
-        }
-        let by_shape = |kind: &str| match kind {
-            "email" => attributes::is_valid_email(name),
-            "phone_number" => attributes::is_valid_phone(name),
-            _ => true,
-        };
-        let aliases = |kinds: &[String]| -> Vec<(Option<String>, String)> {
-            kinds
-                .iter()
-                .filter(|k| by_shape(k))
-                .map(|k| (Some(k.clone()), alias_value(k, name)))
-                .collect()
-        };
-        let mut out = aliases(&pool.settings.username_attributes);
-        out.push((None, Self::normalize_username(pool, name)));
-        out.extend(aliases(&pool.settings.alias_attributes));
-        out
-    }
-
-    /// Checks a one-time code: counts wrong tries, kills the code after
-    /// `MAX_CODE_ATTEMPTS`, refuses expired ones. Returns the code's hash for
-    /// the caller to consume atomically with its effect.
-    pub(crate) async fn check_code(
-        &self,
-        pool_id: &str,
-        sub: &str,
-        purpose: CodePurpose,
-        code: &str,
-    ) -> Result<String> {
-        let mismatch = || {
-            Error::new(
-                ErrorKind::CodeMismatch,
-                "Invalid verification code provided, please try again.",
-            )
-        };
-        let record = self
-            .store
-            .get_code(pool_id, sub, purpose)
-            .await?
-            .ok_or_else(mismatch)?;
-        if record.attempts >= MAX_CODE_ATTEMPTS {
-            self.store.delete_code(pool_id, sub, purpose).await?;
-            return Err(Error::new(
-                ErrorKind::TooManyFailedAttempts,
-                "Attempt limit exceeded, please request a new code.",
-            ));
-        }
-        if record.expires_at <= self.clock.now() {
-            return Err(Error::new(
-                ErrorKind::ExpiredCode,
-                "Invalid code provided, please request a code again.",
-            ));
-        }
-        let hash = self.code_hash(pool_id, sub, purpose, code.trim());
-        if !ct_eq(hash.as_bytes(), record.code_hash.as_bytes()) {
-            let n = self.store.bump_code_attempts(pool_id, sub, purpose).await?;
-            if n >= MAX_CODE_ATTEMPTS {
-                self.store.delete_code(pool_id, sub, purpose).await?;
-            }
-            return Err(mismatch());
-        }
-        Ok(hash)
     }
 }
 

@@ -113,6 +113,7 @@ impl UserPools {
             basic: auth.basic,
         };
         match self
+            .clients
             .authenticate_client(pool_id, &auth.client_id, auth.secret.as_deref())
             .await
         {
@@ -240,6 +241,7 @@ impl UserPools {
             .map_err(|_| OAuthError::new("invalid_client", "Client authentication failed"))?;
         self.oauth_client(pool_id, auth).await?;
         let t = self
+            .sessions
             .refresh(
                 pool_id,
                 super::auth::Refresh {
@@ -274,6 +276,7 @@ impl UserPools {
             .map_err(|_| OAuthError::new("invalid_client", "Client authentication failed"))?;
         self.oauth_client(pool_id, auth).await?;
         match self
+            .sessions
             .revoke(
                 pool_id,
                 super::auth::Revoke {

@@ -311,6 +311,7 @@ impl UserPools {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::SignUp).await?;
         let client = self
+            .clients
             .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
 
@@ -325,7 +326,7 @@ impl UserPools {
                     "Username should not be an email when email is an alias",
                 ));
             }
-            Self::normalize_username(&pool, &req.username)
+            super::Core::normalize_username(&pool, &req.username)
         } else {
             let name = req.username.trim();
             let kind = if attributes::is_valid_email(name)
@@ -461,7 +462,8 @@ impl UserPools {
     async fn confirm_sign_up_flow(&self, pool_id: &str, req: ConfirmSignUp) -> Result<()> {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::CodeCheck).await?;
-        self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+        self.clients
+            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
         if req.code.len() > 32 {
             return Err(Error::invalid("code is too long"));
@@ -541,7 +543,8 @@ impl UserPools {
     ) -> Result<Option<CodeDelivery>> {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::CodeSend).await?;
-        self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+        self.clients
+            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
         let hide = pool.settings.prevent_user_existence_errors;
         let timer = DeliveryTimer::start();

@@ -83,6 +83,7 @@ impl UserPools {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::SignIn).await?;
         let client = self
+            .clients
             .authenticate_client(pool_id, client_id, client_secret)
             .await?;
         self.srp_challenge(&pool, &client, username, srp_a).await
@@ -119,7 +120,7 @@ impl UserPools {
                     .map(|u| u.to_string())
                     .unwrap_or_else(|_| username.to_owned())
             }
-            None => Self::normalize_username(pool, username),
+            None => super::Core::normalize_username(pool, username),
         };
         let dummy_v = srp::verifier(pool_suffix(&pool.id), &dummy_id, &seed, &dummy_salt);
         let (user_id, sub, salt, v) = match user.as_ref().and_then(|u| {
@@ -199,6 +200,7 @@ impl UserPools {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::SignIn).await?;
         let client = self
+            .clients
             .authenticate_client(pool_id, client_id, client_secret)
             .await?;
         let get = |k: &str| {

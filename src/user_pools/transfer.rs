@@ -277,7 +277,7 @@ impl UserPools {
                     });
                 }
             }
-            Self::normalize_username(pool, &rec.username)
+            super::Core::normalize_username(pool, &rec.username)
         } else {
             for k in &pool.settings.username_attributes {
                 if let Some(v) = attrs.get(k) {

@@ -80,6 +80,7 @@ impl UserPools {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::SignIn).await?;
         let client = self
+            .clients
             .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
             .await?;
         if !client.allows_flow("ALLOW_USER_AUTH") {

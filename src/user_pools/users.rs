@@ -121,7 +121,7 @@ impl UserPools {
                     "Username must be 1-128 characters without spaces",
                 ));
             }
-            Self::normalize_username(&pool, &req.username)
+            super::Core::normalize_username(&pool, &req.username)
         } else {
             let kind = if attributes::is_valid_email(&req.username) {
                 "email"
@@ -385,6 +385,11 @@ impl UserPools {
     }
 
     /// Users by `sub`: a cursor that stays correct while users are added.
+    /// How many users a pool has.
+    pub async fn count_users(&self, pool_id: &str) -> Result<i64> {
+        self.store.count_users(pool_id).await
+    }
+
     pub async fn admin_list_users(
         &self,
         pool_id: &str,

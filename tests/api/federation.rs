@@ -21,8 +21,6 @@ async fn identity_providers_are_validated_and_their_secrets_never_shown() {
     assert_eq!((st, b["code"].as_str()), (409, Some("Conflict")), "{b}");
     // Sealed at rest under the master key.
     let stored = app
-        .state
-        .pools
         .store
         .get_identity_provider(&app.pool_id, "Corp")
         .await

@@ -21,6 +21,7 @@ mod golden;
 mod groups;
 mod identity;
 mod identity_linking;
+mod layering;
 mod limits;
 mod mfa;
 mod oauth;

@@ -18,13 +18,13 @@ struct AccessTokenOnly {
 }
 
 async fn global_sign_out(s: &AppState, i: AccessTokenOnly) -> Result<Empty, Fault> {
-    let a = s.pools.authenticate_access_token(&i.access_token).await?;
+    let a = s.pools.sessions.authenticate_access_token(&i.access_token).await?;
     s.pools.global_sign_out(&a).await?;
     Ok(Empty {})
 }
 
 async fn delete_user(s: &AppState, i: AccessTokenOnly) -> Result<Empty, Fault> {
-    let a = s.pools.authenticate_access_token(&i.access_token).await?;
+    let a = s.pools.sessions.authenticate_access_token(&i.access_token).await?;
     s.pools.delete_me(&a).await?;
     Ok(Empty {})
 }

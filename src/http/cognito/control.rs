@@ -419,7 +419,7 @@ fn schema_attributes(p: &Pool) -> Value {
 
 async fn user_pool_type(s: &AppState, p: &Pool) -> Result<Value, Fault> {
     let st = &p.settings;
-    let users = s.pools.store.count_users(&p.id).await?;
+    let users = s.pools.count_users(&p.id).await?;
     let pp = &st.password_policy;
     Ok(json!({
         "Id": p.id,
@@ -968,7 +968,7 @@ pub(super) async fn control_op(
             let p = pools.pool(pool_id()?).await?;
             let max = page_size(&m, "MaxResults", 60, false)?;
             let after = next_token(&m, "NextToken").unwrap_or_default();
-            let mut clients = pools.store.list_clients(&p.id).await?;
+            let mut clients = pools.clients.list_clients(&p.id).await?;
             clients.sort_by(|a, b| a.id.cmp(&b.id));
             let page: Vec<&AppClient> = clients
                 .iter()

@@ -671,7 +671,7 @@ async fn client_pool(s: &AppState, client_id: &str) -> Result<String, Fault> {
         return Err(not_found());
     }
     s.pools
-        .store
+        .clients
         .client_pool_id(client_id)
         .await?
         .ok_or_else(not_found)
@@ -694,14 +694,14 @@ async fn client_secret(
     let pool_id = client_pool(s, client_id).await?;
     let client = s
         .pools
-        .store
-        .get_client(&pool_id, client_id)
+        .clients
+        .fresh_client(&pool_id, client_id)
         .await?
         .ok_or_else(not_found)?;
     let Some(sealed) = &client.secret_sealed else {
         return Ok((pool_id, None));
     };
-    let secret = s.pools.open_client_secret(client_id, sealed)?;
+    let secret = s.pools.clients.open_client_secret(client_id, sealed)?;
     let refused = || {
         Fault::new(
             "NotAuthorizedException",
@@ -869,6 +869,7 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                     let (pool, secret) =
                         client_secret(s, &i.client_id, p("USERNAME"), p("SECRET_HASH")).await?;
                     let t = pools
+                        .sessions
                         .refresh(
                             &pool,
                             from_native(json!({"client_id": i.client_id, "client_secret": secret,
@@ -1007,10 +1008,13 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                 proposed_password: Option<String>,
             }
             let i: In = input(m)?;
-            let a = pools.authenticate_access_token(&i.access_token).await?;
+            let a = pools
+                .sessions
+                .authenticate_access_token(&i.access_token)
+                .await?;
             match op {
                 "GetUser" => {
-                    let me = pools.me(&a);
+                    let me = pools.sessions.me(&a);
                     let mut out = json!({"Username": me.username,
                         "UserAttributes": attribute_list(&me.attributes), "MFAOptions": []});
                     mfa_members(&mut out, &pools.mfa_view(&a).await?);
@@ -1063,7 +1067,7 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             }
             match (i.access_token, i.session) {
                 (Some(t), _) => {
-                    let a = pools.authenticate_access_token(&t).await?;
+                    let a = pools.sessions.authenticate_access_token(&t).await?;
                     if verify {
                         pools.verify_totp(&a, req).await?;
                         Ok(json!({"Status": "SUCCESS"}))
@@ -1105,7 +1109,10 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                 next_token: Option<String>,
             }
             let i: In = input(m)?;
-            let a = pools.authenticate_access_token(&i.access_token).await?;
+            let a = pools
+                .sessions
+                .authenticate_access_token(&i.access_token)
+                .await?;
             match op {
                 "StartWebAuthnRegistration" => Ok(json!({
                     "CredentialCreationOptions": pools.start_passkey_registration(&a).await?
@@ -1182,7 +1189,7 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                 .and_then(Value::as_str)
                 .ok_or_else(|| Fault::new("InvalidParameterException", "AccessToken is required"))?
                 .to_owned();
-            let a = pools.authenticate_access_token(&token).await?;
+            let a = pools.sessions.authenticate_access_token(&token).await?;
             pools.set_mfa_preference(&a, mfa_preference(&m)?).await?;
             Ok(json!({}))
         }
@@ -1208,7 +1215,10 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
                 client_metadata: Option<Value>,
             }
             let i: In = input(m)?;
-            let a = pools.authenticate_access_token(&i.access_token).await?;
+            let a = pools
+                .sessions
+                .authenticate_access_token(&i.access_token)
+                .await?;
             let name = || {
                 i.attribute_name.clone().ok_or_else(|| {
                     Fault::new("InvalidParameterException", "AttributeName is required")
@@ -1273,6 +1283,7 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             let i: In = input(m)?;
             let pool = client_pool(s, &i.client_id).await?;
             let t = pools
+                .sessions
                 .refresh(
                     &pool,
                     from_native(
@@ -1298,6 +1309,7 @@ async fn user_pool_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
             // The native revocation checks the client (and its secret).
             let pool = client_pool(s, &i.client_id).await?;
             pools
+                .sessions
                 .revoke(
                     &pool,
                     from_native(

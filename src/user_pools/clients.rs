@@ -1,0 +1,111 @@
+//! App clients as the public doors see them: the one client-authentication
+//! function (client id and, for a confidential client, its secret compared
+//! in constant time), the sealing of client secrets, and the reads of
+//! clients the handlers need.
+//!
+//! Takes: the shared [`Core`] (store, caches) and the client-secret sealer.
+
+use super::Core;
+use crate::crypto::{Sealer, ct_eq};
+use crate::error::{Error, Result};
+use crate::model::*;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Clients {
+    core: Arc<Core>,
+    client_secrets: Sealer,
+}
+
+impl std::ops::Deref for Clients {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl Clients {
+    pub fn new(core: Arc<Core>, client_secrets: Sealer) -> Self {
+        Self {
+            core,
+            client_secrets,
+        }
+    }
+
+    /// The app client named in a public request, with its secret checked
+    /// when it has one (constant-time).
+    pub async fn authenticate_client(
+        &self,
+        pool_id: &str,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> Result<Arc<AppClient>> {
+        if client_id.is_empty() || client_id.len() > 128 {
+            return Err(Error::not_found("App client"));
+        }
+        let client = self.client(pool_id, client_id).await?;
+        if let Some(sealed) = &client.secret_sealed {
+            let expected = self.open_client_secret(&client.id, sealed)?;
+            let given = secret.ok_or_else(|| {
+                Error::not_authorized("Client secret is required for this client")
+            })?;
+            if !ct_eq(expected.as_bytes(), given.as_bytes()) {
+                return Err(Error::not_authorized("Client secret is invalid"));
+            }
+        }
+        Ok(client)
+    }
+
+    pub(crate) fn seal_client_secret(&self, client_id: &str, secret: &str) -> Vec<u8> {
+        self.client_secrets
+            .seal(secret.as_bytes(), client_id.as_bytes())
+    }
+
+    pub fn open_client_secret(&self, client_id: &str, sealed: &[u8]) -> Result<String> {
+        let raw = self
+            .client_secrets
+            .open(sealed, client_id.as_bytes())
+            .map_err(Error::internal)?;
+        String::from_utf8(raw).map_err(Error::internal)
+    }
+
+    /// A pool's app clients, uncached.
+    pub async fn list_clients(&self, pool_id: &str) -> Result<Vec<AppClient>> {
+        self.store.list_clients(pool_id).await
+    }
+
+    /// The pool an app client belongs to, if the client exists.
+    pub async fn client_pool_id(&self, client_id: &str) -> Result<Option<String>> {
+        self.store.client_pool_id(client_id).await
+    }
+
+    /// An app client read from the store (not from this node's cache).
+    pub async fn fresh_client(&self, pool_id: &str, client_id: &str) -> Result<Option<AppClient>> {
+        self.store.get_client(pool_id, client_id).await
+    }
+
+    /// Pool id → the origins its app clients allow (`allowed_origins`), over
+    /// every pool. A pool whose clients cannot be read is left out.
+    pub async fn allowed_origins(
+        &self,
+    ) -> Result<std::collections::HashMap<String, std::collections::HashSet<String>>> {
+        let mut map = std::collections::HashMap::<_, std::collections::HashSet<_>>::new();
+        let mut after: Option<String> = None;
+        loop {
+            let pools = self.store.list_pools(after.as_deref(), 500).await?;
+            for p in &pools {
+                if let Ok(clients) = self.store.list_clients(&p.id).await {
+                    let set = map.entry(p.id.clone()).or_default();
+                    for c in clients {
+                        set.extend(c.settings.allowed_origins);
+                    }
+                }
+            }
+            if pools.len() < 500 {
+                break;
+            }
+            after = pools.last().map(|p| p.id.clone());
+        }
+        Ok(map)
+    }
+}
