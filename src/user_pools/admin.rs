@@ -282,6 +282,39 @@ impl UserPools {
         merge_patch(&mut doc, &patch);
         let settings: PoolSettings = serde_json::from_value(doc)
             .map_err(|e| Error::invalid(format!("invalid settings: {e}")))?;
+        self.store_pool_settings(pool, settings).await
+    }
+
+    /// Replaces a pool's settings (and its name, when given) with the
+    /// checks of `update_pool`, for a door that builds the settings itself.
+    pub async fn replace_pool(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        name: Option<String>,
+        settings: PoolSettings,
+    ) -> Result<Pool> {
+        let flow = async {
+            let mut pool = (*self.pool(pool_id).await?).clone();
+            if let Some(name) = name {
+                check_name(&name)?;
+                pool.name = name;
+            }
+            self.store_pool_settings(pool, settings).await
+        };
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "UpdateUserPool",
+                Target::pool(pool_id),
+                flow,
+            )
+            .await
+    }
+
+    async fn store_pool_settings(&self, mut pool: Pool, settings: PoolSettings) -> Result<Pool> {
+        let pool_id = pool.id.clone();
         if settings.signing_algorithm != pool.settings.signing_algorithm {
             return Err(Error::invalid(
                 "signing_algorithm is chosen at creation; rotate keys to change it",
@@ -298,7 +331,7 @@ impl UserPools {
         if !self.store.update_pool(&pool).await? {
             return Err(Error::not_found("User pool"));
         }
-        self.forget_pool(pool_id);
+        self.forget_pool(&pool_id);
         Ok(pool)
     }
 
@@ -432,13 +465,48 @@ impl UserPools {
         merge_patch(&mut doc, &patch);
         client.settings = serde_json::from_value(doc)
             .map_err(|e| Error::invalid(format!("invalid settings: {e}")))?;
+        self.store_client(client).await
+    }
+
+    /// Replaces a client's settings (and its name, when given) with the
+    /// checks of `update_client`, for a door that builds the settings itself.
+    pub async fn replace_client(
+        &self,
+        admin: &AdminCtx,
+        pool_id: &str,
+        client_id: &str,
+        name: Option<String>,
+        settings: ClientSettings,
+    ) -> Result<AppClient> {
+        let flow = async {
+            let mut client = self.get_client(pool_id, client_id).await?;
+            if let Some(name) = name {
+                check_name(&name)?;
+                client.name = name;
+            }
+            client.settings = settings;
+            self.store_client(client).await
+        };
+        admin
+            .audited(
+                &*self.store,
+                &*self.clock,
+                "UpdateUserPoolClient",
+                Target::client(pool_id, client_id),
+                flow,
+            )
+            .await
+    }
+
+    async fn store_client(&self, mut client: AppClient) -> Result<AppClient> {
+        let (pool_id, client_id) = (client.pool_id.clone(), client.id.clone());
         crate::model::validate_client_settings(&client.settings)?;
         check_confidential(&client.settings, client.secret_sealed.is_some())?;
         client.updated_at = self.clock.now();
         if !self.store.update_client(&client).await? {
             return Err(Error::not_found("App client"));
         }
-        self.forget_client(pool_id, client_id);
+        self.forget_client(&pool_id, &client_id);
         Ok(client)
     }
 

@@ -31,11 +31,25 @@ mod account;
 mod admin_auth;
 mod admin_users;
 mod control;
+mod identity;
+mod identity_admin;
+mod wire;
 
 /// The operation tables (see `op`): each file of the facade declares its
 /// operations; an operation not in a table is answered by the older
 /// `run` match below until it moves into one.
-const TABLES: &[&[op::Operation]] = &[account::OPS, admin_users::OPS];
+const TABLES: &[&[op::Operation]] = &[
+    account::OPS,
+    admin_users::OPS,
+    control::clients::OPS,
+    control::groups::OPS,
+    control::mfa::OPS,
+    control::pools::OPS,
+    control::providers::OPS,
+    control::resource_servers::OPS,
+    identity::OPS,
+    identity_admin::OPS,
+];
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/", axum::routing::post(dispatch))
@@ -166,12 +180,8 @@ async fn dispatch(
             target.strip_prefix(IDENTITY),
         ) {
             (Some(op), _) => (ADMIN_OPERATIONS.contains(&op)
-                || control::CONTROL_OPERATIONS.contains(&op)
                 || admin_auth::ADMIN_AUTH_OPERATIONS.contains(&op))
             .then_some("cognito-idp"),
-            (_, Some(op)) => IDENTITY_ADMIN_OPERATIONS
-                .contains(&op)
-                .then_some("cognito-identity"),
             _ => None,
         },
     };
@@ -286,19 +296,12 @@ async fn run(
     if let Some(op) = target.strip_prefix(USER_POOLS) {
         let answer = match admin {
             Some(a) if ADMIN_OPERATIONS.contains(&op) => admin_op(s, a, op, input).await,
-            Some(a) if control::CONTROL_OPERATIONS.contains(&op) => {
-                control::control_op(s, a, op, input).await
-            }
             _ => user_pool_op(s, op, input).await,
         };
         answer.map_err(|f| code_limit(op, f))
     } else if let Some(op) = target.strip_prefix(IDENTITY) {
-        match admin {
-            Some(a) if IDENTITY_ADMIN_OPERATIONS.contains(&op) => {
-                identity_admin_op(s, a, op, input).await
-            }
-            _ => identity_op(s, op, input).await,
-        }
+        // Every identity-pool operation of this server is in a table.
+        unsupported(op)
     } else {
         Err(Fault::new(
             "UnknownOperationException",
@@ -491,20 +494,6 @@ const ADMIN_OPERATIONS: &[&str] = &[
 ];
 
 /// The identity-pool operations implemented here that need the admin credential.
-const IDENTITY_ADMIN_OPERATIONS: &[&str] = &[
-    "CreateIdentityPool",
-    "DescribeIdentityPool",
-    "UpdateIdentityPool",
-    "ListIdentityPools",
-    "DeleteIdentityPool",
-    "SetIdentityPoolRoles",
-    "GetIdentityPoolRoles",
-    "DescribeIdentity",
-    "ListIdentities",
-    "DeleteIdentities",
-    "GetOpenIdTokenForDeveloperIdentity",
-];
-
 /// Cognito's identity-pool operations (AWSCognitoIdentityService).
 const IDENTITY_OPERATIONS: &[&str] = &[
     "CreateIdentityPool",
@@ -1585,401 +1574,5 @@ fn sign_in_answer(r: crate::user_pools::auth::SignInResult) -> Value {
             out
         }
         (None, None) => json!({}),
-    }
-}
-
-// ---- identity pools ---------------------------------------------------------
-
-/// Cognito's `IdentityPool` shape for a pool of this server.
-fn identity_description(d: &crate::identity::IdentityDescription) -> Value {
-    json!({
-        "IdentityId": d.identity_id,
-        "Logins": d.logins,
-        "CreationDate": d.created_at,
-        "LastModifiedDate": d.created_at,
-    })
-}
-
-fn identity_pool_type(s: &AppState, p: &crate::model::IdentityPool) -> Value {
-    use crate::model::Provider;
-    let region = s.pools.region();
-    let mut cognito = vec![];
-    let mut developer = None;
-    for pr in &p.settings.providers {
-        match pr {
-            Provider::UserPool {
-                pool_id,
-                client_ids,
-                ..
-            } => {
-                for c in client_ids {
-                    cognito.push(json!({
-                        "ProviderName": format!("cognito-idp.{region}.amazonaws.com/{pool_id}"),
-                        "ClientId": c,
-                        "ServerSideTokenCheck": true,
-                    }));
-                }
-            }
-            Provider::Developer { name } => developer = Some(name.clone()),
-            _ => {}
-        }
-    }
-    let mut v = json!({
-        "IdentityPoolId": p.id,
-        "IdentityPoolName": p.name,
-        "AllowUnauthenticatedIdentities": p.settings.allow_unauthenticated,
-        "AllowClassicFlow": false,
-        "CognitoIdentityProviders": cognito,
-    });
-    if let Some(d) = developer {
-        v["DeveloperProviderName"] = d.into();
-    }
-    v
-}
-
-/// Identity-pool settings from Cognito's create/update shape. OIDC, SAML
-/// and social providers are configured through the native admin API (they
-/// need an issuer or URL that these members do not carry).
-fn identity_pool_settings(
-    input: &Map<String, Value>,
-    old: Option<crate::model::IdentityPoolSettings>,
-) -> Result<(String, crate::model::IdentityPoolSettings), Fault> {
-    use crate::model::Provider;
-    let bad = |m: &str| Fault::new("InvalidParameterException", m.to_owned());
-    let name = input
-        .get("IdentityPoolName")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("IdentityPoolName is required"))?
-        .to_owned();
-    for unsupported in [
-        "OpenIdConnectProviderARNs",
-        "SamlProviderARNs",
-        "SupportedLoginProviders",
-    ] {
-        if input
-            .get(unsupported)
-            .is_some_and(|v| !(v.is_null() || v == &json!([]) || v == &json!({})))
-        {
-            return Err(bad(&format!(
-                "{unsupported} is not supported on this protocol; configure the provider with the native admin API"
-            )));
-        }
-    }
-    let mut settings = old.unwrap_or_default();
-    settings.allow_unauthenticated = input
-        .get("AllowUnauthenticatedIdentities")
-        .and_then(Value::as_bool)
-        .ok_or_else(|| bad("AllowUnauthenticatedIdentities is required"))?;
-    settings
-        .providers
-        .retain(|p| !matches!(p, Provider::UserPool { .. } | Provider::Developer { .. }));
-    let mut by_pool: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for p in input
-        .get("CognitoIdentityProviders")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let provider = p.get("ProviderName").and_then(Value::as_str).unwrap_or("");
-        let client = p.get("ClientId").and_then(Value::as_str).unwrap_or("");
-        let pool_id = provider.rsplit('/').next().unwrap_or("");
-        if pool_id.is_empty() || client.is_empty() {
-            return Err(bad(
-                "CognitoIdentityProviders need ProviderName and ClientId",
-            ));
-        }
-        by_pool
-            .entry(pool_id.to_owned())
-            .or_default()
-            .push(client.to_owned());
-    }
-    for (pool_id, client_ids) in by_pool {
-        settings.providers.push(Provider::UserPool {
-            pool_id,
-            client_ids,
-            role_mapping: None,
-        });
-    }
-    if let Some(d) = input.get("DeveloperProviderName").and_then(Value::as_str) {
-        settings
-            .providers
-            .push(Provider::Developer { name: d.to_owned() });
-    }
-    Ok((name, settings))
-}
-
-/// CreateIdentityPool … GetIdentityPoolRoles (already authenticated by SigV4).
-async fn identity_admin_op(
-    s: &AppState,
-    admin: &AdminCtx,
-    op: &str,
-    m: Map<String, Value>,
-) -> Answer {
-    use crate::model::role_arn;
-    let ids = &s.identity;
-    let pool_id = || {
-        m.get("IdentityPoolId")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| Fault::new("InvalidParameterException", "IdentityPoolId is required"))
-    };
-    match op {
-        "CreateIdentityPool" => {
-            let (name, settings) = identity_pool_settings(&m, None)?;
-            let p = ids
-                .create_pool(
-                    admin,
-                    crate::identity::CreateIdentityPool { name, settings },
-                )
-                .await?;
-            Ok(identity_pool_type(s, &p))
-        }
-        "DescribeIdentityPool" => Ok(identity_pool_type(s, &ids.get_pool(&pool_id()?).await?)),
-        "UpdateIdentityPool" => {
-            let old = ids.get_pool(&pool_id()?).await?;
-            let (name, settings) = identity_pool_settings(&m, Some(old.settings))?;
-            let p = ids
-                .update_pool(
-                    admin,
-                    &old.id,
-                    crate::identity::CreateIdentityPool { name, settings },
-                )
-                .await?;
-            Ok(identity_pool_type(s, &p))
-        }
-        "DescribeIdentity" => {
-            let id = m
-                .get("IdentityId")
-                .and_then(Value::as_str)
-                .ok_or_else(|| Fault::new("InvalidParameterException", "IdentityId is required"))?;
-            Ok(identity_description(&ids.describe_identity(id).await?))
-        }
-        "ListIdentities" => {
-            let max = m
-                .get("MaxResults")
-                .and_then(Value::as_i64)
-                .filter(|n| (1..=60).contains(n))
-                .ok_or_else(|| {
-                    Fault::new("InvalidParameterException", "MaxResults must be 1-60")
-                })?;
-            let pool = pool_id()?;
-            let list = ids
-                .list_identities(
-                    &pool,
-                    m.get("NextToken").and_then(Value::as_str),
-                    max,
-                    m.get("HideDisabled").and_then(Value::as_bool) == Some(true),
-                )
-                .await?;
-            let mut out = json!({"IdentityPoolId": pool,
-                "Identities": list.iter().map(identity_description).collect::<Vec<_>>()});
-            if list.len() as i64 == max
-                && let Some(last) = list.last()
-            {
-                out["NextToken"] = last.identity_id.clone().into();
-            }
-            Ok(out)
-        }
-        "DeleteIdentities" => {
-            let list: Vec<String> = m
-                .get("IdentityIdsToDelete")
-                .cloned()
-                .map(serde_json::from_value)
-                .transpose()
-                .map_err(|_| {
-                    Fault::new(
-                        "InvalidParameterException",
-                        "IdentityIdsToDelete must be a list of identity ids",
-                    )
-                })?
-                .unwrap_or_default();
-            ids.delete_identities(admin, &list).await?;
-            Ok(json!({"UnprocessedIdentityIds": []}))
-        }
-        "GetOpenIdTokenForDeveloperIdentity" => {
-            let pool = ids.get_pool(&pool_id()?).await?;
-            let logins = m
-                .get("Logins")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            let developer = pool.settings.providers.iter().find_map(|p| match p {
-                crate::model::Provider::Developer { name } => Some(name.clone()),
-                _ => None,
-            });
-            let user = match (developer, logins.len()) {
-                (Some(d), 1) => logins.get(&d).and_then(Value::as_str).map(str::to_owned),
-                _ => None,
-            }
-            .ok_or_else(|| {
-                Fault::new(
-                    "InvalidParameterException",
-                    "Logins must hold exactly one entry, keyed by the pool's DeveloperProviderName",
-                )
-            })?;
-            let r = ids
-                .developer_identity(
-                    &pool.id,
-                    crate::identity::DeveloperIdentity {
-                        user_identifier: user,
-                        identity_id: m
-                            .get("IdentityId")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned),
-                    },
-                )
-                .await?;
-            Ok(json!({"IdentityId": r.identity_id, "Token": r.token}))
-        }
-        "ListIdentityPools" => {
-            let max = m.get("MaxResults").and_then(Value::as_i64).unwrap_or(60);
-            if !(1..=60).contains(&max) {
-                return Err(Fault::new(
-                    "InvalidParameterException",
-                    "MaxResults must be 1-60",
-                ));
-            }
-            let after = m.get("NextToken").and_then(Value::as_str);
-            let pools = ids.list_pools(after, max).await?;
-            let mut out = json!({"IdentityPools": pools.iter().map(|p| json!({
-                "IdentityPoolId": p.id, "IdentityPoolName": p.name})).collect::<Vec<_>>()});
-            if pools.len() as i64 == max
-                && let Some(last) = pools.last()
-            {
-                out["NextToken"] = last.id.clone().into();
-            }
-            Ok(out)
-        }
-        "DeleteIdentityPool" => {
-            ids.delete_pool(admin, &pool_id()?).await?;
-            Ok(json!({}))
-        }
-        "SetIdentityPoolRoles" => {
-            if m.get("RoleMappings").is_some_and(|v| v != &json!({})) {
-                return unsupported("SetIdentityPoolRoles RoleMappings (use the native admin API)");
-            }
-            let p = ids.get_pool(&pool_id()?).await?;
-            let roles = m
-                .get("Roles")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            let mut settings = p.settings.clone();
-            settings.authenticated_role = roles
-                .get("authenticated")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            settings.unauthenticated_role = roles
-                .get("unauthenticated")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            ids.update_pool(
-                admin,
-                &p.id,
-                crate::identity::CreateIdentityPool {
-                    name: p.name.clone(),
-                    settings,
-                },
-            )
-            .await?;
-            Ok(json!({}))
-        }
-        _ => {
-            let p = ids.get_pool(&pool_id()?).await?;
-            let mut roles = Map::new();
-            let arn = |r: &String| role_arn(crate::model::role_name(r));
-            if let Some(r) = &p.settings.authenticated_role {
-                roles.insert("authenticated".into(), arn(r).into());
-            }
-            if let Some(r) = &p.settings.unauthenticated_role {
-                roles.insert("unauthenticated".into(), arn(r).into());
-            }
-            Ok(json!({"IdentityPoolId": p.id, "Roles": roles}))
-        }
-    }
-}
-
-async fn identity_op(s: &AppState, op: &str, m: Map<String, Value>) -> Answer {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-    struct In {
-        #[serde(default)]
-        identity_pool_id: Option<String>,
-        #[serde(default)]
-        identity_id: Option<String>,
-        #[serde(default)]
-        account_id: Option<String>,
-        #[serde(default)]
-        logins: BTreeMap<String, String>,
-        #[serde(default)]
-        custom_role_arn: Option<String>,
-    }
-    let ids = &s.identity;
-    // Cognito's NotAuthorized for identities is NotAuthorizedException too.
-    let missing =
-        |name: &str| Fault::new("InvalidParameterException", format!("{name} is required"));
-    match op {
-        "GetId" => {
-            let i: In = input(m)?;
-            let _ = i.account_id;
-            let pool = i
-                .identity_pool_id
-                .ok_or_else(|| missing("IdentityPoolId"))?;
-            let id = ids
-                .get_id(&pool, crate::identity::GetId { logins: i.logins })
-                .await?;
-            Ok(json!({"IdentityId": id}))
-        }
-        "GetCredentialsForIdentity" => {
-            let i: In = input(m)?;
-            let identity = i.identity_id.ok_or_else(|| missing("IdentityId"))?;
-            let pool = ids.pool_of_identity(&identity).await?;
-            let r = ids
-                .credentials(
-                    &pool,
-                    crate::identity::GetCredentials {
-                        identity_id: identity,
-                        logins: i.logins,
-                        custom_role_arn: i.custom_role_arn,
-                        duration_secs: None,
-                    },
-                )
-                .await?;
-            let c = r.credentials;
-            Ok(json!({"IdentityId": r.identity_id, "Credentials": {
-                "AccessKeyId": c.access_key_id, "SecretKey": c.secret_access_key,
-                "SessionToken": c.session_token, "Expiration": c.expiration}}))
-        }
-        "UnlinkIdentity" => {
-            #[derive(Deserialize)]
-            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-            struct Unlink {
-                identity_id: String,
-                #[serde(default)]
-                logins: BTreeMap<String, String>,
-                #[serde(default)]
-                logins_to_remove: Vec<String>,
-            }
-            let i: Unlink = input(m)?;
-            ids.unlink_identity(&i.identity_id, &i.logins, &i.logins_to_remove)
-                .await?;
-            Ok(json!({}))
-        }
-        "GetOpenIdToken" => {
-            let i: In = input(m)?;
-            let identity = i.identity_id.ok_or_else(|| missing("IdentityId"))?;
-            let pool = ids.pool_of_identity(&identity).await?;
-            let r = ids
-                .openid_token(
-                    &pool,
-                    crate::identity::GetOpenIdToken {
-                        identity_id: identity,
-                        logins: i.logins,
-                    },
-                )
-                .await?;
-            Ok(json!({"IdentityId": r.identity_id, "Token": r.token}))
-        }
-        _ => unsupported(op),
     }
 }
