@@ -1604,8 +1604,11 @@ async fn passkeys_view(
 
 /// A date for people (UTC), from epoch seconds.
 fn day(t: i64) -> String {
-    let (y, m, d) = crate::crypto::srp::civil_from_days(t.div_euclid(86_400));
-    format!("{y:04}-{m:02}-{d:02}")
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
 }
 
 /// The passkeys page's form: add the passkey the browser created, or
