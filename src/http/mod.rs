@@ -49,7 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(hosted::router().layer(middleware::map_response(hosted::rejections)))
         .merge(ops::router().layer(native()))
         .fallback(|| async { problem_response(ErrorKind::NotFound, "No such endpoint", None) })
-        .layer(middleware::from_fn_with_state(state.clone(), cors::layer))
+        .layer(middleware::from_fn_with_state(cors::cors(&state), cors::layer))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(

@@ -51,6 +51,8 @@ pub struct UserPools {
     region: String,
     pools: TtlCache<String, Pool>,
     clients: TtlCache<(String, String), AppClient>,
+    /// Browser origins the clients of a pool allow (`None`: of every pool).
+    origins: TtlCache<Option<String>, std::collections::HashSet<String>>,
     /// `tokens.refresh_reuse_grace_secs`.
     pub(crate) reuse_grace_secs: i64,
     /// `rate_limits`.
@@ -138,6 +140,7 @@ impl UserPools {
             region: region.to_owned(),
             pools: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
             clients: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
+            origins: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
             reuse_grace_secs: crate::config::TokenSettings::default().refresh_reuse_grace_secs,
             rate_limits: crate::config::RateLimitSettings::default(),
             srp_sealer: Sealer::new(master, "poolgate/srp-verifier"),
@@ -203,11 +206,59 @@ impl UserPools {
     pub(crate) fn forget_pool(&self, pool_id: &str) {
         self.pools.remove(&pool_id.to_owned());
         self.clients.clear();
+        self.forget_origins(pool_id);
     }
 
     pub(crate) fn forget_client(&self, pool_id: &str, client_id: &str) {
         self.clients
             .remove(&(pool_id.to_owned(), client_id.to_owned()));
+        self.forget_origins(pool_id);
+    }
+
+    fn forget_origins(&self, pool_id: &str) {
+        self.origins.remove(&Some(pool_id.to_owned()));
+        self.origins.remove(&None);
+    }
+
+    /// Whether a browser origin may call a pool's public endpoints: one of the pool's
+    /// clients lists it in `allowed_origins`; with `None`, one client of any pool does
+    /// (`/v1/me`, whose preflight carries no token). From this node's cache, which a
+    /// client or pool change made here empties at once; only `None` reads every pool.
+    pub async fn origin_allowed(&self, pool_id: Option<&str>, origin: &str) -> bool {
+        let key = pool_id.map(str::to_owned);
+        if let Some(set) = self.origins.get(&key) {
+            return set.contains(origin);
+        }
+        let loaded = match pool_id {
+            Some(p) => self.load_origins(&[p.to_owned()]).await,
+            None => self.load_all_origins().await,
+        };
+        // A store error refuses (and is not cached).
+        loaded.is_ok_and(|set| self.origins.put(key, set).contains(origin))
+    }
+
+    async fn load_origins(&self, pool_ids: &[String]) -> Result<std::collections::HashSet<String>> {
+        let mut set = std::collections::HashSet::new();
+        for p in pool_ids {
+            for c in self.store.list_clients(p).await? {
+                set.extend(c.settings.allowed_origins);
+            }
+        }
+        Ok(set)
+    }
+
+    async fn load_all_origins(&self) -> Result<std::collections::HashSet<String>> {
+        const PAGE: i64 = 500;
+        let (mut set, mut after) = (std::collections::HashSet::new(), None::<String>);
+        loop {
+            let pools = self.store.list_pools(after.as_deref(), PAGE).await?;
+            let ids: Vec<String> = pools.iter().map(|p| p.id.clone()).collect();
+            set.extend(self.load_origins(&ids).await?);
+            if ids.len() < PAGE as usize {
+                return Ok(set);
+            }
+            after = ids.last().cloned();
+        }
     }
 
     /// An app client, from this node's cache when it is fresh.
