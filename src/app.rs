@@ -6,7 +6,6 @@ use crate::config::{Mode, Settings};
 use crate::crypto::keys::KeyRing;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::{MasterKey, Sealer, SecretString, random};
-use crate::http::cors::CorsCache;
 use crate::store::SharedStore;
 use crate::user_pools::UserPools;
 use anyhow::Context;
@@ -25,7 +24,6 @@ pub struct AppInner {
     pub identity: Arc<crate::identity::IdentityPools>,
     pub admin_keys: Vec<SecretString>,
     pub metrics: PrometheusHandle,
-    pub cors: CorsCache,
 }
 
 impl Deref for AppState {
@@ -229,7 +227,6 @@ pub async fn build_state_with(
         identity,
         admin_keys,
         metrics: crate::telemetry::metrics_handle(),
-        cors: CorsCache::default(),
     })))
 }
 

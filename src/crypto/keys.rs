@@ -365,11 +365,11 @@ impl KeyRing {
             .distinguished_name
             .push(rcgen::DnType::CommonName, issuer);
         let day = |t: i64| {
-            let (y, m, d) = crate::crypto::srp::civil_from_days(t.div_euclid(86400));
-            rcgen::date_time_ymd(y as i32, m as u8, d as u8)
+            time::OffsetDateTime::from_unix_timestamp(t.div_euclid(86400) * 86400)
+                .map_err(|e| Error::internal(anyhow::anyhow!("certificate date: {e}")))
         };
-        params.not_before = day(record.created_at);
-        params.not_after = day(record.created_at + 10 * 365 * 86400);
+        params.not_before = day(record.created_at)?;
+        params.not_after = day(record.created_at + 10 * 365 * 86400)?;
         use sha2::Digest;
         let digest = sha2::Sha256::digest(record.kid.as_bytes());
         let mut serial = digest[..16].to_vec();

@@ -24,6 +24,10 @@ use crypto_bigint::modular::ConstMontyForm;
 use hmac::{Hmac, KeyInit, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::parsing::Parsed;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 /// RFC 3526 3072-bit MODP prime (big-endian hex), the Cognito SRP modulus N.
 const N_HEX: &str = concat!(
@@ -248,68 +252,47 @@ pub fn verify_signature(
         .is_ok()
 }
 
-const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+/// Cognito's `TIMESTAMP` as written: `EEE MMM d HH:mm:ss UTC yyyy`, English names, single spaces,
+/// the day unpadded, the time zero-padded, a 4-digit year.
+const TIMESTAMP_OUT: &[BorrowedFormatItem<'static>] = format_description!(
+    "[weekday repr:short] [month repr:short] [day padding:none] [hour]:[minute]:[second] UTC [year]"
+);
+/// As read: the same, the day 1–2 digits (so `06` is accepted too).
+const TIMESTAMP_IN: &[BorrowedFormatItem<'static>] = format_description!(
+    "[weekday repr:short] [month repr:short] [first [[day padding:zero]] [[day padding:none]]] \
+     [hour]:[minute]:[second] UTC [year]"
+);
 
-/// Parses Cognito's `TIMESTAMP`, `EEE MMM d HH:mm:ss UTC yyyy` (English names, single spaces,
-/// day 1–2 digits so `06` is accepted too, time zero-padded, 4-digit year), to Unix seconds.
-/// `None` if malformed, out of range (e.g. `Feb 30`, `24:00:00`) or if the weekday does not
-/// match the date (every client derives it from the same clock).
+/// Parses Cognito's `TIMESTAMP` ([`TIMESTAMP_IN`]) to Unix seconds. `None` if malformed, out of
+/// range (e.g. `Feb 30`, `24:00:00`) or if the weekday does not match the date (every client
+/// derives it from the same clock).
 pub fn parse_timestamp(ts: &str) -> Option<i64> {
-    let mut parts = ts.split(' ');
-    let (wd, mon, day, hms, zone, year) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    if parts.next().is_some() || zone != "UTC" {
+    // `time` would take a signed or 5-digit year; Cognito's is always 4 digits.
+    let year = ts.rsplit(' ').next()?;
+    if year.len() != 4 || !year.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let month = MONTHS.iter().position(|&m| m == mon)? as i64 + 1;
-    let year = digits(year, 4, 4)?;
-    let day = digits(day, 1, 2)?;
-    if day < 1 || day > days_in_month(year, month) {
+    let mut parsed = Parsed::new();
+    if !parsed
+        .parse_items(ts.as_bytes(), TIMESTAMP_IN)
+        .ok()?
+        .is_empty()
+    {
         return None;
     }
-    let hb = hms.as_bytes();
-    if hb.len() != 8 || hb[2] != b':' || hb[5] != b':' {
-        return None;
-    }
-    let (h, m, s) = (
-        digits(hms.get(0..2)?, 2, 2)?,
-        digits(hms.get(3..5)?, 2, 2)?,
-        digits(hms.get(6..8)?, 2, 2)?,
-    );
-    if h > 23 || m > 59 || s > 59 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    if WEEKDAYS[weekday(days)] != wd {
-        return None;
-    }
-    Some(days * 86_400 + h * 3_600 + m * 60 + s)
+    let weekday = parsed.weekday()?;
+    // `time` takes the date from month and day and ignores a weekday that contradicts it.
+    let t = PrimitiveDateTime::try_from(parsed).ok()?;
+    (t.weekday() == weekday).then(|| t.assume_utc().unix_timestamp())
 }
 
-/// Formats Unix seconds as Cognito's `TIMESTAMP` (`Mon Jan 6 09:05:03 UTC 2025`).
+/// Formats Unix seconds as Cognito's `TIMESTAMP` (`Mon Jan 6 09:05:03 UTC 2025`); years
+/// 1900–9999 (nothing outside them comes from a clock), else the empty string.
 pub fn format_timestamp(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{} {} {} {:02}:{:02}:{:02} UTC {}",
-        WEEKDAYS[weekday(days)],
-        MONTHS[(m - 1) as usize],
-        d,
-        secs / 3_600,
-        secs % 3_600 / 60,
-        secs % 60,
-        y
-    )
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(TIMESTAMP_OUT).ok())
+        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -448,56 +431,6 @@ fn parse_hex_element(s: &str) -> Option<U3072> {
         hex::decode(s).ok()?
     };
     group_element(&bytes)
-}
-
-fn digits(s: &str, min: usize, max: usize) -> Option<i64> {
-    if s.len() < min || s.len() > max || !s.bytes().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// 0 = Sunday; day 0 (1970-01-01) was a Thursday.
-fn weekday(days: i64) -> usize {
-    (days + 4).rem_euclid(7) as usize
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Inverse of [`days_from_civil`]: (year, month 1–12, day 1–31).
-pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -802,6 +735,15 @@ signature=ti5RE6jpmj514TF6p+Ak6Ef373Lr9WTc/u3lD6q9naI=\n\
             "Mon Jan 6 09:05:03 UTC 2025"
         );
         assert_eq!(format_timestamp(0), "Thu Jan 1 00:00:00 UTC 1970");
+        // Cognito's own form, e.g. today's: the day unpadded, the time padded.
+        assert_eq!(
+            format_timestamp(1_796_691_965),
+            "Tue Dec 8 01:06:05 UTC 2026"
+        );
+        assert_eq!(
+            parse_timestamp("Tue Dec 8 01:06:05 UTC 2026"),
+            Some(1_796_691_965)
+        );
         assert_eq!(
             format_timestamp(1_709_251_199),
             "Thu Feb 29 23:59:59 UTC 2024"

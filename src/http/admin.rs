@@ -378,7 +378,6 @@ pub async fn create_client(
     ApiJson(req): ApiJson<CreateClient>,
 ) -> ApiResult<(StatusCode, ApiJson<ClientView>)> {
     let c = s.pools.create_client(&admin, &pool_id, req).await?;
-    s.cors.invalidate();
     Ok((StatusCode::CREATED, ApiJson(s.pools.client_view(&c)?)))
 }
 
@@ -428,7 +427,6 @@ pub async fn update_client(
         .pools
         .update_client(&admin, &pool_id, &client_id, &patch)
         .await?;
-    s.cors.invalidate();
     Ok(ApiJson(s.pools.client_view(&c)?))
 }
 
@@ -442,7 +440,6 @@ pub async fn delete_client(
     Path((pool_id, client_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     s.pools.delete_client(&admin, &pool_id, &client_id).await?;
-    s.cors.invalidate();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,105 +1,85 @@
-//! CORS per app client: a browser origin is allowed on a pool's public
-//! endpoints when one of the pool's clients lists it in `allowed_origins`,
-//! and on `/v1/me` when any client does (a preflight carries no token, so the
-//! pool is not known there). The origin lists are cached for a few seconds.
+//! CORS per app client, with tower-http's `CorsLayer`: a browser origin is
+//! allowed on a pool's public endpoints when one of the pool's clients lists
+//! it in `allowed_origins`, and on `/v1/me` when any client does (a preflight
+//! carries no token, so the pool is not known there). The services answer
+//! ([`UserPools::origin_allowed`](crate::user_pools::UserPools::origin_allowed)).
+//!
+//! Around the layer, what it leaves to us: only requests with an `Origin`
+//! (and, for `OPTIONS`, a real preflight) go through it; a refused preflight
+//! is a bare 403 and an allowed one a 204; a refused origin gets no CORS
+//! header at all; an allowed one also gets `Vary: Origin` and the exposed
+//! headers. No credentials, so never a wildcard with them.
 
 use crate::app::AppState;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tower::{Layer, ServiceExt};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
-const TTL: Duration = Duration::from_secs(10);
-
-/// Pool id → origins its clients allow, and when it was loaded.
-type OriginMap = HashMap<String, HashSet<String>>;
-
-#[derive(Default)]
-pub struct CorsCache {
-    inner: RwLock<Option<(Instant, OriginMap)>>,
+/// The layer, built once; its predicate asks the services.
+pub fn cors(state: &AppState) -> CorsLayer {
+    let pools = state.pools.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::async_predicate(
+            move |origin: HeaderValue, parts: &axum::http::request::Parts| {
+                let path = parts.uri.path();
+                let pool_id = path
+                    .strip_prefix("/v1/pools/")
+                    .and_then(|r| r.split('/').next())
+                    .map(str::to_owned);
+                let applies = pool_id.is_some() || path == "/v1/me";
+                async move {
+                    let Ok(origin) = origin.to_str() else {
+                        return false;
+                    };
+                    applies && pools.clients.origin_allowed(pool_id.as_deref(), origin).await
+                }
+            },
+        ))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(Duration::from_secs(600))
+        .vary([])
 }
 
-impl CorsCache {
-    pub fn invalidate(&self) {
-        *self.inner.write().expect("cors lock") = None;
-    }
-
-    async fn allowed(&self, state: &AppState, pool_id: Option<&str>, origin: &str) -> bool {
-        let fresh = self
-            .inner
-            .read()
-            .expect("cors lock")
-            .as_ref()
-            .is_some_and(|(t, _)| t.elapsed() < TTL);
-        if !fresh {
-            let Ok(map) = state.pools.clients.allowed_origins().await else {
-                return false;
-            };
-            *self.inner.write().expect("cors lock") = Some((Instant::now(), map));
-        }
-        let guard = self.inner.read().expect("cors lock");
-        let Some((_, map)) = guard.as_ref() else {
-            return false;
-        };
-        match pool_id {
-            Some(p) => map.get(p).is_some_and(|s| s.contains(origin)),
-            None => map.values().any(|s| s.contains(origin)),
-        }
-    }
-}
-
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .map(str::to_owned)
-    else {
+pub async fn layer(State(cors): State<CorsLayer>, req: Request, next: Next) -> Response {
+    if !req.headers().contains_key(header::ORIGIN) {
         return next.run(req).await;
-    };
-    let path = req.uri().path();
-    let pool_id = path
-        .strip_prefix("/v1/pools/")
-        .and_then(|r| r.split('/').next())
-        .map(str::to_owned);
-    let applies = pool_id.is_some() || path == "/v1/me";
-    let allowed = applies
-        && state
-            .cors
-            .allowed(&state, pool_id.as_deref(), &origin)
-            .await;
-    let preflight = req.method() == Method::OPTIONS
-        && req
+    }
+    let preflight = req.method() == Method::OPTIONS;
+    if preflight
+        && !req
             .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let mut resp = if preflight {
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        // tower-http answers every OPTIONS itself; a plain one is the router's.
+        return next.run(req).await;
+    }
+    let Ok(mut resp) = cors.layer(next).oneshot(req).await;
+    let allowed = resp
+        .headers()
+        .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN);
+    if preflight {
         if !allowed {
             return StatusCode::FORBIDDEN.into_response();
         }
-        let mut r = StatusCode::NO_CONTENT.into_response();
-        let h = r.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, PATCH, DELETE, OPTIONS"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type, x-request-id"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
-        r
-    } else {
-        next.run(req).await
-    };
-    if allowed && let Ok(v) = HeaderValue::from_str(&origin) {
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+    }
+    if allowed {
         let h = resp.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
         h.insert(header::VARY, HeaderValue::from_static("Origin"));
         h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,

@@ -17,6 +17,8 @@ use axum::routing::get;
 use std::collections::BTreeMap;
 
 pub fn router() -> Router<AppState> {
+    // Parse the page template now, at start, rather than at the first page.
+    std::sync::LazyLock::force(&PAGES);
     Router::new()
         .route("/{pool_id}/oauth2/authorize", get(authorize))
         .route("/{pool_id}/login", axum::routing::post(login))
@@ -347,11 +349,20 @@ impl Page {
     }
 }
 
+/// The page template, parsed once (`router` forces it at start), HTML-escaped.
+static PAGES: std::sync::LazyLock<minijinja::Environment<'static>> =
+    std::sync::LazyLock::new(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        env.add_template("page.html", PAGE)
+            .expect("the hosted page template parses");
+        env
+    });
+
 fn render<C: serde::Serialize>(status: StatusCode, ctx: C, cookies: &[String]) -> Response {
-    let mut env = minijinja::Environment::new();
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    let html = env
-        .render_str(PAGE, minijinja::value::Serde(ctx))
+    let html = PAGES
+        .get_template("page.html")
+        .and_then(|page| page.render(minijinja::value::Serde(ctx)))
         .unwrap_or_else(|_| {
             "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
         });
@@ -1604,8 +1615,11 @@ async fn passkeys_view(
 
 /// A date for people (UTC), from epoch seconds.
 fn day(t: i64) -> String {
-    let (y, m, d) = crate::crypto::srp::civil_from_days(t.div_euclid(86_400));
-    format!("{y:04}-{m:02}-{d:02}")
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
 }
 
 /// The passkeys page's form: add the passkey the browser created, or

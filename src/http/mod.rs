@@ -19,7 +19,7 @@ use crate::app::AppState;
 use crate::error::ErrorKind;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::HeaderName;
+use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use error::problem_response;
@@ -29,6 +29,7 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
@@ -49,7 +50,12 @@ pub fn router(state: AppState) -> Router {
         .merge(hosted::router().layer(middleware::map_response(hosted::rejections)))
         .merge(ops::router().layer(native()))
         .fallback(|| async { problem_response(ErrorKind::NotFound, "No such endpoint", None) })
-        .layer(middleware::from_fn_with_state(state.clone(), cors::layer))
+        .layer(middleware::from_fn_with_state(cors::cors(&state), cors::layer))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(state.settings.server.request_timeout_secs),
+        ))
+        .layer(middleware::map_response(timed_out))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
@@ -73,7 +79,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Metrics, the request timeout and the audit context (IP, user agent,
+/// The request timeout's answer (`TimeoutLayer`'s bare 408, which no handler
+/// gives): 503 with a problem and `Retry-After: 1`, as it always was.
+async fn timed_out(resp: Response) -> Response {
+    let bare = !resp
+        .headers()
+        .contains_key(axum::http::header::CONTENT_TYPE);
+    if resp.status() == StatusCode::REQUEST_TIMEOUT && bare {
+        return problem_response(
+            ErrorKind::ServiceUnavailable,
+            "The request timed out",
+            Some(1),
+        );
+    }
+    resp
+}
+
+/// Metrics, the request timeout (the layer below) and the audit context (IP, user agent,
 /// request id). Admin changes are recorded by the services (`AdminCtx`).
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -103,16 +125,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
             request_id: header("x-request-id"),
         }
     };
-    let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
-    let resp =
-        match tokio::time::timeout(timeout, crate::audit::with_request(ctx, next.run(req))).await {
-            Ok(r) => r,
-            Err(_) => problem_response(
-                ErrorKind::ServiceUnavailable,
-                "The request timed out",
-                Some(1),
-            ),
-        };
+    let resp = crate::audit::with_request(ctx, next.run(req)).await;
     let status = resp.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
@@ -198,4 +211,44 @@ impl utoipa::Modify for Security {
 
 pub fn openapi_doc() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, to_bytes};
+    use tower::ServiceExt;
+
+    /// A handler that never answers meets the timeout: the same 503 problem as before
+    /// TimeoutLayer (status, headers, body); any other answer passes untouched.
+    #[tokio::test]
+    async fn a_request_that_times_out_gets_a_503_problem() {
+        let app = Router::new()
+            .route("/slow", axum::routing::get(std::future::pending::<()>))
+            .route(
+                "/quick",
+                axum::routing::get(|| async { (StatusCode::REQUEST_TIMEOUT, "own") }),
+            )
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                // `/slow` never answers, so the outcome does not depend on the clock.
+                Duration::from_millis(1),
+            ))
+            .layer(middleware::map_response(timed_out));
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let resp = app.clone().oneshot(get("/slow")).await.unwrap();
+        let want = problem_response(
+            ErrorKind::ServiceUnavailable,
+            "The request timed out",
+            Some(1),
+        );
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        for h in ["content-type", "retry-after"] {
+            assert_eq!(resp.headers().get(h), want.headers().get(h), "{h}");
+        }
+        let body = |r: Response| to_bytes(r.into_body(), 1 << 16);
+        assert_eq!(body(resp).await.unwrap(), body(want).await.unwrap());
+        let quick = app.oneshot(get("/quick")).await.unwrap();
+        assert_eq!(quick.status(), StatusCode::REQUEST_TIMEOUT);
+    }
 }

@@ -62,7 +62,12 @@ fn parse_amz_date(s: &str) -> Option<i64> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
-    Some(crate::crypto::srp::days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se)
+    // Day 29–31 of a shorter month runs on into the next, as it always has (the signature
+    // covers the string, and the skew check bounds the instant).
+    let month = time::Month::try_from(u8::try_from(mo).ok()?).ok()?;
+    let first = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, 1).ok()?;
+    let midnight = first.midnight().assume_utc().unix_timestamp();
+    Some(midnight + (d - 1) * 86400 + h * 3600 + mi * 60 + se)
 }
 
 /// Checks the request's SigV4 `Authorization` against the admin secrets.
@@ -188,6 +193,12 @@ mod tests {
         assert_eq!(parse_amz_date("20251130T000000Z"), Some(1_764_460_800));
         assert_eq!(parse_amz_date("2025113T000000Z"), None);
         assert_eq!(parse_amz_date("20251330T000000Z"), None);
+        // A day past the month's end runs on into the next month (unchanged behaviour).
+        assert_eq!(
+            parse_amz_date("20250230T000000Z"),
+            parse_amz_date("20250302T000000Z")
+        );
+        assert_eq!(parse_amz_date("20251130T235960Z"), Some(1_764_547_200));
     }
 
     const KEY: &str = "the-admin-key-0123456789";

@@ -403,6 +403,7 @@ impl UserPools {
             updated_at: now,
         };
         self.store.insert_client(&client).await?;
+        self.forget_client(pool_id, &client.id);
         Ok(client)
     }
 

@@ -84,28 +84,44 @@ impl Clients {
         self.store.get_client(pool_id, client_id).await
     }
 
-    /// Pool id → the origins its app clients allow (`allowed_origins`), over
-    /// every pool. A pool whose clients cannot be read is left out.
-    pub async fn allowed_origins(
-        &self,
-    ) -> Result<std::collections::HashMap<String, std::collections::HashSet<String>>> {
-        let mut map = std::collections::HashMap::<_, std::collections::HashSet<_>>::new();
-        let mut after: Option<String> = None;
-        loop {
-            let pools = self.store.list_pools(after.as_deref(), 500).await?;
-            for p in &pools {
-                if let Ok(clients) = self.store.list_clients(&p.id).await {
-                    let set = map.entry(p.id.clone()).or_default();
-                    for c in clients {
-                        set.extend(c.settings.allowed_origins);
-                    }
-                }
-            }
-            if pools.len() < 500 {
-                break;
-            }
-            after = pools.last().map(|p| p.id.clone());
+    /// Whether a browser origin may call a pool's public endpoints: one of the pool's
+    /// clients lists it in `allowed_origins`; with `None`, one client of any pool does
+    /// (`/v1/me`, whose preflight carries no token). From this node's cache, which a
+    /// client or pool change made here empties at once; only `None` reads every pool.
+    pub async fn origin_allowed(&self, pool_id: Option<&str>, origin: &str) -> bool {
+        let key = pool_id.map(str::to_owned);
+        if let Some(set) = self.origins.get(&key) {
+            return set.contains(origin);
         }
-        Ok(map)
+        let loaded = match pool_id {
+            Some(p) => self.load_origins(&[p.to_owned()]).await,
+            None => self.load_all_origins().await,
+        };
+        // A store error refuses (and is not cached).
+        loaded.is_ok_and(|set| self.origins.put(key, set).contains(origin))
+    }
+
+    async fn load_origins(&self, pool_ids: &[String]) -> Result<std::collections::HashSet<String>> {
+        let mut set = std::collections::HashSet::new();
+        for p in pool_ids {
+            for c in self.store.list_clients(p).await? {
+                set.extend(c.settings.allowed_origins);
+            }
+        }
+        Ok(set)
+    }
+
+    async fn load_all_origins(&self) -> Result<std::collections::HashSet<String>> {
+        const PAGE: i64 = 500;
+        let (mut set, mut after) = (std::collections::HashSet::new(), None::<String>);
+        loop {
+            let pools = self.store.list_pools(after.as_deref(), PAGE).await?;
+            let ids: Vec<String> = pools.iter().map(|p| p.id.clone()).collect();
+            set.extend(self.load_origins(&ids).await?);
+            if ids.len() < PAGE as usize {
+                return Ok(set);
+            }
+            after = ids.last().cloned();
+        }
     }
 }

@@ -23,6 +23,8 @@ pub struct Core {
     region: String,
     pools: TtlCache<String, Pool>,
     clients: TtlCache<(String, String), AppClient>,
+    /// Browser origins the clients of a pool allow (`None`: of every pool).
+    pub(super) origins: TtlCache<Option<String>, std::collections::HashSet<String>>,
 }
 
 impl Core {
@@ -46,6 +48,7 @@ impl Core {
             region: region.to_owned(),
             pools: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
             clients: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
+            origins: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
         }
     }
 
@@ -122,11 +125,18 @@ impl Core {
     pub(crate) fn forget_pool(&self, pool_id: &str) {
         self.pools.remove(&pool_id.to_owned());
         self.clients.clear();
+        self.forget_origins(pool_id);
     }
 
     pub(crate) fn forget_client(&self, pool_id: &str, client_id: &str) {
         self.clients
             .remove(&(pool_id.to_owned(), client_id.to_owned()));
+        self.forget_origins(pool_id);
+    }
+
+    fn forget_origins(&self, pool_id: &str) {
+        self.origins.remove(&Some(pool_id.to_owned()));
+        self.origins.remove(&None);
     }
 
     /// An app client, from this node's cache when it is fresh.

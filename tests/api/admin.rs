@@ -211,6 +211,97 @@ async fn cors_follows_the_clients_allowed_origins() {
     );
 }
 
+/// A refused origin gets no CORS header on any answer; a client change is honoured on the
+/// next request (this node forgets its cached origins), on the pool's paths and on
+/// `/v1/me`; a plain `OPTIONS` is the router's, not a preflight.
+#[tokio::test]
+async fn cors_refusals_carry_no_headers_and_client_changes_apply_at_once() {
+    let app = spawn_app().await;
+    let cors_headers = |r: &reqwest::Response| {
+        r.headers()
+            .keys()
+            .filter(|k| k.as_str().starts_with("access-control-") || *k == "vary")
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+    };
+    let preflight = |path: String, origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, format!("{}{}", app.base, path))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let get = |path: String, origin: &'static str| {
+        app.http
+            .get(format!("{}{}", app.base, path))
+            .header("origin", origin)
+            .send()
+    };
+    // A GET on the sign-in path: 405, an answer like any other.
+    let signin_path = app.pool_path("signin");
+    let origin = "https://late.example.com";
+    // Asked once (and cached) before the client allows it.
+    let r = get(signin_path.clone(), origin).await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(cors_headers(&r), Vec::<String>::new());
+    let r = preflight("/v1/me".into(), origin).await.unwrap();
+    assert_eq!((r.status().as_u16(), cors_headers(&r)), (403, vec![]));
+    let (st, _) = app
+        .admin(
+            "PATCH",
+            &format!("/v1/admin/pools/{}/clients/{}", app.pool_id, app.client_id),
+            Some(json!({"allowed_origins": [origin]})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let r = get(signin_path.clone(), origin).await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], origin);
+    assert_eq!(r.headers()["vary"], "Origin");
+    assert_eq!(
+        r.headers()["access-control-expose-headers"],
+        "x-request-id, retry-after"
+    );
+    assert!(
+        r.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let r = preflight("/v1/me".into(), origin).await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["access-control-allow-origin"], origin);
+    assert_eq!(r.headers()["access-control-max-age"], "600");
+    // Other origins, and paths outside the pools and /v1/me, stay refused.
+    let r = get(signin_path.clone(), "https://evil.example.com")
+        .await
+        .unwrap();
+    assert_eq!(cors_headers(&r), Vec::<String>::new());
+    let r = preflight("/v1/admin/pools".into(), origin).await.unwrap();
+    assert_eq!((r.status().as_u16(), cors_headers(&r)), (403, vec![]));
+    // A plain OPTIONS (no Access-Control-Request-Method) is not a preflight.
+    let r = app
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}{}", app.base, signin_path),
+        )
+        .header("origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    // Deleting the client withdraws the origin at once.
+    let (st, _) = app
+        .admin(
+            "DELETE",
+            &format!("/v1/admin/pools/{}/clients/{}", app.pool_id, app.client_id),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    let r = get(signin_path, origin).await.unwrap();
+    assert_eq!(cors_headers(&r), Vec::<String>::new());
+}
+
 #[tokio::test]
 async fn pools_declared_in_config_are_applied_idempotently() {
     let app = spawn_app().await;

@@ -209,59 +209,38 @@ fn cli_ok(app: &TestApp, args: &[&str]) -> Value {
     v
 }
 
-/// A Cognito JSON call signed with SigV4 and `key` as the admin secret, the
-/// way the AWS SDKs sign it: host, content-type, x-amz-date and
-/// x-amz-target signed, scoped to the server's region and the operation's
-/// service.
+/// A Cognito JSON call signed with SigV4 and `key` as the admin secret by
+/// AWS's own signer (aws-sigv4), the way the AWS SDKs sign it: host,
+/// content-type, x-amz-date and x-amz-target signed, scoped to the server's
+/// region and the operation's service.
 async fn cognito_signed(app: &TestApp, key: &str, target: &str, body: Value) -> (u16, Value) {
-    use hmac::{KeyInit, Mac};
-    use sha2::{Digest, Sha256};
-    let mac = |k: &[u8], data: &str| {
-        let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(k).unwrap();
-        m.update(data.as_bytes());
-        m.finalize().into_bytes().to_vec()
-    };
     let body = body.to_string();
     let host = app.base.trim_start_matches("http://").to_owned();
-    let date = poolgate::gateway::sign::amz_date(poolgate::clock::Clock::now(&app.clock));
-    let region = app.state.pools.region().to_owned();
     let service = if target.starts_with("AWSCognitoIdentityService.") {
         "cognito-identity"
     } else {
         "cognito-idp"
     };
     let content_type = "application/x-amz-json-1.1";
-    let signed = "content-type;host;x-amz-date;x-amz-target";
-    let canonical = format!(
-        "POST\n/\n\ncontent-type:{content_type}\nhost:{host}\nx-amz-date:{date}\nx-amz-target:{target}\n\n{signed}\n{}",
-        hex::encode(Sha256::digest(body.as_bytes()))
+    let signature = aws_signed_headers(
+        &host,
+        &[("content-type", content_type), ("x-amz-target", target)],
+        body.as_bytes(),
+        key,
+        (app.state.pools.region(), service),
+        poolgate::clock::Clock::now(&app.clock),
+        &[],
     );
-    let scope = format!("{}/{region}/{service}/aws4_request", &date[..8]);
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let mut k = mac(format!("AWS4{key}").as_bytes(), &date[..8]);
-    for part in [region.as_str(), service, "aws4_request"] {
-        k = mac(&k, part);
-    }
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed}, Signature={}",
-        poolgate::http::sigv4::ADMIN_ACCESS_KEY_ID,
-        hex::encode(mac(&k, &to_sign))
-    );
-    let resp = app
+    let mut request = app
         .http
         .post(format!("{}/", app.base))
         .header("content-type", content_type)
         .header("x-amz-target", target)
-        .header("x-amz-date", date)
-        .header("authorization", authorization)
-        .header("user-agent", "audit-cognito/1.0")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .header("user-agent", "audit-cognito/1.0");
+    for (k, v) in signature {
+        request = request.header(k, v);
+    }
+    let resp = request.body(body).send().await.unwrap();
     (
         resp.status().as_u16(),
         resp.json().await.unwrap_or(Value::Null),

@@ -123,40 +123,34 @@ impl Signed<'_> {
 }
 
 async fn signed_cognito(app: &TestApp, req: Signed<'_>, key: &str, body: Value) -> (u16, Value) {
-    use sha2::Digest;
-    let now = app.clock.now();
     let body = body.to_string();
     let host = app.base.trim_start_matches("http://").to_owned();
-    let all = [
-        ("content-type", "application/x-amz-json-1.1".to_owned()),
-        ("host", host),
-        ("x-amz-date", poolgate::gateway::sign::amz_date(now)),
-        ("x-amz-target", req.signed_target.to_owned()),
-    ];
-    let chosen: Vec<(&str, String)> = all
-        .iter()
-        .filter(|(k, _)| req.signed.contains(k))
-        .cloned()
+    let content_type = "application/x-amz-json-1.1";
+    let leave_out: Vec<&str> = ["content-type", "host", "x-amz-date", "x-amz-target"]
+        .into_iter()
+        .filter(|h| !req.signed.contains(h))
         .collect();
-    let signer = poolgate::gateway::sign::Signer {
-        access_key_id: "poolgate-admin",
-        secret_access_key: key,
-        session_token: None,
-        region: req.scope.0,
-    };
-    let payload = hex::encode(sha2::Sha256::digest(body.as_bytes()));
-    let authorization = signer.authorization(req.scope.1, "POST", "/", &chosen, &payload, now);
-    let resp = app
+    let signature = aws_signed_headers(
+        &host,
+        &[
+            ("content-type", content_type),
+            ("x-amz-target", req.signed_target),
+        ],
+        body.as_bytes(),
+        key,
+        req.scope,
+        app.clock.now(),
+        &leave_out,
+    );
+    let mut request = app
         .http
         .post(format!("{}/", app.base))
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-date", poolgate::gateway::sign::amz_date(now))
-        .header("x-amz-target", req.sent_target)
-        .header("authorization", authorization)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .header("content-type", content_type)
+        .header("x-amz-target", req.sent_target);
+    for (k, v) in signature {
+        request = request.header(k, v);
+    }
+    let resp = request.body(body).send().await.unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 

@@ -355,3 +355,55 @@ pub fn verify_with_jwks(token: &str, jwks: &Value, issuer: &str) -> Value {
         .expect("valid token")
         .claims
 }
+
+/// The headers AWS's own signer (`aws-sigv4`, the SDKs') adds to a `POST /` to `host` carrying
+/// `headers` and `body`, signed at `now` with the admin credential and `secret`, scoped to
+/// `region`/`service`: `x-amz-date` and `authorization`. `headers`, `host` and `x-amz-date` are
+/// signed, except those named in `leave_out`.
+pub fn aws_signed_headers(
+    host: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    secret: &str,
+    (region, service): (&str, &str),
+    now: i64,
+    leave_out: &[&str],
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let identity = aws_credential_types::Credentials::new(
+        poolgate::http::sigv4::ADMIN_ACCESS_KEY_ID,
+        secret,
+        None,
+        None,
+        "tests",
+    )
+    .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(std::time::UNIX_EPOCH + Duration::from_secs(now as u64))
+        .settings({
+            let mut settings = SigningSettings::default();
+            let leave_out = leave_out.iter().map(|h| h.to_string().into());
+            settings.excluded_headers = Some(leave_out.collect());
+            settings
+        })
+        .build()
+        .expect("signing params")
+        .into();
+    let mut sent = vec![("host", host)];
+    sent.extend_from_slice(headers);
+    let signable = SignableRequest::new(
+        "POST",
+        format!("http://{host}/"),
+        sent.into_iter(),
+        SignableBody::Bytes(body),
+    )
+    .expect("signable request");
+    let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+    instructions
+        .headers()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
