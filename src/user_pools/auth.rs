@@ -2,6 +2,7 @@
 //! behind an access token.
 
 use super::UserPools;
+use super::hooks::{TokenEvent, TokenOutcome, Trigger, TriggerSource::*, UserEvent};
 use super::limits::Action;
 use crate::crypto::password::Lane;
 use crate::crypto::{random, sha256_hex};
@@ -233,7 +234,13 @@ impl UserPools {
             )));
         }
         let v = self
-            .verify_password(&pool, &req.username, &req.password, PoolBudget::Due)
+            .verify_password(
+                &pool,
+                &client.id,
+                &req.username,
+                &req.password,
+                PoolBudget::Due,
+            )
             .await?;
         self.finish_password_sign_in(&pool, &client, v).await
     }
@@ -268,6 +275,7 @@ impl UserPools {
     pub(crate) async fn verify_password<'a>(
         &self,
         pool: &Pool,
+        client_id: &str,
         username: &str,
         password: &'a str,
         budget: PoolBudget,
@@ -297,6 +305,23 @@ impl UserPools {
                 self.check_throttle(&t)?;
             }
             (None, None) => {}
+        }
+        if let Some(r) = &found {
+            let hook = Trigger::new(
+                PreAuthentication,
+                &pool.id,
+                Some(client_id),
+                &r.user.username,
+            );
+            self.hooks
+                .pre_authentication(
+                    pool,
+                    &UserEvent {
+                        trigger: hook,
+                        user_attributes: r.user.attributes.clone(),
+                    },
+                )
+                .await?;
         }
         let lane = if known { Lane::Known } else { Lane::Anonymous };
         // Unknown users verify against the dummy hash: same work, same answer.
@@ -446,6 +471,7 @@ impl UserPools {
             }
             Settled::Ready(u) => u,
         };
+        self.post_authentication(pool, &client.id, &user).await?;
         let now = self.clock.now();
         let (tokens, _) = self
             .start_session_in(pool, client, &user, groups, now, None, None, random::uuid())
@@ -456,6 +482,27 @@ impl UserPools {
             tokens: Some(tokens),
             challenge: None,
         })
+    }
+
+    /// The post authentication hook of a sign-in that checked out (every
+    /// factor), before its session starts.
+    pub(crate) async fn post_authentication(
+        &self,
+        pool: &Pool,
+        client_id: &str,
+        user: &User,
+    ) -> Result<()> {
+        let hook = Trigger::new(
+            PostAuthentication,
+            &pool.id,
+            Some(client_id),
+            &user.username,
+        );
+        let event = UserEvent {
+            trigger: hook,
+            user_attributes: user.attributes.clone(),
+        };
+        self.hooks.post_authentication(pool, &event).await
     }
 
     /// Everything between a verified credential and a session: the user's
@@ -641,6 +688,7 @@ impl UserPools {
                 challenge: Some(c),
             }),
             Settled::Ready(user) => {
+                self.post_authentication(&pool, &client.id, &user).await?;
                 let tokens = self.start_session(&pool, &client, &user).await?;
                 metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
                 Ok(SignInResult {
@@ -849,13 +897,19 @@ impl UserPools {
             Some(g) => g,
             None => self.store.groups_of_user(&pool.id, &user.sub).await?,
         };
+        let source = if family.scope.is_some() {
+            TokenGenerationHostedAuth
+        } else {
+            TokenGenerationAuthentication
+        };
         let mut set = self
-            .issue(pool, client, user, &family, &groups, nonce)
+            .issue(pool, client, user, &family, &groups, nonce, source)
             .await?;
         set.refresh_token = Some(refresh);
         Ok((set, family.id))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn issue(
         &self,
         pool: &Pool,
@@ -864,6 +918,7 @@ impl UserPools {
         family: &TokenFamily,
         groups: &[Group],
         nonce: Option<&str>,
+        source: super::hooks::TriggerSource,
     ) -> Result<TokenSet> {
         let validity = client
             .settings
@@ -885,10 +940,28 @@ impl UserPools {
                 .clone()
                 .unwrap_or_else(|| "aws.cognito.signin.user.admin".into()),
         };
+        let hook = Trigger::new(source, &pool.id, Some(&client.id), &user.username);
+        let overrides = self
+            .hooks
+            .pre_token_generation(
+                pool,
+                &TokenEvent {
+                    trigger: hook,
+                    user_attributes: user.attributes.clone(),
+                    groups: groups.iter().map(|g| g.name.clone()).collect(),
+                    scopes: issue.scope.split(' ').map(str::to_owned).collect(),
+                },
+            )
+            .await?;
         let event_id = random::uuid();
         let key = self.keys.signing_key(&pool.id).await?;
-        let access_token = key.sign(&issue.access_claims(&event_id))?;
+        let access_token = if overrides == TokenOutcome::default() {
+            key.sign(&issue.access_claims(&event_id))?
+        } else {
+            key.sign(&overrides.access(&issue.access_claims(&event_id))?)?
+        };
         let mut id_claims = issue.id_claims(&event_id);
+        overrides.apply_id(&mut id_claims);
         if family.scope.is_some() {
             // OpenID Connect Core 3.1.3.6: the left half of SHA-256 of the
             // access token (RS256 and ES256 both hash with SHA-256).
@@ -978,12 +1051,28 @@ impl UserPools {
                 return Err(invalid());
             }
             set = self
-                .issue(&pool, &client, &user, &family, &groups, None)
+                .issue(
+                    &pool,
+                    &client,
+                    &user,
+                    &family,
+                    &groups,
+                    None,
+                    TokenGenerationRefreshTokens,
+                )
                 .await?;
             set.refresh_token = Some(next);
         } else {
             set = self
-                .issue(&pool, &client, &user, &family, &groups, None)
+                .issue(
+                    &pool,
+                    &client,
+                    &user,
+                    &family,
+                    &groups,
+                    None,
+                    TokenGenerationRefreshTokens,
+                )
                 .await?;
         }
         metrics::counter!("poolgate_refresh_total").increment(1);

@@ -14,6 +14,7 @@
 
 use super::UserPools;
 use super::authorize::{Authorization, HostedSession};
+use super::hooks::{Trigger, TriggerSource::*, UserEvent};
 use super::limits::Action;
 use crate::audit::{AdminCtx, Target};
 use crate::crypto::{ct_eq, random, sha256_hex};
@@ -933,6 +934,16 @@ impl UserPools {
                     ));
                 }
                 None => {
+                    let hook = Trigger::new(PreSignUpExternalProvider, &p.pool_id, None, &username);
+                    self.hooks
+                        .pre_sign_up(
+                            &pool,
+                            &UserEvent {
+                                trigger: hook,
+                                user_attributes: attrs.clone(),
+                            },
+                        )
+                        .await?;
                     let mut attributes = attrs.clone();
                     let sub = random::uuid();
                     attributes.insert("sub".into(), sub.clone());

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod authorize;
 pub mod federation;
 pub mod groups;
+pub mod hooks;
 pub mod limits;
 pub mod mfa;
 pub mod oauth;
@@ -70,6 +71,8 @@ pub struct UserPools {
     pub(crate) oauth_codes: Sealer,
     /// Text messages, when configured.
     pub sms: Option<crate::sms::SharedSms>,
+    /// Called where Cognito invokes a Lambda trigger (`hooks`).
+    pub(crate) hooks: hooks::SharedHooks,
 }
 
 /// How long a node trusts its cached copy of a pool or client changed on
@@ -146,6 +149,7 @@ impl UserPools {
             mfa_secrets: Sealer::new(master, "poolgate/totp-secret"),
             oauth_codes: Sealer::new(master, "poolgate/oauth-code"),
             sms: None,
+            hooks: Arc::new(hooks::PoolRules),
             rp: Arc::new(crate::oidc_rp::RelyingParty::new(clock.clone())),
             clock,
         }
@@ -160,6 +164,13 @@ impl UserPools {
     /// Sets the SMS sender (`sms`).
     pub fn with_sms(mut self, sms: Option<crate::sms::SharedSms>) -> Self {
         self.sms = sms;
+        self
+    }
+
+    /// Sets the hooks called at the trigger points (default: the pools'
+    /// own `hooks` rules).
+    pub fn with_hooks(mut self, hooks: hooks::SharedHooks) -> Self {
+        self.hooks = hooks;
         self
     }
 
