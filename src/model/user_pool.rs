@@ -339,6 +339,36 @@ pub struct PoolSettings {
     pub first_auth_factors: Vec<String>,
     /// Passkeys: relying-party id and allowed origins.
     pub webauthn: WebAuthnSettings,
+    /// Built-in rules run at trigger points (`user_pools::hooks`); shown
+    /// only when set.
+    #[serde(skip_serializing_if = "HookSettings::is_empty")]
+    pub hooks: HookSettings,
+}
+
+/// Built-in rules the pool runs where Cognito would invoke a Lambda
+/// trigger (`user_pools::hooks::PoolRules`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct HookSettings {
+    pub pre_sign_up: PreSignUpRules,
+}
+
+impl HookSettings {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// The pre sign-up rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PreSignUpRules {
+    /// Self sign-ups whose `email` is at exactly one of these domains
+    /// (lower-case ASCII; internationalised domains in their `xn--` form;
+    /// subdomains are not included) are confirmed without a code, as a
+    /// pre sign-up trigger answering `autoConfirmUser` would. The email
+    /// stays unverified: the rule does not prove the address is theirs.
+    pub auto_confirm_email_domains: Vec<String>,
 }
 
 impl Default for PoolSettings {
@@ -360,6 +390,7 @@ impl Default for PoolSettings {
             mfa: MfaSettings::default(),
             first_auth_factors: vec!["PASSWORD".into()],
             webauthn: WebAuthnSettings::default(),
+            hooks: HookSettings::default(),
         }
     }
 }

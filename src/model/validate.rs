@@ -61,6 +61,7 @@ fn check_validity(t: &TokenValidity) -> Result<()> {
 pub fn validate_settings(s: &PoolSettings) -> Result<()> {
     check_branding("branding", &s.branding)?;
     validate_webauthn(&s.webauthn)?;
+    validate_hooks(&s.hooks)?;
     for f in &s.mfa.factors {
         if !MFA_FACTORS.contains(&f.as_str()) {
             return Err(Error::invalid(format!(
@@ -345,6 +346,36 @@ pub fn validate_client_settings(s: &ClientSettings) -> Result<()> {
         if !ok {
             return Err(Error::invalid(format!(
                 "allowed_origins: `{o}` is not an origin like https://app.example.com"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the `hooks` pool settings: domains as DNS names in lower-case
+/// ASCII (what `PoolRules` compares against, byte for byte).
+pub fn validate_hooks(h: &HookSettings) -> Result<()> {
+    let domains = &h.pre_sign_up.auto_confirm_email_domains;
+    if domains.len() > 50 {
+        return Err(Error::invalid(
+            "hooks.pre_sign_up.auto_confirm_email_domains: at most 50",
+        ));
+    }
+    for d in domains {
+        let ok = d.len() <= 253
+            && d.contains('.')
+            && d.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            });
+        if !ok {
+            return Err(Error::invalid(format!(
+                "hooks.pre_sign_up.auto_confirm_email_domains: `{d}` is not a lower-case domain such as example.com (internationalised domains in their xn-- form)"
             )));
         }
     }

@@ -3,6 +3,7 @@
 
 use super::attributes::{self, pending_key};
 use super::auth::Authenticated;
+use super::hooks::{Trigger, TriggerSource::*, UserEvent};
 use super::limits::Action;
 use super::signup::CodeDelivery;
 use super::{UserPools, policy};
@@ -492,7 +493,21 @@ impl UserPools {
             .clear_signin_failures(&pool.id, &user.sub)
             .await?;
         tracing::info!(sub = %user.sub, "password reset with a code; sessions revoked");
-        Ok(())
+        let hook = Trigger::new(
+            PostConfirmationConfirmForgotPassword,
+            pool_id,
+            Some(&req.client_id),
+            &user.username,
+        );
+        self.hooks
+            .post_confirmation(
+                &pool,
+                &UserEvent {
+                    trigger: hook,
+                    user_attributes: user.attributes,
+                },
+            )
+            .await
     }
 
     /// Changes the signed-in user's password; the current one is required.

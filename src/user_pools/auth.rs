@@ -2,6 +2,7 @@
 //! behind an access token.
 
 use super::UserPools;
+use super::hooks::{Trigger, TriggerSource::*, UserEvent};
 use super::limits::Action;
 use crate::crypto::password::Lane;
 use crate::crypto::{random, sha256_hex};
@@ -234,7 +235,13 @@ impl UserPools {
             )));
         }
         let v = self
-            .verify_password(&pool, &req.username, &req.password, PoolBudget::Due)
+            .verify_password(
+                &pool,
+                &client.id,
+                &req.username,
+                &req.password,
+                PoolBudget::Due,
+            )
             .await?;
         self.finish_password_sign_in(&pool, &client, v).await
     }
@@ -269,6 +276,7 @@ impl UserPools {
     pub(crate) async fn verify_password<'a>(
         &self,
         pool: &Pool,
+        client_id: &str,
         username: &str,
         password: &'a str,
         budget: PoolBudget,
@@ -298,6 +306,23 @@ impl UserPools {
                 self.check_throttle(&t)?;
             }
             (None, None) => {}
+        }
+        if let Some(r) = &found {
+            let hook = Trigger::new(
+                PreAuthentication,
+                &pool.id,
+                Some(client_id),
+                &r.user.username,
+            );
+            self.hooks
+                .pre_authentication(
+                    pool,
+                    &UserEvent {
+                        trigger: hook,
+                        user_attributes: r.user.attributes.clone(),
+                    },
+                )
+                .await?;
         }
         let lane = if known { Lane::Known } else { Lane::Anonymous };
         // Unknown users verify against the dummy hash: same work, same answer.
@@ -447,6 +472,7 @@ impl UserPools {
             }
             Settled::Ready(u) => u,
         };
+        self.post_authentication(pool, &client.id, &user).await?;
         let now = self.clock.now();
         let (tokens, _) = self
             .sessions
@@ -458,6 +484,27 @@ impl UserPools {
             tokens: Some(tokens),
             challenge: None,
         })
+    }
+
+    /// The post authentication hook of a sign-in that checked out (every
+    /// factor), before its session starts.
+    pub(crate) async fn post_authentication(
+        &self,
+        pool: &Pool,
+        client_id: &str,
+        user: &User,
+    ) -> Result<()> {
+        let hook = Trigger::new(
+            PostAuthentication,
+            &pool.id,
+            Some(client_id),
+            &user.username,
+        );
+        let event = UserEvent {
+            trigger: hook,
+            user_attributes: user.attributes.clone(),
+        };
+        self.hooks.post_authentication(pool, &event).await
     }
 
     /// Everything between a verified credential and a session: the user's
@@ -644,6 +691,7 @@ impl UserPools {
                 challenge: Some(c),
             }),
             Settled::Ready(user) => {
+                self.post_authentication(&pool, &client.id, &user).await?;
                 let tokens = self.sessions.start_session(&pool, &client, &user).await?;
                 metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
                 Ok(SignInResult {

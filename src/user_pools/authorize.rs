@@ -334,7 +334,7 @@ impl UserPools {
                 .await?
                 .ok_or_else(|| Error::not_found("App client"))?;
             let v = self
-                .verify_password(&pool, username, password, PoolBudget::Due)
+                .verify_password(&pool, client_id, username, password, PoolBudget::Due)
                 .await?;
             match self
                 .settle_sign_in(&pool, &client, v.user, v.throttle, Some(v.upgrade))
@@ -342,6 +342,7 @@ impl UserPools {
             {
                 Settled::Challenge(c) => Ok(HostedSignIn::Challenge(c)),
                 Settled::Ready(user) => {
+                    self.post_authentication(&pool, client_id, &user).await?;
                     metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
                     Ok(HostedSignIn::Session(
                         self.new_login_session(pool_id, &user.sub).await?,
@@ -394,6 +395,7 @@ impl UserPools {
             {
                 Settled::Challenge(c) => Ok(HostedSignIn::Challenge(c)),
                 Settled::Ready(user) => {
+                    self.post_authentication(&pool, client_id, &user).await?;
                     metrics::counter!("poolgate_signin_total", "outcome" => "success").increment(1);
                     Ok(HostedSignIn::Session(
                         self.new_login_session(pool_id, &user.sub).await?,

@@ -24,6 +24,7 @@ pub mod clients;
 pub mod core;
 pub mod federation;
 pub mod groups;
+pub mod hooks;
 pub mod limits;
 pub mod mfa;
 pub mod oauth;
@@ -85,6 +86,8 @@ pub struct UserPools {
     pub(crate) oauth_codes: Sealer,
     /// Text messages, when configured.
     pub sms: Option<crate::sms::SharedSms>,
+    /// Called where Cognito invokes a Lambda trigger (`hooks`).
+    pub(crate) hooks: hooks::SharedHooks,
 }
 
 /// How long a node trusts its cached copy of a pool or client changed on
@@ -137,6 +140,7 @@ impl UserPools {
             mfa_secrets: Sealer::new(master, "poolgate/totp-secret"),
             oauth_codes: Sealer::new(master, "poolgate/oauth-code"),
             sms: None,
+            hooks: Arc::new(hooks::PoolRules),
             rp: Arc::new(crate::oidc_rp::RelyingParty::new(clock)),
         }
     }
@@ -150,6 +154,14 @@ impl UserPools {
     /// Sets the SMS sender (`sms`).
     pub fn with_sms(mut self, sms: Option<crate::sms::SharedSms>) -> Self {
         self.sms = sms;
+        self
+    }
+
+    /// Sets the hooks called at the trigger points (default: the pools'
+    /// own `hooks` rules).
+    pub fn with_hooks(mut self, hooks: hooks::SharedHooks) -> Self {
+        self.sessions.hooks = hooks.clone();
+        self.hooks = hooks;
         self
     }
 

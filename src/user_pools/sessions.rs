@@ -7,6 +7,7 @@
 //! authentication), the signing-key ring and the refresh reuse grace.
 
 use super::auth::{Authenticated, Me, Refresh, Revoke};
+use super::hooks::{SharedHooks, TokenEvent, TokenOutcome, Trigger, TriggerSource::*};
 use super::{Clients, Core};
 use crate::crypto::keys::KeyRing;
 use crate::crypto::{random, sha256_hex};
@@ -36,6 +37,8 @@ pub struct Sessions {
     pub keys: Arc<KeyRing>,
     /// `tokens.refresh_reuse_grace_secs`.
     pub(crate) reuse_grace_secs: i64,
+    /// The pre token generation hook (`UserPools::with_hooks`).
+    pub(crate) hooks: SharedHooks,
 }
 
 impl std::ops::Deref for Sessions {
@@ -57,6 +60,7 @@ impl Sessions {
             clients,
             keys,
             reuse_grace_secs,
+            hooks: Arc::new(super::hooks::PoolRules),
         }
     }
 
@@ -135,13 +139,19 @@ impl Sessions {
             Some(g) => g,
             None => self.store.groups_of_user(&pool.id, &user.sub).await?,
         };
+        let source = if family.scope.is_some() {
+            TokenGenerationHostedAuth
+        } else {
+            TokenGenerationAuthentication
+        };
         let mut set = self
-            .issue(pool, client, user, &family, &groups, nonce)
+            .issue(pool, client, user, &family, &groups, nonce, source)
             .await?;
         set.refresh_token = Some(refresh);
         Ok((set, family.id))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn issue(
         &self,
         pool: &Pool,
@@ -150,6 +160,7 @@ impl Sessions {
         family: &TokenFamily,
         groups: &[Group],
         nonce: Option<&str>,
+        source: super::hooks::TriggerSource,
     ) -> Result<TokenSet> {
         let validity = client
             .settings
@@ -171,10 +182,28 @@ impl Sessions {
                 .clone()
                 .unwrap_or_else(|| "aws.cognito.signin.user.admin".into()),
         };
+        let hook = Trigger::new(source, &pool.id, Some(&client.id), &user.username);
+        let overrides = self
+            .hooks
+            .pre_token_generation(
+                pool,
+                &TokenEvent {
+                    trigger: hook,
+                    user_attributes: user.attributes.clone(),
+                    groups: groups.iter().map(|g| g.name.clone()).collect(),
+                    scopes: issue.scope.split(' ').map(str::to_owned).collect(),
+                },
+            )
+            .await?;
         let event_id = random::uuid();
         let key = self.keys.signing_key(&pool.id).await?;
-        let access_token = key.sign(&issue.access_claims(&event_id))?;
+        let access_token = if overrides == TokenOutcome::default() {
+            key.sign(&issue.access_claims(&event_id))?
+        } else {
+            key.sign(&overrides.access(&issue.access_claims(&event_id))?)?
+        };
         let mut id_claims = issue.id_claims(&event_id);
+        overrides.apply_id(&mut id_claims);
         if family.scope.is_some() {
             // OpenID Connect Core 3.1.3.6: the left half of SHA-256 of the
             // access token (RS256 and ES256 both hash with SHA-256).
@@ -265,12 +294,12 @@ impl Sessions {
                 return Err(invalid());
             }
             set = self
-                .issue(&pool, &client, &user, &family, &groups, None)
+                .issue(&pool, &client, &user, &family, &groups, None, TokenGenerationRefreshTokens)
                 .await?;
             set.refresh_token = Some(next);
         } else {
             set = self
-                .issue(&pool, &client, &user, &family, &groups, None)
+                .issue(&pool, &client, &user, &family, &groups, None, TokenGenerationRefreshTokens)
                 .await?;
         }
         metrics::counter!("poolgate_refresh_total").increment(1);

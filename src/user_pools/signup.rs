@@ -1,8 +1,10 @@
 //! Sign-up, confirmation and code resend.
 
 use super::attributes::{self, mask_destination};
+use super::hooks::{self, TriggerSource, TriggerSource::*};
 use super::limits::Action;
 use super::{SIGNUP_CODE_TTL, UserPools, alias_value, policy};
+use crate::crypto::SecretString;
 use crate::crypto::random;
 use crate::error::{Error, ErrorKind, Result};
 use crate::mail::{Email, Template};
@@ -180,6 +182,39 @@ fn validate_username(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Applies a pre sign-up hook's `autoConfirmUser` (and, with it,
+/// `autoVerifyEmail`/`autoVerifyPhone`) to a new user: confirmed, the
+/// verified attributes set and their aliases added. Whether it confirmed.
+fn auto_confirm(
+    pool: &Pool,
+    outcome: &hooks::PreSignUpOutcome,
+    user: &mut User,
+    aliases: &mut Vec<Alias>,
+) -> bool {
+    if !outcome.auto_confirm_user {
+        return false;
+    }
+    user.status = UserStatus::Confirmed;
+    for kind in ["email", "phone_number"] {
+        let on = outcome.auto_verifies(kind);
+        let Some(v) = user.attributes.get(kind).filter(|_| on).cloned() else {
+            continue;
+        };
+        user.attributes
+            .insert(format!("{kind}_verified"), "true".into());
+        let value = alias_value(kind, &v);
+        if pool.settings.alias_attributes.iter().any(|a| a == kind)
+            && !aliases.iter().any(|a| a.kind == kind)
+        {
+            aliases.push(Alias {
+                kind: kind.to_owned(),
+                value,
+            });
+        }
+    }
+    true
+}
+
 impl UserPools {
     /// Where a code for this user goes: the first auto-verified attribute the
     /// user has and the server can deliver to (email; a phone number when an
@@ -201,6 +236,7 @@ impl UserPools {
         to: &str,
         code: &str,
         t: Template,
+        custom: Option<String>,
     ) -> Result<CodeDelivery> {
         let sms = self.sms.as_ref().ok_or_else(|| {
             Error::invalid("Phone numbers cannot get codes: no SMS sender is configured")
@@ -214,7 +250,9 @@ impl UserPools {
             id: crate::crypto::random::uuid(),
             pool_id: Some(pool.id.clone()),
             to: to.to_owned(),
-            body: format!("Your {} {what} is {code}", pool.name).replace(['\r', '\n'], " "),
+            body: custom
+                .unwrap_or_else(|| format!("Your {} {what} is {code}", pool.name))
+                .replace(['\r', '\n'], " "),
         };
         if let Err(e) = sms.send(&message).await {
             tracing::warn!(pool_id = %pool.id, error = %e, "SMS delivery failed");
@@ -240,8 +278,23 @@ impl UserPools {
         code: &str,
         t: Template,
     ) -> Result<CodeDelivery> {
+        let (custom, sender) = self.message_hooks(pool, user, attr, dest, code, t).await?;
+        if sender == hooks::Delivery::Delivered {
+            let medium = if attr == "phone_number" {
+                "SMS"
+            } else {
+                "EMAIL"
+            };
+            return Ok(CodeDelivery {
+                destination: mask_destination(dest),
+                medium: medium.into(),
+                attribute: attr.to_owned(),
+            });
+        }
         if attr == "phone_number" {
-            return self.send_sms_code(pool, dest, code, t).await;
+            return self
+                .send_sms_code(pool, dest, code, t, custom.sms_message)
+                .await;
         }
         let display_name = user
             .attributes
@@ -251,6 +304,10 @@ impl UserPools {
         let (subject, body) =
             crate::mail::render(&pool.settings.messages, t, code, display_name, &pool.name)
                 .map_err(Error::internal)?;
+        let subject = custom
+            .email_subject
+            .map_or(subject, |s| s.replace(['\r', '\n'], " "));
+        let body = custom.email_message.unwrap_or(body);
         let email = Email {
             pool_id: Some(pool.id.clone()),
             to: dest.to_owned(),
@@ -270,6 +327,53 @@ impl UserPools {
             medium: "EMAIL".into(),
             attribute: attr.to_owned(),
         })
+    }
+
+    /// The custom message and custom sender hooks of a code message: the
+    /// message's text (its `{####}` and `{username}` filled in), and
+    /// whether a sender hook delivered it.
+    async fn message_hooks(
+        &self,
+        pool: &Pool,
+        user: &User,
+        attr: &str,
+        dest: &str,
+        code: &str,
+        t: Template,
+    ) -> Result<(hooks::MessageOutcome, hooks::Delivery)> {
+        let trigger =
+            hooks::Trigger::new(TriggerSource::of_message(t), &pool.id, None, &user.username);
+        let event = hooks::MessageEvent {
+            trigger: trigger.clone(),
+            user_attributes: user.attributes.clone(),
+            code_parameter: SecretString::new(code),
+            username_parameter: user.username.clone(),
+        };
+        let mut custom = self.hooks.custom_message(pool, &event).await?;
+        for text in [
+            &mut custom.email_subject,
+            &mut custom.email_message,
+            &mut custom.sms_message,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *text = text
+                .replace("{####}", code)
+                .replace("{username}", &user.username);
+        }
+        let event = hooks::SenderEvent {
+            trigger,
+            user_attributes: event.user_attributes,
+            destination: dest.to_owned(),
+            code: event.code_parameter,
+        };
+        let sent = if attr == "phone_number" {
+            self.hooks.custom_sms_sender(pool, &event).await?
+        } else {
+            self.hooks.custom_email_sender(pool, &event).await?
+        };
+        Ok((custom, sent))
     }
 
     pub(crate) fn new_code(
@@ -378,6 +482,17 @@ impl UserPools {
             context.push(e.split('@').next().unwrap_or(e));
         }
         policy::check(&pool.settings.password_policy, &req.password, &context)?;
+        let hook = hooks::Trigger::new(PreSignUpSignUp, pool_id, Some(&client.id), &req.username);
+        let outcome = self
+            .hooks
+            .pre_sign_up(
+                &pool,
+                &hooks::UserEvent {
+                    trigger: hook,
+                    user_attributes: req.attributes.clone(),
+                },
+            )
+            .await?;
         let hash = self.hasher.hash(&req.password).await?;
 
         let sub = random::uuid();
@@ -406,7 +521,10 @@ impl UserPools {
             updated_at: now,
         };
         user.srp_sealed = self.srp_record(&pool, &user, &req.password);
-        let target = self.delivery_target(&pool, &user.attributes);
+        let confirmed = auto_confirm(&pool, &outcome, &mut user, &mut aliases);
+        let target = self
+            .delivery_target(&pool, &user.attributes)
+            .filter(|_| !confirmed);
         let code = target
             .as_ref()
             .map(|_| self.new_code(&pool.id, &sub, CodePurpose::Signup, SIGNUP_CODE_TTL));
@@ -440,7 +558,7 @@ impl UserPools {
         };
         Ok(SignUpResult {
             user_sub: sub,
-            user_confirmed: false,
+            user_confirmed: confirmed,
             code_delivery,
         })
     }
@@ -532,7 +650,21 @@ impl UserPools {
             ));
         }
         tracing::info!(sub = %user.sub, "user confirmed");
-        Ok(())
+        let hook = hooks::Trigger::new(
+            PostConfirmationConfirmSignUp,
+            pool_id,
+            Some(&req.client_id),
+            &user.username,
+        );
+        self.hooks
+            .post_confirmation(
+                &pool,
+                &hooks::UserEvent {
+                    trigger: hook,
+                    user_attributes: user.attributes,
+                },
+            )
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(pool_id = %pool_id, client_id = %req.client_id))]

@@ -102,7 +102,13 @@ impl UserPools {
                     .as_deref()
                     .ok_or_else(|| Error::invalid("password is required with PASSWORD"))?;
                 let v = self
-                    .verify_password(&pool, &req.username, password, PoolBudget::Spent)
+                    .verify_password(
+                        &pool,
+                        &client.id,
+                        &req.username,
+                        password,
+                        PoolBudget::Spent,
+                    )
                     .await?;
                 return self.finish_password_sign_in(&pool, &client, v).await;
             }
@@ -238,7 +244,13 @@ impl UserPools {
                     .get("PASSWORD")
                     .ok_or_else(|| Error::invalid("PASSWORD is required"))?;
                 let v = self
-                    .verify_password(pool, &user.username, password, PoolBudget::Spent)
+                    .verify_password(
+                        pool,
+                        &client.id,
+                        &user.username,
+                        password,
+                        PoolBudget::Spent,
+                    )
                     .await?;
                 self.settle_sign_in(pool, client, v.user, v.throttle, Some(v.upgrade))
                     .await
@@ -275,7 +287,7 @@ impl UserPools {
                 // A name no user has: the dummy hash, then the usual refusal.
                 let name = format!("\u{1}unknown-{}", random::token());
                 let _ = self
-                    .verify_password(pool, &name, password, PoolBudget::Spent)
+                    .verify_password(pool, &client.id, &name, password, PoolBudget::Spent)
                     .await;
                 Err(bad_credentials())
             }

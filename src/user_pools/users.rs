@@ -2,6 +2,7 @@
 //! confirm, sign out. (Creation with a temporary password arrives with the
 //! NEW_PASSWORD_REQUIRED challenge.)
 
+use super::hooks::{Trigger, TriggerSource::*, UserEvent};
 use super::signup::CodeDelivery;
 use super::{UserPools, attributes, policy};
 use crate::audit::{AdminCtx, Target};
@@ -143,6 +144,17 @@ impl UserPools {
             String::new()
         };
         attributes::validate_write(&pool, None, &attrs, true)?;
+        let hook = Trigger::new(PreSignUpAdminCreateUser, pool_id, None, &req.username);
+        let outcome = self
+            .hooks
+            .pre_sign_up(
+                &pool,
+                &UserEvent {
+                    trigger: hook,
+                    user_attributes: attrs.clone(),
+                },
+            )
+            .await?;
         let generated = req.temporary_password.is_none();
         let temp = req
             .temporary_password
@@ -159,7 +171,8 @@ impl UserPools {
                     .iter()
                     .find(|(vk, _)| vk == &format!("{k}_verified"))
                     .map(|(_, v)| v.as_str())
-                    == Some("true");
+                    == Some("true")
+                    || outcome.auto_verifies(k);
                 attrs.insert(format!("{k}_verified"), v.to_string());
             }
         }

@@ -297,3 +297,114 @@ async fn an_srp_verifier_is_stored_sealed_at_every_password_set_unless_the_pool_
     app.sign_up("nosrp@example.com", PASSWORD).await;
     assert_eq!(stored(&app, "nosrp@example.com").await, None);
 }
+
+/// Sets the pool's pre sign-up auto-confirm domains.
+async fn auto_confirm_domains(
+    app: &TestApp,
+    domains: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    app.admin(
+        "PATCH",
+        &format!("/v1/admin/pools/{}", app.pool_id),
+        Some(json!({"hooks": {"pre_sign_up": {"auto_confirm_email_domains": domains}}})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_pre_sign_up_rule_confirms_sign_ups_from_an_allowed_domain_without_a_code() {
+    let app = spawn_app().await;
+    let (st, pool) = auto_confirm_domains(&app, json!(["example.com"])).await;
+    assert_eq!(st, 200, "{pool}");
+    assert_eq!(
+        pool["hooks"]["pre_sign_up"]["auto_confirm_email_domains"],
+        json!(["example.com"])
+    );
+    let (st, body) = app.sign_up("Ann@EXAMPLE.com", PASSWORD).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["user_confirmed"], true);
+    assert!(body["code_delivery"].is_null(), "{body}");
+    let (_, out) = app
+        .admin("GET", "/v1/admin/outbox?to=Ann@EXAMPLE.com", None)
+        .await;
+    assert_eq!(out["messages"], json!([]), "no code is sent");
+    let (st, body) = app.sign_in("ann@example.com", PASSWORD).await;
+    assert_eq!(st, 200, "{body}");
+    // Confirmed is not verified: the rule does not prove the address.
+    let (_, user) = app
+        .admin(
+            "GET",
+            &format!("/v1/admin/pools/{}/users/ann@example.com", app.pool_id),
+            None,
+        )
+        .await;
+    assert_eq!(user["status"], "CONFIRMED", "{user}");
+    assert_eq!(user["attributes"]["email_verified"], "false", "{user}");
+
+    // Other pools' sign-ups are unchanged; so are other domains here.
+    let (st, body) = app.sign_up("bob@example.org", PASSWORD).await;
+    assert_eq!(
+        (st, &body["user_confirmed"]),
+        (200, &json!(false)),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_auto_confirm_rule_cannot_be_matched_by_lookalike_domains() {
+    let app = spawn_app().await;
+    let (st, _) = auto_confirm_domains(&app, json!(["example.com", "kpmg.com"])).await;
+    assert_eq!(st, 200);
+    for (i, email) in [
+        "m0@sub.example.com",
+        "m1@example.com.evil.net",
+        "m2@evilexample.com",
+        "m3@example.co",
+        "m4@example.com.",
+        "m5@exampl\u{0435}.com",
+        "m6@\u{212a}pmg.com",
+        "m7@\u{ff45}xample.com",
+        "m8@example\u{3002}com",
+        "example.com@evil.net",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (st, body) = app.sign_up(email, PASSWORD).await;
+        if st == 200 {
+            assert_eq!(body["user_confirmed"], false, "#{i} {email}: {body}");
+            let (st, body) = app.sign_in(email, PASSWORD).await;
+            assert_eq!(st, 403, "#{i} {email} signs in unconfirmed: {body}");
+        } else {
+            assert_eq!(st, 400, "#{i} {email}: {body}");
+        }
+    }
+    // Only domains in their plain lower-case form are accepted as rules.
+    for bad in [
+        json!(["Example.com"]),
+        json!(["*.example.com"]),
+        json!(["example"]),
+        json!(["ex ample.com"]),
+        json!(["exämple.com"]),
+        json!([".example.com"]),
+        json!(["-x.example.com"]),
+    ] {
+        let (st, body) = auto_confirm_domains(&app, bad.clone()).await;
+        assert_eq!(st, 400, "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn the_auto_confirm_rule_does_not_apply_to_users_an_admin_creates() {
+    let app = spawn_app().await;
+    auto_confirm_domains(&app, json!(["example.com"])).await;
+    let (st, user) = app
+        .admin(
+            "POST",
+            &format!("/v1/admin/pools/{}/users", app.pool_id),
+            Some(json!({"username": "carl@example.com"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{user}");
+    assert_eq!(user["status"], "FORCE_CHANGE_PASSWORD", "{user}");
+}

@@ -12,8 +12,15 @@
 //! ID token is verified against its JWKS with the algorithm fixed by the
 //! key, exact issuer, this pool as audience and the nonce sent.
 
+mod apple;
+mod facebook;
+mod google;
+mod oidc;
+mod provider;
+
 use super::UserPools;
 use super::authorize::{Authorization, HostedSession};
+use super::hooks::{Trigger, TriggerSource::*, UserEvent};
 use super::limits::Action;
 use crate::audit::{AdminCtx, Target};
 use crate::crypto::{ct_eq, random, sha256_hex};
@@ -21,6 +28,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::*;
 use crate::oidc_rp::RelyingParty;
 use base64::Engine;
+use provider::{Endpoints, strategy};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -31,13 +39,6 @@ use utoipa::ToSchema;
 pub const FEDERATION_TTL: i64 = 600;
 /// Providers per pool.
 pub const MAX_PROVIDERS: usize = 50;
-
-const GOOGLE_ISSUER: &str = "https://accounts.google.com";
-const APPLE_ISSUER: &str = "https://appleid.apple.com";
-const FACEBOOK_AUTHORIZE: &str = "https://www.facebook.com/v19.0/dialog/oauth";
-const FACEBOOK_TOKEN: &str = "https://graph.facebook.com/v19.0/oauth/access_token";
-const FACEBOOK_ME: &str =
-    "https://graph.facebook.com/v19.0/me?fields=id,name,email,first_name,last_name";
 
 /// Create or replace an identity provider (`name` and `provider_type` only
 /// at creation; without `client_secret` an update keeps the stored one).
@@ -115,18 +116,8 @@ pub struct FederationStart {
     pub binding: String,
 }
 
-/// Where a provider is reached.
-struct Endpoints {
-    authorize: String,
-    token: String,
-    userinfo: Option<String>,
-    /// OpenID providers: the issuer their ID tokens carry.
-    issuer: Option<String>,
-    jwks_uri: Option<String>,
-}
-
 /// An endpoint URL: https, or http to a loopback host (development).
-fn check_endpoint(what: &str, u: &str) -> Result<()> {
+pub(crate) fn check_endpoint(what: &str, u: &str) -> Result<()> {
     let ok = reqwest::Url::parse(u).is_ok_and(|url| match url.scheme() {
         "https" => true,
         "http" => matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")),
@@ -141,39 +132,6 @@ fn check_endpoint(what: &str, u: &str) -> Result<()> {
     }
 }
 
-fn default_scopes(t: ProviderType) -> Vec<String> {
-    let s: &[&str] = match t {
-        ProviderType::Oidc | ProviderType::Google => &["openid", "email", "profile"],
-        ProviderType::Facebook => &["public_profile", "email"],
-        ProviderType::SignInWithApple => &["openid", "email", "name"],
-    };
-    s.iter().map(|x| (*x).to_owned()).collect()
-}
-
-fn default_mapping(t: ProviderType) -> BTreeMap<String, String> {
-    let m: &[(&str, &str)] = match t {
-        ProviderType::Oidc | ProviderType::Google => &[
-            ("email", "email"),
-            ("email_verified", "email_verified"),
-            ("name", "name"),
-            ("given_name", "given_name"),
-            ("family_name", "family_name"),
-        ],
-        ProviderType::Facebook => &[
-            ("email", "email"),
-            ("name", "name"),
-            ("given_name", "first_name"),
-            ("family_name", "last_name"),
-        ],
-        ProviderType::SignInWithApple => {
-            &[("email", "email"), ("email_verified", "email_verified")]
-        }
-    };
-    m.iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect()
-}
-
 /// A claim as an attribute value: strings as they are, booleans and
 /// numbers in their JSON form; anything else is not mapped.
 fn claim_value(v: &Value) -> Option<String> {
@@ -183,25 +141,6 @@ fn claim_value(v: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-/// Sign in with Apple's client secret: an ES256 JWT by the developer's
-/// key (`kid` its key id, `iss` the team), for Apple, valid five minutes.
-fn apple_client_secret(s: &ProviderSettings, key_pem: &str, now: i64) -> anyhow::Result<String> {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = s.apple_key_id.clone();
-    let claims = json!({
-        "iss": s.apple_team_id,
-        "iat": now,
-        "exp": now + 300,
-        "aud": APPLE_ISSUER,
-        "sub": s.client_id,
-    });
-    Ok(jsonwebtoken::encode(
-        &header,
-        &claims,
-        &jsonwebtoken::EncodingKey::from_ec_pem(key_pem.as_bytes())?,
-    )?)
 }
 
 fn pkce_challenge(verifier: &str) -> String {
@@ -215,7 +154,8 @@ impl UserPools {
         if s.client_id.is_empty() || s.client_id.len() > 512 {
             return Err(Error::invalid("settings.client_id is required"));
         }
-        if p.provider_type == ProviderType::Oidc && s.issuer.is_none() {
+        let kind = strategy(p.provider_type);
+        if kind.needs_issuer() && s.issuer.is_none() {
             return Err(Error::invalid("settings.issuer is required for OIDC"));
         }
         for (what, u) in [
@@ -261,31 +201,14 @@ impl UserPools {
                 )));
             }
         }
-        if p.provider_type == ProviderType::SignInWithApple {
-            if s.apple_team_id.is_none() || s.apple_key_id.is_none() {
-                return Err(Error::invalid(
-                    "Sign in with Apple needs settings.apple_team_id and settings.apple_key_id",
-                ));
-            }
-        } else if s.apple_team_id.is_some() || s.apple_key_id.is_some() {
-            return Err(Error::invalid(
-                "apple_team_id and apple_key_id are for Sign in with Apple only",
-            ));
-        }
-        Ok(())
+        kind.validate(s)
     }
 
     fn seal_provider_secret(&self, p: &IdentityProvider, secret: &str) -> Result<Vec<u8>> {
         if secret.is_empty() || secret.len() > 8192 {
             return Err(Error::invalid("client_secret must be 1-8192 characters"));
         }
-        if p.provider_type == ProviderType::SignInWithApple
-            && jsonwebtoken::EncodingKey::from_ec_pem(secret.as_bytes()).is_err()
-        {
-            return Err(Error::invalid(
-                "client_secret: Sign in with Apple needs the private key (.p8, PEM)",
-            ));
-        }
+        strategy(p.provider_type).check_secret(secret)?;
         Ok(self
             .idp_secrets
             .seal(secret.as_bytes(), self.provider_aad(p).as_bytes()))
@@ -474,50 +397,9 @@ impl UserPools {
     }
 
     async fn endpoints(&self, p: &IdentityProvider) -> anyhow::Result<Endpoints> {
-        let s = &p.settings;
-        if p.provider_type == ProviderType::Facebook {
-            return Ok(Endpoints {
-                authorize: s.authorize_url.clone().unwrap_or(FACEBOOK_AUTHORIZE.into()),
-                token: s.token_url.clone().unwrap_or(FACEBOOK_TOKEN.into()),
-                userinfo: Some(s.userinfo_url.clone().unwrap_or(FACEBOOK_ME.into())),
-                issuer: None,
-                jwks_uri: None,
-            });
-        }
-        let issuer = match (p.provider_type, &s.issuer) {
-            (_, Some(i)) => i.clone(),
-            (ProviderType::Google, None) => GOOGLE_ISSUER.into(),
-            (ProviderType::SignInWithApple, None) => APPLE_ISSUER.into(),
-            _ => anyhow::bail!("no issuer"),
-        };
-        let complete = s.authorize_url.is_some() && s.token_url.is_some() && s.jwks_uri.is_some();
-        let disco = if complete {
-            None
-        } else {
-            Some(self.rp.discovery(&issuer).await?)
-        };
-        let from = |k: &str| -> Option<String> {
-            disco
-                .as_ref()
-                .and_then(|d| d.get(k))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        let endpoint = |over: &Option<String>, k: &str| -> anyhow::Result<String> {
-            let u = over
-                .clone()
-                .or_else(|| from(k))
-                .ok_or_else(|| anyhow::anyhow!("the provider publishes no {k}"))?;
-            check_endpoint(k, &u).map_err(|e| anyhow::anyhow!("{}", e.message))?;
-            Ok(u)
-        };
-        Ok(Endpoints {
-            authorize: endpoint(&s.authorize_url, "authorization_endpoint")?,
-            token: endpoint(&s.token_url, "token_endpoint")?,
-            userinfo: endpoint(&s.userinfo_url, "userinfo_endpoint").ok(),
-            jwks_uri: Some(endpoint(&s.jwks_uri, "jwks_uri")?),
-            issuer: Some(issuer),
-        })
+        strategy(p.provider_type)
+            .endpoints(&self.rp, &p.settings)
+            .await
     }
 
     /// The redirect to the provider of a checked authorization request.
@@ -555,17 +437,13 @@ impl UserPools {
                 expires_at: self.clock.now() + FEDERATION_TTL,
             })
             .await?;
+        let kind = strategy(p.provider_type);
         let scopes = if p.settings.scopes.is_empty() {
-            default_scopes(p.provider_type)
+            provider::owned(kind.default_scopes())
         } else {
             p.settings.scopes.clone()
         };
-        let sep = if p.provider_type == ProviderType::Facebook {
-            ","
-        } else {
-            " "
-        };
-        let scope = scopes.join(sep);
+        let scope = scopes.join(kind.scope_separator());
         let redirect_uri = self.idp_response_url(&a.pool_id);
         let challenge = pkce_challenge(&verifier);
         let mut params: Vec<(&str, &str)> = vec![
@@ -577,15 +455,8 @@ impl UserPools {
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),
         ];
-        if p.provider_type != ProviderType::Facebook {
-            params.push(("nonce", &nonce));
-        }
-        // Apple answers by POST when it is asked for the name or email.
-        if p.provider_type == ProviderType::SignInWithApple
-            && scopes.iter().any(|s| s == "name" || s == "email")
-        {
-            params.push(("response_mode", "form_post"));
-        }
+        let extra = kind.authorize_params(&scopes, &nonce);
+        params.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
         if let Some(h) = &a.login_hint {
             params.push(("login_hint", h));
         }
@@ -721,12 +592,8 @@ impl UserPools {
             )?),
             None => None,
         };
-        let secret = match (p.provider_type, secret) {
-            (ProviderType::SignInWithApple, Some(key)) => {
-                Some(apple_client_secret(&p.settings, &key, self.clock.now())?)
-            }
-            (_, s) => s,
-        };
+        let kind = strategy(p.provider_type);
+        let secret = kind.client_secret(&p.settings, secret, self.clock.now())?;
         let redirect_uri = self.idp_response_url(&p.pool_id);
         let mut form = vec![
             ("grant_type", "authorization_code"),
@@ -734,9 +601,7 @@ impl UserPools {
             ("redirect_uri", redirect_uri.as_str()),
             ("code_verifier", pending.verifier.as_str()),
         ];
-        let basic = p.settings.token_endpoint_auth_method.as_deref() != Some("client_secret_post")
-            && p.provider_type != ProviderType::Facebook
-            && p.provider_type != ProviderType::SignInWithApple;
+        let basic = kind.basic_auth(&p.settings);
         let mut req = self.rp.http().post(&ends.token);
         match (&secret, basic) {
             (Some(sec), true) => {
@@ -808,13 +673,8 @@ impl UserPools {
                 Err(e) => return Err(e),
             }
         }
-        let subject_claim = if p.provider_type == ProviderType::Facebook {
-            "id"
-        } else {
-            "sub"
-        };
         let subject = claims
-            .get(subject_claim)
+            .get(kind.subject_claim())
             .and_then(claim_value)
             .filter(|s| {
                 !s.is_empty() && s.len() <= 255 && !s.chars().any(|c| c.is_control() || c == ' ')
@@ -832,7 +692,11 @@ impl UserPools {
         claims: &serde_json::Map<String, Value>,
     ) -> Attributes {
         let mapping = if p.settings.attribute_mapping.is_empty() {
-            default_mapping(p.provider_type)
+            strategy(p.provider_type)
+                .default_mapping()
+                .iter()
+                .map(|(a, c)| ((*a).to_owned(), (*c).to_owned()))
+                .collect()
         } else {
             p.settings.attribute_mapping.clone()
         };
@@ -934,6 +798,16 @@ impl UserPools {
                     ));
                 }
                 None => {
+                    let hook = Trigger::new(PreSignUpExternalProvider, &p.pool_id, None, &username);
+                    self.hooks
+                        .pre_sign_up(
+                            &pool,
+                            &UserEvent {
+                                trigger: hook,
+                                user_attributes: attrs.clone(),
+                            },
+                        )
+                        .await?;
                     let mut attributes = attrs.clone();
                     let sub = random::uuid();
                     attributes.insert("sub".into(), sub.clone());
@@ -1114,6 +988,7 @@ impl UserPools {
 
 #[cfg(test)]
 mod tests {
+    use super::apple::{APPLE_ISSUER, apple_client_secret};
     use super::*;
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 
