@@ -20,7 +20,8 @@ pub const RESET_CODE_TTL: i64 = 3600;
 pub struct ForgotPassword {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub username: String,
 }
 
@@ -29,7 +30,8 @@ pub struct ForgotPassword {
 pub struct ResetPassword {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub username: String,
     pub code: String,
     pub password: String,
@@ -356,7 +358,7 @@ impl UserPools {
     ) -> Result<CodeDelivery> {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::CodeSend).await?;
-        self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+        self.authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         let hide = pool.settings.prevent_user_existence_errors;
         let timer = super::signup::DeliveryTimer::start();
@@ -438,7 +440,7 @@ impl UserPools {
     async fn reset_password_flow(&self, pool_id: &str, req: ResetPassword) -> Result<()> {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::CodeCheck).await?;
-        self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+        self.authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         if req.code.len() > 32 {
             return Err(Error::invalid("code is too long"));

@@ -17,7 +17,8 @@ use utoipa::ToSchema;
 pub struct SignIn {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     /// `USER_PASSWORD_AUTH` (the default).
     #[serde(default)]
     pub flow: Option<String>,
@@ -46,7 +47,8 @@ pub struct SignInResult {
 pub struct Refresh {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub refresh_token: String,
 }
 
@@ -55,7 +57,8 @@ pub struct Refresh {
 pub struct Revoke {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     /// A refresh token; its whole family is revoked.
     pub token: String,
 }
@@ -88,7 +91,8 @@ pub const CHALLENGE_TTL_SECS: i64 = 180;
 pub struct RespondToChallenge {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub challenge_name: String,
     pub session: String,
     /// `NEW_PASSWORD_REQUIRED`: `NEW_PASSWORD`, and `userAttributes.<name>`
@@ -214,7 +218,7 @@ impl UserPools {
         // user's known networks are read (G2).
         self.rate_limit_source(pool_id, Action::SignIn).await?;
         let client = self
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         let (flow, allow) = if admin {
             ("ADMIN_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH")
@@ -624,7 +628,7 @@ impl UserPools {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::SignIn).await?;
         let client = self
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         match self
             .answer_challenge(
@@ -918,7 +922,7 @@ impl UserPools {
     pub async fn refresh(&self, pool_id: &str, req: Refresh) -> Result<TokenSet> {
         let pool = self.pool(pool_id).await?;
         let client = self
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         if !client.allows_flow("ALLOW_REFRESH_TOKEN_AUTH") {
             return Err(Error::invalid(
@@ -995,7 +999,7 @@ impl UserPools {
     pub async fn revoke(&self, pool_id: &str, req: Revoke) -> Result<()> {
         self.pool(pool_id).await?;
         let client = self
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         if !client.settings.enable_token_revocation {
             return Err(Error::invalid(

@@ -31,8 +31,54 @@ use crate::mail::SharedMailer;
 pub use crate::model::attributes;
 use crate::model::*;
 use crate::store::SharedStore;
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// What a request offers to authenticate its app client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "Option<String>")]
+pub enum ClientProof {
+    /// Nothing (a public client).
+    #[default]
+    None,
+    /// The client secret itself (native API, OAuth endpoints).
+    Secret(String),
+    /// Cognito's `SECRET_HASH` = Base64(HMAC-SHA256(secret, username ‖
+    /// client id)), with the username it was computed over; either may be
+    /// absent, which fails for a client with a secret.
+    SecretHash {
+        username: Option<String>,
+        hash: Option<String>,
+    },
+}
+
+impl From<Option<String>> for ClientProof {
+    fn from(secret: Option<String>) -> Self {
+        secret.map_or(ClientProof::None, ClientProof::Secret)
+    }
+}
+
+impl ClientProof {
+    /// Cognito's proof from a request's `USERNAME` and `SECRET_HASH`.
+    pub fn secret_hash(username: Option<&str>, hash: Option<&str>) -> Self {
+        ClientProof::SecretHash {
+            username: username.map(str::to_owned),
+            hash: hash.map(str::to_owned),
+        }
+    }
+}
+
+/// Base64(HMAC-SHA256(secret, username ‖ client id)).
+pub fn secret_hash(secret: &str, username: &str, client_id: &str) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(username.as_bytes());
+    mac.update(client_id.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
 
 /// Sign-up confirmation codes live 24 h.
 pub const SIGNUP_CODE_TTL: i64 = 24 * 3600;
@@ -51,6 +97,8 @@ pub struct UserPools {
     region: String,
     pools: TtlCache<String, Pool>,
     clients: TtlCache<(String, String), AppClient>,
+    /// The pool of each app client (client ids are unique across pools).
+    client_pools: TtlCache<String, String>,
     /// `tokens.refresh_reuse_grace_secs`.
     pub(crate) reuse_grace_secs: i64,
     /// `rate_limits`.
@@ -138,6 +186,7 @@ impl UserPools {
             region: region.to_owned(),
             pools: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
             clients: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
+            client_pools: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
             reuse_grace_secs: crate::config::TokenSettings::default().refresh_reuse_grace_secs,
             rate_limits: crate::config::RateLimitSettings::default(),
             srp_sealer: Sealer::new(master, "poolgate/srp-verifier"),
@@ -203,11 +252,13 @@ impl UserPools {
     pub(crate) fn forget_pool(&self, pool_id: &str) {
         self.pools.remove(&pool_id.to_owned());
         self.clients.clear();
+        self.client_pools.clear();
     }
 
     pub(crate) fn forget_client(&self, pool_id: &str, client_id: &str) {
         self.clients
             .remove(&(pool_id.to_owned(), client_id.to_owned()));
+        self.client_pools.remove(&client_id.to_owned());
     }
 
     /// An app client, from this node's cache when it is fresh.
@@ -240,28 +291,65 @@ impl UserPools {
         }
     }
 
-    /// The app client named in a public request, with its secret checked
-    /// when it has one (constant-time).
+    /// The pool an app client belongs to, for the doors that name only the
+    /// client (the Cognito protocol), from this node's cache when fresh.
+    pub async fn client_pool_id(&self, client_id: &str) -> Result<String> {
+        if client_id.is_empty() || client_id.len() > 128 {
+            return Err(Error::not_found("App client"));
+        }
+        if let Some(p) = self.client_pools.get(&client_id.to_owned()) {
+            return Ok((*p).clone());
+        }
+        let pool = self
+            .store
+            .client_pool_id(client_id)
+            .await?
+            .ok_or_else(|| Error::not_found("App client"))?;
+        Ok((*self.client_pools.put(client_id.to_owned(), pool)).clone())
+    }
+
+    /// Client authentication, the one place it happens for every door: the
+    /// app client named in a request, with its proof checked when it has a
+    /// secret (constant-time). The secret is unsealed here and never leaves
+    /// this function. A client without a secret accepts any proof.
     pub async fn authenticate_client(
         &self,
         pool_id: &str,
         client_id: &str,
-        secret: Option<&str>,
+        proof: &ClientProof,
     ) -> Result<Arc<AppClient>> {
         if client_id.is_empty() || client_id.len() > 128 {
             return Err(Error::not_found("App client"));
         }
         let client = self.client(pool_id, client_id).await?;
-        if let Some(sealed) = &client.secret_sealed {
-            let expected = self.open_client_secret(&client.id, sealed)?;
-            let given = secret.ok_or_else(|| {
-                Error::not_authorized("Client secret is required for this client")
-            })?;
-            if !ct_eq(expected.as_bytes(), given.as_bytes()) {
-                return Err(Error::not_authorized("Client secret is invalid"));
+        let Some(sealed) = &client.secret_sealed else {
+            return Ok(client);
+        };
+        let expected = self.open_client_secret(&client.id, sealed)?;
+        match proof {
+            ClientProof::None => Err(Error::not_authorized(
+                "Client secret is required for this client",
+            )),
+            ClientProof::Secret(given) if ct_eq(expected.as_bytes(), given.as_bytes()) => {
+                Ok(client)
+            }
+            ClientProof::Secret(_) => Err(Error::not_authorized("Client secret is invalid")),
+            ClientProof::SecretHash { username, hash } => {
+                let refused = || {
+                    Error::not_authorized(format!(
+                        "Unable to verify secret hash for client {client_id}"
+                    ))
+                };
+                let (Some(username), Some(given)) = (username, hash) else {
+                    return Err(refused());
+                };
+                let want = secret_hash(&expected, username, client_id);
+                if !ct_eq(want.as_bytes(), given.as_bytes()) {
+                    return Err(refused());
+                }
+                Ok(client)
             }
         }
-        Ok(client)
     }
 
     pub(crate) fn seal_client_secret(&self, client_id: &str, secret: &str) -> Vec<u8> {
@@ -269,7 +357,7 @@ impl UserPools {
             .seal(secret.as_bytes(), client_id.as_bytes())
     }
 
-    pub fn open_client_secret(&self, client_id: &str, sealed: &[u8]) -> Result<String> {
+    pub(crate) fn open_client_secret(&self, client_id: &str, sealed: &[u8]) -> Result<String> {
         let raw = self
             .client_secrets
             .open(sealed, client_id.as_bytes())

@@ -113,7 +113,7 @@ impl UserPools {
             basic: auth.basic,
         };
         match self
-            .authenticate_client(pool_id, &auth.client_id, auth.secret.as_deref())
+            .authenticate_client(pool_id, &auth.client_id, &auth.secret.clone().into())
             .await
         {
             Ok(c) => Ok(c),
@@ -244,7 +244,7 @@ impl UserPools {
                 pool_id,
                 super::auth::Refresh {
                     client_id: auth.client_id.clone(),
-                    client_secret: auth.secret.clone(),
+                    client_secret: auth.secret.clone().into(),
                     refresh_token: refresh_token.to_owned(),
                 },
             )
@@ -278,7 +278,7 @@ impl UserPools {
                 pool_id,
                 super::auth::Revoke {
                     client_id: auth.client_id.clone(),
-                    client_secret: auth.secret.clone(),
+                    client_secret: auth.secret.clone().into(),
                     token: token.to_owned(),
                 },
             )

@@ -17,7 +17,8 @@ use utoipa::ToSchema;
 pub struct SignUp {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub username: String,
     pub password: String,
     #[serde(default)]
@@ -156,7 +157,8 @@ pub struct SignUpResult {
 pub struct ConfirmSignUp {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub username: String,
     pub code: String,
 }
@@ -166,7 +168,8 @@ pub struct ConfirmSignUp {
 pub struct ResendCode {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub username: String,
 }
 
@@ -311,7 +314,7 @@ impl UserPools {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::SignUp).await?;
         let client = self
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
 
         // The sign-in name: a free username, or the email/phone itself.
@@ -461,7 +464,7 @@ impl UserPools {
     async fn confirm_sign_up_flow(&self, pool_id: &str, req: ConfirmSignUp) -> Result<()> {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::CodeCheck).await?;
-        self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+        self.authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         if req.code.len() > 32 {
             return Err(Error::invalid("code is too long"));
@@ -541,7 +544,7 @@ impl UserPools {
     ) -> Result<Option<CodeDelivery>> {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::CodeSend).await?;
-        self.authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+        self.authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         let hide = pool.settings.prevent_user_existence_errors;
         let timer = DeliveryTimer::start();

@@ -76,7 +76,7 @@ impl UserPools {
         &self,
         pool_id: &str,
         client_id: &str,
-        client_secret: Option<&str>,
+        client_secret: &super::ClientProof,
         username: &str,
         srp_a: &str,
     ) -> Result<Challenge> {
@@ -176,7 +176,7 @@ impl UserPools {
         &self,
         pool_id: &str,
         client_id: &str,
-        client_secret: Option<&str>,
+        client_secret: &super::ClientProof,
         responses: &BTreeMap<String, String>,
     ) -> Result<SignInResult> {
         self.audited(
@@ -193,7 +193,7 @@ impl UserPools {
         &self,
         pool_id: &str,
         client_id: &str,
-        client_secret: Option<&str>,
+        client_secret: &super::ClientProof,
         responses: &BTreeMap<String, String>,
     ) -> Result<SignInResult> {
         let pool = self.pool(pool_id).await?;
