@@ -35,7 +35,11 @@ pub fn cors(state: &AppState) -> CorsLayer {
                     let Ok(origin) = origin.to_str() else {
                         return false;
                     };
-                    applies && pools.clients.origin_allowed(pool_id.as_deref(), origin).await
+                    applies
+                        && pools
+                            .clients
+                            .origin_allowed(pool_id.as_deref(), origin)
+                            .await
                 }
             },
         ))

@@ -1403,7 +1403,13 @@ async fn challenge_page(
             };
             let assoc = match s
                 .pools
-                .associate_totp_in_session(pool_id, &client, secret.as_deref(), &c.session, true)
+                .associate_totp_in_session(
+                    pool_id,
+                    &client,
+                    &secret.clone().into(),
+                    &c.session,
+                    true,
+                )
                 .await
             {
                 Ok(x) => x,
@@ -1767,7 +1773,7 @@ pub async fn signup(
             &pool_id,
             crate::user_pools::signup::SignUp {
                 client_id: a.client_id.clone(),
-                client_secret: secret,
+                client_secret: secret.into(),
                 username: email.clone(),
                 password: form.get("password").cloned().unwrap_or_default(),
                 attributes,
@@ -1804,7 +1810,7 @@ pub async fn confirm(
                 &pool_id,
                 crate::user_pools::signup::ResendCode {
                     client_id: a.client_id.clone(),
-                    client_secret: secret,
+                    client_secret: secret.into(),
                     username: username.clone(),
                 },
             )
@@ -1821,7 +1827,7 @@ pub async fn confirm(
             &pool_id,
             crate::user_pools::signup::ConfirmSignUp {
                 client_id: a.client_id.clone(),
-                client_secret: secret,
+                client_secret: secret.into(),
                 username: username.clone(),
                 code: form.get("code").cloned().unwrap_or_default(),
             },
@@ -1919,7 +1925,7 @@ pub async fn forgot(
             &pool_id,
             crate::user_pools::account::ForgotPassword {
                 client_id: a.client_id.clone(),
-                client_secret: secret,
+                client_secret: secret.into(),
                 username: username.clone(),
             },
         )
@@ -1955,7 +1961,7 @@ pub async fn confirm_forgot(
             &pool_id,
             crate::user_pools::account::ResetPassword {
                 client_id: a.client_id.clone(),
-                client_secret: secret,
+                client_secret: secret.into(),
                 username: username.clone(),
                 code: get("code"),
                 password: get("password"),

@@ -186,7 +186,8 @@ pub async fn delete_passkey(
 pub struct SetupSession {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: crate::user_pools::ClientProof,
     pub session: String,
     /// For verify: the first code, and a name for the device.
     #[serde(default)]
@@ -209,7 +210,7 @@ pub async fn setup_associate_totp(
             .associate_totp_in_session(
                 &pool_id,
                 &req.client_id,
-                req.client_secret.as_deref(),
+                &req.client_secret,
                 &req.session,
                 false,
             )
@@ -235,7 +236,7 @@ pub async fn setup_verify_totp(
         .verify_totp_in_session(
             &pool_id,
             &req.client_id,
-            req.client_secret.as_deref(),
+            &req.client_secret,
             &req.session,
             crate::user_pools::mfa::VerifyTotp {
                 code,

@@ -21,7 +21,8 @@ pub const RESET_CODE_TTL: i64 = 3600;
 pub struct ForgotPassword {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub username: String,
 }
 
@@ -30,7 +31,8 @@ pub struct ForgotPassword {
 pub struct ResetPassword {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub username: String,
     pub code: String,
     pub password: String,
@@ -358,7 +360,7 @@ impl UserPools {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::CodeSend).await?;
         self.clients
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         let hide = pool.settings.prevent_user_existence_errors;
         let timer = super::signup::DeliveryTimer::start();
@@ -441,7 +443,7 @@ impl UserPools {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::CodeCheck).await?;
         self.clients
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         if req.code.len() > 32 {
             return Err(Error::invalid("code is too long"));

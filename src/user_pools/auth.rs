@@ -18,7 +18,8 @@ use utoipa::ToSchema;
 pub struct SignIn {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     /// `USER_PASSWORD_AUTH` (the default).
     #[serde(default)]
     pub flow: Option<String>,
@@ -47,7 +48,8 @@ pub struct SignInResult {
 pub struct Refresh {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub refresh_token: String,
 }
 
@@ -56,7 +58,8 @@ pub struct Refresh {
 pub struct Revoke {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     /// A refresh token; its whole family is revoked.
     pub token: String,
 }
@@ -89,7 +92,8 @@ pub const CHALLENGE_TTL_SECS: i64 = 180;
 pub struct RespondToChallenge {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub challenge_name: String,
     pub session: String,
     /// `NEW_PASSWORD_REQUIRED`: `NEW_PASSWORD`, and `userAttributes.<name>`
@@ -216,7 +220,7 @@ impl UserPools {
         self.rate_limit_source(pool_id, Action::SignIn).await?;
         let client = self
             .clients
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         let (flow, allow) = if admin {
             ("ADMIN_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH")
@@ -674,7 +678,7 @@ impl UserPools {
         self.rate_limit(pool_id, Action::SignIn).await?;
         let client = self
             .clients
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         match self
             .answer_challenge(

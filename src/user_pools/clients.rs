@@ -5,7 +5,7 @@
 //!
 //! Takes: the shared [`Core`] (store, caches) and the client-secret sealer.
 
-use super::Core;
+use super::{ClientProof, Core, secret_hash};
 use crate::crypto::{Sealer, ct_eq};
 use crate::error::{Error, Result};
 use crate::model::*;
@@ -32,28 +32,48 @@ impl Clients {
         }
     }
 
-    /// The app client named in a public request, with its secret checked
-    /// when it has one (constant-time).
+    /// Client authentication, the one place it happens for every door: the
+    /// app client named in a request, with its proof checked when it has a
+    /// secret (constant-time). The secret is unsealed here and never leaves
+    /// this service. A client without a secret accepts any proof.
     pub async fn authenticate_client(
         &self,
         pool_id: &str,
         client_id: &str,
-        secret: Option<&str>,
+        proof: &ClientProof,
     ) -> Result<Arc<AppClient>> {
         if client_id.is_empty() || client_id.len() > 128 {
             return Err(Error::not_found("App client"));
         }
         let client = self.client(pool_id, client_id).await?;
-        if let Some(sealed) = &client.secret_sealed {
-            let expected = self.open_client_secret(&client.id, sealed)?;
-            let given = secret.ok_or_else(|| {
-                Error::not_authorized("Client secret is required for this client")
-            })?;
-            if !ct_eq(expected.as_bytes(), given.as_bytes()) {
-                return Err(Error::not_authorized("Client secret is invalid"));
+        let Some(sealed) = &client.secret_sealed else {
+            return Ok(client);
+        };
+        let expected = self.open_client_secret(&client.id, sealed)?;
+        match proof {
+            ClientProof::None => Err(Error::not_authorized(
+                "Client secret is required for this client",
+            )),
+            ClientProof::Secret(given) if ct_eq(expected.as_bytes(), given.as_bytes()) => {
+                Ok(client)
+            }
+            ClientProof::Secret(_) => Err(Error::not_authorized("Client secret is invalid")),
+            ClientProof::SecretHash { username, hash } => {
+                let refused = || {
+                    Error::not_authorized(format!(
+                        "Unable to verify secret hash for client {client_id}"
+                    ))
+                };
+                let (Some(username), Some(given)) = (username, hash) else {
+                    return Err(refused());
+                };
+                let want = secret_hash(&expected, username, client_id);
+                if !ct_eq(want.as_bytes(), given.as_bytes()) {
+                    return Err(refused());
+                }
+                Ok(client)
             }
         }
-        Ok(client)
     }
 
     pub(crate) fn seal_client_secret(&self, client_id: &str, secret: &str) -> Vec<u8> {
@@ -61,7 +81,7 @@ impl Clients {
             .seal(secret.as_bytes(), client_id.as_bytes())
     }
 
-    pub fn open_client_secret(&self, client_id: &str, sealed: &[u8]) -> Result<String> {
+    pub(crate) fn open_client_secret(&self, client_id: &str, sealed: &[u8]) -> Result<String> {
         let raw = self
             .client_secrets
             .open(sealed, client_id.as_bytes())
@@ -74,9 +94,21 @@ impl Clients {
         self.store.list_clients(pool_id).await
     }
 
-    /// The pool an app client belongs to, if the client exists.
-    pub async fn client_pool_id(&self, client_id: &str) -> Result<Option<String>> {
-        self.store.client_pool_id(client_id).await
+    /// The pool an app client belongs to, for the doors that name only the
+    /// client (the Cognito protocol), from this node's cache when fresh.
+    pub async fn client_pool_id(&self, client_id: &str) -> Result<String> {
+        if client_id.is_empty() || client_id.len() > 128 {
+            return Err(Error::not_found("App client"));
+        }
+        if let Some(p) = self.client_pools.get(&client_id.to_owned()) {
+            return Ok((*p).clone());
+        }
+        let pool = self
+            .store
+            .client_pool_id(client_id)
+            .await?
+            .ok_or_else(|| Error::not_found("App client"))?;
+        Ok((*self.client_pools.put(client_id.to_owned(), pool)).clone())
     }
 
     /// An app client read from the store (not from this node's cache).

@@ -24,6 +24,8 @@ pub struct Core {
     pools: TtlCache<String, Pool>,
     clients: TtlCache<(String, String), AppClient>,
     /// Browser origins the clients of a pool allow (`None`: of every pool).
+    /// The pool of each app client (client ids are unique across pools).
+    pub(super) client_pools: TtlCache<String, String>,
     pub(super) origins: TtlCache<Option<String>, std::collections::HashSet<String>>,
 }
 
@@ -48,6 +50,7 @@ impl Core {
             region: region.to_owned(),
             pools: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
             clients: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
+            client_pools: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
             origins: TtlCache::new(SETTINGS_CACHE_TTL, 10_000),
         }
     }
@@ -125,12 +128,14 @@ impl Core {
     pub(crate) fn forget_pool(&self, pool_id: &str) {
         self.pools.remove(&pool_id.to_owned());
         self.clients.clear();
+        self.client_pools.clear();
         self.forget_origins(pool_id);
     }
 
     pub(crate) fn forget_client(&self, pool_id: &str, client_id: &str) {
         self.clients
             .remove(&(pool_id.to_owned(), client_id.to_owned()));
+        self.client_pools.remove(&client_id.to_owned());
         self.forget_origins(pool_id);
     }
 

@@ -259,7 +259,7 @@ impl UserPools {
     /// it is when the caller names them.
     async fn setup_session(
         &self,
-        expect: Option<(&str, &str, Option<&str>)>,
+        expect: Option<(&str, &str, &super::ClientProof)>,
         session: &str,
     ) -> Result<(std::sync::Arc<Pool>, String, AuthSession, User)> {
         let invalid = || Error::not_authorized("Invalid session for the user, session is expired.");
@@ -296,7 +296,7 @@ impl UserPools {
         &self,
         pool_id: &str,
         client_id: &str,
-        client_secret: Option<&str>,
+        client_secret: &super::ClientProof,
         session: &str,
         reuse_pending: bool,
     ) -> Result<TotpAssociation> {
@@ -318,7 +318,7 @@ impl UserPools {
         &self,
         pool_id: &str,
         client_id: &str,
-        client_secret: Option<&str>,
+        client_secret: &super::ClientProof,
         session: &str,
         req: VerifyTotp,
     ) -> Result<()> {

@@ -47,9 +47,55 @@ pub use crate::model::attributes;
 use crate::store::SharedStore;
 pub use clients::Clients;
 pub use core::Core;
+use serde::Deserialize;
 pub use sessions::Sessions;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// What a request offers to authenticate its app client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "Option<String>")]
+pub enum ClientProof {
+    /// Nothing (a public client).
+    #[default]
+    None,
+    /// The client secret itself (native API, OAuth endpoints).
+    Secret(String),
+    /// Cognito's `SECRET_HASH` = Base64(HMAC-SHA256(secret, username ‖
+    /// client id)), with the username it was computed over; either may be
+    /// absent, which fails for a client with a secret.
+    SecretHash {
+        username: Option<String>,
+        hash: Option<String>,
+    },
+}
+
+impl From<Option<String>> for ClientProof {
+    fn from(secret: Option<String>) -> Self {
+        secret.map_or(ClientProof::None, ClientProof::Secret)
+    }
+}
+
+impl ClientProof {
+    /// Cognito's proof from a request's `USERNAME` and `SECRET_HASH`.
+    pub fn secret_hash(username: Option<&str>, hash: Option<&str>) -> Self {
+        ClientProof::SecretHash {
+            username: username.map(str::to_owned),
+            hash: hash.map(str::to_owned),
+        }
+    }
+}
+
+/// Base64(HMAC-SHA256(secret, username ‖ client id)).
+pub fn secret_hash(secret: &str, username: &str, client_id: &str) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(username.as_bytes());
+    mac.update(client_id.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
 
 /// Sign-up confirmation codes live 24 h.
 pub const SIGNUP_CODE_TTL: i64 = 24 * 3600;

@@ -114,7 +114,7 @@ impl UserPools {
         };
         match self
             .clients
-            .authenticate_client(pool_id, &auth.client_id, auth.secret.as_deref())
+            .authenticate_client(pool_id, &auth.client_id, &auth.secret.clone().into())
             .await
         {
             Ok(c) => Ok(c),
@@ -246,7 +246,7 @@ impl UserPools {
                 pool_id,
                 super::auth::Refresh {
                     client_id: auth.client_id.clone(),
-                    client_secret: auth.secret.clone(),
+                    client_secret: auth.secret.clone().into(),
                     refresh_token: refresh_token.to_owned(),
                 },
             )
@@ -281,7 +281,7 @@ impl UserPools {
                 pool_id,
                 super::auth::Revoke {
                     client_id: auth.client_id.clone(),
-                    client_secret: auth.secret.clone(),
+                    client_secret: auth.secret.clone().into(),
                     token: token.to_owned(),
                 },
             )

@@ -234,7 +234,7 @@ impl Sessions {
         let pool = self.pool(pool_id).await?;
         let client = self
             .clients
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         if !client.allows_flow("ALLOW_REFRESH_TOKEN_AUTH") {
             return Err(Error::invalid(
@@ -294,12 +294,28 @@ impl Sessions {
                 return Err(invalid());
             }
             set = self
-                .issue(&pool, &client, &user, &family, &groups, None, TokenGenerationRefreshTokens)
+                .issue(
+                    &pool,
+                    &client,
+                    &user,
+                    &family,
+                    &groups,
+                    None,
+                    TokenGenerationRefreshTokens,
+                )
                 .await?;
             set.refresh_token = Some(next);
         } else {
             set = self
-                .issue(&pool, &client, &user, &family, &groups, None, TokenGenerationRefreshTokens)
+                .issue(
+                    &pool,
+                    &client,
+                    &user,
+                    &family,
+                    &groups,
+                    None,
+                    TokenGenerationRefreshTokens,
+                )
                 .await?;
         }
         metrics::counter!("poolgate_refresh_total").increment(1);
@@ -312,7 +328,7 @@ impl Sessions {
         self.pool(pool_id).await?;
         let client = self
             .clients
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         if !client.settings.enable_token_revocation {
             return Err(Error::invalid(

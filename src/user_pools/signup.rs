@@ -19,7 +19,8 @@ use utoipa::ToSchema;
 pub struct SignUp {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub username: String,
     pub password: String,
     #[serde(default)]
@@ -158,7 +159,8 @@ pub struct SignUpResult {
 pub struct ConfirmSignUp {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub username: String,
     pub code: String,
 }
@@ -168,7 +170,8 @@ pub struct ConfirmSignUp {
 pub struct ResendCode {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub username: String,
 }
 
@@ -416,7 +419,7 @@ impl UserPools {
         self.rate_limit(pool_id, Action::SignUp).await?;
         let client = self
             .clients
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
 
         // The sign-in name: a free username, or the email/phone itself.
@@ -581,7 +584,7 @@ impl UserPools {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::CodeCheck).await?;
         self.clients
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         if req.code.len() > 32 {
             return Err(Error::invalid("code is too long"));
@@ -676,7 +679,7 @@ impl UserPools {
         let pool = self.pool(pool_id).await?;
         self.rate_limit(pool_id, Action::CodeSend).await?;
         self.clients
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         let hide = pool.settings.prevent_user_existence_errors;
         let timer = DeliveryTimer::start();

@@ -76,7 +76,7 @@ impl UserPools {
         &self,
         pool_id: &str,
         client_id: &str,
-        client_secret: Option<&str>,
+        client_secret: &super::ClientProof,
         username: &str,
         srp_a: &str,
     ) -> Result<Challenge> {
@@ -177,7 +177,7 @@ impl UserPools {
         &self,
         pool_id: &str,
         client_id: &str,
-        client_secret: Option<&str>,
+        client_secret: &super::ClientProof,
         responses: &BTreeMap<String, String>,
     ) -> Result<SignInResult> {
         self.audited(
@@ -194,7 +194,7 @@ impl UserPools {
         &self,
         pool_id: &str,
         client_id: &str,
-        client_secret: Option<&str>,
+        client_secret: &super::ClientProof,
         responses: &BTreeMap<String, String>,
     ) -> Result<SignInResult> {
         let pool = self.pool(pool_id).await?;

@@ -24,7 +24,8 @@ use utoipa::ToSchema;
 pub struct StartUserAuth {
     pub client_id: String,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: super::ClientProof,
     pub username: String,
     /// `PASSWORD` (with `password`), `EMAIL_OTP` or `SMS_OTP`: skip the
     /// choice.
@@ -81,7 +82,7 @@ impl UserPools {
         self.rate_limit(pool_id, Action::SignIn).await?;
         let client = self
             .clients
-            .authenticate_client(pool_id, &req.client_id, req.client_secret.as_deref())
+            .authenticate_client(pool_id, &req.client_id, &req.client_secret)
             .await?;
         if !client.allows_flow("ALLOW_USER_AUTH") {
             return Err(Error::invalid("USER_AUTH flow not enabled for this client"));

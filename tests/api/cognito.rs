@@ -6,7 +6,7 @@ use crate::helpers::*;
 use poolgate::clock::Clock;
 use serde_json::{Value, json};
 
-async fn cognito(app: &TestApp, op: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn cognito(app: &TestApp, op: &str, body: Value) -> (u16, Value) {
     let resp = app
         .http
         .post(format!("{}/", app.base))

@@ -11,6 +11,7 @@ mod audit;
 mod authorize;
 mod bad_input;
 mod cli;
+mod client_auth;
 mod cognito;
 mod concurrency;
 mod config;
