@@ -139,66 +139,13 @@ async fn dispatch(
     let admin = declared
         .filter(|o| o.access == op::Access::Admin)
         .map(|o| o.api.signing_service());
-    let mut admin_ctx = None;
-    if let Some(service) = admin {
-        let secrets: Vec<&str> = s.admin_keys.iter().map(|k| k.expose()).collect();
-        let now = s.pools.clock.now();
-        let expected = super::sigv4::Expected {
-            secrets: &secrets,
-            region: s.pools.region(),
-            service,
-        };
-        if let Err(e) = super::sigv4::verify(
-            "POST",
-            uri.path(),
-            uri.query().unwrap_or(""),
-            &headers,
-            &body,
-            expected,
-            now,
-        ) {
-            let (kind, message) = match e {
-                super::sigv4::SigError::Missing => (
-                    "MissingAuthenticationTokenException",
-                    "Admin operations need AWS SigV4 credentials (access key id poolgate-admin, an admin API key as the secret)",
-                ),
-                super::sigv4::SigError::UnknownKey => (
-                    "UnrecognizedClientException",
-                    "The security token included in the request is invalid.",
-                ),
-                super::sigv4::SigError::Skew => (
-                    "InvalidSignatureException",
-                    "Signature expired: the request time is too far from the server's.",
-                ),
-                super::sigv4::SigError::Unsigned(_) => (
-                    "InvalidSignatureException",
-                    "host, x-amz-date, content-type and x-amz-target must be among the signed headers.",
-                ),
-                super::sigv4::SigError::Scope => (
-                    "InvalidSignatureException",
-                    "Credential should be scoped to this server's region and the operation's service (cognito-idp or cognito-identity).",
-                ),
-                _ => (
-                    "InvalidSignatureException",
-                    "The request signature we calculated does not match the signature you provided.",
-                ),
-            };
-            return respond(&request_id, Err(Fault::new(kind, message)));
-        }
-        // Which admin key signed: the trail's actor.
-        let key = secrets.iter().find(|k| {
-            let one = [**k];
-            let q = uri.query().unwrap_or("");
-            let expected = super::sigv4::Expected {
-                secrets: &one,
-                region: s.pools.region(),
-                service,
-            };
-            super::sigv4::verify("POST", uri.path(), q, &headers, &body, expected, now).is_ok()
-        });
-        admin_ctx = key.map(|k| AdminCtx::cognito_key(k));
-    }
-    let admin = admin_ctx;
+    let admin = match admin {
+        Some(service) => match admin_signature(&s, &uri, &headers, &body, service) {
+            Ok(ctx) => ctx,
+            Err(f) => return respond(&request_id, Err(f)),
+        },
+        None => None,
+    };
     if crate::error::json_has_nul(&body) {
         return respond(
             &request_id,
@@ -226,6 +173,75 @@ async fn dispatch(
         )),
     };
     respond(&request_id, answer)
+}
+
+/// The admin capability of a request to an admin operation: its SigV4
+/// signature checked against the admin keys, scoped to this server's region
+/// and the operation's signing service; the key that signed is the audit
+/// trail's actor.
+fn admin_signature(
+    s: &AppState,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    service: &'static str,
+) -> Result<Option<AdminCtx>, Fault> {
+    let secrets: Vec<&str> = s.admin_keys.iter().map(|k| k.expose()).collect();
+    let now = s.pools.clock.now();
+    let expected = super::sigv4::Expected {
+        secrets: &secrets,
+        region: s.pools.region(),
+        service,
+    };
+    if let Err(e) = super::sigv4::verify(
+        "POST",
+        uri.path(),
+        uri.query().unwrap_or(""),
+        headers,
+        body,
+        expected,
+        now,
+    ) {
+        let (kind, message) = match e {
+            super::sigv4::SigError::Missing => (
+                "MissingAuthenticationTokenException",
+                "Admin operations need AWS SigV4 credentials (access key id poolgate-admin, an admin API key as the secret)",
+            ),
+            super::sigv4::SigError::UnknownKey => (
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ),
+            super::sigv4::SigError::Skew => (
+                "InvalidSignatureException",
+                "Signature expired: the request time is too far from the server's.",
+            ),
+            super::sigv4::SigError::Unsigned(_) => (
+                "InvalidSignatureException",
+                "host, x-amz-date, content-type and x-amz-target must be among the signed headers.",
+            ),
+            super::sigv4::SigError::Scope => (
+                "InvalidSignatureException",
+                "Credential should be scoped to this server's region and the operation's service (cognito-idp or cognito-identity).",
+            ),
+            _ => (
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided.",
+            ),
+        };
+        return Err(Fault::new(kind, message));
+    }
+    // Which admin key signed: the trail's actor.
+    let key = secrets.iter().find(|k| {
+        let one = [**k];
+        let q = uri.query().unwrap_or("");
+        let expected = super::sigv4::Expected {
+            secrets: &one,
+            region: s.pools.region(),
+            service,
+        };
+        super::sigv4::verify("POST", uri.path(), q, headers, body, expected, now).is_ok()
+    });
+    Ok(key.map(|k| AdminCtx::cognito_key(k)))
 }
 
 /// The answer to a target that no table declares.
