@@ -56,7 +56,7 @@ guard() { # name port [db url]: the sign-in flood (G2) and known vs unknown name
       ${3:+POOLGATE_DATABASE__URL=$3} "$BIN/poolgate" serve > "$WORK/$1/server.log" 2>&1 ) &
   echo $! > "$WORK/$1/pid"; pids+=("$(cat "$WORK/$1/pid")")
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$2/health/ready" >/dev/null && break; sleep 0.2; done
-  lg "$1" "$2" --users 32 --phases flood --flood-factor "${FLOOD_FACTOR:-10}" --seconds 30
+  SECS=30 lg "$1" "$2" --users 32 --phases flood --flood-factor "${FLOOD_FACTOR:-10}"
   lg "$1" "$2" --users 32 --phases enumeration --samples 250
   kill "$(cat "$WORK/$1/pid")"
 }
