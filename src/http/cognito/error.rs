@@ -1,7 +1,7 @@
 //! The one mapping from the services' errors to Cognito's exceptions: the
 //! `__type` of each error kind, and the two renames Cognito makes by
 //! operation (a rate-limited code operation, a missing user of an Admin*
-//! operation).
+//! operation), and the names of a failed admin signature.
 
 use super::Fault;
 use crate::error::{Error, ErrorKind};
@@ -106,4 +106,35 @@ pub(super) fn not_supported(what: &str) -> Fault {
         "UnsupportedOperationException",
         format!("{what} is not supported by this server yet (see docs/compatibility.md)"),
     )
+}
+
+/// A failed SigV4 check of an admin operation, as AWS's endpoints name it.
+pub(super) fn signature(e: crate::http::sigv4::SigError) -> Fault {
+    let (kind, message) = match e {
+        crate::http::sigv4::SigError::Missing => (
+            "MissingAuthenticationTokenException",
+            "Admin operations need AWS SigV4 credentials (access key id poolgate-admin, an admin API key as the secret)",
+        ),
+        crate::http::sigv4::SigError::UnknownKey => (
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
+        crate::http::sigv4::SigError::Skew => (
+            "InvalidSignatureException",
+            "Signature expired: the request time is too far from the server's.",
+        ),
+        crate::http::sigv4::SigError::Unsigned(_) => (
+            "InvalidSignatureException",
+            "host, x-amz-date, content-type and x-amz-target must be among the signed headers.",
+        ),
+        crate::http::sigv4::SigError::Scope => (
+            "InvalidSignatureException",
+            "Credential should be scoped to this server's region and the operation's service (cognito-idp or cognito-identity).",
+        ),
+        _ => (
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided.",
+        ),
+    };
+    Fault::new(kind, message)
 }

@@ -202,33 +202,7 @@ fn admin_signature(
         expected,
         now,
     ) {
-        let (kind, message) = match e {
-            super::sigv4::SigError::Missing => (
-                "MissingAuthenticationTokenException",
-                "Admin operations need AWS SigV4 credentials (access key id poolgate-admin, an admin API key as the secret)",
-            ),
-            super::sigv4::SigError::UnknownKey => (
-                "UnrecognizedClientException",
-                "The security token included in the request is invalid.",
-            ),
-            super::sigv4::SigError::Skew => (
-                "InvalidSignatureException",
-                "Signature expired: the request time is too far from the server's.",
-            ),
-            super::sigv4::SigError::Unsigned(_) => (
-                "InvalidSignatureException",
-                "host, x-amz-date, content-type and x-amz-target must be among the signed headers.",
-            ),
-            super::sigv4::SigError::Scope => (
-                "InvalidSignatureException",
-                "Credential should be scoped to this server's region and the operation's service (cognito-idp or cognito-identity).",
-            ),
-            _ => (
-                "InvalidSignatureException",
-                "The request signature we calculated does not match the signature you provided.",
-            ),
-        };
-        return Err(Fault::new(kind, message));
+        return Err(error::signature(e));
     }
     // Which admin key signed: the trail's actor.
     let key = secrets.iter().find(|k| {
