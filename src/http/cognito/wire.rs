@@ -504,3 +504,16 @@ pub(super) fn placeholders(text: &str, what: &str) -> Result<String, Fault> {
         .replace("{####}", "{{ code }}")
         .replace("{username}", "{{ username }}"))
 }
+
+/// The input of a list operation over one pool's items (ListUserPoolClients,
+/// ListIdentityProviders, ListResourceServers).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct PoolPage {
+    #[serde(default)]
+    pub user_pool_id: Option<String>,
+    #[serde(default)]
+    pub max_results: Option<i64>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+}

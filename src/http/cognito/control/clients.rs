@@ -449,17 +449,6 @@ async fn delete_client(s: &AppState, admin: &AdminCtx, i: PoolClient) -> Result<
     Ok(Empty {})
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListIn {
-    #[serde(default)]
-    user_pool_id: Option<String>,
-    #[serde(default)]
-    max_results: Option<i64>,
-    #[serde(default)]
-    next_token: Option<String>,
-}
-
 /// Cognito's `UserPoolClientDescription`.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -477,7 +466,11 @@ struct ListOut {
     next_token: Option<String>,
 }
 
-async fn list_clients(s: &AppState, _admin: &AdminCtx, i: ListIn) -> Result<ListOut, Fault> {
+async fn list_clients(
+    s: &AppState,
+    _admin: &AdminCtx,
+    i: super::super::wire::PoolPage,
+) -> Result<ListOut, Fault> {
     let p = s
         .pools
         .pool(&required(i.user_pool_id, "UserPoolId")?)

@@ -261,17 +261,6 @@ async fn delete_identity_provider(
     Ok(Empty {})
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListIn {
-    #[serde(default)]
-    user_pool_id: Option<String>,
-    #[serde(default)]
-    max_results: Option<i64>,
-    #[serde(default)]
-    next_token: Option<String>,
-}
-
 /// Cognito's `ProviderDescription`.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -293,7 +282,7 @@ struct ListOut {
 async fn list_identity_providers(
     s: &AppState,
     _admin: &AdminCtx,
-    i: ListIn,
+    i: super::super::wire::PoolPage,
 ) -> Result<ListOut, Fault> {
     let max = page_size(i.max_results, "MaxResults", 60, false)?;
     let pool = required(i.user_pool_id, "UserPoolId")?;

@@ -138,17 +138,6 @@ async fn delete_resource_server(
     Ok(Empty {})
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListIn {
-    #[serde(default)]
-    user_pool_id: Option<String>,
-    #[serde(default)]
-    max_results: Option<i64>,
-    #[serde(default)]
-    next_token: Option<String>,
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct ListOut {
@@ -160,7 +149,7 @@ struct ListOut {
 async fn list_resource_servers(
     s: &AppState,
     _admin: &AdminCtx,
-    i: ListIn,
+    i: super::super::wire::PoolPage,
 ) -> Result<ListOut, Fault> {
     let max = page_size(i.max_results, "MaxResults", 50, true)?;
     let pool = required(i.user_pool_id, "UserPoolId")?;
